@@ -1,0 +1,49 @@
+# fti: two commands do all set-up on a fresh machine.
+#   make demo   - create .venv if missing, install, run the churn demo end to end through Airflow
+#   make test   - create .venv if missing, install with dev extras, run the test suite
+# Installs are pinned by constraints.txt (regenerate with `make constraints` after changing deps).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+FTI_HOME ?= $(CURDIR)/.fti
+export FTI_HOME
+export FTI_PARAMS_FILE ?= $(CURDIR)/params.yaml
+AIRFLOW_PORT ?= 8080
+
+.PHONY: demo test airflow lint constraints clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install --quiet -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/fti demo
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check fti dags plugins tests benchmarks churn_demo
+	$(BIN)/mypy
+
+# The Airflow UI with fti's DAGs and plugin on the embedded default (SQLite in FTI_HOME/airflow).
+airflow: $(VENV)/.installed
+	$(BIN)/fti init
+	$(BIN)/fti airflow-env > $(FTI_HOME)/airflow.env
+	@echo "Airflow UI: http://localhost:$(AIRFLOW_PORT)/plugin/fti  (user admin; Airflow writes the password to $(FTI_HOME)/airflow/simple_auth_manager_passwords.json.generated)"
+	set -a && . $(FTI_HOME)/airflow.env && set +a && AIRFLOW__API__PORT=$(AIRFLOW_PORT) $(BIN)/airflow standalone
+
+constraints: $(BIN)/python
+	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+clean:
+	rm -rf $(FTI_HOME)

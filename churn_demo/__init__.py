@@ -1,0 +1,1 @@
+"""The churn demo: a subscription business's raw events, features, label and model."""

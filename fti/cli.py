@@ -1,0 +1,387 @@
+"""`fti`: the command line every pipeline step, listing and registry action is reachable from."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timezone
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fti.errors import FtiError
+
+app = typer.Typer(help="fti: nightly feature, training and batch-inference pipelines.", no_args_is_help=True)
+features_app = typer.Typer(help="Feature pipeline and the feature-store catalog.", no_args_is_help=True)
+models_app = typer.Typer(help="The model registry: versions, aliases, promotion, rollback.", no_args_is_help=True)
+predictions_app = typer.Typer(help="Prediction runs and tables.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Raw rows set aside by validation.", no_args_is_help=True)
+app.add_typer(features_app, name="features")
+app.add_typer(models_app, name="models")
+app.add_typer(predictions_app, name="predictions")
+app.add_typer(quarantine_app, name="quarantine")
+
+console = Console()
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def cli_run_id(kind: str) -> str:
+    return f"cli__{kind}__{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%S.%fZ}"
+
+
+def parse_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from exc
+
+
+DateArg = Annotated[date, typer.Option(parser=parse_date, metavar="YYYY-MM-DD")]
+
+
+def emit(rows: Sequence[dict[str, Any]] | dict[str, Any], as_json: bool, columns: list[str] | None = None) -> None:
+    """Print JSON (array, or one object) or a table of ``columns``."""
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if isinstance(rows, dict):
+        for key, value in rows.items():
+            console.print(f"[bold]{key}[/]: {json.dumps(value, default=str) if isinstance(value, (dict, list)) else value}")
+        return
+    if not rows:
+        console.print("(none)")
+        return
+    columns = columns or list(rows[0])
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(_cell(row.get(c)) for c in columns))
+    console.print(table)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return "" if value is None else str(value)
+
+
+def guarded(action: Callable[[], Any]) -> Any:
+    """Run ``action``; turn an FtiError into a one-line message and exit code 1."""
+    try:
+        return action()
+    except FtiError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def settings():  # type: ignore[no-untyped-def]
+    from fti.settings import get_settings
+
+    return get_settings()
+
+
+# ---- set-up -----------------------------------------------------------------------------------
+@app.command()
+def init() -> None:
+    """Create FTI_HOME: migrated database, feature-store repo and its DVC remote."""
+    from fti.setup import initialise
+
+    s = settings()
+    guarded(lambda: initialise(s))
+    console.print(f"fti home ready at {s.home} (database {s.db_url}, store {s.store_path}, remote {s.dvc_remote})")
+
+
+@app.command()
+def demo(
+    days: Annotated[int, typer.Option(help="Nightly runs to simulate, one per day.")] = 5,
+    history_days: Annotated[int, typer.Option(help="Days of history loaded by one range run first.")] = 175,
+    customers: Annotated[int, typer.Option(help="Customers in the generated business.")] = 2000,
+    end: Annotated[str, typer.Option(help="Last simulated day (YYYY-MM-DD).")] = "2026-06-30",
+    drift_after: Annotated[str | None, typer.Option(help="Shift the data after this date.")] = None,
+) -> None:
+    """Generate the churn demo's raw data and run the nightly DAGs through Airflow."""
+    from fti.demo import run_demo
+
+    guarded(
+        lambda: run_demo(
+            settings(), nightly_days=days, history_days=history_days, customers=customers,
+            end=parse_date(end), drift_after=parse_date(drift_after) if drift_after else None,
+        )
+    )
+
+
+@app.command("airflow-env")
+def airflow_env() -> None:
+    """Print the environment (KEY='value' lines) for running Airflow on the embedded default."""
+    import shlex
+
+    from fti.demo import airflow_variables
+
+    for key, value in airflow_variables(settings()).items():
+        typer.echo(f"{key}={shlex.quote(value)}")
+
+
+# ---- features ---------------------------------------------------------------------------------
+@features_app.command("run")
+def features_run(
+    date_: Annotated[str | None, typer.Option("--date", help="Logical date (YYYY-MM-DD).")] = None,
+    start: Annotated[str | None, typer.Option(help="First date of a range run.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last date of a range run.")] = None,
+    group: Annotated[str | None, typer.Option(help="Feature group (the project's by default).")] = None,
+) -> None:
+    """Feature pipeline for one date (or a range) -> a new feature-group version."""
+    from fti import pipelines
+
+    s = settings()
+    if date_:
+        first = last = parse_date(date_)
+    elif start and end:
+        first, last = parse_date(start), parse_date(end)
+    else:
+        raise typer.BadParameter("give --date D, or --start S and --end E")
+
+    def run() -> int:
+        _check_group(s, group)
+        run_id = cli_run_id("features")
+        summary = pipelines.validate_raw_events(first, last, run_id, s)
+        path = pipelines.build_features(first, last, run_id, s)
+        version = pipelines.publish_features(path, run_id, s)
+        console.print(f"validated {summary}; published version {version}")
+        return version
+
+    guarded(run)
+
+
+def _check_group(s: Any, group: str | None) -> str:
+    from fti.project import load_project
+
+    name = load_project(s.project).feature_group.name
+    if group and group != name:
+        raise FtiError(f"this project defines feature group {name!r}, not {group!r}")
+    return name
+
+
+@features_app.command("versions")
+def features_versions(group: str, as_json: JsonFlag = False) -> None:
+    """The catalog of a feature group: version, rows, time range, DVC hash, git tag."""
+    from fti.db.engine import session_scope
+    from fti.store.catalog import as_dict, list_versions
+
+    with session_scope(settings().db_url) as session:
+        rows = [as_dict(r) for r in list_versions(session, group)]
+    emit(rows, as_json, ["version", "rows", "partitions", "min_date", "max_date", "dvc_md5", "git_tag", "created_at"])
+
+
+@features_app.command("show")
+def features_show(
+    group: str,
+    version: Annotated[str, typer.Option(help="Version number or 'latest'.")] = "latest",
+    as_json: JsonFlag = False,
+) -> None:
+    """Schema, statistics and lineage of one feature version."""
+    from fti.db.engine import session_scope
+    from fti.store.catalog import as_dict, get_version, list_versions
+
+    def run() -> dict[str, Any]:
+        with session_scope(settings().db_url) as session:
+            if version == "latest":
+                rows = list_versions(session, group)
+                if not rows:
+                    raise FtiError(f"feature group {group!r} has no versions")
+                return as_dict(rows[-1], full=True)
+            return as_dict(get_version(session, group, int(version.removeprefix("v"))), full=True)
+
+    emit(guarded(run), as_json)
+
+
+# ---- training ---------------------------------------------------------------------------------
+@app.command()
+def train(
+    model: Annotated[str, typer.Option(help="Model name from the project.")],
+    feature_version: Annotated[str, typer.Option(help="Feature version or 'latest'.")] = "latest",
+    as_of: Annotated[str | None, typer.Option(help="Train as of this date (default: newest features).")] = None,
+) -> None:
+    """Training pipeline -> a new model version, promoted to champion only if better."""
+    from fti import pipelines
+    from fti.project import load_project
+
+    s = settings()
+
+    def run() -> dict[str, Any]:
+        if load_project(s.project).model.name != model:
+            raise FtiError(f"this project defines model {load_project(s.project).model.name!r}, not {model!r}")
+        run_id = cli_run_id("train")
+        path = pipelines.build_training_set(feature_version, parse_date(as_of) if as_of else None, run_id, s)
+        version = pipelines.train_model(path, run_id, settings=s)
+        return pipelines.promote_if_better(path, version, run_id, s)
+
+    emit(guarded(run), False)
+
+
+# ---- models -----------------------------------------------------------------------------------
+@models_app.command("list")
+def models_list(as_json: JsonFlag = False) -> None:
+    """Model versions with metrics, aliases, feature group/version and features."""
+    from fti.db.engine import session_scope
+    from fti.registry.versions import aliases_by_version, as_dict, list_versions
+
+    with session_scope(settings().db_url) as session:
+        tags = aliases_by_version(session)
+        rows = [as_dict(r, tags.get((r.name, r.version))) for r in list_versions(session)]
+    if not as_json:
+        for row in rows:
+            row["roc_auc"] = row["metrics"].get("roc_auc")
+    emit(rows, as_json, ["name", "version", "aliases", "roc_auc", "feature_group", "feature_version", "train_end", "created_at"])
+
+
+@models_app.command("show")
+def models_show(
+    model: str,
+    version: Annotated[str, typer.Option(help="Version number or alias.")] = "champion",
+    as_json: JsonFlag = False,
+) -> None:
+    """One version's full lineage, artifact path and sha256."""
+    from fti.db.engine import session_scope
+    from fti.registry import aliases
+    from fti.registry.versions import aliases_by_version, as_dict, get_version
+
+    def run() -> dict[str, Any]:
+        with session_scope(settings().db_url) as session:
+            row = get_version(session, model, aliases.resolve(session, model, version))
+            data = as_dict(row, aliases_by_version(session, model).get((model, row.version)), full=True)
+            data["promotion"] = row.promotion
+            return data
+
+    emit(guarded(run), as_json)
+
+
+@models_app.command("promote")
+def models_promote(
+    model: str,
+    version: int,
+    alias: Annotated[str, typer.Option(help="Alias to point at the version.")] = "champion",
+    reason: Annotated[str, typer.Option(help="Why; recorded in the alias history.")] = "manual promotion",
+) -> None:
+    """Point an alias at a version (recorded with who and why)."""
+    from fti.db.engine import session_scope
+    from fti.registry import aliases
+
+    def run() -> None:
+        with session_scope(settings().db_url) as session:
+            event = aliases.set_alias(session, model, alias, version, _actor(), reason)
+            console.print(f"{model} {alias}: v{event.from_version} -> v{event.to_version}")
+
+    guarded(run)
+
+
+@models_app.command("rollback")
+def models_rollback(
+    model: str,
+    alias: Annotated[str, typer.Option(help="Alias to roll back.")] = "champion",
+    reason: Annotated[str, typer.Option(help="Why; recorded in the alias history.")] = "rollback",
+    rescore: Annotated[bool, typer.Option("--rescore/--no-rescore", help="Re-score the dates the rolled-back version scored.")] = True,
+) -> None:
+    """Re-point the alias to its previous holder; re-score what the replaced version scored."""
+    from fti import pipelines
+
+    def run() -> None:
+        result = pipelines.rollback_model(model, alias, _actor(), reason, rescore, settings())
+        console.print(
+            f"{model} {alias}: v{result['from_version']} -> v{result['to_version']}; "
+            f"re-scored {len(result['rescored'])} date(s): {', '.join(result['rescored']) or 'none'}"
+        )
+
+    guarded(run)
+
+
+@models_app.command("history")
+def models_history(
+    model: str,
+    alias: Annotated[str | None, typer.Option(help="Only this alias.")] = None,
+    at: Annotated[str | None, typer.Option(help="Only changes up to this date or time (ISO).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every alias change; with --at, the last line is who held the alias then."""
+    from fti.db.engine import session_scope
+    from fti.registry import aliases
+
+    when = None
+    if at:
+        when = datetime.fromisoformat(at if "T" in at else f"{at}T23:59:59.999999")
+        when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    with session_scope(settings().db_url) as session:
+        rows = [aliases.event_as_dict(e) for e in aliases.history(session, model, alias, when)]
+    emit(rows, as_json)
+
+
+def _actor() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+# ---- inference --------------------------------------------------------------------------------
+@app.command()
+def infer(
+    model: Annotated[str, typer.Option(help="Model name from the project.")],
+    date_: Annotated[str, typer.Option("--date", help="As-of date (YYYY-MM-DD).")],
+    version: Annotated[str, typer.Option(help="Model version or alias.")] = "champion",
+    feature_version: Annotated[str, typer.Option(help="Feature version or 'latest'.")] = "latest",
+) -> None:
+    """Batch inference for one date -> a prediction run (replaces that date's slice)."""
+    from fti import pipelines
+    from fti.project import load_project
+
+    s = settings()
+
+    def run() -> dict[str, Any]:
+        if load_project(s.project).model.name != model:
+            raise FtiError(f"this project defines model {load_project(s.project).model.name!r}, not {model!r}")
+        return pipelines.score_batch(parse_date(date_), cli_run_id("infer"), version, feature_version, s)
+
+    emit(guarded(run), False)
+
+
+@predictions_app.command("runs")
+def predictions_runs(as_json: JsonFlag = False, limit: int = 50) -> None:
+    """Prediction runs with model and feature versions and row counts, newest first."""
+    from fti.db.engine import session_scope
+    from fti.inference.runs import list_runs
+
+    with session_scope(settings().db_url) as session:
+        rows = list_runs(session, limit)
+    emit(rows, as_json, ["run_id", "model_name", "model_version", "feature_version", "as_of_date", "status", "row_count", "finished_at"])
+
+
+# ---- quarantine --------------------------------------------------------------------------------
+@quarantine_app.command("list")
+def quarantine_list(as_json: JsonFlag = False, limit: int = 100) -> None:
+    """Quarantined raw rows: file, line, column, rule and the original values."""
+    from fti.db.engine import session_scope
+    from fti.features.quarantine import list_rows
+
+    with session_scope(settings().db_url) as session:
+        rows = list_rows(session, limit)
+    emit(rows, as_json, ["id", "file", "row_number", "column", "rule"])
+
+
+# ---- sql --------------------------------------------------------------------------------------
+@app.command()
+def sql(query: str, as_json: JsonFlag = False) -> None:
+    """Run a read-only query against fti's database."""
+    from fti.sql import run_read_only
+
+    columns, rows = guarded(lambda: run_read_only(settings().db_url, query))
+    emit([dict(zip(columns, r, strict=True)) for r in rows], as_json, columns)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

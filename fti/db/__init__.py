@@ -1,0 +1,1 @@
+"""fti's SQL tables (catalog, registry, predictions), engine and migrations."""

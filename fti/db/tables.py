@@ -1,0 +1,178 @@
+"""SQLAlchemy 2 table definitions. Alembic migrations in ``migrations/`` create them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class FeatureVersion(Base):
+    """The catalog: one row per published, immutable feature-group version."""
+
+    __tablename__ = "feature_versions"
+    __table_args__ = (UniqueConstraint("group_name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    git_tag: Mapped[str] = mapped_column(String(250))
+    git_rev: Mapped[str] = mapped_column(String(64))
+    dvc_md5: Mapped[str] = mapped_column(String(64))
+    schema: Mapped[dict[str, Any]] = mapped_column(JSON)
+    schema_hash: Mapped[str] = mapped_column(String(64))
+    row_count: Mapped[int] = mapped_column(Integer)
+    partitions: Mapped[int] = mapped_column(Integer)
+    min_date: Mapped[date | None] = mapped_column(Date)
+    max_date: Mapped[date | None] = mapped_column(Date)
+    statistics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    changed_dates: Mapped[list[Any]] = mapped_column(JSON)
+    run_id: Mapped[str] = mapped_column(String(250))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ValidationRun(Base):
+    """Accounting of one raw file: rows read = rows accepted + rows quarantined."""
+
+    __tablename__ = "validation_runs"
+    __table_args__ = (UniqueConstraint("source", "file"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    file: Mapped[str] = mapped_column(String(500))
+    logical_date: Mapped[date] = mapped_column(Date)
+    rows_read: Mapped[int] = mapped_column(Integer)
+    rows_accepted: Mapped[int] = mapped_column(Integer)
+    rows_quarantined: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[str] = mapped_column(String(250))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QuarantinedRow(Base):
+    """A raw row set aside by validation, with the rule it broke and its original values."""
+
+    __tablename__ = "quarantined_rows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    validation_run_id: Mapped[int] = mapped_column(
+        ForeignKey("validation_runs.id", ondelete="CASCADE"), index=True
+    )
+    file: Mapped[str] = mapped_column(String(500))
+    row_number: Mapped[int] = mapped_column(Integer)
+    column: Mapped[str] = mapped_column(String(200))
+    rule: Mapped[str] = mapped_column(String(500))
+    raw_values: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ModelVersion(Base):
+    """A trained model with everything needed to reproduce and serve it."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    artifact_uri: Mapped[str] = mapped_column(String(1000))
+    artifact_sha256: Mapped[str] = mapped_column(String(64))
+    estimator: Mapped[str] = mapped_column(String(500))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    feature_group: Mapped[str] = mapped_column(String(200))
+    feature_version: Mapped[int] = mapped_column(Integer)
+    features: Mapped[list[Any]] = mapped_column(JSON)  # [{"name":..., "dtype":...}, ...]
+    label: Mapped[str] = mapped_column(String(200))
+    train_start: Mapped[date] = mapped_column(Date)
+    train_end: Mapped[date] = mapped_column(Date)
+    n_train: Mapped[int] = mapped_column(Integer)
+    n_holdout: Mapped[int] = mapped_column(Integer)
+    library_versions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    code_version: Mapped[str] = mapped_column(String(100))
+    run_id: Mapped[str] = mapped_column(String(250))
+    promotion: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the gate's decision and scores
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ModelAlias(Base):
+    """Which version of a model an alias (``champion``, ...) points at now."""
+
+    __tablename__ = "model_aliases"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AliasEvent(Base):
+    """Append-only history of alias changes: who pointed what where, when and why."""
+
+    __tablename__ = "alias_events"
+    __table_args__ = (Index("ix_alias_events_name_alias_at", "name", "alias", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    alias: Mapped[str] = mapped_column(String(100))
+    from_version: Mapped[int | None] = mapped_column(Integer)
+    to_version: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[str | None] = mapped_column(String(250))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PredictionRun(Base):
+    """One batch-inference run for (model, as-of date)."""
+
+    __tablename__ = "prediction_runs"
+
+    run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int] = mapped_column(Integer)
+    feature_group: Mapped[str] = mapped_column(String(200))
+    feature_version: Mapped[int] = mapped_column(Integer)
+    as_of_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))
+    row_count: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Prediction(Base):
+    """One score: exactly one per (model, entity, as-of date)."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (
+        UniqueConstraint("model_name", "as_of_date", "entity_id", name="uq_predictions_slice"),
+        Index("ix_predictions_entity", "entity_id", "as_of_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int] = mapped_column(Integer)
+    feature_group: Mapped[str] = mapped_column(String(200))
+    feature_version: Mapped[int] = mapped_column(Integer)
+    entity_id: Mapped[str] = mapped_column(String(200))
+    as_of_date: Mapped[date] = mapped_column(Date)
+    prediction: Mapped[int] = mapped_column(Integer)
+    probability: Mapped[float] = mapped_column(Float)
+    run_id: Mapped[str] = mapped_column(String(250))
+    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,41 @@
+"""The one exception tree of fti. Messages say what was wrong and what to do next."""
+
+
+class FtiError(Exception):
+    """Root of every error fti raises on purpose."""
+
+
+class ConfigError(FtiError):
+    """Settings, params.yaml or the project definition are wrong."""
+
+
+class InputFileError(FtiError):
+    """A raw input file cannot be used at all (unreadable, missing columns, empty)."""
+
+
+class QuarantineThresholdError(FtiError):
+    """Too large a share of a file's rows broke a validation rule."""
+
+
+class StoreError(FtiError):
+    """The feature store cannot publish or read a version."""
+
+
+class VersionNotFoundError(StoreError):
+    """A named feature-group version or date partition does not exist."""
+
+
+class RegistryError(FtiError):
+    """The model registry refused an operation (unknown model, version or alias)."""
+
+
+class ArtifactIntegrityError(RegistryError):
+    """A model artifact does not match its recorded sha256 or is not a safe format."""
+
+
+class SkewError(FtiError):
+    """Features at scoring time differ from the ones the model was trained on."""
+
+
+class ReadOnlyQueryError(FtiError):
+    """`fti sql` was given a statement that writes."""

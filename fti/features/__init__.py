@@ -1,0 +1,1 @@
+"""Feature pipeline steps: validate raw events, build feature partitions."""

@@ -1,0 +1,1 @@
+"""Batch inference steps: skew guard, scoring, writing prediction slices."""

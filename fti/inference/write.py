@@ -1,0 +1,54 @@
+"""Write one (model, as-of date) slice of predictions atomically, with the database's bulk path."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import pandas as pd
+from sqlalchemy import Connection, delete, insert
+
+from fti.db.tables import Prediction
+
+COLUMNS = [
+    "model_name",
+    "model_version",
+    "feature_group",
+    "feature_version",
+    "entity_id",
+    "as_of_date",
+    "prediction",
+    "probability",
+    "run_id",
+    "scored_at",
+]
+
+
+def replace_slice(connection: Connection, model_name: str, as_of: date, rows: pd.DataFrame) -> int:
+    """Delete the slice and insert ``rows`` (COLUMNS) inside the caller's transaction.
+
+    PostgreSQL gets ``COPY``; other databases one ``executemany``. Readers see the old slice
+    until the caller commits, then the new one.
+    """
+    table = Prediction.__table__
+    connection.execute(
+        delete(table).where(table.c.model_name == model_name, table.c.as_of_date == as_of)
+    )
+    if rows.empty:
+        return 0
+    rows = rows[COLUMNS]
+    if connection.dialect.name == "postgresql":
+        _copy(connection, rows)
+    else:
+        connection.execute(insert(table), rows.to_dict("records"))
+    return len(rows)
+
+
+def _copy(connection: Connection, rows: pd.DataFrame) -> None:
+    buffer = io.StringIO()
+    rows.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
+    buffer.seek(0)
+    cursor = connection.connection.driver_connection.cursor()  # psycopg 3, same transaction
+    with cursor.copy(f"COPY predictions ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv)") as copy:
+        while chunk := buffer.read(1 << 20):
+            copy.write(chunk)

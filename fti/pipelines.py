@@ -1,0 +1,373 @@
+"""One function per pipeline task. Airflow tasks, dvc.yaml stages and the CLI all call these.
+
+Each takes plain arguments, reads the settings when it runs, and returns a small pointer
+(a path, a version number, a summary dict), never the data itself.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import update
+
+from fti import __version__
+from fti.db.engine import get_engine, session_scope
+from fti.db.tables import ModelVersion, PredictionRun
+from fti.errors import FtiError, VersionNotFoundError
+from fti.features.build import build_partitions, read_partitions, window_start, write_partitions
+from fti.features.events import load_events, raw_file, staged_file, validate_and_stage
+from fti.inference.skew import check_features
+from fti.inference.write import replace_slice
+from fti.params import load_params
+from fti.project import Project, load_project
+from fti.registry import aliases
+from fti.registry.versions import get_version, register_version
+from fti.settings import Settings, get_settings
+from fti.store.catalog import record_version
+from fti.store.versions import DATE_COLUMN, FeatureStore
+from fti.training.artifacts import load_artifact, save_artifact
+from fti.training.dataset import LABEL, LABEL_DATE, TrainingSet, build_training_set as _build_set
+from fti.training.fit import evaluate, fit, is_better
+
+
+def days(start: date, end: date) -> list[date]:
+    if end < start:
+        raise FtiError(f"date range is empty: end {end} is before start {start}")
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def _setup(settings: Settings | None) -> tuple[Settings, Project]:
+    settings = settings or get_settings()
+    return settings, load_project(settings.project)
+
+
+# ---- feature pipeline ------------------------------------------------------------------------
+def validate_raw_events(start: date, end: date, run_id: str, settings: Settings | None = None) -> dict[str, int]:
+    """Validate the raw files of [start, end]: stage accepted rows, record quarantined ones."""
+    settings, project = _setup(settings)
+    totals = {"files": 0, "rows_read": 0, "rows_accepted": 0, "rows_quarantined": 0}
+    for day in days(start, end):
+        with session_scope(settings.db_url) as session:
+            result = validate_and_stage(
+                session, project.source, settings.raw_path, settings.staging_path, day, run_id,
+                settings.max_quarantine_share,
+            )
+        totals["files"] += 1
+        totals["rows_read"] += result.rows_read
+        totals["rows_accepted"] += result.rows_accepted
+        totals["rows_quarantined"] += result.rows_quarantined
+    return totals
+
+
+def build_features(start: date, end: date, run_id: str, settings: Settings | None = None) -> str:
+    """Compute the feature group's partitions for [start, end]; return the staged folder."""
+    settings, project = _setup(settings)
+    group = project.feature_group
+    first = window_start(group, start)
+    # Days of the look-back window that have raw files but were never validated (e.g. history).
+    for day in days(first, end):
+        if not staged_file(settings.staging_path, project.source, day).exists() and raw_file(
+            settings.raw_path, project.source, day
+        ).exists():
+            validate_raw_events(day, day, run_id, settings)
+    for day in days(start, end):
+        if not staged_file(settings.staging_path, project.source, day).exists():
+            raise FtiError(
+                f"no validated {project.source.name} events for {day}: run validate_raw_events for it first"
+            )
+    events = load_events(settings.staging_path, project.source, first, end)
+    partitions = build_partitions(group, events, days(start, end))
+    root = settings.staging_path / "features" / group.name / f"{start}_{end}"
+    return str(write_partitions(root, partitions))
+
+
+def publish_features(partitions_path: str, run_id: str, settings: Settings | None = None) -> int:
+    """Publish staged partitions as a new immutable version and record it in the catalog."""
+    settings, project = _setup(settings)
+    group = project.feature_group.name
+    partitions = read_partitions(Path(partitions_path))
+    store = FeatureStore(settings.store_path)
+    dates = sorted(partitions)
+    published = store.publish(group, partitions, f"{len(dates)} partition(s) {dates[0]}..{dates[-1]} by {run_id}")
+    snapshot = store.read(group, published.version)
+    with session_scope(settings.db_url) as session:
+        record_version(
+            session, published, snapshot, len(store.partition_dates(group, published.version)), run_id
+        )
+    return published.version
+
+
+# ---- training pipeline -----------------------------------------------------------------------
+def _training_set_paths(settings: Settings, model: str, run_id: str) -> tuple[Path, Path]:
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in run_id)
+    root = settings.staging_path / "training" / model
+    return root / f"{safe}.parquet", root / f"{safe}.json"
+
+
+def build_training_set(
+    feature_version: str | int, as_of: date | None, run_id: str, settings: Settings | None = None
+) -> str:
+    """Point-in-time training set from a feature version (``latest`` resolved now)."""
+    settings, project = _setup(settings)
+    store = FeatureStore(settings.store_path)
+    version = store.resolve(project.feature_group.name, feature_version)
+    as_of = as_of or store.partition_dates(project.feature_group.name, version)[-1]
+    first = as_of - timedelta(days=project.model.training_days + 2 * project.label.horizon_days)
+    events = load_events(settings.staging_path, project.source, first, as_of)
+    training = _build_set(store, project, version, as_of, events)
+    data_path, meta_path = _training_set_paths(settings, project.model.name, run_id)
+    data_path.parent.mkdir(parents=True, exist_ok=True)
+    training.frame.to_parquet(data_path, index=False)
+    meta_path.write_text(
+        json.dumps(
+            {
+                "feature_version": version,
+                "as_of": as_of.isoformat(),
+                "feature_dtypes": training.feature_dtypes,
+                "train_dates": [d.isoformat() for d in training.train_dates],
+                "holdout_dates": [d.isoformat() for d in training.holdout_dates],
+            }
+        )
+    )
+    return str(data_path)
+
+
+def load_training_set(path: str) -> TrainingSet:
+    data_path = Path(path)
+    meta = json.loads(data_path.with_suffix(".json").read_text())
+    frame = pd.read_parquet(data_path)
+    frame[LABEL_DATE] = pd.to_datetime(frame[LABEL_DATE]).dt.date
+    return TrainingSet(
+        frame=frame,
+        feature_version=int(meta["feature_version"]),
+        feature_dtypes=meta["feature_dtypes"],
+        train_dates=[date.fromisoformat(d) for d in meta["train_dates"]],
+        holdout_dates=[date.fromisoformat(d) for d in meta["holdout_dates"]],
+    )
+
+
+def train_model(
+    training_set_path: str, run_id: str, overrides: dict[str, Any] | None = None, settings: Settings | None = None
+) -> int:
+    """Fit on the training dates, evaluate on the holdout, store the artifact, register a version."""
+    settings, project = _setup(settings)
+    spec = project.model
+    params = load_params(settings.params_file, "train") | (overrides or {})
+    training = load_training_set(training_set_path)
+    model = fit(spec.make_estimator(params), training.train, spec.features, LABEL)
+    metrics = evaluate(model, training.holdout, spec.features, LABEL)
+    path, digest = save_artifact(model, settings.artifacts_path)
+    import sklearn
+
+    with session_scope(settings.db_url) as session:
+        row = register_version(
+            session,
+            spec.name,
+            artifact_uri=str(path),
+            artifact_sha256=digest,
+            estimator=_describe(model),
+            params=params,
+            metrics=metrics,
+            feature_group=project.feature_group.name,
+            feature_version=training.feature_version,
+            features=[{"name": f, "dtype": training.feature_dtypes[f]} for f in spec.features],
+            label=project.label.name,
+            train_start=min(training.train_dates),
+            train_end=max(training.holdout_dates),
+            n_train=len(training.train),
+            n_holdout=len(training.holdout),
+            library_versions={
+                "python": platform.python_version(),
+                "scikit-learn": sklearn.__version__,
+                "pandas": pd.__version__,
+            },
+            code_version=__version__,
+            run_id=run_id,
+            promotion=None,
+        )
+        return row.version
+
+
+def _describe(model: Any) -> str:
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    return f"{type(model).__module__}.{type(model).__name__}({type(final).__name__})"
+
+
+def promote_if_better(
+    training_set_path: str, version: int, run_id: str, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Make ``version`` champion when it beats the champion on the same holdout rows."""
+    settings, project = _setup(settings)
+    spec = project.model
+    gate = load_params(settings.params_file, "promote")
+    metric, margin = str(gate.get("metric", spec.metric)), float(gate.get("margin", 0.0))
+    holdout = load_training_set(training_set_path).holdout
+    with session_scope(settings.db_url) as session:
+        candidate = get_version(session, spec.name, version)
+        champion_version = aliases.current(session, spec.name, aliases.CHAMPION)
+        decision: dict[str, Any] = {"metric": metric, "margin": margin, "candidate_version": version}
+        decision["candidate"] = evaluate(_load(candidate), holdout, spec.features, LABEL).get(metric)
+        if champion_version is None:
+            promote, why = True, "first version of the model"
+        else:
+            champion = get_version(session, spec.name, champion_version)
+            names = [f["name"] for f in champion.features]
+            missing = [n for n in names if n not in holdout.columns]
+            decision["champion_version"] = champion_version
+            if missing:
+                decision["champion"] = None
+                promote, why = False, f"champion needs features {missing} absent from this holdout"
+            else:
+                decision["champion"] = evaluate(_load(champion), holdout, names, LABEL).get(metric)
+                promote = decision["candidate"] is not None and (
+                    decision["champion"] is None
+                    or is_better(metric, decision["candidate"], decision["champion"], margin)
+                )
+                why = (
+                    f"{metric} {decision['candidate']:.4f} vs champion v{champion_version} "
+                    f"{decision['champion']:.4f} on the same holdout (margin {margin})"
+                    if decision["champion"] is not None and decision["candidate"] is not None
+                    else f"{metric} not computable on this holdout"
+                )
+        decision.update(promoted=promote, reason=why)
+        candidate.promotion = decision
+        if promote:
+            aliases.set_alias(session, spec.name, aliases.CHAMPION, version, "training_pipeline", why, run_id)
+    return decision
+
+
+def _load(row: ModelVersion) -> Any:
+    return load_artifact(Path(row.artifact_uri), row.artifact_sha256)
+
+
+# ---- inference pipeline ----------------------------------------------------------------------
+def feature_version_for(store: FeatureStore, group: str, as_of: date, ref: str | int = "latest") -> int:
+    """The named version, or for ``latest`` the newest version that holds ``as_of``."""
+    if str(ref) != "latest":
+        version = store.resolve(group, ref)
+        if as_of not in store.partition_dates(group, version):
+            raise VersionNotFoundError(f"{group} v{version} holds no features for {as_of}")
+        return version
+    for version in reversed(store.versions(group)):
+        if as_of in store.partition_dates(group, version):
+            return version
+    raise VersionNotFoundError(
+        f"no version of {group} holds features for {as_of}; run the feature pipeline for that date first"
+    )
+
+
+def score_batch(
+    as_of: date,
+    run_id: str,
+    model: str = aliases.CHAMPION,
+    feature_version: str | int = "latest",
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Score every entity in the features of ``as_of`` and replace that prediction slice."""
+    settings, project = _setup(settings)
+    name, group = project.model.name, project.feature_group
+    store = FeatureStore(settings.store_path)
+    with session_scope(settings.db_url) as session:
+        version = aliases.resolve(session, name, model)
+        row = get_version(session, name, version)
+        trained = list(row.features)
+        fv = feature_version_for(store, row.feature_group, as_of, feature_version)
+        started = datetime.now(timezone.utc)
+        session.merge(
+            PredictionRun(
+                run_id=run_id, model_name=name, model_version=version, feature_group=row.feature_group,
+                feature_version=fv, as_of_date=as_of, status="running", row_count=0,
+                started_at=started, finished_at=None, error=None,
+            )
+        )
+    clock = time.perf_counter()
+    try:
+        serving = {f.name: str(f.type) for f in store.schema(group.name, fv)}
+        check_features(f"{name} v{version}", trained, serving, f"{group.name} v{fv}")
+        estimator = _load(row)
+        names = [f["name"] for f in trained]
+        frames = []
+        for batch in store.scanner(group.name, fv, [group.entity, *names], [as_of]).to_batches():
+            if batch.num_rows == 0:
+                continue
+            frame = batch.to_pandas()
+            probability = estimator.predict_proba(frame[names])[:, 1]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "entity_id": frame[group.entity].astype(str),
+                        "probability": probability,
+                        "prediction": (probability >= 0.5).astype("int64"),
+                    }
+                )
+            )
+        scored = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=["entity_id", "probability", "prediction"]
+        )
+        scored = scored.assign(
+            model_name=name, model_version=version, feature_group=group.name, feature_version=fv,
+            as_of_date=as_of, run_id=run_id, scored_at=datetime.now(timezone.utc),
+        )
+        with get_engine(settings.db_url).begin() as connection:
+            count = replace_slice(connection, name, as_of, scored)
+            connection.execute(
+                update(PredictionRun)
+                .where(PredictionRun.run_id == run_id)
+                .values(status="succeeded", row_count=count, finished_at=datetime.now(timezone.utc))
+            )
+    except Exception as exc:
+        with get_engine(settings.db_url).begin() as connection:
+            connection.execute(
+                update(PredictionRun)
+                .where(PredictionRun.run_id == run_id)
+                .values(status="failed", error=str(exc)[:2000], finished_at=datetime.now(timezone.utc))
+            )
+        raise
+    return {
+        "run_id": run_id, "model": name, "model_version": version, "feature_group": group.name,
+        "feature_version": fv, "as_of_date": as_of.isoformat(), "rows": count,
+        "seconds": round(time.perf_counter() - clock, 3),
+    }
+
+
+def rollback_model(
+    model: str, alias: str, actor: str, reason: str, rescore: bool, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Re-point ``alias`` to its previous holder; re-score the dates the replaced version scored."""
+    settings, _ = _setup(settings)
+    from sqlalchemy import select
+
+    from fti.db.tables import Prediction
+
+    with session_scope(settings.db_url) as session:
+        event = aliases.rollback(session, model, alias, actor, reason)
+        replaced = event.from_version
+        dates = sorted(
+            session.scalars(
+                select(Prediction.as_of_date)
+                .where(Prediction.model_name == model, Prediction.model_version == replaced)
+                .distinct()
+            )
+        )
+    rescored = []
+    if rescore:
+        for day in dates:
+            score_batch(day, f"rollback__{model}__v{replaced}__{day}__{time.time_ns()}", alias, "latest", settings)
+            rescored.append(day.isoformat())
+    return {"from_version": replaced, "to_version": event.to_version, "rescored": rescored}
+
+
+def features_available(as_of: date, feature_version: str | int = "latest", settings: Settings | None = None) -> bool:
+    """True when a feature version holding ``as_of`` exists (the inference DAG waits on it)."""
+    settings, project = _setup(settings)
+    try:
+        feature_version_for(FeatureStore(settings.store_path), project.feature_group.name, as_of, feature_version)
+    except VersionNotFoundError:
+        return False
+    return True

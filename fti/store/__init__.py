@@ -1,0 +1,1 @@
+"""The feature store: immutable feature-group versions in a DVC data registry."""

@@ -1,0 +1,1 @@
+"""Training pipeline steps: point-in-time training sets, fitting, evaluation, artifacts."""

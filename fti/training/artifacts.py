@@ -1,0 +1,65 @@
+"""Content-addressed model artifacts in skops format, checked against their sha256 on load.
+
+skops loads only types on an allow-list instead of running pickle's arbitrary code. Beyond
+the types skops trusts by default (scikit-learn estimators, NumPy, SciPy), fti trusts exactly
+the types in ``TRUSTED_TYPES``; anything else in a file is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from fti.errors import ArtifactIntegrityError
+
+# Types skops does not trust by default but fti does, each one a plain scikit-learn data holder.
+TRUSTED_TYPES = [
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+]
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def save_artifact(model: Any, root: Path) -> tuple[Path, str]:
+    """Store ``model`` at ``root/sha256/<hash>.skops`` (atomic, idempotent); return (path, hash)."""
+    import skops.io as sio
+
+    data = sio.dumps(model)
+    digest = sha256_of(data)
+    path = root / "sha256" / digest[:2] / f"{digest}.skops"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path, digest
+
+
+def load_artifact(path: Path, expected_sha256: str) -> Any:
+    """Verify the bytes against ``expected_sha256``, then load them with skops' allow-list.
+
+    Raises:
+        ArtifactIntegrityError: missing file, checksum mismatch, or a type not allowed.
+    """
+    import skops.io as sio
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ArtifactIntegrityError(f"model artifact {path} cannot be read: {exc}") from exc
+    actual = sha256_of(data)
+    if actual != expected_sha256:
+        raise ArtifactIntegrityError(
+            f"model artifact {path} has sha256 {actual}, the registry recorded {expected_sha256}: "
+            "the file was changed or truncated; retrain or restore it from backup"
+        )
+    untrusted = [t for t in sio.get_untrusted_types(data=data) if t not in TRUSTED_TYPES]
+    if untrusted:
+        raise ArtifactIntegrityError(
+            f"model artifact {path} contains types fti does not trust: {', '.join(untrusted)}"
+        )
+    return sio.loads(data, trusted=TRUSTED_TYPES)

@@ -1,0 +1,97 @@
+"""The fti pages inside the Airflow UI: a FastAPI app mounted at /fti and a Browse menu entry.
+
+The page reads fti's database when it is requested (never at import), using the same
+settings (FTI_* environment variables) as the pipelines.
+"""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import quote
+
+from airflow.plugins_manager import AirflowPlugin
+from fastapi import FastAPI, Query
+from fastapi.responses import HTMLResponse
+
+app = FastAPI(title="fti", description="Feature versions, models and prediction runs of fti")
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1f2933;max-width:80rem}
+h1{font-size:1.4rem} h2{font-size:1.1rem;margin-top:2rem}
+table{border-collapse:collapse;width:100%;font-size:.85rem}
+th,td{border-bottom:1px solid #d9e2ec;padding:.3rem .5rem;text-align:left;white-space:nowrap}
+th{background:#f0f4f8} .alias{background:#def7ec;border-radius:.3rem;padding:0 .3rem}
+.failed{color:#b42318} .succeeded{color:#05603a} small{color:#627d98}
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _run_link(run_id: str) -> str:
+    """Lineage run ids look like '<dag_id>/<airflow run id>': link those to the Airflow run page."""
+    dag_id, _, airflow_run = run_id.partition("/")
+    if not airflow_run:
+        return _e(run_id)
+    href = f"/dags/{quote(dag_id, safe='')}/runs/{quote(airflow_run, safe='')}"
+    return f'<a href="{_e(href)}" target="_top">{_e(run_id)}</a>'
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body or '<tr><td>none yet</td></tr>'}</tbody></table>"
+
+
+@app.get("/", response_class=HTMLResponse)
+def index(limit: int = Query(50, ge=1, le=500)) -> str:
+    from fti.db.engine import session_scope
+    from fti.inference.runs import list_runs
+    from fti.registry.versions import aliases_by_version, list_versions
+    from fti.settings import get_settings
+    from fti.store.catalog import list_versions as list_feature_versions
+
+    with session_scope(get_settings().db_url) as session:
+        features = list_feature_versions(session)[-limit:][::-1]
+        models = list_versions(session)[-limit:][::-1]
+        tags = aliases_by_version(session)
+        runs = list_runs(session, limit)
+    feature_rows = [
+        [_e(f.group_name), f"v{f.version}", _e(f.row_count), _e(f.partitions), f"{_e(f.min_date)} .. {_e(f.max_date)}",
+         f"<small>{_e(f.dvc_md5)}</small>", _e(f.git_tag), _run_link(f.run_id)]
+        for f in features
+    ]
+    model_rows = [
+        [_e(m.name), f"v{m.version}",
+         " ".join(f'<span class="alias">{_e(a)}</span>' for a in sorted(tags.get((m.name, m.version), []))),
+         _e(f"{m.metrics.get('roc_auc', float('nan')):.4f}"), f"{_e(m.feature_group)} v{m.feature_version}",
+         _e(len(m.features)), f"{_e(m.train_start)} .. {_e(m.train_end)}", _run_link(m.run_id)]
+        for m in models
+    ]
+    run_rows = [
+        [_run_link(r["run_id"]), f"{_e(r['model_name'])} v{r['model_version']}",
+         f"{_e(r['feature_group'])} v{r['feature_version']}", _e(r["as_of_date"]),
+         f'<span class="{_e(r["status"])}">{_e(r["status"])}</span>', _e(r["row_count"])]
+        for r in runs
+    ]
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>fti</title>"
+        f"<style>{STYLE}</style></head><body><h1>fti</h1>"
+        "<h2>Feature versions</h2>"
+        + _table(["group", "version", "rows", "partitions", "dates", "DVC md5", "git tag", "run"], feature_rows)
+        + "<h2>Model versions</h2>"
+        + _table(["model", "version", "aliases", "holdout roc_auc", "features", "#", "training window", "run"], model_rows)
+        + "<h2>Prediction runs</h2>"
+        + _table(["run", "model", "features", "as of", "status", "rows"], run_rows)
+        + f"<p><small>newest {limit} of each; <a href='?limit={min(limit * 4, 500)}'>show more</a></small></p>"
+        "</body></html>"
+    )
+
+
+class FtiPlugin(AirflowPlugin):
+    name = "fti"
+    fastapi_apps = [{"app": app, "url_prefix": "/fti", "name": "fti"}]
+    external_views = [
+        {"name": "fti", "href": "/fti/", "destination": "nav", "url_route": "fti", "category": "browse"}
+    ]

@@ -83,8 +83,10 @@ def validate_frame(raw: pd.DataFrame, source: Source, logical_date: date, file: 
             first = cases[cases["index"].isna()].iloc[0]
             raise InputFileError(f"{file}: column {first['column']!r} breaks {first['check']}") from errors
         for case in cases.itertuples():
-            column = case.column if isinstance(case.column, str) else "(row)"
-            flag(case.index, column, f"{case.check} (got {case.failure_case!r})")
+            if case.schema_context == "DataFrameSchema":  # a cross-column rule: the whole row
+                flag(case.index, "(row)", str(case.check))
+            else:
+                flag(case.index, str(case.column), f"{case.check} (got {case.failure_case!r})")
         typed = typed.drop(index=[i for i in problems if i in typed.index])
 
     start = pd.Timestamp(datetime.combine(logical_date, datetime.min.time(), tzinfo=timezone.utc))
@@ -103,7 +105,7 @@ def validate_frame(raw: pd.DataFrame, source: Source, logical_date: date, file: 
             {
                 "row_number": int(raw.index.get_loc(i)) + 2,  # header is line 1
                 "column": ",".join(dict.fromkeys(c for c, _ in problems[i])),
-                "rule": "; ".join(f"{c}: {r}" for c, r in problems[i]),
+                "rule": "; ".join(dict.fromkeys(f"{c}: {r}" for c, r in problems[i])),
                 "raw_values": json.dumps(
                     {k: (None if pd.isna(v) else v) for k, v in raw.loc[i].items()}
                 ),

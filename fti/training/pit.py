@@ -22,6 +22,7 @@ def point_in_time_join(
     feature rows share the newest timestamp, the last of them in ``features``' order wins.
     """
     left = labels.reset_index(names="__label_index")
+    left["__pos"] = range(len(left))
     left["__t"] = _as_time(left[label_time])
     right = features.rename(columns={feature_time: "__ft"}).copy()
     right["__t"] = _as_time(right["__ft"])
@@ -41,10 +42,10 @@ def point_in_time_join(
         allow_exact_matches=True,
         tolerance=pd.Timedelta(ttl) if ttl is not None else None,
     )
-    joined = joined.sort_values("__label_index").set_index("__label_index")
+    joined = joined.sort_values("__pos").set_index("__label_index")
     joined.index.name = labels.index.name
     joined = joined.rename(columns={"__ft": feature_time})
-    return joined.drop(columns=["__t", "__order"])
+    return joined.drop(columns=["__t", "__order", "__pos"])
 
 
 def _as_time(values: pd.Series) -> pd.Series:

@@ -1,0 +1,140 @@
+"""Shared fixtures: tmp FTI homes, real SQLite and PostgreSQL databases, a small demo history.
+
+Airflow reads its configuration once per process, so its environment (a tmp AIRFLOW_HOME with
+SQLite metadata, this repo's dags/ and plugins/) is set here, before any test imports Airflow.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="fti-tests-airflow-"))
+os.environ.update(
+    AIRFLOW_HOME=str(_AIRFLOW_HOME),
+    AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+    AIRFLOW__CORE__PLUGINS_FOLDER=str(REPO / "plugins"),
+    AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
+    AIRFLOW__API_AUTH__JWT_SECRET=uuid.uuid4().hex * 2,
+)
+for _key in [k for k in os.environ if k.startswith("FTI_")]:
+    if _key != "FTI_TEST_PG_ADMIN_URL":
+        del os.environ[_key]
+
+PG_ADMIN_URL = os.environ.get("FTI_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PARAMS = REPO / "params.yaml"
+
+# A small but real churn history: enough days for matured labels and a time-based holdout.
+DEMO_END = date(2026, 4, 30)
+DEMO_DAYS = 100
+DEMO_CUSTOMERS = 300
+
+
+def _admin_engine():  # type: ignore[no-untyped-def]
+    from sqlalchemy import create_engine
+
+    return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[None]:
+    """The PostgreSQL server the tests run against; fails (not skips) when it is down."""
+    from sqlalchemy import text
+
+    try:
+        with _admin_engine().connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - the reason goes into the failure message
+        pytest.fail(
+            f"PostgreSQL at {PG_ADMIN_URL} is not reachable ({exc}). Start it with "
+            "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`."
+        )
+    yield
+
+
+@pytest.fixture
+def postgres_url(postgres_server: None) -> Iterator[str]:
+    """A throwaway PostgreSQL database for one test, dropped afterwards."""
+    from sqlalchemy import text
+
+    name = f"fti_test_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine()
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    from fti.db.engine import get_engine
+
+    get_engine(url).dispose()
+    get_engine.cache_clear()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each database test runs on SQLite and on PostgreSQL, migrated to head."""
+    from fti.db.migrate import upgrade
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fti.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    upgrade(url)
+    return url
+
+
+def make_settings(home: Path, db_url: str | None = None):  # type: ignore[no-untyped-def]
+    from fti.settings import Settings
+
+    values = {"home": home, "params_file": PARAMS}
+    if db_url:
+        values["db_url"] = db_url
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
+    """An initialised FTI home in tmp (real DVC store) on each database backend."""
+    from fti.setup import initialise
+
+    s = make_settings(tmp_path / "home", db_url)
+    initialise(s)
+    return s
+
+
+@pytest.fixture(scope="session")
+def demo_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Raw churn events for DEMO_DAYS days, generated once per session (read-only for tests)."""
+    from churn_demo.generate import generate
+
+    raw = tmp_path_factory.mktemp("raw")
+    generate(raw, DEMO_END - timedelta(days=DEMO_DAYS - 1), DEMO_END, customers=DEMO_CUSTOMERS, seed=3)
+    return raw
+
+
+def demo_settings(home: Path, raw: Path, db_url: str | None = None):  # type: ignore[no-untyped-def]
+    """Settings for a home whose raw files are the session's generated demo events."""
+    from fti.settings import Settings
+    from fti.setup import initialise
+
+    values = {"home": home, "params_file": PARAMS, "raw_path": raw}
+    if db_url:
+        values["db_url"] = db_url
+    s = Settings(**values)
+    initialise(s)
+    return s
+
+
+@pytest.fixture
+def history_start() -> date:
+    return DEMO_END - timedelta(days=DEMO_DAYS - 1)

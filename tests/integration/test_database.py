@@ -1,0 +1,136 @@
+"""fti's SQL tables on SQLite and PostgreSQL: migrations, registry, prediction slices, read-only SQL."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, inspect, select
+
+from fti.db.engine import get_engine, session_scope
+from fti.db.migrate import upgrade
+from fti.db.tables import Prediction
+from fti.errors import ReadOnlyQueryError, RegistryError
+from fti.inference.write import replace_slice
+from fti.registry import aliases
+from fti.registry.versions import get_version, register_version
+from fti.sql import run_read_only
+
+TABLES = {
+    "feature_versions", "validation_runs", "quarantined_rows", "model_versions", "model_aliases",
+    "alias_events", "prediction_runs", "predictions",
+}
+
+
+def lineage(**extra: object) -> dict[str, object]:
+    return {
+        "artifact_uri": "/tmp/a.skops", "artifact_sha256": "0" * 64, "estimator": "LogisticRegression",
+        "params": {"C": 1.0}, "metrics": {"roc_auc": 0.7}, "feature_group": "g", "feature_version": 1,
+        "features": [{"name": "x", "dtype": "int64"}], "label": "y", "train_start": date(2026, 1, 1),
+        "train_end": date(2026, 2, 1), "n_train": 10, "n_holdout": 5, "library_versions": {},
+        "code_version": "test", "run_id": "r", "promotion": None, **extra,
+    }
+
+
+def test_migrations_create_every_table_and_are_idempotent(db_url: str) -> None:
+    upgrade(db_url)  # second time: nothing to do
+    assert TABLES <= set(inspect(get_engine(db_url)).get_table_names())
+
+
+def test_versions_count_up_and_aliases_keep_their_history(db_url: str) -> None:
+    with session_scope(db_url) as session:
+        assert [register_version(session, "m", **lineage()).version for _ in range(3)] == [1, 2, 3]
+    with session_scope(db_url) as session:
+        aliases.set_alias(session, "m", "champion", 1, "alice", "first")
+    with session_scope(db_url) as session:
+        aliases.set_alias(session, "m", "champion", 3, "bob", "better")
+    with session_scope(db_url) as session:
+        assert aliases.resolve(session, "m", "champion") == 3
+        assert aliases.resolve(session, "m", "v2") == 2
+        event = aliases.rollback(session, "m", "champion", "carol", "v3 misbehaves")
+        assert (event.from_version, event.to_version) == (3, 1)
+    with session_scope(db_url) as session:
+        history = aliases.history(session, "m", "champion")
+        assert [(e.from_version, e.to_version, e.actor) for e in history] == [
+            (None, 1, "alice"), (1, 3, "bob"), (3, 1, "carol"),
+        ]
+        at_second = aliases.history(session, "m", "champion", at=history[1].created_at)
+        assert at_second[-1].to_version == 3  # who held it then
+
+
+def test_unknown_versions_and_aliases_are_clear_errors(db_url: str) -> None:
+    with session_scope(db_url) as session:
+        register_version(session, "m", **lineage())
+        with pytest.raises(RegistryError, match="no version 9"):
+            get_version(session, "m", 9)
+        with pytest.raises(RegistryError, match="no alias 'champion'"):
+            aliases.resolve(session, "m", "champion")
+        with pytest.raises(RegistryError, match="no version 4"):
+            aliases.set_alias(session, "m", "champion", 4, "x", "y")
+        with pytest.raises(RegistryError, match="no earlier version"):
+            aliases.rollback(session, "m", "champion", "x", "y")
+
+
+def slice_rows(as_of: date, version: int, n: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "model_name": "m", "model_version": version, "feature_group": "g", "feature_version": 1,
+            "entity_id": [str(i) for i in range(n)], "as_of_date": as_of,
+            "prediction": [i % 2 for i in range(n)], "probability": [i / n for i in range(n)],
+            "run_id": f"run-{version}", "scored_at": datetime(2026, 3, 1, tzinfo=timezone.utc),
+        }
+    )
+
+
+def test_rewriting_a_slice_replaces_it_and_leaves_other_dates(db_url: str) -> None:
+    day = date(2026, 3, 1)
+    engine = get_engine(db_url)
+    with engine.begin() as connection:
+        replace_slice(connection, "m", day - timedelta(days=1), slice_rows(day - timedelta(days=1), 1, 50))
+    for version in (1, 2, 2):  # a run, a rerun, a retry
+        with engine.begin() as connection:
+            assert replace_slice(connection, "m", day, slice_rows(day, version, 200)) == 200
+    with session_scope(db_url) as session:
+        counts = dict(
+            session.execute(select(Prediction.as_of_date, func.count()).group_by(Prediction.as_of_date)).all()
+        )
+        assert counts == {day - timedelta(days=1): 50, day: 200}
+        assert set(session.scalars(select(Prediction.model_version).where(Prediction.as_of_date == day))) == {2}
+
+
+def test_a_failed_rewrite_leaves_the_previous_slice(db_url: str) -> None:
+    day = date(2026, 3, 1)
+    engine = get_engine(db_url)
+    with engine.begin() as connection:
+        replace_slice(connection, "m", day, slice_rows(day, 1, 20))
+    broken = slice_rows(day, 2, 20)
+    broken.loc[5, "entity_id"] = broken.loc[4, "entity_id"]  # duplicate key: the insert fails
+    with pytest.raises(Exception), engine.begin() as connection:  # noqa: B017 - any DB error
+        replace_slice(connection, "m", day, broken)
+    with session_scope(db_url) as session:
+        versions = list(session.scalars(select(Prediction.model_version).where(Prediction.as_of_date == day)))
+        assert len(versions) == 20 and set(versions) == {1}
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO model_aliases (name, alias, version, updated_at) VALUES ('m', 'a', 1, '2026-01-01')",
+        "DELETE FROM predictions",
+        "UPDATE predictions SET probability = 0",
+        "DROP TABLE predictions",
+        "CREATE TABLE evil (x integer)",
+    ],
+)
+def test_sql_refuses_writes(db_url: str, statement: str) -> None:
+    with pytest.raises(ReadOnlyQueryError, match="read-only"):
+        run_read_only(db_url, statement)
+    assert "predictions" in inspect(get_engine(db_url)).get_table_names()
+
+
+def test_sql_reads(db_url: str) -> None:
+    with get_engine(db_url).begin() as connection:
+        replace_slice(connection, "m", date(2026, 3, 1), slice_rows(date(2026, 3, 1), 1, 5))
+    columns, rows = run_read_only(db_url, "SELECT count(*) AS n FROM predictions")
+    assert columns == ["n"] and rows == [(5,)]

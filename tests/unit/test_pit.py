@@ -1,0 +1,65 @@
+"""The point-in-time join never uses a feature row later than the label time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fti.training.pit import point_in_time_join
+
+BASE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+times = st.integers(min_value=0, max_value=20).map(lambda h: BASE + timedelta(hours=h))
+entities = st.integers(min_value=1, max_value=4)
+
+
+def oracle(labels: pd.DataFrame, features: pd.DataFrame, ttl: timedelta | None) -> list[float | None]:
+    """Brute force: scan every feature row; newest at or before the label time; last one on ties."""
+    picked = []
+    for label in labels.itertuples():
+        best = None
+        for order, row in enumerate(features.itertuples()):
+            if row.e != label.e or row.ft > label.t:
+                continue
+            if ttl is not None and label.t - row.ft > ttl:
+                continue
+            if best is None or (row.ft, order) >= (best[0], best[1]):
+                best = (row.ft, order, row.x)
+        picked.append(None if best is None else best[2])
+    return picked
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    labels=st.lists(st.tuples(entities, times), min_size=0, max_size=25),
+    features=st.lists(st.tuples(entities, times, st.integers(0, 1000)), min_size=0, max_size=40),
+    ttl_hours=st.one_of(st.none(), st.integers(0, 10)),
+)
+def test_point_in_time_join_matches_brute_force(labels, features, ttl_hours):
+    label_frame = pd.DataFrame(labels, columns=["e", "t"]).astype({"e": "int64"})
+    label_frame["t"] = pd.to_datetime(label_frame["t"], utc=True)
+    label_frame.index = pd.Index([f"row{i}" for i in range(len(label_frame))])  # unsorted, non-range index
+    feature_frame = pd.DataFrame(features, columns=["e", "ft", "x"]).astype({"e": "int64", "x": "int64"})
+    feature_frame["ft"] = pd.to_datetime(feature_frame["ft"], utc=True)
+    ttl = timedelta(hours=ttl_hours) if ttl_hours is not None else None
+
+    joined = point_in_time_join(label_frame, feature_frame, "e", "t", "ft", ttl=ttl)
+
+    assert list(joined.index) == list(label_frame.index)  # label order and index kept
+    got = [None if pd.isna(v) else v for v in joined["x"]]
+    assert got == oracle(label_frame, feature_frame, ttl)
+    used = joined.dropna(subset=["ft"])
+    assert (used["ft"] <= used["t"]).all()  # never a later feature row
+
+
+def test_time_zones_must_agree():
+    labels = pd.DataFrame({"e": [1], "t": pd.to_datetime(["2026-01-02"], utc=True)})
+    features = pd.DataFrame({"e": [1], "ft": pd.to_datetime(["2026-01-01"]), "x": [1]})
+    try:
+        point_in_time_join(labels, features, "e", "t", "ft")
+    except ValueError as exc:
+        assert "time zone" in str(exc)
+    else:  # pragma: no cover
+        raise AssertionError("mixing aware and naive timestamps must be refused")

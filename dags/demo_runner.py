@@ -25,13 +25,13 @@ def main(plan: dict) -> int:
     warnings.filterwarnings("ignore", message=".*httpx.*")
     import pendulum
     from airflow import settings
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow.dag_processing.dagbag import BundleDagBag
     from airflow.models.asset import AssetEvent
     from airflow.utils import db
     from sqlalchemy import select
 
     db.initdb()
-    bag = DagBag(str(DAGS))
+    bag = BundleDagBag(str(DAGS), bundle_path=DAGS)
     if bag.import_errors:
         print(f"DAG import errors: {bag.import_errors}", file=sys.stderr)
         return 1

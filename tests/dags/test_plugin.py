@@ -1,0 +1,69 @@
+"""The fti page inside the real Airflow api-server app, served from fti's database."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from fti.db.engine import session_scope
+from fti.db.tables import FeatureVersion, PredictionRun
+from fti.registry import aliases
+from fti.registry.versions import register_version
+from tests.conftest import make_settings
+from tests.integration.test_database import lineage
+
+NOW = datetime(2026, 4, 30, 3, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def client(tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from airflow.api_fastapi.app import create_app
+    from fti.setup import initialise
+
+    settings = make_settings(tmp_path / "home")
+    initialise(settings)
+    monkeypatch.setenv("FTI_HOME", str(settings.home))
+    with session_scope(settings.db_url) as session:
+        session.add(
+            FeatureVersion(
+                group_name="customer_activity", version=7, git_tag="customer_activity/v7", git_rev="abc",
+                dvc_md5="d41d8cd98f00b204e9800998ecf8427e.dir", schema={}, schema_hash="h", row_count=1234,
+                partitions=30, min_date=date(2026, 4, 1), max_date=date(2026, 4, 30), statistics={},
+                changed_dates=["2026-04-30"], run_id="feature_pipeline/scheduled__2026-04-30T00:00:00+00:00",
+                created_at=NOW,
+            )
+        )
+        register_version(session, "churn", **lineage(metrics={"roc_auc": 0.8123}, feature_group="customer_activity"))
+        aliases.set_alias(session, "churn", "champion", 1, "test", "first")
+        session.add(
+            PredictionRun(
+                run_id="batch_inference_pipeline/manual__2026-04-30", model_name="churn", model_version=1,
+                feature_group="customer_activity", feature_version=7, as_of_date=date(2026, 4, 30),
+                status="succeeded", row_count=2168, started_at=NOW, finished_at=NOW, error=None,
+            )
+        )
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+def test_fti_page_lists_feature_versions_models_and_prediction_runs(client) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/fti/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    text = page.text
+    assert "customer_activity/v7" in text and "1234" in text  # feature version row
+    assert "champion" in text and "0.8123" in text  # model with alias and metric
+    assert "2168" in text and "succeeded" in text  # prediction run
+    # lineage links to the Airflow run page, run id URL-encoded
+    assert 'href="/dags/feature_pipeline/runs/scheduled__2026-04-30T00%3A00%3A00%2B00%3A00"' in text
+
+
+def test_plugin_adds_a_navigation_entry(client) -> None:  # type: ignore[no-untyped-def]
+    from airflow import plugins_manager
+
+    info = {p["name"]: p for p in plugins_manager.get_plugin_info()}
+    view = info["fti"]["external_views"][0]
+    assert (view["href"], view["destination"], view["url_route"]) == ("/fti/", "nav", "fti")

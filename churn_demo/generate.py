@@ -133,3 +133,23 @@ def _corrupt(rows: list[list], rng: np.random.Generator, share: float, day: date
                       - timedelta(hours=3)).isoformat()  # outside the logical date
         else:
             row[0] = rows[(idx + 1) % len(rows)][0]  # duplicate event id
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m churn_demo.generate --out DIR --start D --end D``: the raw files for dvc.yaml."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--out", type=Path, required=True, help="raw folder (FTI_RAW_PATH)")
+    parser.add_argument("--start", type=date.fromisoformat, required=True)
+    parser.add_argument("--end", type=date.fromisoformat, required=True)
+    parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--drift-after", type=date.fromisoformat, default=None)
+    args = parser.parse_args(argv)
+    paths = generate(args.out, args.start, args.end, args.customers, args.seed, drift_after=args.drift_after)
+    print(f"wrote {len(paths)} raw files to {args.out / SOURCE}")
+
+
+if __name__ == "__main__":
+    main()

@@ -132,6 +132,7 @@ def features_run(
     start: Annotated[str | None, typer.Option(help="First date of a range run.")] = None,
     end: Annotated[str | None, typer.Option(help="Last date of a range run.")] = None,
     group: Annotated[str | None, typer.Option(help="Feature group (the project's by default).")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Feature pipeline for one date (or a range) -> a new feature-group version."""
     from fti import pipelines
@@ -144,16 +145,15 @@ def features_run(
     else:
         raise typer.BadParameter("give --date D, or --start S and --end E")
 
-    def run() -> int:
-        _check_group(s, group)
+    def run() -> dict[str, Any]:
+        name = _check_group(s, group)
         run_id = cli_run_id("features")
         summary = pipelines.validate_raw_events(first, last, run_id, s)
         path = pipelines.build_features(first, last, run_id, s)
         version = pipelines.publish_features(path, run_id, s)
-        console.print(f"validated {summary}; published version {version}")
-        return version
+        return {"group": name, "version": version, "run_id": run_id, **summary}
 
-    guarded(run)
+    emit(guarded(run), as_json)
 
 
 def _check_group(s: Any, group: str | None) -> str:
@@ -204,6 +204,7 @@ def train(
     model: Annotated[str, typer.Option(help="Model name from the project.")],
     feature_version: Annotated[str, typer.Option(help="Feature version or 'latest'.")] = "latest",
     as_of: Annotated[str | None, typer.Option(help="Train as of this date (default: newest features).")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Training pipeline -> a new model version, promoted to champion only if better."""
     from fti import pipelines
@@ -219,7 +220,7 @@ def train(
         version = pipelines.train_model(path, run_id, settings=s)
         return pipelines.promote_if_better(path, version, run_id, s)
 
-    emit(guarded(run), False)
+    emit(guarded(run), as_json)
 
 
 # ---- models -----------------------------------------------------------------------------------
@@ -331,6 +332,7 @@ def infer(
     date_: Annotated[str, typer.Option("--date", help="As-of date (YYYY-MM-DD).")],
     version: Annotated[str, typer.Option(help="Model version or alias.")] = "champion",
     feature_version: Annotated[str, typer.Option(help="Feature version or 'latest'.")] = "latest",
+    as_json: JsonFlag = False,
 ) -> None:
     """Batch inference for one date -> a prediction run (replaces that date's slice)."""
     from fti import pipelines
@@ -343,7 +345,7 @@ def infer(
             raise FtiError(f"this project defines model {load_project(s.project).model.name!r}, not {model!r}")
         return pipelines.score_batch(parse_date(date_), cli_run_id("infer"), version, feature_version, s)
 
-    emit(guarded(run), False)
+    emit(guarded(run), as_json)
 
 
 @predictions_app.command("runs")

@@ -123,6 +123,5 @@ def summary(settings: Settings, day: date, seconds: float) -> str:
             "",
             "See the riskiest customers:",
             f"  fti sql \"{PREDICTIONS_QUERY.format(day=day)}\"".replace("\n", " "),
-            f"  (or: sqlite3 {settings.home / 'fti.db'})",
         ]
     )

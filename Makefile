@@ -40,7 +40,7 @@ airflow: $(VENV)/.installed
 	$(BIN)/fti init
 	$(BIN)/fti airflow-env > $(FTI_HOME)/airflow.env
 	@echo "Airflow UI: http://localhost:$(AIRFLOW_PORT)/plugin/fti  (user admin; Airflow writes the password to $(FTI_HOME)/airflow/simple_auth_manager_passwords.json.generated)"
-	set -a && . $(FTI_HOME)/airflow.env && set +a && AIRFLOW__API__PORT=$(AIRFLOW_PORT) $(BIN)/airflow standalone
+	set -a && . $(FTI_HOME)/airflow.env && set +a && PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__API__PORT=$(AIRFLOW_PORT) airflow standalone
 
 constraints: $(BIN)/python
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
 PLANS = np.array(["basic", "standard", "premium"])
 PLAN_PRICE = {"basic": 9.0, "standard": 19.0, "premium": 39.0}
-EVENT_COLUMNS = ["event_id", "customer_id", "event_time", "event_type", "amount", "plan", "signup_date"]
+EVENT_COLUMNS = [
+    "event_id",
+    "customer_id",
+    "event_time",
+    "event_type",
+    "amount",
+    "plan",
+    "signup_date",
+]
 SOURCE = "events"
 
 
@@ -83,7 +91,7 @@ def generate(
                 if kind == "purchase":
                     base = PLAN_PRICE[str(plan[idx])] * (1.5 if drift else 1.0)
                     amount = f"{base * rng.lognormal(0.0, 0.35):.2f}"
-                when = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc)
+                when = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
                 rows.append(
                     [
                         "",
@@ -129,8 +137,9 @@ def _corrupt(rows: list[list], rng: np.random.Generator, share: float, day: date
         elif kind == 3:
             row[2] = "yesterday-ish"  # unparseable timestamp
         elif kind == 4:
-            row[2] = (datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc)
-                      - timedelta(hours=3)).isoformat()  # outside the logical date
+            row[2] = (
+                datetime.combine(day, datetime.min.time(), tzinfo=UTC) - timedelta(hours=3)
+            ).isoformat()  # outside the logical date
         else:
             row[0] = rows[(idx + 1) % len(rows)][0]  # duplicate event id
 
@@ -147,7 +156,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--drift-after", type=date.fromisoformat, default=None)
     args = parser.parse_args(argv)
-    paths = generate(args.out, args.start, args.end, args.customers, args.seed, drift_after=args.drift_after)
+    paths = generate(
+        args.out, args.start, args.end, args.customers, args.seed, drift_after=args.drift_after
+    )
     print(f"wrote {len(paths)} raw files to {args.out / SOURCE}")
 
 

@@ -130,7 +130,10 @@ def build_customer_activity(events: pd.DataFrame, dates: Sequence[date]) -> pd.D
 
 def _empty_features(columns: list[str]) -> pd.DataFrame:
     dtypes = {c: "int64" for c in columns} | {
-        "feature_date": "object", "spend_7d": "float64", "spend_30d": "float64", "plan": "str"
+        "feature_date": "object",
+        "spend_7d": "float64",
+        "spend_30d": "float64",
+        "plan": "str",
     }
     return pd.DataFrame({c: pd.Series(dtype=dtypes[c]) for c in columns})
 
@@ -171,7 +174,9 @@ def make_estimator(params: dict[str, Any]) -> Any:
 
 project = Project(
     name="churn",
-    source=Source(name="events", schema=EVENTS_SCHEMA, id_column="event_id", time_column="event_time"),
+    source=Source(
+        name="events", schema=EVENTS_SCHEMA, id_column="event_id", time_column="event_time"
+    ),
     feature_group=FeatureGroup(
         name="customer_activity",
         entity="customer_id",

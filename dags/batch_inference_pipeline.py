@@ -18,15 +18,21 @@ from fti_common import DAILY, DEFAULT_ARGS, START_DATE, TAGS, run_day, run_ref
     doc_md=__doc__,
     params={
         "as_of_date": Param(
-            None, type=["null", "string"], format="date",
+            None,
+            type=["null", "string"],
+            format="date",
             description="Date to score. Empty: the run's logical date.",
         ),
         "model": Param(
-            "champion", type="string", pattern=r"^([A-Za-z_][A-Za-z0-9_-]*|v?[0-9]+)$",
+            "champion",
+            type="string",
+            pattern=r"^([A-Za-z_][A-Za-z0-9_-]*|v?[0-9]+)$",
             description="Model alias (champion, challenger, ...) or version number.",
         ),
         "feature_version": Param(
-            "latest", type="string", pattern=r"^(latest|v?[0-9]+)$",
+            "latest",
+            type="string",
+            pattern=r"^(latest|v?[0-9]+)$",
             description="Feature version to read. latest: the newest holding the date.",
         ),
     },

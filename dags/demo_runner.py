@@ -51,7 +51,9 @@ def main(plan: dict) -> int:
         print(f"  {dag_id:<26} {logical_date[:10]}  {dag_run.state}  {seconds:5.1f}s", flush=True)
         if dag_run.state != "success":
             failed = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
-            raise SystemExit(f"{dag_id} run {dag_run.run_id} failed: task states {failed}; see the log above")
+            raise SystemExit(
+                f"{dag_id} run {dag_run.run_id} failed: task states {failed}; see the log above"
+            )
         return dag_run
 
     def landed_feature_version(dag_run) -> int:  # the asset event the feature run emitted

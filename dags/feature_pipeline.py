@@ -16,11 +16,15 @@ from fti_common import DAILY, DEFAULT_ARGS, FEATURES, START_DATE, TAGS, run_day,
     doc_md=__doc__,
     params={
         "start_date": Param(
-            None, type=["null", "string"], format="date",
+            None,
+            type=["null", "string"],
+            format="date",
             description="First date to compute. Empty: the run's logical date.",
         ),
         "end_date": Param(
-            None, type=["null", "string"], format="date",
+            None,
+            type=["null", "string"],
+            format="date",
             description="Last date of a range run (loads history in one version). Empty: start date.",
         ),
     },

@@ -16,16 +16,21 @@ from fti_common import DEFAULT_ARGS, FEATURES, MODELS, START_DATE, TAGS, run_ref
     doc_md=__doc__,
     params={
         "feature_version": Param(
-            "latest", type="string", pattern=r"^(latest|v?[0-9]+)$",
+            "latest",
+            type="string",
+            pattern=r"^(latest|v?[0-9]+)$",
             description="Feature version to train on; a run started by a new feature version uses that one.",
         ),
         "as_of": Param(
-            None, type=["null", "string"], format="date",
+            None,
+            type=["null", "string"],
+            format="date",
             description="Train as of this date. Empty: the newest date in the feature version.",
         ),
         "hyperparameters": Param(
-            {}, type="object",
-            description="Overrides of params.yaml's train section, e.g. {\"max_iter\": 300}.",
+            {},
+            type="object",
+            description='Overrides of params.yaml\'s train section, e.g. {"max_iter": 300}.',
         ),
     },
 )
@@ -48,14 +53,19 @@ def training_pipeline():
     def train_model(training_set: str, **context) -> int:
         from fti import pipelines
 
-        return pipelines.train_model(training_set, run_ref(context), context["params"]["hyperparameters"])
+        return pipelines.train_model(
+            training_set, run_ref(context), context["params"]["hyperparameters"]
+        )
 
     @task(outlets=[MODELS])
     def promote_if_better(training_set: str, version: int, **context) -> dict:
         from fti import pipelines
 
         decision = pipelines.promote_if_better(training_set, version, run_ref(context))
-        context["outlet_events"][MODELS].extra = {"model_version": version, "promoted": decision["promoted"]}
+        context["outlet_events"][MODELS].extra = {
+            "model_version": version,
+            "promoted": decision["promoted"],
+        }
         return decision
 
     training_set = build_training_set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import typer
@@ -14,9 +14,15 @@ from rich.table import Table
 
 from fti.errors import FtiError
 
-app = typer.Typer(help="fti: nightly feature, training and batch-inference pipelines.", no_args_is_help=True)
-features_app = typer.Typer(help="Feature pipeline and the feature-store catalog.", no_args_is_help=True)
-models_app = typer.Typer(help="The model registry: versions, aliases, promotion, rollback.", no_args_is_help=True)
+app = typer.Typer(
+    help="fti: nightly feature, training and batch-inference pipelines.", no_args_is_help=True
+)
+features_app = typer.Typer(
+    help="Feature pipeline and the feature-store catalog.", no_args_is_help=True
+)
+models_app = typer.Typer(
+    help="The model registry: versions, aliases, promotion, rollback.", no_args_is_help=True
+)
 predictions_app = typer.Typer(help="Prediction runs and tables.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Raw rows set aside by validation.", no_args_is_help=True)
 app.add_typer(features_app, name="features")
@@ -29,7 +35,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts."
 
 
 def cli_run_id(kind: str) -> str:
-    return f"cli__{kind}__{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%S.%fZ}"
+    return f"cli__{kind}__{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%fZ}"
 
 
 def parse_date(value: str) -> date:
@@ -42,14 +48,18 @@ def parse_date(value: str) -> date:
 DateArg = Annotated[date, typer.Option(parser=parse_date, metavar="YYYY-MM-DD")]
 
 
-def emit(rows: Sequence[dict[str, Any]] | dict[str, Any], as_json: bool, columns: list[str] | None = None) -> None:
+def emit(
+    rows: Sequence[dict[str, Any]] | dict[str, Any], as_json: bool, columns: list[str] | None = None
+) -> None:
     """Print JSON (array, or one object) or a table of ``columns``."""
     if as_json:
         typer.echo(json.dumps(rows, indent=2, default=str))
         return
     if isinstance(rows, dict):
         for key, value in rows.items():
-            console.print(f"[bold]{key}[/]: {json.dumps(value, default=str) if isinstance(value, (dict, list)) else value}")
+            console.print(
+                f"[bold]{key}[/]: {json.dumps(value, default=str) if isinstance(value, (dict, list)) else value}"
+            )
         return
     if not rows:
         console.print("(none)")
@@ -92,13 +102,17 @@ def init() -> None:
 
     s = settings()
     guarded(lambda: initialise(s))
-    console.print(f"fti home ready at {s.home} (database {s.db_url}, store {s.store_path}, remote {s.dvc_remote})")
+    console.print(
+        f"fti home ready at {s.home} (database {s.db_url}, store {s.store_path}, remote {s.dvc_remote})"
+    )
 
 
 @app.command()
 def demo(
     days: Annotated[int, typer.Option(help="Nightly runs to simulate, one per day.")] = 5,
-    history_days: Annotated[int, typer.Option(help="Days of history loaded by one range run first.")] = 175,
+    history_days: Annotated[
+        int, typer.Option(help="Days of history loaded by one range run first.")
+    ] = 175,
     customers: Annotated[int, typer.Option(help="Customers in the generated business.")] = 2000,
     end: Annotated[str, typer.Option(help="Last simulated day (YYYY-MM-DD).")] = "2026-06-30",
     drift_after: Annotated[str | None, typer.Option(help="Shift the data after this date.")] = None,
@@ -108,8 +122,12 @@ def demo(
 
     guarded(
         lambda: run_demo(
-            settings(), nightly_days=days, history_days=history_days, customers=customers,
-            end=parse_date(end), drift_after=parse_date(drift_after) if drift_after else None,
+            settings(),
+            nightly_days=days,
+            history_days=history_days,
+            customers=customers,
+            end=parse_date(end),
+            drift_after=parse_date(drift_after) if drift_after else None,
         )
     )
 
@@ -131,7 +149,9 @@ def features_run(
     date_: Annotated[str | None, typer.Option("--date", help="Logical date (YYYY-MM-DD).")] = None,
     start: Annotated[str | None, typer.Option(help="First date of a range run.")] = None,
     end: Annotated[str | None, typer.Option(help="Last date of a range run.")] = None,
-    group: Annotated[str | None, typer.Option(help="Feature group (the project's by default).")] = None,
+    group: Annotated[
+        str | None, typer.Option(help="Feature group (the project's by default).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Feature pipeline for one date (or a range) -> a new feature-group version."""
@@ -173,7 +193,20 @@ def features_versions(group: str, as_json: JsonFlag = False) -> None:
 
     with session_scope(settings().db_url) as session:
         rows = [as_dict(r) for r in list_versions(session, group)]
-    emit(rows, as_json, ["version", "rows", "partitions", "min_date", "max_date", "dvc_md5", "git_tag", "created_at"])
+    emit(
+        rows,
+        as_json,
+        [
+            "version",
+            "rows",
+            "partitions",
+            "min_date",
+            "max_date",
+            "dvc_md5",
+            "git_tag",
+            "created_at",
+        ],
+    )
 
 
 @features_app.command("show")
@@ -203,7 +236,9 @@ def features_show(
 def train(
     model: Annotated[str, typer.Option(help="Model name from the project.")],
     feature_version: Annotated[str, typer.Option(help="Feature version or 'latest'.")] = "latest",
-    as_of: Annotated[str | None, typer.Option(help="Train as of this date (default: newest features).")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Train as of this date (default: newest features).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Training pipeline -> a new model version, promoted to champion only if better."""
@@ -214,9 +249,13 @@ def train(
 
     def run() -> dict[str, Any]:
         if load_project(s.project).model.name != model:
-            raise FtiError(f"this project defines model {load_project(s.project).model.name!r}, not {model!r}")
+            raise FtiError(
+                f"this project defines model {load_project(s.project).model.name!r}, not {model!r}"
+            )
         run_id = cli_run_id("train")
-        path = pipelines.build_training_set(feature_version, parse_date(as_of) if as_of else None, run_id, s)
+        path = pipelines.build_training_set(
+            feature_version, parse_date(as_of) if as_of else None, run_id, s
+        )
         version = pipelines.train_model(path, run_id, settings=s)
         return pipelines.promote_if_better(path, version, run_id, s)
 
@@ -236,7 +275,20 @@ def models_list(as_json: JsonFlag = False) -> None:
     if not as_json:
         for row in rows:
             row["roc_auc"] = row["metrics"].get("roc_auc")
-    emit(rows, as_json, ["name", "version", "aliases", "roc_auc", "feature_group", "feature_version", "train_end", "created_at"])
+    emit(
+        rows,
+        as_json,
+        [
+            "name",
+            "version",
+            "aliases",
+            "roc_auc",
+            "feature_group",
+            "feature_version",
+            "train_end",
+            "created_at",
+        ],
+    )
 
 
 @models_app.command("show")
@@ -253,7 +305,9 @@ def models_show(
     def run() -> dict[str, Any]:
         with session_scope(settings().db_url) as session:
             row = get_version(session, model, aliases.resolve(session, model, version))
-            data = as_dict(row, aliases_by_version(session, model).get((model, row.version)), full=True)
+            data = as_dict(
+                row, aliases_by_version(session, model).get((model, row.version)), full=True
+            )
             data["promotion"] = row.promotion
             return data
 
@@ -265,7 +319,9 @@ def models_promote(
     model: str,
     version: int,
     alias: Annotated[str, typer.Option(help="Alias to point at the version.")] = "champion",
-    reason: Annotated[str, typer.Option(help="Why; recorded in the alias history.")] = "manual promotion",
+    reason: Annotated[
+        str, typer.Option(help="Why; recorded in the alias history.")
+    ] = "manual promotion",
 ) -> None:
     """Point an alias at a version (recorded with who and why)."""
     from fti.db.engine import session_scope
@@ -284,7 +340,12 @@ def models_rollback(
     model: str,
     alias: Annotated[str, typer.Option(help="Alias to roll back.")] = "champion",
     reason: Annotated[str, typer.Option(help="Why; recorded in the alias history.")] = "rollback",
-    rescore: Annotated[bool, typer.Option("--rescore/--no-rescore", help="Re-score the dates the rolled-back version scored.")] = True,
+    rescore: Annotated[
+        bool,
+        typer.Option(
+            "--rescore/--no-rescore", help="Re-score the dates the rolled-back version scored."
+        ),
+    ] = True,
 ) -> None:
     """Re-point the alias to its previous holder; re-score what the replaced version scored."""
     from fti import pipelines
@@ -303,7 +364,9 @@ def models_rollback(
 def models_history(
     model: str,
     alias: Annotated[str | None, typer.Option(help="Only this alias.")] = None,
-    at: Annotated[str | None, typer.Option(help="Only changes up to this date or time (ISO).")] = None,
+    at: Annotated[
+        str | None, typer.Option(help="Only changes up to this date or time (ISO).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Every alias change; with --at, the last line is who held the alias then."""
@@ -313,7 +376,7 @@ def models_history(
     when = None
     if at:
         when = datetime.fromisoformat(at if "T" in at else f"{at}T23:59:59.999999")
-        when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)
     with session_scope(settings().db_url) as session:
         rows = [aliases.event_as_dict(e) for e in aliases.history(session, model, alias, when)]
     emit(rows, as_json)
@@ -342,8 +405,12 @@ def infer(
 
     def run() -> dict[str, Any]:
         if load_project(s.project).model.name != model:
-            raise FtiError(f"this project defines model {load_project(s.project).model.name!r}, not {model!r}")
-        return pipelines.score_batch(parse_date(date_), cli_run_id("infer"), version, feature_version, s)
+            raise FtiError(
+                f"this project defines model {load_project(s.project).model.name!r}, not {model!r}"
+            )
+        return pipelines.score_batch(
+            parse_date(date_), cli_run_id("infer"), version, feature_version, s
+        )
 
     emit(guarded(run), as_json)
 
@@ -356,7 +423,20 @@ def predictions_runs(as_json: JsonFlag = False, limit: int = 50) -> None:
 
     with session_scope(settings().db_url) as session:
         rows = list_runs(session, limit)
-    emit(rows, as_json, ["run_id", "model_name", "model_version", "feature_version", "as_of_date", "status", "row_count", "finished_at"])
+    emit(
+        rows,
+        as_json,
+        [
+            "run_id",
+            "model_name",
+            "model_version",
+            "feature_version",
+            "as_of_date",
+            "status",
+            "row_count",
+            "finished_at",
+        ],
+    )
 
 
 # ---- quarantine --------------------------------------------------------------------------------

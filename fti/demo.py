@@ -55,7 +55,10 @@ def demo_plan(end: date, history_days: int, nightly_days: int) -> dict[str, Any]
     steps = [
         {
             "date": f"{history_end.isoformat()}T00:00:00+00:00",
-            "feature_conf": {"start_date": history_start.isoformat(), "end_date": history_end.isoformat()},
+            "feature_conf": {
+                "start_date": history_start.isoformat(),
+                "end_date": history_end.isoformat(),
+            },
         }
     ]
     for offset in range(1, nightly_days + 1):
@@ -75,7 +78,9 @@ def run_demo(
     from churn_demo.generate import generate
 
     if nightly_days < 1 or history_days < 60:
-        raise FtiError("the demo needs --days >= 1 and --history-days >= 60 (labels mature after 30 days)")
+        raise FtiError(
+            "the demo needs --days >= 1 and --history-days >= 60 (labels mature after 30 days)"
+        )
     plan = demo_plan(end, history_days, nightly_days)
     clock = time.perf_counter()
     initialise(settings)
@@ -106,7 +111,11 @@ def summary(settings: Settings, day: date, seconds: float) -> str:
         champion = aliases.current(session, "churn", aliases.CHAMPION)
         metric = None
         if champion is not None:
-            row = session.scalar(select(ModelVersion).where(ModelVersion.name == "churn", ModelVersion.version == champion))
+            row = session.scalar(
+                select(ModelVersion).where(
+                    ModelVersion.name == "churn", ModelVersion.version == champion
+                )
+            )
             metric = row.metrics.get("roc_auc") if row else None
         rows = session.scalar(
             select(func.count()).select_from(Prediction).where(Prediction.as_of_date == day)
@@ -122,6 +131,6 @@ def summary(settings: Settings, day: date, seconds: float) -> str:
             f"  predictions for {day}: {rows} rows",
             "",
             "See the riskiest customers:",
-            f"  fti sql \"{PREDICTIONS_QUERY.format(day=day)}\"".replace("\n", " "),
+            f'  fti sql "{PREDICTIONS_QUERY.format(day=day)}"'.replace("\n", " "),
         ]
     )

@@ -13,12 +13,16 @@ from fti.errors import ConfigError
 def load_params(path: Path, stage: str) -> dict[str, Any]:
     """The ``stage`` section of ``path``; an empty dict when the file has none."""
     if not path.exists():
-        raise ConfigError(f"{path}: params file not found; set FTI_PARAMS_FILE to the project's params.yaml")
+        raise ConfigError(
+            f"{path}: params file not found; set FTI_PARAMS_FILE to the project's params.yaml"
+        )
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
     section = data.get(stage, {})
     if not isinstance(section, dict):
-        raise ConfigError(f"{path}: section {stage!r} must be a mapping, got {type(section).__name__}")
+        raise ConfigError(
+            f"{path}: section {stage!r} must be a mapping, got {type(section).__name__}"
+        )
     return section

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,10 @@ from fti.registry import aliases
 from fti.registry.versions import get_version, register_version
 from fti.settings import Settings, get_settings
 from fti.store.catalog import record_version
-from fti.store.versions import DATE_COLUMN, FeatureStore
+from fti.store.versions import FeatureStore
 from fti.training.artifacts import load_artifact, save_artifact
-from fti.training.dataset import LABEL, LABEL_DATE, TrainingSet, build_training_set as _build_set
+from fti.training.dataset import LABEL, LABEL_DATE, TrainingSet
+from fti.training.dataset import build_training_set as _build_set
 from fti.training.fit import evaluate, fit, is_better
 
 
@@ -48,14 +49,21 @@ def _setup(settings: Settings | None) -> tuple[Settings, Project]:
 
 
 # ---- feature pipeline ------------------------------------------------------------------------
-def validate_raw_events(start: date, end: date, run_id: str, settings: Settings | None = None) -> dict[str, int]:
+def validate_raw_events(
+    start: date, end: date, run_id: str, settings: Settings | None = None
+) -> dict[str, int]:
     """Validate the raw files of [start, end]: stage accepted rows, record quarantined ones."""
     settings, project = _setup(settings)
     totals = {"files": 0, "rows_read": 0, "rows_accepted": 0, "rows_quarantined": 0}
     for day in days(start, end):
         with session_scope(settings.db_url) as session:
             result = validate_and_stage(
-                session, project.source, settings.raw_path, settings.staging_path, day, run_id,
+                session,
+                project.source,
+                settings.raw_path,
+                settings.staging_path,
+                day,
+                run_id,
                 settings.max_quarantine_share,
             )
         totals["files"] += 1
@@ -72,9 +80,10 @@ def build_features(start: date, end: date, run_id: str, settings: Settings | Non
     first = window_start(group, start)
     # Days of the look-back window that have raw files but were never validated (e.g. history).
     for day in days(first, end):
-        if not staged_file(settings.staging_path, project.source, day).exists() and raw_file(
-            settings.raw_path, project.source, day
-        ).exists():
+        if (
+            not staged_file(settings.staging_path, project.source, day).exists()
+            and raw_file(settings.raw_path, project.source, day).exists()
+        ):
             validate_raw_events(day, day, run_id, settings)
     for day in days(start, end):
         if not staged_file(settings.staging_path, project.source, day).exists():
@@ -94,11 +103,17 @@ def publish_features(partitions_path: str, run_id: str, settings: Settings | Non
     partitions = read_partitions(Path(partitions_path))
     store = FeatureStore(settings.store_path)
     dates = sorted(partitions)
-    published = store.publish(group, partitions, f"{len(dates)} partition(s) {dates[0]}..{dates[-1]} by {run_id}")
+    published = store.publish(
+        group, partitions, f"{len(dates)} partition(s) {dates[0]}..{dates[-1]} by {run_id}"
+    )
     snapshot = store.read(group, published.version)
     with session_scope(settings.db_url) as session:
         record_version(
-            session, published, snapshot, len(store.partition_dates(group, published.version)), run_id
+            session,
+            published,
+            snapshot,
+            len(store.partition_dates(group, published.version)),
+            run_id,
         )
     return published.version
 
@@ -153,7 +168,10 @@ def load_training_set(path: str) -> TrainingSet:
 
 
 def train_model(
-    training_set_path: str, run_id: str, overrides: dict[str, Any] | None = None, settings: Settings | None = None
+    training_set_path: str,
+    run_id: str,
+    overrides: dict[str, Any] | None = None,
+    settings: Settings | None = None,
 ) -> int:
     """Fit on the training dates, evaluate on the holdout, store the artifact, register a version."""
     settings, project = _setup(settings)
@@ -211,8 +229,14 @@ def promote_if_better(
     with session_scope(settings.db_url) as session:
         candidate = get_version(session, spec.name, version)
         champion_version = aliases.current(session, spec.name, aliases.CHAMPION)
-        decision: dict[str, Any] = {"metric": metric, "margin": margin, "candidate_version": version}
-        decision["candidate"] = evaluate(_load(candidate), holdout, spec.features, LABEL).get(metric)
+        decision: dict[str, Any] = {
+            "metric": metric,
+            "margin": margin,
+            "candidate_version": version,
+        }
+        decision["candidate"] = evaluate(_load(candidate), holdout, spec.features, LABEL).get(
+            metric
+        )
         if champion_version is None:
             promote, why = True, "first version of the model"
         else:
@@ -238,7 +262,9 @@ def promote_if_better(
         decision.update(promoted=promote, reason=why)
         candidate.promotion = decision
         if promote:
-            aliases.set_alias(session, spec.name, aliases.CHAMPION, version, "training_pipeline", why, run_id)
+            aliases.set_alias(
+                session, spec.name, aliases.CHAMPION, version, "training_pipeline", why, run_id
+            )
     return decision
 
 
@@ -247,7 +273,9 @@ def _load(row: ModelVersion) -> Any:
 
 
 # ---- inference pipeline ----------------------------------------------------------------------
-def feature_version_for(store: FeatureStore, group: str, as_of: date, ref: str | int = "latest") -> int:
+def feature_version_for(
+    store: FeatureStore, group: str, as_of: date, ref: str | int = "latest"
+) -> int:
     """The named version, or for ``latest`` the newest version that holds ``as_of``."""
     if str(ref) != "latest":
         version = store.resolve(group, ref)
@@ -278,12 +306,20 @@ def score_batch(
         row = get_version(session, name, version)
         trained = list(row.features)
         fv = feature_version_for(store, row.feature_group, as_of, feature_version)
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         session.merge(
             PredictionRun(
-                run_id=run_id, model_name=name, model_version=version, feature_group=row.feature_group,
-                feature_version=fv, as_of_date=as_of, status="running", row_count=0,
-                started_at=started, finished_at=None, error=None,
+                run_id=run_id,
+                model_name=name,
+                model_version=version,
+                feature_group=row.feature_group,
+                feature_version=fv,
+                as_of_date=as_of,
+                status="running",
+                row_count=0,
+                started_at=started,
+                finished_at=None,
+                error=None,
             )
         )
     clock = time.perf_counter()
@@ -307,31 +343,45 @@ def score_batch(
                     }
                 )
             )
-        scored = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            columns=["entity_id", "probability", "prediction"]
+        scored = (
+            pd.concat(frames, ignore_index=True)
+            if frames
+            else pd.DataFrame(columns=["entity_id", "probability", "prediction"])
         )
         scored = scored.assign(
-            model_name=name, model_version=version, feature_group=group.name, feature_version=fv,
-            as_of_date=as_of, run_id=run_id, scored_at=datetime.now(timezone.utc),
+            model_name=name,
+            model_version=version,
+            feature_group=group.name,
+            feature_version=fv,
+            as_of_date=as_of,
+            run_id=run_id,
+            scored_at=datetime.now(UTC),
         )
         with get_engine(settings.db_url).begin() as connection:
             count = replace_slice(connection, name, as_of, scored)
             connection.execute(
                 update(PredictionRun)
                 .where(PredictionRun.run_id == run_id)
-                .values(status="succeeded", row_count=count, finished_at=datetime.now(timezone.utc))
+                .values(status="succeeded", row_count=count, finished_at=datetime.now(UTC))
             )
     except Exception as exc:
         with get_engine(settings.db_url).begin() as connection:
             connection.execute(
                 update(PredictionRun)
                 .where(PredictionRun.run_id == run_id)
-                .values(status="failed", error=str(exc)[:2000], finished_at=datetime.now(timezone.utc))
+                .values(
+                    status="failed", error=str(exc)[:2000], finished_at=datetime.now(UTC)
+                )
             )
         raise
     return {
-        "run_id": run_id, "model": name, "model_version": version, "feature_group": group.name,
-        "feature_version": fv, "as_of_date": as_of.isoformat(), "rows": count,
+        "run_id": run_id,
+        "model": name,
+        "model_version": version,
+        "feature_group": group.name,
+        "feature_version": fv,
+        "as_of_date": as_of.isoformat(),
+        "rows": count,
         "seconds": round(time.perf_counter() - clock, 3),
     }
 
@@ -358,16 +408,26 @@ def rollback_model(
     rescored = []
     if rescore:
         for day in dates:
-            score_batch(day, f"rollback__{model}__v{replaced}__{day}__{time.time_ns()}", alias, "latest", settings)
+            score_batch(
+                day,
+                f"rollback__{model}__v{replaced}__{day}__{time.time_ns()}",
+                alias,
+                "latest",
+                settings,
+            )
             rescored.append(day.isoformat())
     return {"from_version": replaced, "to_version": event.to_version, "rescored": rescored}
 
 
-def features_available(as_of: date, feature_version: str | int = "latest", settings: Settings | None = None) -> bool:
+def features_available(
+    as_of: date, feature_version: str | int = "latest", settings: Settings | None = None
+) -> bool:
     """True when a feature version holding ``as_of`` exists (the inference DAG waits on it)."""
     settings, project = _setup(settings)
     try:
-        feature_version_for(FeatureStore(settings.store_path), project.feature_group.name, as_of, feature_version)
+        feature_version_for(
+            FeatureStore(settings.store_path), project.feature_group.name, as_of, feature_version
+        )
     except VersionNotFoundError:
         return False
     return True

@@ -95,5 +95,7 @@ def load_project(reference: str) -> Project:
             "Set FTI_PROJECT to 'package.module:attribute' of an installed module."
         ) from exc
     if not isinstance(project, Project):
-        raise ConfigError(f"{reference!r} is a {type(project).__name__}, not an fti.project.Project")
+        raise ConfigError(
+            f"{reference!r} is a {type(project).__name__}, not an fti.project.Project"
+        )
     return project

@@ -39,7 +39,10 @@ class Settings(BaseSettings):
         description="'module:attribute' of the project definition to run",
     )
     max_quarantine_share: float = Field(
-        default=0.2, ge=0.0, le=1.0, description="fail a file when more of its rows than this are bad"
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="fail a file when more of its rows than this are bad",
     )
 
     @model_validator(mode="before")

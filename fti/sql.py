@@ -31,7 +31,10 @@ def run_read_only(url: str, query: str) -> tuple[list[str], list[tuple[Any, ...]
         except DBAPIError as exc:
             connection.rollback()
             message = str(exc.orig).strip().splitlines()[0]
-            if "readonly" in message.replace("-", "").replace(" ", "").lower() or "read-only" in message:
+            if (
+                "readonly" in message.replace("-", "").replace(" ", "").lower()
+                or "read-only" in message
+            ):
                 raise ReadOnlyQueryError(f"fti sql is read-only: {message}") from exc
             raise FtiError(f"query failed: {message}") from exc
         finally:

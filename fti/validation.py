@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -42,7 +42,9 @@ def read_raw_file(path: Path, source: Source) -> pd.DataFrame:
     if not path.exists():
         raise InputFileError(f"{path}: raw file for source {source.name!r} does not exist")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+        frame = pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8"
+        )
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputFileError(f"{path}: cannot be read as UTF-8 CSV ({exc})") from exc
     missing = [c for c in source.columns if c not in frame.columns]
@@ -54,7 +56,9 @@ def read_raw_file(path: Path, source: Source) -> pd.DataFrame:
     return frame[source.columns]
 
 
-def validate_frame(raw: pd.DataFrame, source: Source, logical_date: date, file: Path) -> ValidationResult:
+def validate_frame(
+    raw: pd.DataFrame, source: Source, logical_date: date, file: Path
+) -> ValidationResult:
     """Split text rows into typed accepted rows and quarantined rows, one record per bad row."""
     problems: dict[int, list[tuple[str, str]]] = {}
 
@@ -81,7 +85,9 @@ def validate_frame(raw: pd.DataFrame, source: Source, logical_date: date, file: 
         cases = errors.failure_cases
         if cases["index"].isna().any():
             first = cases[cases["index"].isna()].iloc[0]
-            raise InputFileError(f"{file}: column {first['column']!r} breaks {first['check']}") from errors
+            raise InputFileError(
+                f"{file}: column {first['column']!r} breaks {first['check']}"
+            ) from errors
         for case in cases.itertuples():
             if case.schema_context == "DataFrameSchema":  # a cross-column rule: the whole row
                 flag(case.index, "(row)", str(case.check))
@@ -89,7 +95,7 @@ def validate_frame(raw: pd.DataFrame, source: Source, logical_date: date, file: 
                 flag(case.index, str(case.column), f"{case.check} (got {case.failure_case!r})")
         typed = typed.drop(index=[i for i in problems if i in typed.index])
 
-    start = pd.Timestamp(datetime.combine(logical_date, datetime.min.time(), tzinfo=timezone.utc))
+    start = pd.Timestamp(datetime.combine(logical_date, datetime.min.time(), tzinfo=UTC))
     end = start + timedelta(days=1)
     times = typed[source.time_column]
     for index in typed.index[(times < start) | (times >= end)]:

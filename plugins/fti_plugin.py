@@ -58,30 +58,67 @@ def index(limit: int = Query(50, ge=1, le=500)) -> str:
         tags = aliases_by_version(session)
         runs = list_runs(session, limit)
     feature_rows = [
-        [_e(f.group_name), f"v{f.version}", _e(f.row_count), _e(f.partitions), f"{_e(f.min_date)} .. {_e(f.max_date)}",
-         f"<small>{_e(f.dvc_md5)}</small>", _e(f.git_tag), _run_link(f.run_id)]
+        [
+            _e(f.group_name),
+            f"v{f.version}",
+            _e(f.row_count),
+            _e(f.partitions),
+            f"{_e(f.min_date)} .. {_e(f.max_date)}",
+            f"<small>{_e(f.dvc_md5)}</small>",
+            _e(f.git_tag),
+            _run_link(f.run_id),
+        ]
         for f in features
     ]
     model_rows = [
-        [_e(m.name), f"v{m.version}",
-         " ".join(f'<span class="alias">{_e(a)}</span>' for a in sorted(tags.get((m.name, m.version), []))),
-         _e(f"{m.metrics.get('roc_auc', float('nan')):.4f}"), f"{_e(m.feature_group)} v{m.feature_version}",
-         _e(len(m.features)), f"{_e(m.train_start)} .. {_e(m.train_end)}", _run_link(m.run_id)]
+        [
+            _e(m.name),
+            f"v{m.version}",
+            " ".join(
+                f'<span class="alias">{_e(a)}</span>'
+                for a in sorted(tags.get((m.name, m.version), []))
+            ),
+            _e(f"{m.metrics.get('roc_auc', float('nan')):.4f}"),
+            f"{_e(m.feature_group)} v{m.feature_version}",
+            _e(len(m.features)),
+            f"{_e(m.train_start)} .. {_e(m.train_end)}",
+            _run_link(m.run_id),
+        ]
         for m in models
     ]
     run_rows = [
-        [_run_link(r["run_id"]), f"{_e(r['model_name'])} v{r['model_version']}",
-         f"{_e(r['feature_group'])} v{r['feature_version']}", _e(r["as_of_date"]),
-         f'<span class="{_e(r["status"])}">{_e(r["status"])}</span>', _e(r["row_count"])]
+        [
+            _run_link(r["run_id"]),
+            f"{_e(r['model_name'])} v{r['model_version']}",
+            f"{_e(r['feature_group'])} v{r['feature_version']}",
+            _e(r["as_of_date"]),
+            f'<span class="{_e(r["status"])}">{_e(r["status"])}</span>',
+            _e(r["row_count"]),
+        ]
         for r in runs
     ]
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>fti</title>"
         f"<style>{STYLE}</style></head><body><h1>fti</h1>"
         "<h2>Feature versions</h2>"
-        + _table(["group", "version", "rows", "partitions", "dates", "DVC md5", "git tag", "run"], feature_rows)
+        + _table(
+            ["group", "version", "rows", "partitions", "dates", "DVC md5", "git tag", "run"],
+            feature_rows,
+        )
         + "<h2>Model versions</h2>"
-        + _table(["model", "version", "aliases", "holdout roc_auc", "features", "#", "training window", "run"], model_rows)
+        + _table(
+            [
+                "model",
+                "version",
+                "aliases",
+                "holdout roc_auc",
+                "features",
+                "#",
+                "training window",
+                "run",
+            ],
+            model_rows,
+        )
         + "<h2>Prediction runs</h2>"
         + _table(["run", "model", "features", "as of", "status", "rows"], run_rows)
         + f"<p><small>newest {limit} of each; <a href='?limit={min(limit * 4, 500)}'>show more</a></small></p>"
@@ -93,5 +130,11 @@ class FtiPlugin(AirflowPlugin):
     name = "fti"
     fastapi_apps = [{"app": app, "url_prefix": "/fti", "name": "fti"}]
     external_views = [
-        {"name": "fti", "href": "/fti/", "destination": "nav", "url_route": "fti", "category": "browse"}
+        {
+            "name": "fti",
+            "href": "/fti/",
+            "destination": "nav",
+            "url_route": "fti",
+            "category": "browse",
+        }
     ]

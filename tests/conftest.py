@@ -29,7 +29,9 @@ for _key in [k for k in os.environ if k.startswith("FTI_")]:
     if _key != "FTI_TEST_PG_ADMIN_URL":
         del os.environ[_key]
 
-PG_ADMIN_URL = os.environ.get("FTI_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "FTI_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 PARAMS = REPO / "params.yaml"
 
 # A small but real churn history: enough days for matured labels and a time-based holdout.
@@ -118,7 +120,9 @@ def demo_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from churn_demo.generate import generate
 
     raw = tmp_path_factory.mktemp("raw")
-    generate(raw, DEMO_END - timedelta(days=DEMO_DAYS - 1), DEMO_END, customers=DEMO_CUSTOMERS, seed=3)
+    generate(
+        raw, DEMO_END - timedelta(days=DEMO_DAYS - 1), DEMO_END, customers=DEMO_CUSTOMERS, seed=3
+    )
     return raw
 
 

@@ -21,7 +21,9 @@ def window_start(group: FeatureGroup, first: date) -> date:
     return first - timedelta(days=group.lookback_days - 1)
 
 
-def build_partitions(group: FeatureGroup, events: pd.DataFrame, dates: Sequence[date]) -> dict[date, pa.Table]:
+def build_partitions(
+    group: FeatureGroup, events: pd.DataFrame, dates: Sequence[date]
+) -> dict[date, pa.Table]:
     """One Arrow table per date, sorted by entity, with ``feature_date`` as a date32 column."""
     frame = group.build(events, list(dates))
     for column in (group.entity, DATE_COLUMN):
@@ -30,7 +32,9 @@ def build_partitions(group: FeatureGroup, events: pd.DataFrame, dates: Sequence[
     frame = frame.sort_values([DATE_COLUMN, group.entity], kind="stable")
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.set_column(
-        table.schema.get_field_index(DATE_COLUMN), DATE_COLUMN, table.column(DATE_COLUMN).cast(pa.date32())
+        table.schema.get_field_index(DATE_COLUMN),
+        DATE_COLUMN,
+        table.column(DATE_COLUMN).cast(pa.date32()),
     )
     days = table.column(DATE_COLUMN)
     return {day: table.filter(pc.equal(days, pa.scalar(day, pa.date32()))) for day in dates}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -29,7 +29,9 @@ def record_validation(
 ) -> ValidationRun:
     """Replace the accounting and quarantine of one file (reruns leave one record)."""
     session.execute(
-        delete(ValidationRun).where(ValidationRun.source == source.name, ValidationRun.file == str(result.file))
+        delete(ValidationRun).where(
+            ValidationRun.source == source.name, ValidationRun.file == str(result.file)
+        )
     )
     run = ValidationRun(
         source=source.name,
@@ -39,7 +41,7 @@ def record_validation(
         rows_accepted=result.rows_accepted,
         rows_quarantined=result.rows_quarantined,
         run_id=run_id,
-        created_at=datetime.now(timezone.utc),
+        created_at=datetime.now(UTC),
     )
     session.add(run)
     session.flush()

@@ -5,7 +5,9 @@ from __future__ import annotations
 from fti.errors import SkewError
 
 
-def check_features(model: str, trained: list[dict[str, str]], serving: dict[str, str], where: str) -> None:
+def check_features(
+    model: str, trained: list[dict[str, str]], serving: dict[str, str], where: str
+) -> None:
     """Raise SkewError unless every trained feature is served with the same dtype.
 
     ``trained`` is the registry's feature list (name + dtype), ``serving`` the schema read from

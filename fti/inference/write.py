@@ -30,9 +30,8 @@ def replace_slice(connection: Connection, model_name: str, as_of: date, rows: pd
     PostgreSQL gets ``COPY``; other databases one ``executemany``. Readers see the old slice
     until the caller commits, then the new one.
     """
-    table = Prediction.__table__
     connection.execute(
-        delete(table).where(table.c.model_name == model_name, table.c.as_of_date == as_of)
+        delete(Prediction).where(Prediction.model_name == model_name, Prediction.as_of_date == as_of)
     )
     if rows.empty:
         return 0
@@ -40,7 +39,7 @@ def replace_slice(connection: Connection, model_name: str, as_of: date, rows: pd
     if connection.dialect.name == "postgresql":
         _copy(connection, rows)
     else:
-        connection.execute(insert(table), rows.to_dict("records"))
+        connection.execute(insert(Prediction), rows.to_dict("records"))
     return len(rows)
 
 
@@ -48,7 +47,11 @@ def _copy(connection: Connection, rows: pd.DataFrame) -> None:
     buffer = io.StringIO()
     rows.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
     buffer.seek(0)
-    cursor = connection.connection.driver_connection.cursor()  # psycopg 3, same transaction
-    with cursor.copy(f"COPY predictions ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv)") as copy:
+    driver = connection.connection.driver_connection  # psycopg 3, in the caller's transaction
+    assert driver is not None
+    cursor = driver.cursor()
+    with cursor.copy(
+        f"COPY predictions ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv)"
+    ) as copy:
         while chunk := buffer.read(1 << 20):
             copy.write(chunk)

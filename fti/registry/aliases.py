@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -49,7 +49,7 @@ def set_alias(
 ) -> AliasEvent:
     """Point ``alias`` at ``version`` and append the change to the history, in one transaction."""
     get_version(session, name, version)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     row = session.get(ModelAlias, (name, alias), with_for_update=True)
     previous = row.version if row else None
     if row is None:
@@ -71,9 +71,15 @@ def set_alias(
     return event
 
 
-def history(session: Session, name: str, alias: str | None = None, at: datetime | None = None) -> list[AliasEvent]:
+def history(
+    session: Session, name: str, alias: str | None = None, at: datetime | None = None
+) -> list[AliasEvent]:
     """Alias changes, oldest first; with ``at``, only those made at or before it."""
-    query = select(AliasEvent).where(AliasEvent.name == name).order_by(AliasEvent.created_at, AliasEvent.id)
+    query = (
+        select(AliasEvent)
+        .where(AliasEvent.name == name)
+        .order_by(AliasEvent.created_at, AliasEvent.id)
+    )
     if alias:
         query = query.where(AliasEvent.alias == alias)
     if at is not None:
@@ -89,7 +95,9 @@ def rollback(session: Session, name: str, alias: str, actor: str, reason: str) -
     """
     events = history(session, name, alias)
     if not events or events[-1].from_version is None:
-        raise RegistryError(f"model {name!r} alias {alias!r} has no earlier version to roll back to")
+        raise RegistryError(
+            f"model {name!r} alias {alias!r} has no earlier version to roll back to"
+        )
     return set_alias(session, name, alias, events[-1].from_version, actor, reason or "rollback")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,9 +21,11 @@ def register_version(session: Session, name: str, **lineage: Any) -> ModelVersio
     ``lineage`` holds the remaining ModelVersion columns (artifact, features, metrics, ...).
     """
     for _ in range(REGISTER_ATTEMPTS):
-        current = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.name == name))
+        current = session.scalar(
+            select(func.max(ModelVersion.version)).where(ModelVersion.name == name)
+        )
         row = ModelVersion(
-            name=name, version=(current or 0) + 1, created_at=datetime.now(timezone.utc), **lineage
+            name=name, version=(current or 0) + 1, created_at=datetime.now(UTC), **lineage
         )
         try:
             with session.begin_nested():
@@ -35,7 +37,9 @@ def register_version(session: Session, name: str, **lineage: Any) -> ModelVersio
 
 
 def get_version(session: Session, name: str, version: int) -> ModelVersion:
-    row = session.scalar(select(ModelVersion).where(ModelVersion.name == name, ModelVersion.version == version))
+    row = session.scalar(
+        select(ModelVersion).where(ModelVersion.name == name, ModelVersion.version == version)
+    )
     if row is None:
         known = list_versions(session, name)
         raise RegistryError(
@@ -51,7 +55,9 @@ def list_versions(session: Session, name: str | None = None) -> list[ModelVersio
     return list(session.scalars(query))
 
 
-def aliases_by_version(session: Session, name: str | None = None) -> dict[tuple[str, int], list[str]]:
+def aliases_by_version(
+    session: Session, name: str | None = None
+) -> dict[tuple[str, int], list[str]]:
     query = select(ModelAlias)
     if name:
         query = query.where(ModelAlias.name == name)
@@ -61,7 +67,9 @@ def aliases_by_version(session: Session, name: str | None = None) -> dict[tuple[
     return found
 
 
-def as_dict(row: ModelVersion, aliases: list[str] | None = None, full: bool = False) -> dict[str, Any]:
+def as_dict(
+    row: ModelVersion, aliases: list[str] | None = None, full: bool = False
+) -> dict[str, Any]:
     data: dict[str, Any] = {
         "name": row.name,
         "version": row.version,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -37,7 +37,7 @@ def record_version(
         statistics=column_statistics(snapshot),
         changed_dates=[d.isoformat() for d in published.changed_dates],
         run_id=run_id,
-        created_at=datetime.now(timezone.utc),
+        created_at=datetime.now(UTC),
     )
     session.add(row)
     session.flush()
@@ -77,5 +77,10 @@ def as_dict(row: FeatureVersion, full: bool = False) -> dict[str, Any]:
         "created_at": row.created_at.isoformat(),
     }
     if full:
-        data.update(git_rev=row.git_rev, schema=row.schema, schema_hash=row.schema_hash, statistics=row.statistics)
+        data.update(
+            git_rev=row.git_rev,
+            schema=row.schema,
+            schema_hash=row.schema_hash,
+            statistics=row.statistics,
+        )
     return data

@@ -8,7 +8,14 @@ from pathlib import Path
 
 from fti.errors import StoreError
 
-GIT_IDENTITY = ["-c", "user.name=fti", "-c", "user.email=fti@localhost", "-c", "commit.gpgsign=false"]
+GIT_IDENTITY = [
+    "-c",
+    "user.name=fti",
+    "-c",
+    "user.email=fti@localhost",
+    "-c",
+    "commit.gpgsign=false",
+]
 
 
 def git(store: Path, *args: str) -> str:

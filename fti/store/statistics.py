@@ -35,12 +35,24 @@ def column_statistics(table: pa.Table) -> dict[str, dict[str, Any]]:
                     min=_py(pc.min(valid)),
                     max=_py(pc.max(valid)),
                     mean=_py(pc.mean(valid)),
-                    quantiles=dict(zip(map(str, QUANTILES), pc.quantile(valid, q=QUANTILES).to_pylist(), strict=True)),
+                    quantiles=dict(
+                        zip(
+                            map(str, QUANTILES),
+                            pc.quantile(valid, q=QUANTILES).to_pylist(),
+                            strict=True,
+                        )
+                    ),
                 )
-        elif pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_dictionary(kind):
+        elif (
+            pa.types.is_string(kind)
+            or pa.types.is_large_string(kind)
+            or pa.types.is_dictionary(kind)
+        ):
             counts = pc.value_counts(column).to_pylist()
             counts.sort(key=lambda item: -item["counts"])
-            entry.update(distinct=len(counts), top={str(c["values"]): c["counts"] for c in counts[:10]})
+            entry.update(
+                distinct=len(counts), top={str(c["values"]): c["counts"] for c in counts[:10]}
+            )
         elif pa.types.is_date(kind) or pa.types.is_timestamp(kind):
             valid = pc.drop_null(column)
             if len(valid):

@@ -77,7 +77,7 @@ class FeatureStore:
         """Published version numbers of ``group``, ascending (from the registry's git tags)."""
         prefix = f"{check_group_name(group)}/v"
         tags = git(self.path, "tag", "--list", f"{prefix}*").splitlines()
-        return sorted(int(t[len(prefix):]) for t in tags if t[len(prefix):].isdigit())
+        return sorted(int(t[len(prefix) :]) for t in tags if t[len(prefix) :].isdigit())
 
     def resolve(self, group: str, ref: str | int) -> int:
         """A version number from ``latest``, ``3``, ``v3`` or ``<group>/v3``.
@@ -101,7 +101,9 @@ class FeatureStore:
         return int(text)
 
     # ---- publishing -----------------------------------------------------------------------
-    def publish(self, group: str, partitions: Mapping[date, pa.Table], message: str) -> PublishedVersion:
+    def publish(
+        self, group: str, partitions: Mapping[date, pa.Table], message: str
+    ) -> PublishedVersion:
         """Write ``partitions`` (replacing those dates) and publish the group as a new version.
 
         Raises:
@@ -247,7 +249,9 @@ class FeatureStore:
         return self.scanner(group, version, columns, dates).to_table()
 
     @staticmethod
-    def _check_columns(group: str, version: int, schema: pa.Schema, columns: Sequence[str] | None) -> None:
+    def _check_columns(
+        group: str, version: int, schema: pa.Schema, columns: Sequence[str] | None
+    ) -> None:
         missing = [c for c in columns or [] if c not in schema.names]
         if missing:
             raise StoreError(

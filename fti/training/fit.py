@@ -22,7 +22,9 @@ def fit(estimator: Any, train: pd.DataFrame, features: list[str], label: str) ->
     return estimator.fit(train[features], train[label])
 
 
-def evaluate(model: Any, holdout: pd.DataFrame, features: list[str], label: str) -> dict[str, float]:
+def evaluate(
+    model: Any, holdout: pd.DataFrame, features: list[str], label: str
+) -> dict[str, float]:
     """Holdout metrics; roc_auc is NaN-free only when both classes are present."""
     probability = model.predict_proba(holdout[features])[:, 1]
     truth = holdout[label].to_numpy()
@@ -38,7 +40,9 @@ def evaluate(model: Any, holdout: pd.DataFrame, features: list[str], label: str)
 
 def is_better(metric: str, candidate: float, champion: float, margin: float) -> bool:
     if metric not in HIGHER_IS_BETTER:
-        raise FtiError(f"unknown promotion metric {metric!r}; use one of {sorted(HIGHER_IS_BETTER)}")
+        raise FtiError(
+            f"unknown promotion metric {metric!r}; use one of {sorted(HIGHER_IS_BETTER)}"
+        )
     if HIGHER_IS_BETTER[metric]:
         return candidate > champion + margin
     return candidate < champion - margin

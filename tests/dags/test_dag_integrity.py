@@ -36,7 +36,9 @@ def test_every_dag_has_tags_retries_timeouts_and_a_fixed_start(dagbag) -> None: 
         assert dag.max_active_runs == 1, dag.dag_id
         for task in dag.tasks:
             assert task.retries >= 1, f"{dag.dag_id}.{task.task_id}"
-            assert task.execution_timeout is not None and task.execution_timeout <= timedelta(hours=12)
+            assert task.execution_timeout is not None and task.execution_timeout <= timedelta(
+                hours=12
+            )
 
 
 def test_every_dag_can_be_triggered_from_a_form_with_defaults(dagbag) -> None:  # type: ignore[no-untyped-def]
@@ -62,7 +64,13 @@ def test_parsing_the_dag_folder_does_no_work() -> None:
         "heavy = sorted(m for m in ('fti.pipelines', 'sklearn', 'dvc', 'pandas', 'pyarrow') if m in sys.modules)\n"
         "print(json.dumps({'errors': len(bag.import_errors), 'heavy': heavy, 'parse_s': t_parse}))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        check=True,
+    )
     report = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"DAG folder parse time: {report['parse_s']:.2f}s")
     assert report["errors"] == 0

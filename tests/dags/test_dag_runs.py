@@ -9,7 +9,7 @@ import pendulum
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import DEMO_END, DEMO_DAYS, PARAMS, REPO, demo_settings
+from tests.conftest import DEMO_DAYS, DEMO_END, PARAMS, REPO, demo_settings
 
 
 @pytest.fixture(scope="module")
@@ -27,22 +27,37 @@ def dags():  # type: ignore[no-untyped-def]
 
 def run(dag, day, **conf):  # type: ignore[no-untyped-def]
     defaults = dag.params.dump()  # dag.test() merges conf into the DAG's params in place
-    dag_run = dag.test(logical_date=pendulum.datetime(day.year, day.month, day.day, tz="UTC"), run_conf={**defaults, **conf})
+    dag_run = dag.test(
+        logical_date=pendulum.datetime(day.year, day.month, day.day, tz="UTC"),
+        run_conf={**defaults, **conf},
+    )
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert dag_run.state == "success", states
     return dag_run
 
 
-def test_feature_training_and_inference_dags_end_to_end(dags, tmp_path: Path, demo_raw: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_feature_training_and_inference_dags_end_to_end(
+    dags, tmp_path: Path, demo_raw: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     settings = demo_settings(tmp_path / "home", demo_raw)
     monkeypatch.setenv("FTI_HOME", str(settings.home))
     monkeypatch.setenv("FTI_RAW_PATH", str(demo_raw))
     monkeypatch.setenv("FTI_PARAMS_FILE", str(PARAMS))
     first, history_end = DEMO_END - timedelta(days=DEMO_DAYS - 1), DEMO_END - timedelta(days=1)
 
-    run(dags["feature_pipeline"], history_end, start_date=first.isoformat(), end_date=history_end.isoformat())
+    run(
+        dags["feature_pipeline"],
+        history_end,
+        start_date=first.isoformat(),
+        end_date=history_end.isoformat(),
+    )
     run(dags["training_pipeline"], history_end, feature_version="latest")
-    run(dags["training_pipeline"], history_end, feature_version="1", hyperparameters={"max_iter": 20})
+    run(
+        dags["training_pipeline"],
+        history_end,
+        feature_version="1",
+        hyperparameters={"max_iter": 20},
+    )
     run(dags["feature_pipeline"], DEMO_END)  # the nightly run: its logical date only
     scored = run(dags["batch_inference_pipeline"], DEMO_END, model="1")
 
@@ -60,6 +75,10 @@ def test_feature_training_and_inference_dags_end_to_end(dags, tmp_path: Path, de
         assert session.scalar(select(func.count()).select_from(ModelVersion)) == 2
         run_row = session.scalar(select(PredictionRun))
         assert run_row.run_id == f"batch_inference_pipeline/{scored.run_id}"
-        assert (run_row.status, run_row.model_version, run_row.feature_version) == ("succeeded", 1, 2)
+        assert (run_row.status, run_row.model_version, run_row.feature_version) == (
+            "succeeded",
+            1,
+            2,
+        )
         assert run_row.as_of_date == DEMO_END
         assert session.scalar(select(func.count()).select_from(Prediction)) == run_row.row_count > 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -14,14 +14,14 @@ from fti.registry.versions import register_version
 from tests.conftest import make_settings
 from tests.integration.test_database import lineage
 
-NOW = datetime(2026, 4, 30, 3, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 4, 30, 3, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def client(tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
+    from airflow.api_fastapi.app import create_app
     from fastapi.testclient import TestClient
 
-    from airflow.api_fastapi.app import create_app
     from fti.setup import initialise
 
     settings = make_settings(tmp_path / "home")
@@ -30,20 +30,42 @@ def client(tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
     with session_scope(settings.db_url) as session:
         session.add(
             FeatureVersion(
-                group_name="customer_activity", version=7, git_tag="customer_activity/v7", git_rev="abc",
-                dvc_md5="d41d8cd98f00b204e9800998ecf8427e.dir", schema={}, schema_hash="h", row_count=1234,
-                partitions=30, min_date=date(2026, 4, 1), max_date=date(2026, 4, 30), statistics={},
-                changed_dates=["2026-04-30"], run_id="feature_pipeline/scheduled__2026-04-30T00:00:00+00:00",
+                group_name="customer_activity",
+                version=7,
+                git_tag="customer_activity/v7",
+                git_rev="abc",
+                dvc_md5="d41d8cd98f00b204e9800998ecf8427e.dir",
+                schema={},
+                schema_hash="h",
+                row_count=1234,
+                partitions=30,
+                min_date=date(2026, 4, 1),
+                max_date=date(2026, 4, 30),
+                statistics={},
+                changed_dates=["2026-04-30"],
+                run_id="feature_pipeline/scheduled__2026-04-30T00:00:00+00:00",
                 created_at=NOW,
             )
         )
-        register_version(session, "churn", **lineage(metrics={"roc_auc": 0.8123}, feature_group="customer_activity"))
+        register_version(
+            session,
+            "churn",
+            **lineage(metrics={"roc_auc": 0.8123}, feature_group="customer_activity"),
+        )
         aliases.set_alias(session, "churn", "champion", 1, "test", "first")
         session.add(
             PredictionRun(
-                run_id="batch_inference_pipeline/manual__2026-04-30", model_name="churn", model_version=1,
-                feature_group="customer_activity", feature_version=7, as_of_date=date(2026, 4, 30),
-                status="succeeded", row_count=2168, started_at=NOW, finished_at=NOW, error=None,
+                run_id="batch_inference_pipeline/manual__2026-04-30",
+                model_name="churn",
+                model_version=1,
+                feature_group="customer_activity",
+                feature_version=7,
+                as_of_date=date(2026, 4, 30),
+                status="succeeded",
+                row_count=2168,
+                started_at=NOW,
+                finished_at=NOW,
+                error=None,
             )
         )
     with TestClient(create_app()) as test_client:

@@ -18,7 +18,11 @@ runner = CliRunner()
 @pytest.fixture
 def cli_env(tmp_path: Path, demo_raw: Path, monkeypatch):  # type: ignore[no-untyped-def]
     settings = demo_settings(tmp_path / "home", demo_raw)
-    for key, value in {"FTI_HOME": settings.home, "FTI_RAW_PATH": demo_raw, "FTI_PARAMS_FILE": PARAMS}.items():
+    for key, value in {
+        "FTI_HOME": settings.home,
+        "FTI_RAW_PATH": demo_raw,
+        "FTI_PARAMS_FILE": PARAMS,
+    }.items():
         monkeypatch.setenv(key, str(value))
     return settings
 
@@ -31,7 +35,9 @@ def fti(*args: str, ok: bool = True) -> str:
 
 def test_the_loop_through_the_cli(cli_env, history_start) -> None:  # type: ignore[no-untyped-def]
     last = DEMO_END - timedelta(days=1)
-    published = json.loads(fti("features", "run", "--start", str(history_start), "--end", str(last), "--json"))
+    published = json.loads(
+        fti("features", "run", "--start", str(history_start), "--end", str(last), "--json")
+    )
     assert published["version"] == 1
     fti("features", "run", "--date", str(DEMO_END))
     versions = json.loads(fti("features", "versions", "customer_activity", "--json"))
@@ -63,6 +69,8 @@ def test_the_loop_through_the_cli(cli_env, history_start) -> None:  # type: igno
 
 def test_errors_are_one_line_with_exit_code_1(cli_env) -> None:  # type: ignore[no-untyped-def]
     assert fti("sql", "DELETE FROM predictions", ok=False).startswith("error: fti sql is read-only")
-    assert "no alias 'champion'" in fti("infer", "--model", "churn", "--date", str(DEMO_END), ok=False)
+    assert "no alias 'champion'" in fti(
+        "infer", "--model", "churn", "--date", str(DEMO_END), ok=False
+    )
     assert "not 'fraud'" in fti("train", "--model", "fraud", ok=False)
     assert "not a date" in fti("features", "run", "--date", "tomorrow", ok=False)

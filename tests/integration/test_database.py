@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -18,18 +18,37 @@ from fti.registry.versions import get_version, register_version
 from fti.sql import run_read_only
 
 TABLES = {
-    "feature_versions", "validation_runs", "quarantined_rows", "model_versions", "model_aliases",
-    "alias_events", "prediction_runs", "predictions",
+    "feature_versions",
+    "validation_runs",
+    "quarantined_rows",
+    "model_versions",
+    "model_aliases",
+    "alias_events",
+    "prediction_runs",
+    "predictions",
 }
 
 
 def lineage(**extra: object) -> dict[str, object]:
     return {
-        "artifact_uri": "/tmp/a.skops", "artifact_sha256": "0" * 64, "estimator": "LogisticRegression",
-        "params": {"C": 1.0}, "metrics": {"roc_auc": 0.7}, "feature_group": "g", "feature_version": 1,
-        "features": [{"name": "x", "dtype": "int64"}], "label": "y", "train_start": date(2026, 1, 1),
-        "train_end": date(2026, 2, 1), "n_train": 10, "n_holdout": 5, "library_versions": {},
-        "code_version": "test", "run_id": "r", "promotion": None, **extra,
+        "artifact_uri": "/tmp/a.skops",
+        "artifact_sha256": "0" * 64,
+        "estimator": "LogisticRegression",
+        "params": {"C": 1.0},
+        "metrics": {"roc_auc": 0.7},
+        "feature_group": "g",
+        "feature_version": 1,
+        "features": [{"name": "x", "dtype": "int64"}],
+        "label": "y",
+        "train_start": date(2026, 1, 1),
+        "train_end": date(2026, 2, 1),
+        "n_train": 10,
+        "n_holdout": 5,
+        "library_versions": {},
+        "code_version": "test",
+        "run_id": "r",
+        "promotion": None,
+        **extra,
     }
 
 
@@ -53,7 +72,9 @@ def test_versions_count_up_and_aliases_keep_their_history(db_url: str) -> None:
     with session_scope(db_url) as session:
         history = aliases.history(session, "m", "champion")
         assert [(e.from_version, e.to_version, e.actor) for e in history] == [
-            (None, 1, "alice"), (1, 3, "bob"), (3, 1, "carol"),
+            (None, 1, "alice"),
+            (1, 3, "bob"),
+            (3, 1, "carol"),
         ]
         at_second = aliases.history(session, "m", "champion", at=history[1].created_at)
         assert at_second[-1].to_version == 3  # who held it then
@@ -75,10 +96,16 @@ def test_unknown_versions_and_aliases_are_clear_errors(db_url: str) -> None:
 def slice_rows(as_of: date, version: int, n: int) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "model_name": "m", "model_version": version, "feature_group": "g", "feature_version": 1,
-            "entity_id": [str(i) for i in range(n)], "as_of_date": as_of,
-            "prediction": [i % 2 for i in range(n)], "probability": [i / n for i in range(n)],
-            "run_id": f"run-{version}", "scored_at": datetime(2026, 3, 1, tzinfo=timezone.utc),
+            "model_name": "m",
+            "model_version": version,
+            "feature_group": "g",
+            "feature_version": 1,
+            "entity_id": [str(i) for i in range(n)],
+            "as_of_date": as_of,
+            "prediction": [i % 2 for i in range(n)],
+            "probability": [i / n for i in range(n)],
+            "run_id": f"run-{version}",
+            "scored_at": datetime(2026, 3, 1, tzinfo=UTC),
         }
     )
 
@@ -87,16 +114,22 @@ def test_rewriting_a_slice_replaces_it_and_leaves_other_dates(db_url: str) -> No
     day = date(2026, 3, 1)
     engine = get_engine(db_url)
     with engine.begin() as connection:
-        replace_slice(connection, "m", day - timedelta(days=1), slice_rows(day - timedelta(days=1), 1, 50))
+        replace_slice(
+            connection, "m", day - timedelta(days=1), slice_rows(day - timedelta(days=1), 1, 50)
+        )
     for version in (1, 2, 2):  # a run, a rerun, a retry
         with engine.begin() as connection:
             assert replace_slice(connection, "m", day, slice_rows(day, version, 200)) == 200
     with session_scope(db_url) as session:
         counts = dict(
-            session.execute(select(Prediction.as_of_date, func.count()).group_by(Prediction.as_of_date)).all()
+            session.execute(
+                select(Prediction.as_of_date, func.count()).group_by(Prediction.as_of_date)
+            ).all()
         )
         assert counts == {day - timedelta(days=1): 50, day: 200}
-        assert set(session.scalars(select(Prediction.model_version).where(Prediction.as_of_date == day))) == {2}
+        assert set(
+            session.scalars(select(Prediction.model_version).where(Prediction.as_of_date == day))
+        ) == {2}
 
 
 def test_a_failed_rewrite_leaves_the_previous_slice(db_url: str) -> None:
@@ -109,7 +142,9 @@ def test_a_failed_rewrite_leaves_the_previous_slice(db_url: str) -> None:
     with pytest.raises(Exception), engine.begin() as connection:  # noqa: B017 - any DB error
         replace_slice(connection, "m", day, broken)
     with session_scope(db_url) as session:
-        versions = list(session.scalars(select(Prediction.model_version).where(Prediction.as_of_date == day)))
+        versions = list(
+            session.scalars(select(Prediction.model_version).where(Prediction.as_of_date == day))
+        )
         assert len(versions) == 20 and set(versions) == {1}
 
 

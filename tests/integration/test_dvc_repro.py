@@ -33,7 +33,9 @@ def test_dvc_repro_runs_the_pipeline_and_is_up_to_date_afterwards(tmp_path: Path
     }
 
     def sh(*args: str) -> str:
-        done = subprocess.run(args, cwd=project, env=env, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            args, cwd=project, env=env, capture_output=True, text=True, check=False
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
@@ -45,9 +47,14 @@ def test_dvc_repro_runs_the_pipeline_and_is_up_to_date_afterwards(tmp_path: Path
     features = json.loads((project / "reports" / "features.json").read_text())
     train = json.loads((project / "reports" / "train.json").read_text())
     infer = json.loads((project / "reports" / "infer.json").read_text())
-    assert features["version"] == 1 and features["rows_read"] == features["rows_accepted"] + features["rows_quarantined"]
+    assert (
+        features["version"] == 1
+        and features["rows_read"] == features["rows_accepted"] + features["rows_quarantined"]
+    )
     assert train["promoted"] and train["candidate_version"] == 1
-    assert infer["as_of_date"] == "2026-04-30" and infer["rows"] > 0 and infer["feature_version"] == 1
+    assert (
+        infer["as_of_date"] == "2026-04-30" and infer["rows"] > 0 and infer["feature_version"] == 1
+    )
 
     second = sh("dvc", "repro")
     assert "didn't change" in second or "is up to date" in second.lower()

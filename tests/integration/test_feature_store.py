@@ -33,10 +33,14 @@ def store(tmp_path: Path) -> FeatureStore:
     return FeatureStore(tmp_path / "store")
 
 
-def test_old_versions_read_their_own_data_after_later_ones(store: FeatureStore, tmp_path: Path) -> None:
+def test_old_versions_read_their_own_data_after_later_ones(
+    store: FeatureStore, tmp_path: Path
+) -> None:
     for version in range(1, 6):  # v1..v5: each adds a day and rewrites the first day's values
         day = DAY + timedelta(days=version - 1)
-        published = store.publish(GROUP, {DAY: partition(DAY, version), day: partition(day, version)}, f"v{version}")
+        published = store.publish(
+            GROUP, {DAY: partition(DAY, version), day: partition(day, version)}, f"v{version}"
+        )
         assert published.version == version
     assert store.versions(GROUP) == [1, 2, 3, 4, 5]
 
@@ -46,12 +50,18 @@ def test_old_versions_read_their_own_data_after_later_ones(store: FeatureStore, 
     latest = store.read(GROUP, store.resolve(GROUP, "latest"))
     assert latest.num_rows == 15
     assert set(store.read(GROUP, 5, dates=[DAY]).column("x").to_pylist()) == {5}
-    assert set(store.read(GROUP, 3, columns=["x"], dates=[DAY + timedelta(days=1)]).column("x").to_pylist()) == {2}
+    assert set(
+        store.read(GROUP, 3, columns=["x"], dates=[DAY + timedelta(days=1)]).column("x").to_pylist()
+    ) == {2}
 
 
-def test_versions_are_git_tags_backed_by_the_dvc_remote(store: FeatureStore, tmp_path: Path) -> None:
+def test_versions_are_git_tags_backed_by_the_dvc_remote(
+    store: FeatureStore, tmp_path: Path
+) -> None:
     published = store.publish(GROUP, {DAY: partition(DAY, 1)}, "first")
-    tags = subprocess.run(["git", "tag"], cwd=store.path, capture_output=True, text=True, check=True).stdout
+    tags = subprocess.run(
+        ["git", "tag"], cwd=store.path, capture_output=True, text=True, check=True
+    ).stdout
     assert f"{GROUP}/v1" in tags.split()
     assert published.dvc_md5.endswith(".dir")
     remote_files = [p for p in (tmp_path / "remote").rglob("*") if p.is_file()]
@@ -62,12 +72,19 @@ def test_resolve_names_and_errors(store: FeatureStore) -> None:
     with pytest.raises(VersionNotFoundError, match="no versions yet"):
         store.resolve(GROUP, "latest")
     store.publish(GROUP, {DAY: partition(DAY, 1)}, "first")
-    assert store.resolve(GROUP, "v1") == store.resolve(GROUP, f"{GROUP}/v1") == store.resolve(GROUP, 1) == 1
+    assert (
+        store.resolve(GROUP, "v1")
+        == store.resolve(GROUP, f"{GROUP}/v1")
+        == store.resolve(GROUP, 1)
+        == 1
+    )
     with pytest.raises(VersionNotFoundError, match="no version '7'"):
         store.resolve(GROUP, "7")
 
 
-def test_a_partition_with_another_schema_is_refused_and_nothing_changes(store: FeatureStore) -> None:
+def test_a_partition_with_another_schema_is_refused_and_nothing_changes(
+    store: FeatureStore,
+) -> None:
     store.publish(GROUP, {DAY: partition(DAY, 1)}, "first")
     other = partition(DAY + timedelta(days=1), 2).append_column("y", pa.array([1.0, 2.0, 3.0]))
     with pytest.raises(StoreError, match="do not share one schema"):

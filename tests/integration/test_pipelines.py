@@ -29,7 +29,9 @@ def test_feature_training_inference_loop(loop_settings, history_start: date) -> 
     # Feature pipeline: history in one range run, then one night.
     validated = pipelines.validate_raw_events(history_start, last_history, "r1", s)
     assert validated["rows_read"] == validated["rows_accepted"] + validated["rows_quarantined"] > 0
-    v1 = pipelines.publish_features(pipelines.build_features(history_start, last_history, "r1", s), "r1", s)
+    v1 = pipelines.publish_features(
+        pipelines.build_features(history_start, last_history, "r1", s), "r1", s
+    )
     night = last_history + timedelta(days=1)
     pipelines.validate_raw_events(night, night, "r2", s)
     v2 = pipelines.publish_features(pipelines.build_features(night, night, "r2", s), "r2", s)
@@ -61,9 +63,13 @@ def test_feature_training_inference_loop(loop_settings, history_start: date) -> 
         assert model.train_start < model.train_end <= DEMO_END - timedelta(days=30)
         assert aliases.current(session, "churn", aliases.CHAMPION) == m1
         assert session.scalar(select(func.count()).select_from(FeatureVersion)) == 2
-        assert session.scalar(select(func.count()).select_from(ValidationRun)) == (night - history_start).days + 1
+        assert (
+            session.scalar(select(func.count()).select_from(ValidationRun))
+            == (night - history_start).days + 1
+        )
         duplicates = session.execute(
-            select(Prediction.entity_id).group_by(Prediction.model_name, Prediction.entity_id, Prediction.as_of_date)
+            select(Prediction.entity_id)
+            .group_by(Prediction.model_name, Prediction.entity_id, Prediction.as_of_date)
             .having(func.count() > 1)
         ).all()
         assert duplicates == []
@@ -73,16 +79,22 @@ def test_feature_training_inference_loop(loop_settings, history_start: date) -> 
     # Skew guard: a model whose recorded dtype differs from the store refuses to score.
     with session_scope(s.db_url) as session:
         row = session.scalar(select(ModelVersion).where(ModelVersion.version == m1))
-        row.features = [dict(f, dtype="double") if f["name"] == "logins_7d" else f for f in row.features]
+        row.features = [
+            dict(f, dtype="double") if f["name"] == "logins_7d" else f for f in row.features
+        ]
     with pytest.raises(SkewError, match="logins_7d"):
         pipelines.score_batch(night, "i3", settings=s)
     with session_scope(s.db_url) as session:
         failed = session.get(PredictionRun, "i3")
         assert failed.status == "failed" and "logins_7d" in failed.error
-        assert session.scalar(select(func.count()).select_from(Prediction)) == active  # slice intact
+        assert (
+            session.scalar(select(func.count()).select_from(Prediction)) == active
+        )  # slice intact
 
 
-def test_rollback_rescores_the_dates_the_replaced_version_scored(loop_settings, history_start: date) -> None:  # type: ignore[no-untyped-def]
+def test_rollback_rescores_the_dates_the_replaced_version_scored(
+    loop_settings, history_start: date
+) -> None:  # type: ignore[no-untyped-def]
     s = loop_settings
     end = DEMO_END - timedelta(days=1)
     pipelines.validate_raw_events(history_start, end, "r", s)
@@ -102,5 +114,9 @@ def test_rollback_rescores_the_dates_the_replaced_version_scored(loop_settings, 
     assert (result["from_version"], result["to_version"]) == (m2, m1)
     assert result["rescored"] == [d.isoformat() for d in days]
     with session_scope(s.db_url) as session:
-        versions = dict(session.execute(select(Prediction.model_version, func.count()).group_by(Prediction.model_version)).all())
+        versions = dict(
+            session.execute(
+                select(Prediction.model_version, func.count()).group_by(Prediction.model_version)
+            ).all()
+        )
         assert list(versions) == [m1]

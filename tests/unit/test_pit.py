@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 from hypothesis import given, settings
@@ -10,12 +10,14 @@ from hypothesis import strategies as st
 
 from fti.training.pit import point_in_time_join
 
-BASE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
 times = st.integers(min_value=0, max_value=20).map(lambda h: BASE + timedelta(hours=h))
 entities = st.integers(min_value=1, max_value=4)
 
 
-def oracle(labels: pd.DataFrame, features: pd.DataFrame, ttl: timedelta | None) -> list[float | None]:
+def oracle(
+    labels: pd.DataFrame, features: pd.DataFrame, ttl: timedelta | None
+) -> list[float | None]:
     """Brute force: scan every feature row; newest at or before the label time; last one on ties."""
     picked = []
     for label in labels.itertuples():
@@ -40,8 +42,12 @@ def oracle(labels: pd.DataFrame, features: pd.DataFrame, ttl: timedelta | None) 
 def test_point_in_time_join_matches_brute_force(labels, features, ttl_hours):
     label_frame = pd.DataFrame(labels, columns=["e", "t"]).astype({"e": "int64"})
     label_frame["t"] = pd.to_datetime(label_frame["t"], utc=True)
-    label_frame.index = pd.Index([f"row{i}" for i in range(len(label_frame))])  # unsorted, non-range index
-    feature_frame = pd.DataFrame(features, columns=["e", "ft", "x"]).astype({"e": "int64", "x": "int64"})
+    label_frame.index = pd.Index(
+        [f"row{i}" for i in range(len(label_frame))]
+    )  # unsorted, non-range index
+    feature_frame = pd.DataFrame(features, columns=["e", "ft", "x"]).astype(
+        {"e": "int64", "x": "int64"}
+    )
     feature_frame["ft"] = pd.to_datetime(feature_frame["ft"], utc=True)
     ttl = timedelta(hours=ttl_hours) if ttl_hours is not None else None
 

@@ -11,7 +11,9 @@ TRAINED = [{"name": "logins_7d", "dtype": "int64"}, {"name": "plan", "dtype": "l
 
 
 def test_same_features_pass() -> None:
-    check_features("churn v1", TRAINED, {"logins_7d": "int64", "plan": "large_string", "new": "double"}, "g v2")
+    check_features(
+        "churn v1", TRAINED, {"logins_7d": "int64", "plan": "large_string", "new": "double"}, "g v2"
+    )
 
 
 def test_missing_feature_is_refused_by_name() -> None:

@@ -71,7 +71,9 @@ def test_each_bad_value_quarantines_its_row_with_the_rule(tmp_path: Path, column
 
 
 def test_duplicate_event_id_keeps_the_first(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "day.csv", [GOOD, dict(GOOD, amount="5.00"), dict(GOOD, event_id="e2")])
+    path = write_csv(
+        tmp_path / "day.csv", [GOOD, dict(GOOD, amount="5.00"), dict(GOOD, event_id="e2")]
+    )
     result = validate_file(path, SOURCE, DAY)
     assert result.accepted["event_id"].tolist() == ["e1", "e2"]
     assert result.quarantined.iloc[0]["row_number"] == 3
@@ -107,7 +109,11 @@ text_or_bad = st.one_of(st.none(), st.text(max_size=6))
     rows=st.lists(
         st.fixed_dictionaries(
             {
-                column: st.one_of(st.just(GOOD[column]), st.sampled_from(BAD_VALUES.get(column, [""])), text_or_bad)
+                column: st.one_of(
+                    st.just(GOOD[column]),
+                    st.sampled_from(BAD_VALUES.get(column, [""])),
+                    text_or_bad,
+                )
                 for column in EVENT_COLUMNS
             }
         ),

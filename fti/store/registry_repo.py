@@ -46,7 +46,8 @@ def init_store(store: Path, remote: str) -> None:
         Repo.init(str(store))
     repo = open_dvc(store)
     with repo.config.edit() as conf:
-        conf["remote"]["storage"] = {"url": remote}
+        # Keep other options of the remote (endpointurl, credentials in config.local).
+        conf["remote"].setdefault("storage", {})["url"] = remote
         conf["core"]["remote"] = "storage"
         conf["core"]["autostage"] = True
         conf["core"]["analytics"] = False

@@ -81,6 +81,11 @@ def run_demo(
         raise FtiError(
             "the demo needs --days >= 1 and --history-days >= 60 (labels mature after 30 days)"
         )
+    if not (DAGS / "demo_runner.py").exists():
+        raise FtiError(
+            f"fti demo runs the DAGs in {DAGS}, which is not there: run it from a clone of the "
+            "fti repository installed with `pip install -e .` (make demo does)"
+        )
     plan = demo_plan(end, history_days, nightly_days)
     clock = time.perf_counter()
     initialise(settings)

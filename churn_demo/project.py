@@ -149,19 +149,18 @@ def cancels_within_30_days(events: pd.DataFrame, keys: pd.DataFrame) -> pd.Serie
     return hit.astype("int64")
 
 
-def make_estimator(params: dict[str, Any]) -> Any:
+def make_estimator(params: dict[str, Any], features: list[str]) -> Any:
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    numeric = [f for f in FEATURES if f != "plan"]
-    prepare = ColumnTransformer(
-        [
-            ("plan", OneHotEncoder(categories=[PLANS], handle_unknown="ignore"), ["plan"]),
-            ("numeric", "passthrough", numeric),
-        ]
-    )
+    steps = [("numeric", "passthrough", [f for f in features if f != "plan"])]
+    if "plan" in features:
+        steps.insert(
+            0, ("plan", OneHotEncoder(categories=[PLANS], handle_unknown="ignore"), ["plan"])
+        )
+    prepare = ColumnTransformer(steps)
     model = HistGradientBoostingClassifier(
         max_iter=int(params.get("max_iter", 200)),
         learning_rate=float(params.get("learning_rate", 0.05)),

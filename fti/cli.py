@@ -314,6 +314,24 @@ def models_show(
     emit(guarded(run), as_json)
 
 
+@models_app.command("compare")
+def models_compare(model: str, first: str, second: str, as_json: JsonFlag = False) -> None:
+    """Two versions side by side: metrics, feature sets, training windows, parameters."""
+    from fti.db.engine import session_scope
+    from fti.registry import aliases
+    from fti.registry.versions import compare, get_version
+
+    def run() -> dict[str, Any]:
+        with session_scope(settings().db_url) as session:
+            a, b = (
+                get_version(session, model, aliases.resolve(session, model, ref))
+                for ref in (first, second)
+            )
+            return compare(a, b)
+
+    emit(guarded(run), as_json)
+
+
 @models_app.command("promote")
 def models_promote(
     model: str,
@@ -328,7 +346,7 @@ def models_promote(
     from fti.registry import aliases
 
     def run() -> None:
-        with session_scope(settings().db_url) as session:
+        with session_scope(settings().db_url, write=True) as session:
             event = aliases.set_alias(session, model, alias, version, _actor(), reason)
             console.print(f"{model} {alias}: v{event.from_version} -> v{event.to_version}")
 
@@ -365,21 +383,28 @@ def models_history(
     model: str,
     alias: Annotated[str | None, typer.Option(help="Only this alias.")] = None,
     at: Annotated[
-        str | None, typer.Option(help="Only changes up to this date or time (ISO).")
+        str | None, typer.Option(help="Only changes up to this date (end of day, UTC) or ISO time.")
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Every alias change; with --at, the last line is who held the alias then."""
+    """Every alias change, oldest first; with --at, also which version held the alias then."""
     from fti.db.engine import session_scope
     from fti.registry import aliases
 
     when = None
     if at:
-        when = datetime.fromisoformat(at if "T" in at else f"{at}T23:59:59.999999")
+        try:
+            when = datetime.fromisoformat(at if "T" in at else f"{at}T23:59:59.999999")
+        except ValueError as exc:
+            raise typer.BadParameter(f"{at!r} is not an ISO date or time") from exc
         when = when if when.tzinfo else when.replace(tzinfo=UTC)
     with session_scope(settings().db_url) as session:
         rows = [aliases.event_as_dict(e) for e in aliases.history(session, model, alias, when)]
     emit(rows, as_json)
+    if when is not None and not as_json:
+        for name in sorted({r["alias"] for r in rows}):
+            held = [r for r in rows if r["alias"] == name][-1]["to_version"]
+            console.print(f"at {when.isoformat()}: {model} {name} was v{held}")
 
 
 def _actor() -> str:

@@ -7,34 +7,34 @@ Each takes plain arguments, reads the settings when it runs, and returns a small
 from __future__ import annotations
 
 import json
-import platform
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from fti import __version__
 from fti.db.engine import get_engine, session_scope
-from fti.db.tables import ModelVersion, PredictionRun
+from fti.db.tables import ModelVersion, Prediction, PredictionRun
 from fti.errors import FtiError, VersionNotFoundError
 from fti.features.build import build_partitions, read_partitions, window_start, write_partitions
 from fti.features.events import load_events, raw_file, staged_file, validate_and_stage
 from fti.inference.skew import check_features
 from fti.inference.write import replace_slice
+from fti.lineage import code_version, library_versions
 from fti.params import load_params
 from fti.project import Project, load_project
 from fti.registry import aliases
-from fti.registry.versions import get_version, register_version
+from fti.registry.versions import get_version, lock_model, register_version
 from fti.settings import Settings, get_settings
 from fti.store.catalog import record_version
 from fti.store.versions import FeatureStore
 from fti.training.artifacts import load_artifact, save_artifact
 from fti.training.dataset import LABEL, LABEL_DATE, TrainingSet
 from fti.training.dataset import build_training_set as _build_set
-from fti.training.fit import evaluate, fit, is_better
+from fti.training.fit import evaluate, fit
+from fti.training.promotion import gate
 
 
 def days(start: date, end: date) -> list[date]:
@@ -173,17 +173,26 @@ def train_model(
     overrides: dict[str, Any] | None = None,
     settings: Settings | None = None,
 ) -> int:
-    """Fit on the training dates, evaluate on the holdout, store the artifact, register a version."""
+    """Fit on the training dates, evaluate on the holdout, store the artifact, register a version.
+
+    ``overrides`` replace params.yaml's train section; its ``features`` key (a list) picks the
+    model's features from the group, the project's own list by default.
+    """
     settings, project = _setup(settings)
     spec = project.model
     params = load_params(settings.params_file, "train") | (overrides or {})
+    features = list(params.pop("features", None) or spec.features)
     training = load_training_set(training_set_path)
-    model = fit(spec.make_estimator(params), training.train, spec.features, LABEL)
-    metrics = evaluate(model, training.holdout, spec.features, LABEL)
+    unknown = [f for f in features if f not in training.feature_dtypes]
+    if unknown:
+        raise FtiError(
+            f"feature(s) {unknown} are not in {project.feature_group.name} "
+            f"v{training.feature_version}; it has {sorted(training.feature_dtypes)}"
+        )
+    model = fit(spec.make_estimator(params, features), training.train, features, LABEL)
+    metrics = evaluate(model, training.holdout, features, LABEL)
     path, digest = save_artifact(model, settings.artifacts_path)
-    import sklearn
-
-    with session_scope(settings.db_url) as session:
+    with session_scope(settings.db_url, write=True) as session:
         row = register_version(
             session,
             spec.name,
@@ -194,18 +203,14 @@ def train_model(
             metrics=metrics,
             feature_group=project.feature_group.name,
             feature_version=training.feature_version,
-            features=[{"name": f, "dtype": training.feature_dtypes[f]} for f in spec.features],
-            label=project.label.name,
+            features=[{"name": f, "dtype": training.feature_dtypes[f]} for f in features],
+            label=f"{project.label.name} (horizon {project.label.horizon_days} days)",
             train_start=min(training.train_dates),
             train_end=max(training.holdout_dates),
             n_train=len(training.train),
             n_holdout=len(training.holdout),
-            library_versions={
-                "python": platform.python_version(),
-                "scikit-learn": sklearn.__version__,
-                "pandas": pd.__version__,
-            },
-            code_version=__version__,
+            library_versions=library_versions(),
+            code_version=code_version(),
             run_id=run_id,
             promotion=None,
         )
@@ -220,52 +225,46 @@ def _describe(model: Any) -> str:
 def promote_if_better(
     training_set_path: str, version: int, run_id: str, settings: Settings | None = None
 ) -> dict[str, Any]:
-    """Make ``version`` champion when it beats the champion on the same holdout rows."""
+    """Make ``version`` champion when it beats the champion on the same holdout rows.
+
+    The decision, with both scores, is stored on the candidate's registry row.
+    """
     settings, project = _setup(settings)
-    spec = project.model
-    gate = load_params(settings.params_file, "promote")
-    metric, margin = str(gate.get("metric", spec.metric)), float(gate.get("margin", 0.0))
+    name = project.model.name
+    rules = load_params(settings.params_file, "promote")
+    metric = str(rules.get("metric", project.model.metric))
+    margin = float(rules.get("margin", 0.0))
     holdout = load_training_set(training_set_path).holdout
-    with session_scope(settings.db_url) as session:
-        candidate = get_version(session, spec.name, version)
-        champion_version = aliases.current(session, spec.name, aliases.CHAMPION)
-        decision: dict[str, Any] = {
-            "metric": metric,
-            "margin": margin,
-            "candidate_version": version,
-        }
-        decision["candidate"] = evaluate(_load(candidate), holdout, spec.features, LABEL).get(
-            metric
+    # One write transaction: the champion cannot change between comparing and promoting.
+    with session_scope(settings.db_url, write=True) as session:
+        lock_model(session, name)
+        candidate = get_version(session, name, version)
+        held_by = aliases.current(session, name, aliases.CHAMPION)
+        champion = get_version(session, name, held_by) if held_by is not None else None
+        decision = gate(
+            metric,
+            margin,
+            holdout,
+            LABEL,
+            (version, _load(candidate), _feature_names(candidate)),
+            (champion.version, _load(champion), _feature_names(champion)) if champion else None,
         )
-        if champion_version is None:
-            promote, why = True, "first version of the model"
-        else:
-            champion = get_version(session, spec.name, champion_version)
-            names = [f["name"] for f in champion.features]
-            missing = [n for n in names if n not in holdout.columns]
-            decision["champion_version"] = champion_version
-            if missing:
-                decision["champion"] = None
-                promote, why = False, f"champion needs features {missing} absent from this holdout"
-            else:
-                decision["champion"] = evaluate(_load(champion), holdout, names, LABEL).get(metric)
-                promote = decision["candidate"] is not None and (
-                    decision["champion"] is None
-                    or is_better(metric, decision["candidate"], decision["champion"], margin)
-                )
-                why = (
-                    f"{metric} {decision['candidate']:.4f} vs champion v{champion_version} "
-                    f"{decision['champion']:.4f} on the same holdout (margin {margin})"
-                    if decision["champion"] is not None and decision["candidate"] is not None
-                    else f"{metric} not computable on this holdout"
-                )
-        decision.update(promoted=promote, reason=why)
         candidate.promotion = decision
-        if promote:
+        if decision["promoted"]:
             aliases.set_alias(
-                session, spec.name, aliases.CHAMPION, version, "training_pipeline", why, run_id
+                session,
+                name,
+                aliases.CHAMPION,
+                version,
+                "training_pipeline",
+                decision["reason"],
+                run_id,
             )
     return decision
+
+
+def _feature_names(row: ModelVersion) -> list[str]:
+    return [f["name"] for f in row.features]
 
 
 def _load(row: ModelVersion) -> Any:
@@ -369,9 +368,7 @@ def score_batch(
             connection.execute(
                 update(PredictionRun)
                 .where(PredictionRun.run_id == run_id)
-                .values(
-                    status="failed", error=str(exc)[:2000], finished_at=datetime.now(UTC)
-                )
+                .values(status="failed", error=str(exc)[:2000], finished_at=datetime.now(UTC))
             )
         raise
     return {
@@ -391,13 +388,9 @@ def rollback_model(
 ) -> dict[str, Any]:
     """Re-point ``alias`` to its previous holder; re-score the dates the replaced version scored."""
     settings, _ = _setup(settings)
-    from sqlalchemy import select
-
-    from fti.db.tables import Prediction
-
-    with session_scope(settings.db_url) as session:
+    with session_scope(settings.db_url, write=True) as session:
         event = aliases.rollback(session, model, alias, actor, reason)
-        replaced = event.from_version
+        replaced, restored = event.from_version, event.to_version
         dates = sorted(
             session.scalars(
                 select(Prediction.as_of_date)
@@ -411,12 +404,12 @@ def rollback_model(
             score_batch(
                 day,
                 f"rollback__{model}__v{replaced}__{day}__{time.time_ns()}",
-                alias,
+                str(restored),
                 "latest",
                 settings,
             )
             rescored.append(day.isoformat())
-    return {"from_version": replaced, "to_version": event.to_version, "rescored": rescored}
+    return {"from_version": replaced, "to_version": restored, "rescored": rescored}
 
 
 def features_available(

@@ -63,11 +63,15 @@ class Label:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """The estimator a project trains: ``make_estimator(params)`` from params.yaml's train section."""
+    """The estimator a project trains.
+
+    ``make_estimator(params, features)``: params from params.yaml's train section, features the
+    columns it will be fitted on (``features`` here unless a training run picks others).
+    """
 
     name: str
     features: list[str]
-    make_estimator: Callable[[dict[str, Any]], Any]
+    make_estimator: Callable[[dict[str, Any], list[str]], Any]
     metric: str = "roc_auc"
     label_every_days: int = 7
     holdout_share: float = 0.25

@@ -73,7 +73,7 @@ def index(limit: int = Query(50, ge=1, le=500)) -> str:
     model_rows = [
         [
             _e(m.name),
-            f"v{m.version}",
+            f'<a href="models/{quote(m.name, safe="")}/{m.version}">v{m.version}</a>',
             " ".join(
                 f'<span class="alias">{_e(a)}</span>'
                 for a in sorted(tags.get((m.name, m.version), []))
@@ -123,6 +123,47 @@ def index(limit: int = Query(50, ge=1, le=500)) -> str:
         + _table(["run", "model", "features", "as of", "status", "rows"], run_rows)
         + f"<p><small>newest {limit} of each; <a href='?limit={min(limit * 4, 500)}'>show more</a></small></p>"
         "</body></html>"
+    )
+
+
+@app.get("/models/{name}/{version}", response_class=HTMLResponse)
+def model_version(name: str, version: int) -> HTMLResponse:
+    """One model version's full lineage (what `fti models show` prints) and its alias history."""
+    from fti.db.engine import session_scope
+    from fti.errors import RegistryError
+    from fti.registry import aliases
+    from fti.registry.versions import aliases_by_version, as_dict, get_version
+    from fti.settings import get_settings
+
+    with session_scope(get_settings().db_url) as session:
+        try:
+            row = get_version(session, name, version)
+        except RegistryError as exc:
+            return HTMLResponse(f"<p>{_e(exc)}</p>", status_code=404)
+        lineage = as_dict(row, aliases_by_version(session, name).get((name, version)), full=True)
+        lineage["promotion"] = row.promotion
+        events = [aliases.event_as_dict(e) for e in aliases.history(session, name)]
+    facts = [[_e(key), _e(value)] for key, value in lineage.items() if key != "run_id"]
+    facts.append(["run_id", _run_link(row.run_id)])
+    history = [
+        [
+            _e(e["alias"]),
+            _e(e["from_version"]),
+            _e(e["to_version"]),
+            _e(e["actor"]),
+            _e(e["reason"]),
+            _e(e["created_at"]),
+        ]
+        for e in events
+    ]
+    return HTMLResponse(
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{_e(name)} v{version}</title><style>{STYLE}</style></head><body>"
+        f"<p><a href='../../'>&larr; fti</a></p><h1>{_e(name)} v{version}</h1>"
+        + _table(["field", "value"], facts)
+        + "<h2>Alias history</h2>"
+        + _table(["alias", "from", "to", "who", "why", "when"], history)
+        + "</body></html>"
     )
 
 

@@ -31,7 +31,9 @@ def replace_slice(connection: Connection, model_name: str, as_of: date, rows: pd
     until the caller commits, then the new one.
     """
     connection.execute(
-        delete(Prediction).where(Prediction.model_name == model_name, Prediction.as_of_date == as_of)
+        delete(Prediction).where(
+            Prediction.model_name == model_name, Prediction.as_of_date == as_of
+        )
     )
     if rows.empty:
         return 0

@@ -10,13 +10,13 @@ from sqlalchemy.orm import Session
 
 from fti.db.tables import AliasEvent, ModelAlias
 from fti.errors import RegistryError
-from fti.registry.versions import get_version
+from fti.registry.versions import get_version, lock_model
 
 CHAMPION = "champion"
 
 
 def current(session: Session, name: str, alias: str) -> int | None:
-    row = session.get(ModelAlias, (name, alias), with_for_update=True)
+    row = session.get(ModelAlias, (name, alias))
     return row.version if row else None
 
 
@@ -47,10 +47,15 @@ def set_alias(
     reason: str,
     run_id: str | None = None,
 ) -> AliasEvent:
-    """Point ``alias`` at ``version`` and append the change to the history, in one transaction."""
+    """Point ``alias`` at ``version`` and append the change to the history, in one transaction.
+
+    Use in ``session_scope(url, write=True)``: concurrent changes of one model queue up, so each
+    history row's ``from_version`` is the holder it really replaced.
+    """
+    lock_model(session, name)
     get_version(session, name, version)
     now = datetime.now(UTC)
-    row = session.get(ModelAlias, (name, alias), with_for_update=True)
+    row = session.get(ModelAlias, (name, alias), populate_existing=True)
     previous = row.version if row else None
     if row is None:
         session.add(ModelAlias(name=name, alias=alias, version=version, updated_at=now))
@@ -87,12 +92,19 @@ def history(
     return list(session.scalars(query))
 
 
+def holder_at(session: Session, name: str, alias: str, at: datetime) -> int | None:
+    """The version ``alias`` pointed at, at time ``at`` (None before it first pointed anywhere)."""
+    events = history(session, name, alias, at)
+    return events[-1].to_version if events else None
+
+
 def rollback(session: Session, name: str, alias: str, actor: str, reason: str) -> AliasEvent:
     """Re-point ``alias`` to its previous holder (the ``from_version`` of its latest change).
 
     Raises:
         RegistryError: the alias has never changed hands.
     """
+    lock_model(session, name)
     events = history(session, name, alias)
     if not events or events[-1].from_version is None:
         raise RegistryError(

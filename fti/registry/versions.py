@@ -5,35 +5,41 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from fti.db.tables import ModelAlias, ModelVersion
 from fti.errors import RegistryError
 
-REGISTER_ATTEMPTS = 20
+
+def lock_model(session: Session, name: str) -> None:
+    """Serialise writers of one model's versions and aliases until the transaction ends.
+
+    PostgreSQL: a transaction-level advisory lock per model name. SQLite: the caller's
+    ``session_scope(url, write=True)`` already holds the database's write lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"fti-model:{name}"}
+        )
 
 
 def register_version(session: Session, name: str, **lineage: Any) -> ModelVersion:
-    """Insert ``name`` at the next version number; a concurrent writer makes us take the next one.
+    """Insert ``name`` at the next version number: 1, 2, 3 ... without gaps or duplicates.
 
+    Use in ``session_scope(url, write=True)``; concurrent registrations queue on the model's lock.
     ``lineage`` holds the remaining ModelVersion columns (artifact, features, metrics, ...).
     """
-    for _ in range(REGISTER_ATTEMPTS):
-        current = session.scalar(
-            select(func.max(ModelVersion.version)).where(ModelVersion.name == name)
-        )
-        row = ModelVersion(
-            name=name, version=(current or 0) + 1, created_at=datetime.now(UTC), **lineage
-        )
-        try:
-            with session.begin_nested():
-                session.add(row)
-            return row
-        except IntegrityError:
-            continue
-    raise RegistryError(f"could not register a version of {name!r}: too many concurrent writers")
+    lock_model(session, name)
+    current = session.scalar(
+        select(func.max(ModelVersion.version)).where(ModelVersion.name == name)
+    )
+    row = ModelVersion(
+        name=name, version=(current or 0) + 1, created_at=datetime.now(UTC), **lineage
+    )
+    session.add(row)
+    session.flush()
+    return row
 
 
 def get_version(session: Session, name: str, version: int) -> ModelVersion:
@@ -97,3 +103,49 @@ def as_dict(
             run_id=row.run_id,
         )
     return data
+
+
+def compare(a: ModelVersion, b: ModelVersion) -> dict[str, Any]:
+    """Two versions side by side: metrics, feature sets, training windows, parameters."""
+    a_features = {f["name"]: f["dtype"] for f in a.features}
+    b_features = {f["name"]: f["dtype"] for f in b.features}
+    metrics = {}
+    for key in sorted(set(a.metrics) | set(b.metrics)):
+        left, right = a.metrics.get(key), b.metrics.get(key)
+        delta = (
+            right - left
+            if isinstance(left, int | float) and isinstance(right, int | float)
+            else None
+        )
+        metrics[key] = {f"v{a.version}": left, f"v{b.version}": right, "delta": delta}
+    return {
+        "name": a.name,
+        "versions": [a.version, b.version],
+        "metrics": metrics,
+        "features": {
+            "common": sorted(set(a_features) & set(b_features)),
+            f"only_v{a.version}": sorted(set(a_features) - set(b_features)),
+            f"only_v{b.version}": sorted(set(b_features) - set(a_features)),
+            "dtype_changed": sorted(
+                n for n in set(a_features) & set(b_features) if a_features[n] != b_features[n]
+            ),
+        },
+        "feature_versions": {
+            f"v{a.version}": a.feature_version,
+            f"v{b.version}": b.feature_version,
+        },
+        "training_windows": {
+            f"v{v.version}": {
+                "start": v.train_start.isoformat(),
+                "end": v.train_end.isoformat(),
+                "n_train": v.n_train,
+                "n_holdout": v.n_holdout,
+            }
+            for v in (a, b)
+        },
+        "params_changed": {
+            key: {f"v{a.version}": a.params.get(key), f"v{b.version}": b.params.get(key)}
+            for key in sorted(set(a.params) | set(b.params))
+            if a.params.get(key) != b.params.get(key)
+        },
+    }

@@ -57,9 +57,16 @@ def load_artifact(path: Path, expected_sha256: str) -> Any:
             f"model artifact {path} has sha256 {actual}, the registry recorded {expected_sha256}: "
             "the file was changed or truncated; retrain or restore it from backup"
         )
-    untrusted = [t for t in sio.get_untrusted_types(data=data) if t not in TRUSTED_TYPES]
+    try:
+        untrusted = [t for t in sio.get_untrusted_types(data=data) if t not in TRUSTED_TYPES]
+    except Exception as exc:  # noqa: BLE001 - not a skops archive: pickle, garbage, ...
+        raise ArtifactIntegrityError(
+            f"model artifact {path} is not a skops file ({type(exc).__name__}); fti never loads "
+            "pickles. Retrain the model to store it in skops format."
+        ) from exc
     if untrusted:
         raise ArtifactIntegrityError(
-            f"model artifact {path} contains types fti does not trust: {', '.join(untrusted)}"
+            f"model artifact {path} contains types fti does not trust: {', '.join(untrusted)}; "
+            "nothing was loaded. If they are safe, add them to fti.training.artifacts.TRUSTED_TYPES."
         )
     return sio.loads(data, trusted=TRUSTED_TYPES)

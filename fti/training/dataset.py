@@ -72,13 +72,16 @@ def build_training_set(
             f"of {as_of} (labels mature after {project.label.horizon_days} days); at least 2 are needed. "
             "Publish more feature history first (`fti features run --start ... --end ...`)."
         )
-    columns = [group.entity, DATE_COLUMN, *project.model.features]
-    table = store.read(group.name, feature_version, columns=columns, dates=dates)
+    # Every feature column: a model may use any of them, and the promotion gate scores the
+    # champion on its own features from these same rows.
+    table = store.read(group.name, feature_version, dates=dates)
     features = table.to_pandas()
     keys = features[[group.entity, DATE_COLUMN]].rename(columns={DATE_COLUMN: LABEL_DATE})
     keys[LABEL] = project.label.build(events, keys).to_numpy()
     frame = point_in_time_join(keys, features, group.entity, LABEL_DATE, DATE_COLUMN)
     frame = frame.dropna(subset=[DATE_COLUMN]).reset_index(drop=True)
     train_dates, holdout_dates = split_dates(dates, project.model.holdout_share)
-    dtypes = {f.name: str(f.type) for f in table.schema if f.name in project.model.features}
+    dtypes = {
+        f.name: str(f.type) for f in table.schema if f.name not in (group.entity, DATE_COLUMN)
+    }
     return TrainingSet(frame, feature_version, dtypes, train_dates, holdout_dates)

@@ -89,3 +89,19 @@ def test_plugin_adds_a_navigation_entry(client) -> None:  # type: ignore[no-unty
     info = {p["name"]: p for p in plugins_manager.get_plugin_info()}
     view = info["fti"]["external_views"][0]
     assert (view["href"], view["destination"], view["url_route"]) == ("/fti/", "nav", "fti")
+
+
+def test_model_page_shows_lineage_and_alias_history(client) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/fti/models/churn/1")
+    assert page.status_code == 200
+    for fact in (
+        "artifact_sha256",
+        "0" * 64,
+        "feature_version",
+        "train_start",
+        "first",
+        "champion",
+    ):
+        assert fact in page.text
+    assert 'href="models/churn/1"' in client.get("/fti/").text
+    assert client.get("/fti/models/churn/9").status_code == 404

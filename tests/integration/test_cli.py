@@ -60,6 +60,9 @@ def test_the_loop_through_the_cli(cli_env, history_start) -> None:  # type: igno
     history = json.loads(fti("models", "history", "churn", "--json"))
     assert [(h["from_version"], h["to_version"]) for h in history] == [(None, 1), (1, 2)]
     assert "re-scored 0 date(s)" in fti("models", "rollback", "churn", "--no-rescore")
+    compared = json.loads(fti("models", "compare", "churn", "1", "2", "--json"))
+    assert compared["feature_versions"] == {"v1": 2, "v2": 1} and "roc_auc" in compared["metrics"]
+    assert "churn champion was v1" in fti("models", "history", "churn", "--at", "2999-01-01")
 
     rows = json.loads(fti("sql", "SELECT count(*) AS n FROM predictions", "--json"))
     assert rows == [{"n": scored["rows"]}]

@@ -120,3 +120,40 @@ def test_rollback_rescores_the_dates_the_replaced_version_scored(
             ).all()
         )
         assert list(versions) == [m1]
+
+
+def test_each_version_scores_with_its_own_features_from_the_same_store(
+    loop_settings, history_start: date
+) -> None:  # type: ignore[no-untyped-def]
+    s = loop_settings
+    pipelines.validate_raw_events(history_start, DEMO_END, "r", s)
+    pipelines.publish_features(pipelines.build_features(history_start, DEMO_END, "r", s), "r", s)
+    training_set = pipelines.build_training_set("latest", None, "t", s)
+    first = ["logins_7d", "logins_30d", "purchases_30d"]
+    second = ["logins_30d", "purchases_30d", "tickets_30d", "plan"]
+    v1 = pipelines.train_model(training_set, "t1", {"features": first}, s)
+    v2 = pipelines.train_model(training_set, "t2", {"features": second}, s)
+    decision = pipelines.promote_if_better(training_set, v1, "t1", s)
+    assert decision["promoted"]
+    decision = pipelines.promote_if_better(training_set, v2, "t2", s)
+    assert (
+        decision["champion_version"] == v1 and decision["champion"] is not None
+    )  # same holdout rows
+
+    scores = {
+        v: pipelines.score_batch(DEMO_END, f"s{v}", model=str(v), settings=s) for v in (v1, v2)
+    }
+    assert scores[v1]["rows"] == scores[v2]["rows"] > 0
+    with session_scope(s.db_url) as session:
+        features = {
+            r.version: [f["name"] for f in r.features]
+            for r in session.scalars(select(ModelVersion))
+        }
+        assert features == {v1: first, v2: second}
+        model = session.scalar(select(ModelVersion).where(ModelVersion.version == v2))
+        assert (
+            model.promotion["candidate_version"] == v2
+            and "same holdout" in model.promotion["reason"]
+        )
+        assert model.library_versions["scikit-learn"] and model.code_version.startswith("0.1.0")
+        assert model.label.startswith("cancels_within_30d")

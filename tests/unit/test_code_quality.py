@@ -14,11 +14,16 @@ BIN = Path(sys.executable).parent
 def test_ruff_finds_nothing() -> None:
     done = subprocess.run(
         [str(BIN / "ruff"), "check", "fti", "dags", "plugins", "tests", "churn_demo", "benchmarks"],
-        cwd=REPO, capture_output=True, text=True, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_mypy_finds_nothing() -> None:
-    done = subprocess.run([str(BIN / "mypy")], cwd=REPO, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(BIN / "mypy")], cwd=REPO, capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr

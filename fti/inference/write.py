@@ -40,9 +40,30 @@ def replace_slice(connection: Connection, model_name: str, as_of: date, rows: pd
     rows = rows[COLUMNS]
     if connection.dialect.name == "postgresql":
         _copy(connection, rows)
+    elif connection.dialect.name == "sqlite":
+        _executemany(connection, rows)
     else:
         connection.execute(insert(Prediction), rows.to_dict("records"))
     return len(rows)
+
+
+def _executemany(connection: Connection, rows: pd.DataFrame) -> None:
+    """One DBAPI executemany with plain tuples, values in the text forms SQLAlchemy reads back."""
+    values = rows.assign(
+        as_of_date=pd.to_datetime(rows["as_of_date"]).dt.strftime("%Y-%m-%d"),
+        scored_at=pd.to_datetime(rows["scored_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S.%f"),
+    )
+    placeholders = ", ".join("?" for _ in COLUMNS)
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    cursor = driver.cursor()
+    try:
+        cursor.executemany(
+            f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES ({placeholders})",
+            values.astype(object).itertuples(index=False, name=None),
+        )
+    finally:
+        cursor.close()
 
 
 def _copy(connection: Connection, rows: pd.DataFrame) -> None:

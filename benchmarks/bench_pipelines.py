@@ -1,0 +1,381 @@
+"""Throughput and peak memory of fti's feature and inference pipelines at growing data sizes.
+
+For each size N (raw events) one run does, on a fresh FTI home in ``<workdir>/<N>``:
+
+1. generate ~N raw events with the churn demo generator (``DAYS`` days; customers chosen so the
+   total is close to N; the table reports the real count);
+2. the feature pipeline as ONE range run over all days, timed step by step:
+   ``validate_raw_events`` → ``build_features`` → ``publish_features`` (rows/s = raw rows/s);
+3. one training (``build_training_set`` / ``train_model`` / ``promote_if_better``), shown for
+   information only;
+4. per database (SQLite file in the home, and/or a throwaway PostgreSQL database that is
+   migrated, trained on and dropped afterwards):
+   - ``score_batch`` for the last ``--score-days`` dates (rows summed over the calls);
+   - the write step alone: ``fti.inference.write.replace_slice`` of the same rows (one call per
+     as-of date, all in one transaction), and side by side the pandas baseline
+     ``DataFrame.to_sql(..., if_exists="append")`` (default method) after deleting the same
+     slices, in the same transaction shape; each ``--repeat`` times alternately, median kept.
+
+Every measured step runs in a fresh worker process (``spawn``); the worker times the call with
+``time.perf_counter`` and reports its own peak RSS from
+``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (that includes the interpreter and imports: the
+``worker baseline`` row is a worker that only imports fti). git/dvc child processes are not
+included; they are small.
+
+Run it from the repository root (the work folder is git-ignored)::
+
+    .venv/bin/python benchmarks/bench_pipelines.py                     # 1e5 and 1e6, both DBs
+    .venv/bin/python benchmarks/bench_pipelines.py --sizes 20000 --db sqlite
+
+PostgreSQL: ``--pg-url`` names the server (trust auth); a database ``fti_bench_<pid>_<N>`` is
+created per size and dropped at the end. Not run by pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+PARAMS_FILE = REPO / "params.yaml"
+START = date(2026, 1, 1)
+DAYS = 45  # >= 30 (look-back) + 2 weekly label dates, so training has matured labels
+EVENTS_PER_CUSTOMER_DAY = 1.14  # measured from churn_demo.generate (sign-ups included)
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+@dataclass
+class Row:
+    size: int
+    db: str
+    step: str
+    rows: int
+    seconds: float
+    peak_rss_mib: float
+    ratio: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 and self.rows else 0.0
+
+
+# ---- what runs inside a fresh worker process ----------------------------------------------------
+def _settings(home: str, db_url: str | None = None) -> Any:
+    from fti.settings import Settings
+
+    values: dict[str, Any] = {"home": home, "params_file": str(PARAMS_FILE)}
+    if db_url:
+        values["db_url"] = db_url
+    return Settings(**values)
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _start_worker() -> None:
+    """Every worker imports fti before it is timed, and prints (DVC's chatter) to stderr."""
+    import fti.pipelines  # noqa: F401
+
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+
+def _measured(step: Callable[..., Any], *args: Any) -> tuple[Any, float, float]:
+    """Time ``step(*args)``; return (result, seconds, peak RSS MiB of this process)."""
+    clock = time.perf_counter()
+    result = step(*args)
+    return result, time.perf_counter() - clock, _peak_rss_mib()
+
+
+def _baseline() -> int:
+    return 0
+
+
+def _generate(home: str, customers: int) -> int:
+    from churn_demo.generate import generate
+
+    settings = _settings(home)
+    paths = generate(settings.raw_path, START, START + timedelta(days=DAYS - 1), customers)
+    return sum(sum(1 for _ in path.open()) - 1 for path in paths)
+
+
+def _initialise(home: str, db_url: str | None) -> int:
+    from fti.setup import initialise
+
+    initialise(_settings(home, db_url))
+    return 0
+
+
+def _validate(home: str, db_url: str | None) -> int:
+    from fti.pipelines import validate_raw_events
+
+    end = START + timedelta(days=DAYS - 1)
+    return validate_raw_events(START, end, "bench_validate", _settings(home, db_url))["rows_read"]
+
+
+def _build(home: str, db_url: str | None) -> str:
+    from fti.pipelines import build_features
+
+    end = START + timedelta(days=DAYS - 1)
+    return build_features(START, end, "bench_build", _settings(home, db_url))
+
+
+def _publish(home: str, db_url: str | None, path: str) -> int:
+    from fti.pipelines import publish_features
+
+    return publish_features(path, "bench_publish", _settings(home, db_url))
+
+
+def _training_set(home: str) -> tuple[str, int]:
+    import pandas as pd
+
+    from fti.pipelines import build_training_set
+
+    path = build_training_set("latest", None, "bench_train", _settings(home))
+    return path, len(pd.read_parquet(path, columns=["label"]))
+
+
+def _train(home: str, db_url: str | None, path: str) -> dict[str, Any]:
+    from fti.pipelines import promote_if_better, train_model
+
+    settings = _settings(home, db_url)
+    version = train_model(path, "bench_train", None, settings)
+    return promote_if_better(path, version, "bench_train", settings)
+
+
+def _score(home: str, db_url: str | None, dates: list[date]) -> int:
+    from fti.pipelines import score_batch
+
+    settings = _settings(home, db_url)
+    return sum(score_batch(d, f"bench_score_{d}", settings=settings)["rows"] for d in dates)
+
+
+def _prepared_frame(db_url: str, dates: list[date]) -> Any:
+    """The rows score_batch wrote for ``dates``, as the frame it hands to replace_slice."""
+    import pandas as pd
+    from sqlalchemy import select
+
+    from fti.db.engine import get_engine
+    from fti.db.tables import Prediction
+    from fti.inference.write import COLUMNS
+
+    table = Prediction.__table__
+    query = select(*(table.c[c] for c in COLUMNS)).where(
+        table.c.model_name == "churn", table.c.as_of_date.in_(dates)
+    )
+    with get_engine(db_url).connect() as connection:
+        frame = pd.read_sql(query, connection)
+    return frame.assign(scored_at=datetime.now(UTC))
+
+
+def _timed_write(home: str, db_url: str | None, dates: list[date], method: str) -> tuple:
+    """Replace the slices of ``dates`` with ``method`` (fti or to_sql) in one transaction."""
+    from sqlalchemy import delete
+
+    from fti.db.engine import get_engine
+    from fti.db.tables import Prediction
+    from fti.inference.write import replace_slice
+
+    url = _settings(home, db_url).db_url
+    frame = _prepared_frame(url, dates)
+    slices = [(day, part) for day, part in frame.groupby("as_of_date", sort=True)]
+    clock = time.perf_counter()
+    with get_engine(url).begin() as connection:
+        for day, part in slices:
+            if method == "fti":
+                replace_slice(connection, "churn", day, part)
+            else:
+                connection.execute(
+                    delete(Prediction).where(
+                        Prediction.model_name == "churn", Prediction.as_of_date == day
+                    )
+                )
+                part.to_sql("predictions", connection, if_exists="append", index=False)
+    return len(frame), time.perf_counter() - clock, _peak_rss_mib()
+
+
+def _in_worker(task: Callable[..., Any], *args: Any) -> Any:
+    """Run ``task(*args)`` in a fresh spawned process and return what it returns."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context, initializer=_start_worker) as pool:
+        return pool.submit(task, *args).result()
+
+
+def _measure(task: Callable[..., Any], *args: Any) -> tuple[Any, float, float]:
+    return _in_worker(_measured, task, *args)
+
+
+# ---- the run --------------------------------------------------------------------------------------
+def log(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def create_pg_database(server: str, name: str) -> str:
+    import psycopg
+
+    conninfo = server.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return f"{server}/{name}"
+
+
+def drop_pg_database(server: str, name: str) -> None:
+    import psycopg
+
+    conninfo = server.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _share(part: float, total: float) -> str:
+    return f"{part / total:.0%}"
+
+
+def feature_pipeline(size: int, home: str, db: str, db_url: str | None) -> list[Row]:
+    """Generate raw events, initialise the home on ``db`` and time the feature pipeline."""
+    customers = max(50, round(size / (DAYS * EVENTS_PER_CUSTOMER_DAY)))
+    log(f"N={size}: generating {DAYS} days x {customers} customers")
+    raw, gen_s, gen_rss = _measure(_generate, home, customers)
+    _in_worker(_initialise, home, db_url)
+    log(f"N={size}: {raw} raw events; validating")
+    read, val_s, val_rss = _measure(_validate, home, db_url)
+    log(f"N={size}: building features ({val_s:.1f}s validating)")
+    path, build_s, build_rss = _measure(_build, home, db_url)
+    log(f"N={size}: publishing ({build_s:.1f}s building)")
+    _, pub_s, pub_rss = _measure(_publish, home, db_url, path)
+    total = val_s + build_s + pub_s
+    peak = max(val_rss, build_rss, pub_rss)
+    rows = [
+        Row(size, "-", "generate raw events (info)", raw, gen_s, gen_rss),
+        Row(size, db, "feature: validate_raw_events", read, val_s, val_rss, _share(val_s, total)),
+        Row(size, "-", "feature: build_features", read, build_s, build_rss, _share(build_s, total)),
+        Row(size, db, "feature: publish_features", read, pub_s, pub_rss, _share(pub_s, total)),
+        Row(size, db, "feature pipeline total", read, total, peak, "100%"),
+    ]
+    return rows
+
+
+def inference(
+    size: int,
+    home: str,
+    db: str,
+    db_url: str | None,
+    training: tuple[str, int],
+    args: argparse.Namespace,
+) -> list[Row]:
+    """Train on this database, then time scoring and the write step against to_sql."""
+    if db_url:
+        _in_worker(_initialise, home, db_url)
+    training_path, training_rows = training
+    decision, train_s, train_rss = _measure(_train, home, db_url, training_path)
+    log(f"N={size} {db}: trained in {train_s:.1f}s (promoted={decision['promoted']})")
+    last = START + timedelta(days=DAYS - 1)
+    dates = [last - timedelta(days=i) for i in reversed(range(args.score_days))]
+    scored, score_s, score_rss = _measure(_score, home, db_url, dates)
+    log(f"N={size} {db}: scored {scored} rows in {score_s:.1f}s; timing the write step")
+    runs: dict[str, list[tuple[int, float, float]]] = {"fti": [], "to_sql": []}
+    for _ in range(args.repeat):
+        for method in runs:
+            runs[method].append(_in_worker(_timed_write, home, db_url, dates, method))
+    fti_s, fti_rss = _median_and_peak(runs["fti"])
+    sql_s, sql_rss = _median_and_peak(runs["to_sql"])
+    written = runs["fti"][0][0]
+    speedup = f"{sql_s / fti_s:.2f}x vs to_sql"
+    return [
+        Row(size, db, "train + promote once (info)", training_rows, train_s, train_rss),
+        Row(size, db, f"score_batch x{len(dates)} dates (incl. write)", scored, score_s, score_rss),
+        Row(size, db, "write: replace_slice", written, fti_s, fti_rss, speedup),
+        Row(size, db, "write: DataFrame.to_sql (baseline)", written, sql_s, sql_rss, "1.00x"),
+    ]
+
+
+def _median_and_peak(runs: list[tuple[int, float, float]]) -> tuple[float, float]:
+    return statistics.median(s for _, s, _ in runs), max(rss for *_, rss in runs)
+
+
+def run_size(size: int, args: argparse.Namespace) -> list[Row]:
+    home = args.workdir / str(size)
+    shutil.rmtree(home, ignore_errors=True)
+    dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    pg_name = f"fti_bench_{os.getpid()}_{size}"
+    pg_url = create_pg_database(args.pg_url, pg_name) if "postgres" in dbs else None
+    try:
+        # The feature pipeline records its accounting in the first database of the run.
+        first_url = pg_url if dbs[0] == "postgres" else None
+        rows = feature_pipeline(size, str(home), dbs[0], first_url)
+        training, train_set_s, _ = _measure(_training_set, str(home))
+        log(f"N={size}: training set of {training[1]} rows in {train_set_s:.1f}s")
+        for db in dbs:
+            url = pg_url if db == "postgres" else None
+            rows += inference(size, str(home), db, url, training, args)
+    finally:
+        if pg_url:
+            drop_pg_database(args.pg_url, pg_name)
+    return rows
+
+
+def markdown(rows: list[Row]) -> str:
+    lines = [
+        "| size | db | step | rows | seconds | rows/s | peak RSS MiB | ratio |",
+        "|---:|---|---|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        rate = f"{r.rate:,.0f}" if r.rate else "-"
+        size = f"{r.size:,}" if r.size else "-"
+        lines.append(
+            f"| {size} | {r.db} | {r.step} | {r.rows:,} | {r.seconds:.2f} | {rate} "
+            f"| {r.peak_rss_mib:.0f} | {r.ratio} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes",
+        default="100000,1000000",
+        type=lambda text: [int(float(s)) for s in text.split(",") if s.strip()],
+        help="raw event counts, comma-separated (default 100000,1000000)",
+    )
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--workdir", type=Path, default=REPO / "benchmarks" / ".work")
+    parser.add_argument("--pg-url", default=PG_SERVER, help="PostgreSQL server, no database")
+    parser.add_argument("--score-days", type=int, default=7, help="dates scored per run")
+    parser.add_argument("--repeat", type=int, default=3, help="write-step repetitions (median)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    args.workdir = args.workdir.resolve()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    os.environ["FTI_PARAMS_FILE"] = str(PARAMS_FILE)
+    clock = time.perf_counter()
+    _, _, baseline_rss = _measure(_baseline)
+    rows = [Row(0, "-", "worker baseline (imports only)", 0, 0.0, baseline_rss)]
+    for size in args.sizes:
+        rows += run_size(size, args)
+    elapsed = time.perf_counter() - clock
+    (args.workdir / "results.json").write_text(
+        json.dumps({"elapsed_s": elapsed, "rows": [asdict(r) for r in rows]}, indent=2)
+    )
+    print(markdown(rows))
+    print(f"\nbenchmark wall time: {elapsed:.0f}s")
+
+
+if __name__ == "__main__":
+    main()

@@ -47,12 +47,22 @@ def replace_slice(connection: Connection, model_name: str, as_of: date, rows: pd
     return len(rows)
 
 
+def _dates_as_text(rows: pd.DataFrame, time_format: str) -> pd.DataFrame:
+    """Dates and times as text, formatted once per distinct value (a slice has one or two)."""
+
+    def formatted(column: str, fmt: str, utc: bool) -> pd.Series:
+        values = pd.to_datetime(rows[column], utc=utc)
+        return values.map({v: v.strftime(fmt) for v in values.unique()})
+
+    return rows.assign(
+        as_of_date=formatted("as_of_date", "%Y-%m-%d", False),
+        scored_at=formatted("scored_at", time_format, True),
+    )
+
+
 def _executemany(connection: Connection, rows: pd.DataFrame) -> None:
     """One DBAPI executemany with plain tuples, values in the text forms SQLAlchemy reads back."""
-    values = rows.assign(
-        as_of_date=pd.to_datetime(rows["as_of_date"]).dt.strftime("%Y-%m-%d"),
-        scored_at=pd.to_datetime(rows["scored_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S.%f"),
-    )
+    values = _dates_as_text(rows, "%Y-%m-%d %H:%M:%S.%f")
     placeholders = ", ".join("?" for _ in COLUMNS)
     driver = connection.connection.driver_connection
     assert driver is not None
@@ -68,7 +78,7 @@ def _executemany(connection: Connection, rows: pd.DataFrame) -> None:
 
 def _copy(connection: Connection, rows: pd.DataFrame) -> None:
     buffer = io.StringIO()
-    rows.to_csv(buffer, index=False, header=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
+    _dates_as_text(rows, "%Y-%m-%dT%H:%M:%S.%f+00:00").to_csv(buffer, index=False, header=False)
     buffer.seek(0)
     driver = connection.connection.driver_connection  # psycopg 3, in the caller's transaction
     assert driver is not None

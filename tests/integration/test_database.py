@@ -169,3 +169,19 @@ def test_sql_reads(db_url: str) -> None:
         replace_slice(connection, "m", date(2026, 3, 1), slice_rows(date(2026, 3, 1), 1, 5))
     columns, rows = run_read_only(db_url, "SELECT count(*) AS n FROM predictions")
     assert columns == ["n"] and rows == [(5,)]
+
+
+def test_bulk_written_values_read_back_as_written(db_url: str) -> None:
+    day = date(2026, 3, 1)
+    rows = slice_rows(day, 3, 4).assign(scored_at=datetime(2026, 3, 2, 4, 5, 6, 789012, tzinfo=UTC))
+    with get_engine(db_url).begin() as connection:
+        replace_slice(connection, "m", day, rows)
+    with session_scope(db_url) as session:
+        stored = session.scalars(select(Prediction).order_by(Prediction.entity_id)).all()
+    assert [p.entity_id for p in stored] == ["0", "1", "2", "3"]
+    assert [p.probability for p in stored] == [0.0, 0.25, 0.5, 0.75]
+    assert {(p.as_of_date, p.model_version, p.run_id) for p in stored} == {(day, 3, "run-3")}
+    scored = stored[0].scored_at
+    assert scored.replace(tzinfo=scored.tzinfo or UTC) == datetime(
+        2026, 3, 2, 4, 5, 6, 789012, tzinfo=UTC
+    )

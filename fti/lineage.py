@@ -24,26 +24,20 @@ def library_versions() -> dict[str, str]:
     return found
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=CHECKOUT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 @lru_cache(maxsize=1)
 def code_version() -> str:
-    """fti's version plus the git commit of its checkout (``+dirty`` with local changes)."""
+    """fti's version plus the git commit of its checkout (``.dirty`` with local changes)."""
     if not (CHECKOUT / ".git").exists():
         return __version__
     try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=CHECKOUT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=CHECKOUT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        rev = _git("rev-parse", "--short=12", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.CalledProcessError):
         return __version__
     return f"{__version__}+g{rev}{'.dirty' if dirty else ''}"

@@ -57,6 +57,8 @@ def batch_inference_pipeline():
             run_ref(context),
             model=context["params"]["model"],
             feature_version=context["params"]["feature_version"],
+            airflow_run_id=context["run_id"],
+            logical_date=run_day(context),
         )
 
     score_batch(wait_for_features())

@@ -295,8 +295,13 @@ def score_batch(
     model: str = aliases.CHAMPION,
     feature_version: str | int = "latest",
     settings: Settings | None = None,
+    airflow_run_id: str | None = None,
+    logical_date: date | None = None,
 ) -> dict[str, Any]:
-    """Score every entity in the features of ``as_of`` and replace that prediction slice."""
+    """Score every entity in the features of ``as_of`` and replace that prediction slice.
+
+    ``airflow_run_id`` and ``logical_date`` (from the DAG run) go on the run and on every row.
+    """
     settings, project = _setup(settings)
     name, group = project.model.name, project.feature_group
     store = FeatureStore(settings.store_path)
@@ -319,6 +324,8 @@ def score_batch(
                 started_at=started,
                 finished_at=None,
                 error=None,
+                airflow_run_id=airflow_run_id,
+                logical_date=logical_date,
             )
         )
     clock = time.perf_counter()
@@ -354,6 +361,8 @@ def score_batch(
             feature_version=fv,
             as_of_date=as_of,
             run_id=run_id,
+            airflow_run_id=airflow_run_id,
+            logical_date=logical_date,
             scored_at=datetime.now(UTC),
         )
         with get_engine(settings.db_url).begin() as connection:

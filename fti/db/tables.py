@@ -154,6 +154,9 @@ class PredictionRun(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
+    # Set when Airflow ran it: the DAG run's id and logical date (None from the CLI).
+    airflow_run_id: Mapped[str | None] = mapped_column(String(250))
+    logical_date: Mapped[date | None] = mapped_column(Date)
 
 
 class Prediction(Base):
@@ -162,7 +165,10 @@ class Prediction(Base):
     __tablename__ = "predictions"
     __table_args__ = (
         UniqueConstraint("model_name", "as_of_date", "entity_id", name="uq_predictions_slice"),
-        Index("ix_predictions_entity", "entity_id", "as_of_date"),
+        Index("ix_predictions_entity", "entity_id", "as_of_date"),  # a customer's latest score
+        Index(
+            "ix_predictions_day_risk", "model_name", "as_of_date", "probability"
+        ),  # top-N of a day
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -175,4 +181,6 @@ class Prediction(Base):
     prediction: Mapped[int] = mapped_column(Integer)
     probability: Mapped[float] = mapped_column(Float)
     run_id: Mapped[str] = mapped_column(String(250))
+    airflow_run_id: Mapped[str | None] = mapped_column(String(250))
+    logical_date: Mapped[date | None] = mapped_column(Date)
     scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -25,6 +25,8 @@ def list_runs(session: Session, limit: int = 50) -> list[dict[str, Any]]:
             "started_at": r.started_at.isoformat(),
             "finished_at": r.finished_at.isoformat() if r.finished_at else None,
             "error": r.error,
+            "airflow_run_id": r.airflow_run_id,
+            "logical_date": r.logical_date.isoformat() if r.logical_date else None,
         }
         for r in session.scalars(query)
     ]

@@ -20,6 +20,8 @@ COLUMNS = [
     "prediction",
     "probability",
     "run_id",
+    "airflow_run_id",
+    "logical_date",
     "scored_at",
 ]
 
@@ -48,14 +50,16 @@ def replace_slice(connection: Connection, model_name: str, as_of: date, rows: pd
 
 
 def _dates_as_text(rows: pd.DataFrame, time_format: str) -> pd.DataFrame:
-    """Dates and times as text, formatted once per distinct value (a slice has one or two)."""
+    """Dates and times as text (None stays None), formatted once per distinct value."""
 
     def formatted(column: str, fmt: str, utc: bool) -> pd.Series:
         values = pd.to_datetime(rows[column], utc=utc)
-        return values.map({v: v.strftime(fmt) for v in values.unique()})
+        text = values.map({v: v.strftime(fmt) for v in values.dropna().unique()})
+        return text.astype(object).where(values.notna(), None)
 
     return rows.assign(
         as_of_date=formatted("as_of_date", "%Y-%m-%d", False),
+        logical_date=formatted("logical_date", "%Y-%m-%d", False),
         scored_at=formatted("scored_at", time_format, True),
     )
 

@@ -81,4 +81,9 @@ def test_feature_training_and_inference_dags_end_to_end(
             2,
         )
         assert run_row.as_of_date == DEMO_END
+        assert (run_row.airflow_run_id, run_row.logical_date) == (scored.run_id, DEMO_END)
+        rows = session.scalars(select(Prediction)).all()
+        assert {(p.airflow_run_id, p.logical_date, p.model_version) for p in rows} == {
+            (scored.run_id, DEMO_END, 1)
+        }
         assert session.scalar(select(func.count()).select_from(Prediction)) == run_row.row_count > 0

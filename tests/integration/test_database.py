@@ -55,6 +55,41 @@ def lineage(**extra: object) -> dict[str, object]:
 def test_migrations_create_every_table_and_are_idempotent(db_url: str) -> None:
     upgrade(db_url)  # second time: nothing to do
     assert TABLES <= set(inspect(get_engine(db_url)).get_table_names())
+    assert "latest_predictions" in inspect(get_engine(db_url)).get_view_names()
+
+
+def test_migrations_match_the_table_definitions(db_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from fti.db.tables import Base
+
+    with get_engine(db_url).connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+
+
+def test_latest_predictions_is_the_champions_newest_score_per_entity(db_url: str) -> None:
+    engine = get_engine(db_url)
+    with session_scope(db_url, write=True) as session:
+        for _ in range(2):
+            register_version(session, "m", **lineage())
+        aliases.set_alias(session, "m", "champion", 2, "t", "t")
+    for day, version, n in [
+        (date(2026, 3, 1), 2, 3),
+        (date(2026, 3, 2), 2, 2),
+        (date(2026, 3, 3), 1, 3),
+    ]:
+        with engine.begin() as connection:
+            replace_slice(connection, "m", day, slice_rows(day, version, n))
+    _, rows = run_read_only(
+        db_url,
+        "SELECT entity_id, as_of_date, model_version FROM latest_predictions ORDER BY entity_id",
+    )
+    assert [(r[0], str(r[1])[:10], r[2]) for r in rows] == [
+        ("0", "2026-03-02", 2),
+        ("1", "2026-03-02", 2),
+        ("2", "2026-03-01", 2),
+    ]
 
 
 def test_versions_count_up_and_aliases_keep_their_history(db_url: str) -> None:
@@ -105,6 +140,8 @@ def slice_rows(as_of: date, version: int, n: int) -> pd.DataFrame:
             "prediction": [i % 2 for i in range(n)],
             "probability": [i / n for i in range(n)],
             "run_id": f"run-{version}",
+            "airflow_run_id": None,
+            "logical_date": None,
             "scored_at": datetime(2026, 3, 1, tzinfo=UTC),
         }
     )
@@ -173,14 +210,20 @@ def test_sql_reads(db_url: str) -> None:
 
 def test_bulk_written_values_read_back_as_written(db_url: str) -> None:
     day = date(2026, 3, 1)
-    rows = slice_rows(day, 3, 4).assign(scored_at=datetime(2026, 3, 2, 4, 5, 6, 789012, tzinfo=UTC))
+    rows = slice_rows(day, 3, 4).assign(
+        scored_at=datetime(2026, 3, 2, 4, 5, 6, 789012, tzinfo=UTC),
+        airflow_run_id="scheduled__2026-03-01T00:00:00+00:00",
+        logical_date=day,
+    )
     with get_engine(db_url).begin() as connection:
         replace_slice(connection, "m", day, rows)
     with session_scope(db_url) as session:
         stored = session.scalars(select(Prediction).order_by(Prediction.entity_id)).all()
     assert [p.entity_id for p in stored] == ["0", "1", "2", "3"]
     assert [p.probability for p in stored] == [0.0, 0.25, 0.5, 0.75]
-    assert {(p.as_of_date, p.model_version, p.run_id) for p in stored} == {(day, 3, "run-3")}
+    assert {
+        (p.as_of_date, p.model_version, p.run_id, p.airflow_run_id, p.logical_date) for p in stored
+    } == {(day, 3, "run-3", "scheduled__2026-03-01T00:00:00+00:00", day)}
     scored = stored[0].scored_at
     assert scored.replace(tzinfo=scored.tzinfo or UTC) == datetime(
         2026, 3, 2, 4, 5, 6, 789012, tzinfo=UTC

@@ -192,6 +192,8 @@ def _timed_write(home: str, db_url: str | None, dates: list[date], method: str) 
     url = _settings(home, db_url).db_url
     frame = _prepared_frame(url, dates)
     slices = [(day, part) for day, part in frame.groupby("as_of_date", sort=True)]
+    # to_sql gets the table's own column types (all-null columns would otherwise go as text).
+    column_types = {c.name: c.type for c in Prediction.__table__.columns if c.name in frame.columns}
     clock = time.perf_counter()
     with get_engine(url).begin() as connection:
         for day, part in slices:
@@ -203,7 +205,9 @@ def _timed_write(home: str, db_url: str | None, dates: list[date], method: str) 
                         Prediction.model_name == "churn", Prediction.as_of_date == day
                     )
                 )
-                part.to_sql("predictions", connection, if_exists="append", index=False)
+                part.to_sql(
+                    "predictions", connection, if_exists="append", index=False, dtype=column_types
+                )
     return len(frame), time.perf_counter() - clock, _peak_rss_mib()
 
 

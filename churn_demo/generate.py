@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fti.features.events import raw_file
+
 PLANS = np.array(["basic", "standard", "premium"])
 PLAN_PRICE = {"basic": 9.0, "standard": 19.0, "premium": 39.0}
 EVENT_COLUMNS = [
@@ -30,10 +32,6 @@ SOURCE = "events"
 def day_range(start: date, end: date) -> Iterator[date]:
     for offset in range((end - start).days + 1):
         yield start + timedelta(days=offset)
-
-
-def raw_file(raw_dir: Path, day: date) -> Path:
-    return raw_dir / SOURCE / f"{day.isoformat()}.csv"
 
 
 def generate(
@@ -108,7 +106,7 @@ def generate(
         for number, row in enumerate(rows):
             row[0] = f"{day:%Y%m%d}-{number:06d}"
         _corrupt(rows, rng, bad_share, day)
-        path = raw_file(raw_dir, day)
+        path = raw_file(raw_dir, SOURCE, day)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".csv.tmp")
         with tmp.open("w", newline="") as handle:

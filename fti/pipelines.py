@@ -82,7 +82,7 @@ def build_features(start: date, end: date, run_id: str, settings: Settings | Non
     for day in days(first, end):
         if (
             not staged_file(settings.staging_path, project.source, day).exists()
-            and raw_file(settings.raw_path, project.source, day).exists()
+            and raw_file(settings.raw_path, project.source.name, day).exists()
         ):
             validate_raw_events(day, day, run_id, settings)
     for day in days(start, end):

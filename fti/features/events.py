@@ -16,8 +16,9 @@ from fti.project import Source
 from fti.validation import ValidationResult, validate_file
 
 
-def raw_file(raw_root: Path, source: Source, day: date) -> Path:
-    return raw_root / source.name / f"{day.isoformat()}.csv"
+def raw_file(raw_root: Path, source_name: str, day: date) -> Path:
+    """Where the raw file of a source for one logical date lives: ``<raw>/<source>/<date>.csv``."""
+    return raw_root / source_name / f"{day.isoformat()}.csv"
 
 
 def staged_file(staging_root: Path, source: Source, day: date) -> Path:
@@ -74,7 +75,7 @@ def validate_and_stage(
         InputFileError: the file cannot be used at all.
         QuarantineThresholdError: too many bad rows; accounting is recorded, nothing is staged.
     """
-    result = validate_file(raw_file(raw_root, source, day), source, day)
+    result = validate_file(raw_file(raw_root, source.name, day), source, day)
     record_validation(session, source, day, result, run_id)
     share = result.rows_quarantined / result.rows_read if result.rows_read else 0.0
     if share > max_quarantine_share:

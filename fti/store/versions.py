@@ -173,15 +173,10 @@ class FeatureStore:
         elif group_dir.exists():
             shutil.rmtree(group_dir)
 
-    def _dvc_md5(self, group: str, rev: str | None = None) -> str:
+    def _dvc_md5(self, group: str) -> str:
         relative = f"data/{group}.dvc"
-        text = git(self.path, "show", f"{rev or 'HEAD'}:{relative}")
+        text = git(self.path, "show", f"HEAD:{relative}")
         return str(yaml.safe_load(text)["outs"][0]["md5"])
-
-    def version_info(self, group: str, version: int) -> tuple[str, str]:
-        """(git rev, DVC md5) of a published version."""
-        tag = version_tag(group, version)
-        return git(self.path, "rev-list", "-n", "1", tag), self._dvc_md5(group, tag)
 
     # ---- reading --------------------------------------------------------------------------
     def _dataset(self, group: str, version: int, dates: Sequence[date] | None) -> ds.Dataset:

@@ -476,6 +476,19 @@ def quarantine_list(as_json: JsonFlag = False, limit: int = 100) -> None:
     emit(rows, as_json, ["id", "file", "row_number", "column", "rule"])
 
 
+@quarantine_app.command("show")
+def quarantine_show(row_id: int, as_json: JsonFlag = False) -> None:
+    """One quarantined row: file, line, column, rule, original values and the file's accounting."""
+    from fti.db.engine import session_scope
+    from fti.features.quarantine import show_row
+
+    def run() -> dict[str, Any]:
+        with session_scope(settings().db_url) as session:
+            return show_row(session, row_id)
+
+    emit(guarded(run), as_json)
+
+
 # ---- sql --------------------------------------------------------------------------------------
 @app.command()
 def sql(query: str, as_json: JsonFlag = False) -> None:

@@ -68,6 +68,10 @@ def test_the_loop_through_the_cli(cli_env, history_start) -> None:  # type: igno
     assert rows == [{"n": scored["rows"]}]
     quarantined = json.loads(fti("quarantine", "list", "--json"))
     assert quarantined and {"file", "row_number", "column", "rule"} <= set(quarantined[0])
+    shown = json.loads(fti("quarantine", "show", str(quarantined[0]["id"]), "--json"))
+    assert shown["raw_values"] == quarantined[0]["raw_values"]
+    assert shown["file_rows_read"] == shown["file_rows_accepted"] + shown["file_rows_quarantined"]
+    assert "no quarantined row 999999" in fti("quarantine", "show", "999999", ok=False)
 
 
 def test_errors_are_one_line_with_exit_code_1(cli_env) -> None:  # type: ignore[no-untyped-def]

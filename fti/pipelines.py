@@ -330,7 +330,7 @@ def score_batch(
         )
     clock = time.perf_counter()
     try:
-        serving = {f.name: str(f.type) for f in store.schema(group.name, fv)}
+        serving = {f.name: str(f.type) for f in store.schema(group.name, fv, [as_of])}
         check_features(f"{name} v{version}", trained, serving, f"{group.name} v{fv}")
         estimator = _load(row)
         names = [f["name"] for f in trained]

@@ -66,6 +66,7 @@ class FeatureStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._datasets: dict[tuple[str, int, tuple[date, ...] | None], ds.Dataset] = {}
         if not (path / ".dvc").exists():
             raise StoreError(f"{path} is not an fti feature store; run `fti init` first")
 
@@ -180,6 +181,13 @@ class FeatureStore:
 
     # ---- reading --------------------------------------------------------------------------
     def _dataset(self, group: str, version: int, dates: Sequence[date] | None) -> ds.Dataset:
+        # Versions are immutable, so one listing per (version, dates) serves every later call.
+        key = (group, version, tuple(sorted(dates)) if dates is not None else None)
+        if key not in self._datasets:
+            self._datasets[key] = self._open_dataset(group, version, dates)
+        return self._datasets[key]
+
+    def _open_dataset(self, group: str, version: int, dates: Sequence[date] | None) -> ds.Dataset:
         from dvc.api import DVCFileSystem
         from pyarrow.fs import FSSpecHandler, PyFileSystem
 
@@ -205,8 +213,9 @@ class FeatureStore:
         found = (PARTITION.match(Path(n).name) for n in names)
         return sorted(date.fromisoformat(m.group(1)) for m in found if m)
 
-    def schema(self, group: str, version: int) -> pa.Schema:
-        return self._dataset(group, version, None).schema
+    def schema(self, group: str, version: int, dates: Sequence[date] | None = None) -> pa.Schema:
+        """Column names and Arrow types of a version (of its partitions for ``dates``)."""
+        return self._dataset(group, version, dates).schema
 
     def scanner(
         self,

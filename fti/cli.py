@@ -176,6 +176,14 @@ def features_run(
     emit(guarded(run), as_json)
 
 
+def _check_model(s: Any, model: str) -> None:
+    from fti.project import load_project
+
+    name = load_project(s.project).model.name
+    if model != name:
+        raise FtiError(f"this project defines model {name!r}, not {model!r}")
+
+
 def _check_group(s: Any, group: str | None) -> str:
     from fti.project import load_project
 
@@ -243,15 +251,11 @@ def train(
 ) -> None:
     """Training pipeline -> a new model version, promoted to champion only if better."""
     from fti import pipelines
-    from fti.project import load_project
 
     s = settings()
 
     def run() -> dict[str, Any]:
-        if load_project(s.project).model.name != model:
-            raise FtiError(
-                f"this project defines model {load_project(s.project).model.name!r}, not {model!r}"
-            )
+        _check_model(s, model)
         run_id = cli_run_id("train")
         path = pipelines.build_training_set(
             feature_version, parse_date(as_of) if as_of else None, run_id, s
@@ -305,11 +309,9 @@ def models_show(
     def run() -> dict[str, Any]:
         with session_scope(settings().db_url) as session:
             row = get_version(session, model, aliases.resolve(session, model, version))
-            data = as_dict(
+            return as_dict(
                 row, aliases_by_version(session, model).get((model, row.version)), full=True
             )
-            data["promotion"] = row.promotion
-            return data
 
     emit(guarded(run), as_json)
 
@@ -424,15 +426,11 @@ def infer(
 ) -> None:
     """Batch inference for one date -> a prediction run (replaces that date's slice)."""
     from fti import pipelines
-    from fti.project import load_project
 
     s = settings()
 
     def run() -> dict[str, Any]:
-        if load_project(s.project).model.name != model:
-            raise FtiError(
-                f"this project defines model {load_project(s.project).model.name!r}, not {model!r}"
-            )
+        _check_model(s, model)
         return pipelines.score_batch(
             parse_date(date_), cli_run_id("infer"), version, feature_version, s
         )

@@ -16,7 +16,9 @@ from sqlalchemy import func, select
 from fti.db.engine import session_scope
 from fti.db.tables import FeatureVersion, ModelVersion, Prediction
 from fti.errors import FtiError
+from fti.project import load_project
 from fti.registry import aliases
+from fti.registry.versions import get_version
 from fti.settings import Settings
 from fti.setup import initialise
 
@@ -25,8 +27,8 @@ DAGS = REPO / "dags"
 PLUGINS = REPO / "plugins"
 
 PREDICTIONS_QUERY = (
-    "SELECT entity_id, probability, model_version, feature_version, run_id\n"
-    "FROM predictions WHERE model_name = 'churn' AND as_of_date = '{day}'\n"
+    "SELECT entity_id, probability, model_version, feature_version, run_id "
+    "FROM predictions WHERE model_name = '{model}' AND as_of_date = '{day}' "
     "ORDER BY probability DESC LIMIT 10;"
 )
 
@@ -109,19 +111,17 @@ def run_demo(
 
 
 def summary(settings: Settings, day: date, seconds: float) -> str:
+    """What the run left behind, named by the project's own feature group, model and metric."""
+    project = load_project(settings.project)
+    model, metric_name = project.model.name, project.model.metric
     with session_scope(settings.db_url) as session:
         versions = session.scalar(select(func.count()).select_from(FeatureVersion)) or 0
         latest = session.scalar(select(func.max(FeatureVersion.version)))
         models = session.scalar(select(func.count()).select_from(ModelVersion)) or 0
-        champion = aliases.current(session, "churn", aliases.CHAMPION)
+        champion = aliases.current(session, model, aliases.CHAMPION)
         metric = None
         if champion is not None:
-            row = session.scalar(
-                select(ModelVersion).where(
-                    ModelVersion.name == "churn", ModelVersion.version == champion
-                )
-            )
-            metric = row.metrics.get("roc_auc") if row else None
+            metric = get_version(session, model, champion).metrics.get(metric_name)
         rows = session.scalar(
             select(func.count()).select_from(Prediction).where(Prediction.as_of_date == day)
         )
@@ -129,13 +129,15 @@ def summary(settings: Settings, day: date, seconds: float) -> str:
         [
             "",
             f"fti demo finished in {seconds:.0f}s",
-            f"  feature versions published: {versions} (latest: customer_activity v{latest})",
-            f"  model versions: {models}; champion: churn v{champion} (holdout roc_auc {metric:.3f})"
+            f"  feature versions published: {versions} "
+            f"(latest: {project.feature_group.name} v{latest})",
+            f"  model versions: {models}; champion: {model} v{champion} "
+            f"(holdout {metric_name} {metric:.3f})"
             if metric is not None
             else f"  model versions: {models}; no champion",
             f"  predictions for {day}: {rows} rows",
             "",
             "See the riskiest customers:",
-            f'  fti sql "{PREDICTIONS_QUERY.format(day=day)}"'.replace("\n", " "),
+            f'  fti sql "{PREDICTIONS_QUERY.format(model=model, day=day)}"',
         ]
     )

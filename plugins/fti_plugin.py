@@ -141,7 +141,6 @@ def model_version(name: str, version: int) -> HTMLResponse:
         except RegistryError as exc:
             return HTMLResponse(f"<p>{_e(exc)}</p>", status_code=404)
         lineage = as_dict(row, aliases_by_version(session, name).get((name, version)), full=True)
-        lineage["promotion"] = row.promotion
         events = [aliases.event_as_dict(e) for e in aliases.history(session, name)]
     facts = [[_e(key), _e(value)] for key, value in lineage.items() if key != "run_id"]
     facts.append(["run_id", _run_link(row.run_id)])

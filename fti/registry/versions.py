@@ -92,6 +92,7 @@ def as_dict(
     if full:
         data.update(
             feature_dtypes={f["name"]: f["dtype"] for f in row.features},
+            promotion=row.promotion,
             artifact_uri=row.artifact_uri,
             artifact_sha256=row.artifact_sha256,
             estimator=row.estimator,

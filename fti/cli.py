@@ -458,6 +458,7 @@ def predictions_runs(as_json: JsonFlag = False, limit: int = 50) -> None:
             "status",
             "row_count",
             "finished_at",
+            "warnings",
         ],
     )
 

@@ -39,3 +39,7 @@ class SkewError(FtiError):
 
 class ReadOnlyQueryError(FtiError):
     """`fti sql` was given a statement that writes."""
+
+
+class PredictionWriteError(FtiError):
+    """Writing a prediction slice failed; the transaction rolled back, the old slice stands."""

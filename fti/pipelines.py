@@ -7,21 +7,26 @@ Each takes plain arguments, reads the settings when it runs, and returns a small
 from __future__ import annotations
 
 import json
+import logging
+import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select, update
+import pyarrow as pa
+from sqlalchemy import select
 
-from fti.db.engine import get_engine, session_scope
-from fti.db.tables import ModelVersion, Prediction, PredictionRun
+from fti.db.engine import session_scope
+from fti.db.tables import ModelVersion, Prediction
 from fti.errors import FtiError, VersionNotFoundError
 from fti.features.build import build_partitions, read_partitions, window_start, write_partitions
 from fti.features.events import load_events, raw_file, staged_file, validate_and_stage
-from fti.inference.skew import check_features
-from fti.inference.write import replace_slice
+from fti.inference.runs import fail_run, start_run, update_run
+from fti.inference.score import read_spool, score_to_spool
+from fti.inference.skew import ServingProfile, check_features
+from fti.inference.write import Slice, write_slice
 from fti.lineage import code_version, library_versions
 from fti.params import load_params
 from fti.project import Project, load_project
@@ -29,12 +34,15 @@ from fti.registry import aliases
 from fti.registry.versions import get_version, lock_model, register_version
 from fti.settings import Settings, get_settings
 from fti.store.catalog import record_version
+from fti.store.statistics import column_statistics
 from fti.store.versions import FeatureStore
 from fti.training.artifacts import load_artifact, save_artifact
 from fti.training.dataset import LABEL, LABEL_DATE, TrainingSet
 from fti.training.dataset import build_training_set as _build_set
 from fti.training.fit import evaluate, fit
 from fti.training.promotion import gate
+
+log = logging.getLogger(__name__)
 
 
 def days(start: date, end: date) -> list[date]:
@@ -213,6 +221,9 @@ def train_model(
             code_version=code_version(),
             run_id=run_id,
             promotion=None,
+            training_statistics=column_statistics(
+                pa.Table.from_pandas(training.train[features], preserve_index=False)
+            ),
         )
         return row.version
 
@@ -300,94 +311,64 @@ def score_batch(
 ) -> dict[str, Any]:
     """Score every entity in the features of ``as_of`` and replace that prediction slice.
 
-    ``airflow_run_id`` and ``logical_date`` (from the DAG run) go on the run and on every row.
+    The run is recorded as running first, so a run that fails anywhere (no champion, no
+    features for the date, a tampered artifact, the database going away mid-write) is marked
+    failed with its error, and the previous slice stays. ``airflow_run_id`` and
+    ``logical_date`` (from the DAG run) go on the run and on every row.
     """
     settings, project = _setup(settings)
     name, group = project.model.name, project.feature_group
-    store = FeatureStore(settings.store_path)
-    with session_scope(settings.db_url) as session:
-        version = aliases.resolve(session, name, model)
-        row = get_version(session, name, version)
-        trained = list(row.features)
+    db = settings.db_url
+    start_run(db, run_id, name, as_of, airflow_run_id, logical_date)
+    clock = time.perf_counter()
+    try:
+        store = FeatureStore(settings.store_path)
+        with session_scope(db) as session:
+            row = get_version(session, name, aliases.resolve(session, name, model))
+        update_run(db, run_id, model_version=row.version, feature_group=row.feature_group)
         fv = feature_version_for(store, row.feature_group, as_of, feature_version)
-        started = datetime.now(UTC)
-        session.merge(
-            PredictionRun(
-                run_id=run_id,
+        update_run(db, run_id, feature_version=fv)
+        serving = {f.name: str(f.type) for f in store.schema(row.feature_group, fv, [as_of])}
+        check_features(
+            f"{name} v{row.version}", row.features, serving, f"{row.feature_group} v{fv}"
+        )
+        estimator = _load(row)
+        names = _feature_names(row)
+        profile = ServingProfile(names, row.training_statistics or {})
+        with tempfile.TemporaryDirectory(prefix="fti-scores-") as spool_dir:
+            spool = Path(spool_dir) / "scores.parquet"
+            batches = store.scanner(row.feature_group, fv, [group.entity, *names], [as_of])
+            score_to_spool(estimator, batches.to_batches(), group.entity, names, spool, profile)
+            warnings = profile.warnings()
+            for warning in warnings:
+                log.warning(
+                    "skew guard, %s v%s on %s: %s", name, row.version, as_of, warning["message"]
+                )
+            update_run(db, run_id, warnings=warnings)
+            piece = Slice(
                 model_name=name,
-                model_version=version,
+                model_version=row.version,
                 feature_group=row.feature_group,
                 feature_version=fv,
                 as_of_date=as_of,
-                status="running",
-                row_count=0,
-                started_at=started,
-                finished_at=None,
-                error=None,
+                run_id=run_id,
+                scored_at=datetime.now(UTC),
                 airflow_run_id=airflow_run_id,
                 logical_date=logical_date,
             )
-        )
-    clock = time.perf_counter()
-    try:
-        serving = {f.name: str(f.type) for f in store.schema(group.name, fv, [as_of])}
-        check_features(f"{name} v{version}", trained, serving, f"{group.name} v{fv}")
-        estimator = _load(row)
-        names = [f["name"] for f in trained]
-        frames = []
-        for batch in store.scanner(group.name, fv, [group.entity, *names], [as_of]).to_batches():
-            if batch.num_rows == 0:
-                continue
-            frame = batch.to_pandas()
-            probability = estimator.predict_proba(frame[names])[:, 1]
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "entity_id": frame[group.entity].astype(str),
-                        "probability": probability,
-                        "prediction": (probability >= 0.5).astype("int64"),
-                    }
-                )
-            )
-        scored = (
-            pd.concat(frames, ignore_index=True)
-            if frames
-            else pd.DataFrame(columns=["entity_id", "probability", "prediction"])
-        )
-        scored = scored.assign(
-            model_name=name,
-            model_version=version,
-            feature_group=group.name,
-            feature_version=fv,
-            as_of_date=as_of,
-            run_id=run_id,
-            airflow_run_id=airflow_run_id,
-            logical_date=logical_date,
-            scored_at=datetime.now(UTC),
-        )
-        with get_engine(settings.db_url).begin() as connection:
-            count = replace_slice(connection, name, as_of, scored)
-            connection.execute(
-                update(PredictionRun)
-                .where(PredictionRun.run_id == run_id)
-                .values(status="succeeded", row_count=count, finished_at=datetime.now(UTC))
-            )
+            count = write_slice(db, piece, read_spool(spool))
     except Exception as exc:
-        with get_engine(settings.db_url).begin() as connection:
-            connection.execute(
-                update(PredictionRun)
-                .where(PredictionRun.run_id == run_id)
-                .values(status="failed", error=str(exc)[:2000], finished_at=datetime.now(UTC))
-            )
+        fail_run(db, run_id, exc)
         raise
     return {
         "run_id": run_id,
         "model": name,
-        "model_version": version,
-        "feature_group": group.name,
+        "model_version": row.version,
+        "feature_group": row.feature_group,
         "feature_version": fv,
         "as_of_date": as_of.isoformat(),
         "rows": count,
+        "warnings": [w["message"] for w in warnings],
         "seconds": round(time.perf_counter() - clock, 3),
     }
 

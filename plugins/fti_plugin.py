@@ -89,11 +89,12 @@ def index(limit: int = Query(50, ge=1, le=500)) -> str:
     run_rows = [
         [
             _run_link(r["run_id"]),
-            f"{_e(r['model_name'])} v{r['model_version']}",
-            f"{_e(r['feature_group'])} v{r['feature_version']}",
+            _versioned(r["model_name"], r["model_version"]),
+            _versioned(r["feature_group"], r["feature_version"]),
             _e(r["as_of_date"]),
-            f'<span class="{_e(r["status"])}">{_e(r["status"])}</span>',
+            f'<span class="{_e(r["status"])}" title="{_e(r["error"] or "")}">{_e(r["status"])}</span>',
             _e(r["row_count"]),
+            "<br>".join(_e(w["message"]) for w in r["warnings"]),
         ]
         for r in runs
     ]
@@ -120,10 +121,15 @@ def index(limit: int = Query(50, ge=1, le=500)) -> str:
             model_rows,
         )
         + "<h2>Prediction runs</h2>"
-        + _table(["run", "model", "features", "as of", "status", "rows"], run_rows)
+        + _table(["run", "model", "features", "as of", "status", "rows", "skew warnings"], run_rows)
         + f"<p><small>newest {limit} of each; <a href='?limit={min(limit * 4, 500)}'>show more</a></small></p>"
         "</body></html>"
     )
+
+
+def _versioned(name: str | None, version: int | None) -> str:
+    """``name vN``, or a dash for what a failed run never resolved."""
+    return "&ndash;" if name is None or version is None else f"{_e(name)} v{_e(version)}"
 
 
 @app.get("/models/{name}/{version}", response_class=HTMLResponse)

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Date,
     DateTime,
     Float,
@@ -107,6 +108,8 @@ class ModelVersion(Base):
     code_version: Mapped[str] = mapped_column(String(100))
     run_id: Mapped[str] = mapped_column(String(250))
     promotion: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the gate's decision and scores
+    # Per-feature statistics of the training rows (fti.store.statistics): the skew guard's range.
+    training_statistics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -145,11 +148,12 @@ class PredictionRun(Base):
 
     run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     model_name: Mapped[str] = mapped_column(String(200))
-    model_version: Mapped[int] = mapped_column(Integer)
-    feature_group: Mapped[str] = mapped_column(String(200))
-    feature_version: Mapped[int] = mapped_column(Integer)
+    # None until resolved: a run that fails on "no champion" or "no features" is still recorded.
+    model_version: Mapped[int | None] = mapped_column(Integer)
+    feature_group: Mapped[str | None] = mapped_column(String(200))
+    feature_version: Mapped[int | None] = mapped_column(Integer)
     as_of_date: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))  # running, succeeded, failed
     row_count: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -157,6 +161,8 @@ class PredictionRun(Base):
     # Set when Airflow ran it: the DAG run's id and logical date (None from the CLI).
     airflow_run_id: Mapped[str | None] = mapped_column(String(250))
     logical_date: Mapped[date | None] = mapped_column(Date)
+    # Skew guard findings: features all null or far outside their training range (see skew.py).
+    warnings: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class Prediction(Base):
@@ -171,7 +177,8 @@ class Prediction(Base):
         ),  # top-N of a day
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # 64-bit on PostgreSQL (1e7 rows a night outgrow int4); SQLite's rowid is 64-bit already.
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     model_name: Mapped[str] = mapped_column(String(200))
     model_version: Mapped[int] = mapped_column(Integer)
     feature_group: Mapped[str] = mapped_column(String(200))

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from fti.errors import SkewError
 
 
@@ -29,3 +34,70 @@ def check_features(
             f"refusing to score {model} on {where}: {'; '.join(problems)}. "
             "Score with a model trained on this feature schema, or publish features with the old one."
         )
+
+
+class ServingProfile:
+    """What is being scored, feature by feature, accumulated one record batch at a time.
+
+    Compared with the model's training statistics it reports features that are entirely null
+    (but were not in training) or have values far outside their training range: further than
+    one training range-width below the training minimum or above the training maximum.
+    These are warnings, stored on the prediction run and logged; they do not stop scoring.
+    """
+
+    def __init__(self, features: list[str], training: dict[str, dict[str, Any]]) -> None:
+        self.training = training
+        self.rows = 0
+        self.nulls = dict.fromkeys(features, 0)
+        self.far = dict.fromkeys(features, 0)
+        self.bounds = {name: _far_bounds(training.get(name, {})) for name in features}
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.rows += batch.num_rows
+        for name in self.nulls:
+            column = batch.column(name)
+            self.nulls[name] += column.null_count
+            bounds = self.bounds[name]
+            if bounds is not None and pa.types.is_integer(column.type) | pa.types.is_floating(
+                column.type
+            ):
+                outside = pc.or_(pc.less(column, bounds[0]), pc.greater(column, bounds[1]))
+                self.far[name] += int(pc.sum(outside).as_py() or 0)
+
+    def warnings(self) -> list[dict[str, Any]]:
+        found = []
+        for name, nulls in self.nulls.items():
+            trained = self.training.get(name, {})
+            if (
+                self.rows
+                and nulls == self.rows
+                and trained.get("nulls", 0) < trained.get("count", 1)
+            ):
+                found.append(
+                    {
+                        "feature": name,
+                        "rule": "all_null",
+                        "message": f"{name} is null in all {self.rows} rows",
+                    }
+                )
+            if self.far[name]:
+                low, high = self.bounds[name] or (None, None)
+                found.append(
+                    {
+                        "feature": name,
+                        "rule": "far_out_of_range",
+                        "message": (
+                            f"{name}: {self.far[name]} of {self.rows} values outside [{low:g}, {high:g}]"
+                            f" (training range [{trained['min']:g}, {trained['max']:g}] widened by its width)"
+                        ),
+                    }
+                )
+        return found
+
+
+def _far_bounds(stats: dict[str, Any]) -> tuple[float, float] | None:
+    low, high = stats.get("min"), stats.get("max")
+    if not isinstance(low, int | float) or not isinstance(high, int | float):
+        return None
+    width = (high - low) or max(abs(high), 1.0)
+    return low - width, high + width

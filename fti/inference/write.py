@@ -1,94 +1,220 @@
-"""Write one (model, as-of date) slice of predictions atomically, with the database's bulk path."""
+"""Replace one (model, as-of date) slice of predictions atomically, with the database's bulk path.
+
+Scores arrive as Arrow record batches of ``SCORE_SCHEMA`` (entity, prediction, probability);
+the lineage that is the same on every row of a slice (``Slice``) is added while loading, so a
+slice of 1e7 rows never sits in memory at once.
+
+- PostgreSQL: one ADBC connection, one transaction: an advisory lock on the slice (two copies of
+  the same task queue up instead of interleaving), DELETE of the old slice, binary ``COPY`` of
+  the batches (``adbc_ingest``), the run row marked succeeded, COMMIT.
+- SQLite: one ``BEGIN IMMEDIATE`` transaction: DELETE, one DBAPI ``executemany`` per batch,
+  the run row, COMMIT.
+
+Readers see the old slice until the commit and the new one after it, never a mix.
+"""
 
 from __future__ import annotations
 
-import io
-from datetime import date
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
 
-import pandas as pd
-from sqlalchemy import Connection, delete, insert
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Connection, delete, insert, make_url, update
 
-from fti.db.tables import Prediction
+from fti.db.engine import get_engine
+from fti.db.tables import Prediction, PredictionRun
+from fti.errors import PredictionWriteError
 
-COLUMNS = [
-    "model_name",
-    "model_version",
-    "feature_group",
-    "feature_version",
-    "entity_id",
-    "as_of_date",
-    "prediction",
-    "probability",
-    "run_id",
-    "airflow_run_id",
-    "logical_date",
-    "scored_at",
-]
+SCORE_SCHEMA = pa.schema(
+    [("entity_id", pa.string()), ("prediction", pa.int32()), ("probability", pa.float64())]
+)
+
+# The predictions table's columns as Arrow types: binary COPY needs the exact server types.
+LINEAGE_TYPES = {
+    "model_name": pa.string(),
+    "model_version": pa.int32(),
+    "feature_group": pa.string(),
+    "feature_version": pa.int32(),
+    "as_of_date": pa.date32(),
+    "run_id": pa.string(),
+    "airflow_run_id": pa.string(),
+    "logical_date": pa.date32(),
+    "scored_at": pa.timestamp("us", tz="UTC"),
+}
+COLUMNS = [*LINEAGE_TYPES, *SCORE_SCHEMA.names]
 
 
-def replace_slice(connection: Connection, model_name: str, as_of: date, rows: pd.DataFrame) -> int:
-    """Delete the slice and insert ``rows`` (COLUMNS) inside the caller's transaction.
+@dataclass(frozen=True)
+class Slice:
+    """What every row of one (model, as-of date) slice shares: its lineage."""
 
-    PostgreSQL gets ``COPY``; other databases one ``executemany``. Readers see the old slice
-    until the caller commits, then the new one.
+    model_name: str
+    model_version: int
+    feature_group: str
+    feature_version: int
+    as_of_date: date
+    run_id: str
+    scored_at: datetime
+    airflow_run_id: str | None = None
+    logical_date: date | None = None
+
+    def lineage(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in LINEAGE_TYPES}
+
+
+def write_slice(db_url: str, piece: Slice, scores: Iterable[pa.RecordBatch]) -> int:
+    """Replace ``piece``'s rows with ``scores`` and mark its run succeeded, in one transaction.
+
+    Returns the number of rows written. On any error nothing of the new slice is visible and
+    the previous slice stays as it was.
     """
-    connection.execute(
-        delete(Prediction).where(
-            Prediction.model_name == model_name, Prediction.as_of_date == as_of
-        )
-    )
-    if rows.empty:
-        return 0
-    rows = rows[COLUMNS]
-    if connection.dialect.name == "postgresql":
-        _copy(connection, rows)
-    elif connection.dialect.name == "sqlite":
-        _executemany(connection, rows)
-    else:
-        connection.execute(insert(Prediction), rows.to_dict("records"))
-    return len(rows)
+    batches = (_conform(batch) for batch in scores)
+    try:
+        if make_url(db_url).get_backend_name() == "postgresql":
+            return _write_postgresql(db_url, piece, batches)
+        return _write_with_sqlalchemy(db_url, piece, batches)
+    except Exception as exc:
+        raise PredictionWriteError(
+            f"writing predictions of {piece.model_name} v{piece.model_version} for "
+            f"{piece.as_of_date} failed and was rolled back; the previous slice is unchanged. "
+            f"Fix the cause and rerun the task. Cause: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
-def _dates_as_text(rows: pd.DataFrame, time_format: str) -> pd.DataFrame:
-    """Dates and times as text (None stays None), formatted once per distinct value."""
-
-    def formatted(column: str, fmt: str, utc: bool) -> pd.Series:
-        values = pd.to_datetime(rows[column], utc=utc)
-        text = values.map({v: v.strftime(fmt) for v in values.dropna().unique()})
-        return text.astype(object).where(values.notna(), None)
-
-    return rows.assign(
-        as_of_date=formatted("as_of_date", "%Y-%m-%d", False),
-        logical_date=formatted("logical_date", "%Y-%m-%d", False),
-        scored_at=formatted("scored_at", time_format, True),
+def _conform(batch: pa.RecordBatch) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        [batch.column(field.name).cast(field.type) for field in SCORE_SCHEMA],
+        schema=SCORE_SCHEMA,
     )
 
 
-def _executemany(connection: Connection, rows: pd.DataFrame) -> None:
-    """One DBAPI executemany with plain tuples, values in the text forms SQLAlchemy reads back."""
-    values = _dates_as_text(rows, "%Y-%m-%d %H:%M:%S.%f")
-    placeholders = ", ".join("?" for _ in COLUMNS)
+def _finish_run(piece: Slice, rows: int) -> Any:
+    return (
+        update(PredictionRun)
+        .where(PredictionRun.run_id == piece.run_id)
+        .values(status="succeeded", row_count=rows, finished_at=datetime.now(UTC), error=None)
+    )
+
+
+# ---- PostgreSQL: ADBC binary COPY ------------------------------------------------------------
+def _write_postgresql(db_url: str, piece: Slice, batches: Iterator[pa.RecordBatch]) -> int:
+    import adbc_driver_postgresql.dbapi as adbc  # imported here: SQLite users never load it
+
+    counted = _Counter(_with_lineage(batch, piece) for batch in batches)
+    schema = pa.schema([*((n, t) for n, t in LINEAGE_TYPES.items()), *SCORE_SCHEMA])
+    with adbc.connect(_libpq_uri(db_url)) as connection, connection.cursor() as cursor:
+        try:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                parameters=(f"fti-slice:{piece.model_name}:{piece.as_of_date.isoformat()}",),
+            )
+            cursor.execute(
+                "DELETE FROM predictions WHERE model_name = $1 AND as_of_date = $2",
+                parameters=(piece.model_name, piece.as_of_date),
+            )
+            reader = pa.RecordBatchReader.from_batches(schema, counted)
+            cursor.adbc_ingest("predictions", reader, mode="append")
+            cursor.execute(
+                "UPDATE prediction_runs SET status = 'succeeded', row_count = $1,"
+                " finished_at = $2, error = NULL WHERE run_id = $3",
+                parameters=(counted.rows, datetime.now(UTC), piece.run_id),
+            )
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+    return counted.rows
+
+
+def _libpq_uri(db_url: str) -> str:
+    """The SQLAlchemy URL as a libpq URI (``postgresql+psycopg://`` -> ``postgresql://``)."""
+    return make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _with_lineage(batch: pa.RecordBatch, piece: Slice) -> pa.RecordBatch:
+    """The batch with the slice's lineage as constant columns (no Python loop over rows)."""
+    zeros = pa.array(np.zeros(batch.num_rows, np.int32))
+    columns = [
+        pc.take(pa.array([value], kind), zeros)
+        for value, kind in zip(piece.lineage().values(), LINEAGE_TYPES.values(), strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(
+        [*columns, *batch.columns], names=[*LINEAGE_TYPES, *SCORE_SCHEMA.names]
+    )
+
+
+class _Counter:
+    """Passes batches through and counts their rows."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch]) -> None:
+        self._batches = batches
+        self.rows = 0
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        for batch in self._batches:
+            self.rows += batch.num_rows
+            yield batch
+
+
+# ---- SQLite (and any other SQLAlchemy database) ----------------------------------------------
+def _write_with_sqlalchemy(db_url: str, piece: Slice, batches: Iterator[pa.RecordBatch]) -> int:
+    engine = get_engine(db_url)
+    rows = 0
+    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as connection:
+        with connection.begin():
+            connection.execute(
+                delete(Prediction).where(
+                    Prediction.model_name == piece.model_name,
+                    Prediction.as_of_date == piece.as_of_date,
+                )
+            )
+            for batch in batches:
+                rows += _insert(connection, piece, batch)
+            connection.execute(_finish_run(piece, rows))
+    return rows
+
+
+def _insert(connection: Connection, piece: Slice, batch: pa.RecordBatch) -> int:
+    if connection.dialect.name != "sqlite":
+        connection.execute(insert(Prediction), [piece.lineage() | row for row in batch.to_pylist()])
+        return batch.num_rows
+    # One DBAPI executemany of plain tuples, lineage in the text forms SQLAlchemy reads back.
+    constants = _sqlite_values(piece)
     driver = connection.connection.driver_connection
     assert driver is not None
     cursor = driver.cursor()
     try:
         cursor.executemany(
-            f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES ({placeholders})",
-            values.astype(object).itertuples(index=False, name=None),
+            f"INSERT INTO predictions ({', '.join(COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in COLUMNS)})",
+            (
+                (*constants, *row)
+                for row in zip(
+                    *(batch.column(name).to_pylist() for name in SCORE_SCHEMA.names), strict=True
+                )
+            ),
         )
     finally:
         cursor.close()
+    return batch.num_rows
 
 
-def _copy(connection: Connection, rows: pd.DataFrame) -> None:
-    buffer = io.StringIO()
-    _dates_as_text(rows, "%Y-%m-%dT%H:%M:%S.%f+00:00").to_csv(buffer, index=False, header=False)
-    buffer.seek(0)
-    driver = connection.connection.driver_connection  # psycopg 3, in the caller's transaction
-    assert driver is not None
-    cursor = driver.cursor()
-    with cursor.copy(
-        f"COPY predictions ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv)"
-    ) as copy:
-        while chunk := buffer.read(1 << 20):
-            copy.write(chunk)
+def _sqlite_values(piece: Slice) -> tuple[Any, ...]:
+    def day(value: date | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return (
+        piece.model_name,
+        piece.model_version,
+        piece.feature_group,
+        piece.feature_version,
+        day(piece.as_of_date),
+        piece.run_id,
+        piece.airflow_run_id,
+        day(piece.logical_date),
+        piece.scored_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+    )

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
-import pandas as pd
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import inspect
 
 from fti.db.engine import get_engine, session_scope
 from fti.db.migrate import upgrade
-from fti.db.tables import Prediction
 from fti.errors import ReadOnlyQueryError, RegistryError
-from fti.inference.write import replace_slice
 from fti.registry import aliases
 from fti.registry.versions import get_version, register_version
 from fti.sql import run_read_only
+from tests.integration.slices import write
 
 TABLES = {
     "feature_versions",
@@ -69,7 +67,6 @@ def test_migrations_match_the_table_definitions(db_url: str) -> None:
 
 
 def test_latest_predictions_is_the_champions_newest_score_per_entity(db_url: str) -> None:
-    engine = get_engine(db_url)
     with session_scope(db_url, write=True) as session:
         for _ in range(2):
             register_version(session, "m", **lineage())
@@ -79,8 +76,7 @@ def test_latest_predictions_is_the_champions_newest_score_per_entity(db_url: str
         (date(2026, 3, 2), 2, 2),
         (date(2026, 3, 3), 1, 3),
     ]:
-        with engine.begin() as connection:
-            replace_slice(connection, "m", day, slice_rows(day, version, n))
+        write(db_url, day, version, n)
     _, rows = run_read_only(
         db_url,
         "SELECT entity_id, as_of_date, model_version FROM latest_predictions ORDER BY entity_id",
@@ -128,63 +124,6 @@ def test_unknown_versions_and_aliases_are_clear_errors(db_url: str) -> None:
             aliases.rollback(session, "m", "champion", "x", "y")
 
 
-def slice_rows(as_of: date, version: int, n: int) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "model_name": "m",
-            "model_version": version,
-            "feature_group": "g",
-            "feature_version": 1,
-            "entity_id": [str(i) for i in range(n)],
-            "as_of_date": as_of,
-            "prediction": [i % 2 for i in range(n)],
-            "probability": [i / n for i in range(n)],
-            "run_id": f"run-{version}",
-            "airflow_run_id": None,
-            "logical_date": None,
-            "scored_at": datetime(2026, 3, 1, tzinfo=UTC),
-        }
-    )
-
-
-def test_rewriting_a_slice_replaces_it_and_leaves_other_dates(db_url: str) -> None:
-    day = date(2026, 3, 1)
-    engine = get_engine(db_url)
-    with engine.begin() as connection:
-        replace_slice(
-            connection, "m", day - timedelta(days=1), slice_rows(day - timedelta(days=1), 1, 50)
-        )
-    for version in (1, 2, 2):  # a run, a rerun, a retry
-        with engine.begin() as connection:
-            assert replace_slice(connection, "m", day, slice_rows(day, version, 200)) == 200
-    with session_scope(db_url) as session:
-        counts = dict(
-            session.execute(
-                select(Prediction.as_of_date, func.count()).group_by(Prediction.as_of_date)
-            ).all()
-        )
-        assert counts == {day - timedelta(days=1): 50, day: 200}
-        assert set(
-            session.scalars(select(Prediction.model_version).where(Prediction.as_of_date == day))
-        ) == {2}
-
-
-def test_a_failed_rewrite_leaves_the_previous_slice(db_url: str) -> None:
-    day = date(2026, 3, 1)
-    engine = get_engine(db_url)
-    with engine.begin() as connection:
-        replace_slice(connection, "m", day, slice_rows(day, 1, 20))
-    broken = slice_rows(day, 2, 20)
-    broken.loc[5, "entity_id"] = broken.loc[4, "entity_id"]  # duplicate key: the insert fails
-    with pytest.raises(Exception), engine.begin() as connection:  # noqa: B017 - any DB error
-        replace_slice(connection, "m", day, broken)
-    with session_scope(db_url) as session:
-        versions = list(
-            session.scalars(select(Prediction.model_version).where(Prediction.as_of_date == day))
-        )
-        assert len(versions) == 20 and set(versions) == {1}
-
-
 @pytest.mark.parametrize(
     "statement",
     [
@@ -202,29 +141,6 @@ def test_sql_refuses_writes(db_url: str, statement: str) -> None:
 
 
 def test_sql_reads(db_url: str) -> None:
-    with get_engine(db_url).begin() as connection:
-        replace_slice(connection, "m", date(2026, 3, 1), slice_rows(date(2026, 3, 1), 1, 5))
+    write(db_url, date(2026, 3, 1), 1, 5)
     columns, rows = run_read_only(db_url, "SELECT count(*) AS n FROM predictions")
     assert columns == ["n"] and rows == [(5,)]
-
-
-def test_bulk_written_values_read_back_as_written(db_url: str) -> None:
-    day = date(2026, 3, 1)
-    rows = slice_rows(day, 3, 4).assign(
-        scored_at=datetime(2026, 3, 2, 4, 5, 6, 789012, tzinfo=UTC),
-        airflow_run_id="scheduled__2026-03-01T00:00:00+00:00",
-        logical_date=day,
-    )
-    with get_engine(db_url).begin() as connection:
-        replace_slice(connection, "m", day, rows)
-    with session_scope(db_url) as session:
-        stored = session.scalars(select(Prediction).order_by(Prediction.entity_id)).all()
-    assert [p.entity_id for p in stored] == ["0", "1", "2", "3"]
-    assert [p.probability for p in stored] == [0.0, 0.25, 0.5, 0.75]
-    assert {
-        (p.as_of_date, p.model_version, p.run_id, p.airflow_run_id, p.logical_date) for p in stored
-    } == {(day, 3, "run-3", "scheduled__2026-03-01T00:00:00+00:00", day)}
-    scored = stored[0].scored_at
-    assert scored.replace(tzinfo=scored.tzinfo or UTC) == datetime(
-        2026, 3, 2, 4, 5, 6, 789012, tzinfo=UTC
-    )

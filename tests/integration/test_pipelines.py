@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from fti import pipelines
 from fti.db.engine import session_scope
 from fti.db.tables import FeatureVersion, ModelVersion, Prediction, PredictionRun, ValidationRun
-from fti.errors import SkewError
+from fti.errors import ArtifactIntegrityError, RegistryError, SkewError, VersionNotFoundError
 from fti.registry import aliases
+from fti.registry.versions import get_version
 from fti.store.versions import FeatureStore
 from tests.conftest import DEMO_END, demo_settings
 
@@ -157,3 +158,63 @@ def test_each_version_scores_with_its_own_features_from_the_same_store(
         )
         assert model.library_versions["scikit-learn"] and model.code_version.startswith("0.1.0")
         assert model.label.startswith("cancels_within_30d")
+
+
+def test_bad_states_are_recorded_as_failed_runs_and_the_next_run_works(
+    loop_settings, history_start: date
+) -> None:  # type: ignore[no-untyped-def]
+    s = loop_settings
+    end = DEMO_END - timedelta(days=1)
+    pipelines.validate_raw_events(history_start, end, "r", s)
+    pipelines.publish_features(pipelines.build_features(history_start, end, "r", s), "r", s)
+
+    with pytest.raises(RegistryError, match="no alias 'champion'"):
+        pipelines.score_batch(end, "no-champion", settings=s)
+    training_set = pipelines.build_training_set("latest", None, "t", s)
+    m1 = pipelines.train_model(training_set, "t1", settings=s)
+    pipelines.promote_if_better(training_set, m1, "t1", s)
+    with pytest.raises(VersionNotFoundError, match=f"features for {DEMO_END}"):
+        pipelines.score_batch(DEMO_END, "no-features", settings=s)
+    good = pipelines.score_batch(end, "good", settings=s)
+    assert good["rows"] > 0 and good["warnings"] == []
+
+    with session_scope(s.db_url) as session:
+        artifact = Path(get_version(session, "churn", m1).artifact_uri)
+    original = artifact.read_bytes()
+    artifact.write_bytes(original[:-10] + b"0123456789")
+    with pytest.raises(ArtifactIntegrityError):
+        pipelines.score_batch(end, "tampered", settings=s)
+    artifact.write_bytes(original)
+
+    with session_scope(s.db_url) as session:
+        runs = {r.run_id: r for r in session.scalars(select(PredictionRun))}
+        assert {k: r.status for k, r in runs.items()} == {
+            "no-champion": "failed",
+            "no-features": "failed",
+            "good": "succeeded",
+            "tampered": "failed",
+        }
+        assert runs["no-champion"].model_version is None and "champion" in runs["no-champion"].error
+        assert (runs["no-features"].model_version, runs["no-features"].feature_version) == (
+            m1,
+            None,
+        )
+        assert runs["tampered"].feature_version == 1 and runs["tampered"].error
+        assert all(r.finished_at is not None for r in runs.values())
+        written = session.scalars(select(Prediction.run_id).distinct()).all()
+        assert written == ["good"]  # the failed runs left the good slice as it was
+
+        # Skew guard on statistics: pretend training only ever saw logins_7d between 0 and 1.
+        row = get_version(session, "churn", m1)
+        row.training_statistics = dict(
+            row.training_statistics, logins_7d={"nulls": 0, "count": 10, "min": 0, "max": 1}
+        )
+    warned = pipelines.score_batch(end, "after", settings=s)
+    assert warned["rows"] == good["rows"]
+    assert len(warned["warnings"]) == 1 and warned["warnings"][0].startswith("logins_7d:")
+    with session_scope(s.db_url) as session:
+        run = session.get(PredictionRun, "after")
+        assert run.status == "succeeded"
+        assert [(w["feature"], w["rule"]) for w in run.warnings] == [
+            ("logins_7d", "far_out_of_range")
+        ]

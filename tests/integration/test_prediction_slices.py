@@ -1,0 +1,198 @@
+"""Prediction slices on SQLite and PostgreSQL: replaced whole, once, whatever happens mid-write."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+from fti.db.engine import get_engine, session_scope
+from fti.db.tables import Prediction
+from fti.errors import PredictionWriteError
+from fti.inference.write import SCORE_SCHEMA, write_slice
+from tests.integration.slices import a_slice, scores, write
+from tests.integration.slow_writer import DAY, ROWS
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTENT = "model_name, model_version, feature_group, feature_version, entity_id, as_of_date, prediction, probability, run_id, airflow_run_id, logical_date, scored_at"
+
+
+def checksum(db_url: str) -> str:
+    """sha256 over every predictions row but its surrogate id, in key order."""
+    with get_engine(db_url).connect() as connection:
+        rows = connection.execute(
+            text(f"SELECT {CONTENT} FROM predictions ORDER BY model_name, as_of_date, entity_id")
+        ).all()
+    return hashlib.sha256(repr([tuple(map(str, row)) for row in rows]).encode()).hexdigest()
+
+
+def slice_state(db_url: str, day: date = DAY) -> tuple[int, set[int]]:
+    with session_scope(db_url) as session:
+        versions = list(
+            session.scalars(select(Prediction.model_version).where(Prediction.as_of_date == day))
+        )
+    return len(versions), set(versions)
+
+
+def test_rewriting_a_slice_replaces_it_and_leaves_other_dates(db_url: str) -> None:
+    write(db_url, DAY - timedelta(days=1), 1, 50)
+    for version in (1, 2, 2):  # a run, a rerun, a retry
+        assert write(db_url, DAY, version, 200) == 200
+    with session_scope(db_url) as session:
+        counts = dict(
+            session.execute(
+                select(Prediction.as_of_date, func.count()).group_by(Prediction.as_of_date)
+            ).all()
+        )
+    assert counts == {DAY - timedelta(days=1): 50, DAY: 200}
+    assert slice_state(db_url) == (200, {2})
+
+
+def test_retries_reruns_and_concurrent_duplicates_leave_what_one_run_leaves(db_url: str) -> None:
+    piece = a_slice(DAY, 3, airflow_run_id="scheduled__2026-03-01", logical_date=DAY)
+    write_slice(db_url, piece, scores(30_000))
+    single = checksum(db_url)
+    write_slice(db_url, piece, scores(30_000))  # retry / clear and rerun
+    assert checksum(db_url) == single
+    errors: list[BaseException] = []
+
+    def duplicate() -> None:  # Airflow running the same task instance twice
+        try:
+            write_slice(db_url, piece, scores(30_000, batch_size=3_000))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    copies = [threading.Thread(target=duplicate) for _ in range(4)]
+    for copy in copies:
+        copy.start()
+    for copy in copies:
+        copy.join()
+    assert errors == []
+    assert checksum(db_url) == single
+
+
+def test_a_reader_polling_during_rewrites_never_sees_a_partial_slice(db_url: str) -> None:
+    n = 20_000
+    write(db_url, DAY, 1, n)
+    seen: list[tuple[int, int]] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        engine = get_engine(db_url)
+        while not done.is_set():
+            with engine.connect() as connection:
+                seen.append(
+                    tuple(  # type: ignore[arg-type]
+                        connection.execute(
+                            select(
+                                func.count(), func.count(func.distinct(Prediction.run_id))
+                            ).where(Prediction.as_of_date == DAY)
+                        ).one()
+                    )
+                )
+
+    reader = threading.Thread(target=poll)
+    reader.start()
+    try:
+        for version in (2, 3, 4, 5):
+            write(db_url, DAY, version, n, run_id=f"rewrite-{version}")
+    finally:
+        done.set()
+        reader.join()
+    assert len(seen) > 5
+    assert set(seen) == {(n, 1)}
+    assert slice_state(db_url) == (n, {5})
+
+
+def test_a_failed_rewrite_rolls_back_and_says_what_to_do(db_url: str) -> None:
+    write(db_url, DAY, 1, 20)
+    duplicate_key = scores(20)  # the same entities twice: the unique key refuses the second
+    both = [*duplicate_key, *scores(20)]
+    with pytest.raises(PredictionWriteError, match="rolled back; the previous slice is unchanged"):
+        write_slice(db_url, a_slice(DAY, 2), both)
+    assert slice_state(db_url) == (20, {1})
+
+
+def test_a_writer_killed_mid_write_leaves_the_previous_slice(db_url: str, tmp_path: Path) -> None:
+    write(db_url, DAY, 1, ROWS)
+    writer = start_slow_writer(db_url, tmp_path / "marker")
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+    assert slice_state(db_url) == (ROWS, {1})
+    assert write(db_url, DAY, 3, ROWS) == ROWS  # the next run works (no stale lock)
+    assert slice_state(db_url) == (ROWS, {3})
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_the_database_going_away_mid_write_is_a_clear_error(db_url: str, tmp_path: Path) -> None:
+    write(db_url, DAY, 1, ROWS)
+    writer = start_slow_writer(db_url, tmp_path / "marker")
+    with get_engine(db_url).connect() as connection:
+        cut = connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND query LIKE 'COPY%predictions%'"
+            )
+        ).all()
+    assert cut == [(True,)]
+    _, stderr = writer.communicate(timeout=120)
+    assert writer.returncode != 0
+    assert "PredictionWriteError" in stderr and "previous slice is unchanged" in stderr
+    assert slice_state(db_url) == (ROWS, {1})
+    assert write(db_url, DAY, 3, ROWS) == ROWS
+    assert slice_state(db_url) == (ROWS, {3})
+
+
+def start_slow_writer(db_url: str, marker: Path) -> subprocess.Popen[str]:
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.slow_writer", db_url, str(marker)],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert writer.poll() is None, writer.communicate()[1]
+        assert time.monotonic() < deadline, "the writer never reached the middle of its write"
+        time.sleep(0.05)
+    time.sleep(0.3)  # the fifth batch is on its way into the open transaction
+    return writer
+
+
+def test_bulk_written_values_read_back_as_written(db_url: str) -> None:
+    scored = datetime(2026, 3, 2, 4, 5, 6, 789012, tzinfo=UTC)
+    piece = a_slice(
+        DAY,
+        3,
+        scored_at=scored,
+        airflow_run_id="scheduled__2026-03-01T00:00:00+00:00",
+        logical_date=DAY,
+    )
+    assert write_slice(db_url, piece, scores(4)) == 4
+    with session_scope(db_url) as session:
+        stored = session.scalars(select(Prediction).order_by(Prediction.entity_id)).all()
+    assert [p.entity_id for p in stored] == ["0", "1", "2", "3"]
+    assert [p.probability for p in stored] == [0.0, 0.25, 0.5, 0.75]
+    assert [p.prediction for p in stored] == [0, 1, 0, 1]
+    assert {
+        (p.as_of_date, p.model_version, p.run_id, p.airflow_run_id, p.logical_date) for p in stored
+    } == {(DAY, 3, "run-3", "scheduled__2026-03-01T00:00:00+00:00", DAY)}
+    at = stored[0].scored_at
+    assert at.replace(tzinfo=at.tzinfo or UTC) == scored
+
+
+def test_an_empty_slice_replaces_the_old_one_with_nothing(db_url: str) -> None:
+    write(db_url, DAY, 1, 10)
+    assert write_slice(db_url, a_slice(DAY, 2), iter([])) == 0
+    assert slice_state(db_url) == (0, set())
+    assert SCORE_SCHEMA.names == ["entity_id", "prediction", "probability"]

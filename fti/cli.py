@@ -198,9 +198,11 @@ def features_versions(group: str, as_json: JsonFlag = False) -> None:
     """The catalog of a feature group: version, rows, time range, DVC hash, git tag."""
     from fti.db.engine import session_scope
     from fti.store.catalog import as_dict, list_versions
+    from fti.store.versions import FeatureStore
 
-    with session_scope(settings().db_url) as session:
-        rows = [as_dict(r) for r in list_versions(session, group)]
+    s = settings()
+    with session_scope(s.db_url) as session:
+        rows = [as_dict(r) for r in list_versions(session, group, FeatureStore(s.store_path))]
     emit(
         rows,
         as_json,
@@ -225,16 +227,39 @@ def features_show(
 ) -> None:
     """Schema, statistics and lineage of one feature version."""
     from fti.db.engine import session_scope
-    from fti.store.catalog import as_dict, get_version, list_versions
+    from fti.store.catalog import as_dict, get_version
+    from fti.store.versions import FeatureStore
 
     def run() -> dict[str, Any]:
-        with session_scope(settings().db_url) as session:
-            if version == "latest":
-                rows = list_versions(session, group)
-                if not rows:
-                    raise FtiError(f"feature group {group!r} has no versions")
-                return as_dict(rows[-1], full=True)
-            return as_dict(get_version(session, group, int(version.removeprefix("v"))), full=True)
+        s = settings()
+        store = FeatureStore(s.store_path)
+        with session_scope(s.db_url) as session:
+            return as_dict(get_version(session, group, store.resolve(group, version)), full=True)
+
+    emit(guarded(run), as_json)
+
+
+@features_app.command("diff")
+def features_diff(
+    group: str,
+    from_version: Annotated[str, typer.Argument(help="Older version (number, vN or 'latest').")],
+    to_version: Annotated[str, typer.Argument(help="Newer version (number, vN or 'latest').")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Schema changes, row-count change and statistic shifts between two feature versions."""
+    from fti.db.engine import session_scope
+    from fti.store.catalog import diff_versions, get_version
+    from fti.store.versions import FeatureStore
+
+    def run() -> dict[str, Any]:
+        s = settings()
+        store = FeatureStore(s.store_path)
+        with session_scope(s.db_url) as session:
+            a, b = (
+                get_version(session, group, store.resolve(group, v))
+                for v in (from_version, to_version)
+            )
+            return diff_versions(a, b)
 
     emit(guarded(run), as_json)
 

@@ -35,7 +35,7 @@ from fti.registry.versions import get_version, lock_model, register_version
 from fti.settings import Settings, get_settings
 from fti.store.catalog import record_version
 from fti.store.statistics import column_statistics
-from fti.store.versions import FeatureStore
+from fti.store.versions import FeatureStore, PublishedVersion, read_partition_in_work_tree
 from fti.training.artifacts import load_artifact, save_artifact
 from fti.training.dataset import LABEL, LABEL_DATE, TrainingSet
 from fti.training.dataset import build_training_set as _build_set
@@ -111,18 +111,23 @@ def publish_features(partitions_path: str, run_id: str, settings: Settings | Non
     partitions = read_partitions(Path(partitions_path))
     store = FeatureStore(settings.store_path)
     dates = sorted(partitions)
+
+    def record(published: PublishedVersion) -> None:  # before the tag: both land or neither
+        with session_scope(settings.db_url, write=True) as session:
+            record_version(
+                session,
+                published,
+                partitions,
+                run_id,
+                lambda day: read_partition_in_work_tree(store, group, day),
+            )
+
     published = store.publish(
-        group, partitions, f"{len(dates)} partition(s) {dates[0]}..{dates[-1]} by {run_id}"
+        group,
+        partitions,
+        f"{len(dates)} partition(s) {dates[0]}..{dates[-1]} by {run_id}",
+        record=record,
     )
-    snapshot = store.read(group, published.version)
-    with session_scope(settings.db_url) as session:
-        record_version(
-            session,
-            published,
-            snapshot,
-            len(store.partition_dates(group, published.version)),
-            run_id,
-        )
     return published.version
 
 

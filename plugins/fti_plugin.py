@@ -51,9 +51,12 @@ def index(limit: int = Query(50, ge=1, le=500)) -> str:
     from fti.registry.versions import aliases_by_version, list_versions
     from fti.settings import get_settings
     from fti.store.catalog import list_versions as list_feature_versions
+    from fti.store.versions import FeatureStore
 
-    with session_scope(get_settings().db_url) as session:
-        features = list_feature_versions(session)[-limit:][::-1]
+    settings = get_settings()
+    with session_scope(settings.db_url) as session:
+        features = list_feature_versions(session, store=FeatureStore(settings.store_path))
+        features = features[-limit:][::-1]
         models = list_versions(session)[-limit:][::-1]
         tags = aliases_by_version(session)
         runs = list_runs(session, limit)

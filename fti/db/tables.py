@@ -43,7 +43,9 @@ class FeatureVersion(Base):
     partitions: Mapped[int] = mapped_column(Integer)
     min_date: Mapped[date | None] = mapped_column(Date)
     max_date: Mapped[date | None] = mapped_column(Date)
-    statistics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    statistics: Mapped[dict[str, Any]] = mapped_column(JSON)  # merged over all partitions
+    # Statistics of the partitions this version wrote ({date: stats}); later versions merge them.
+    partition_statistics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     changed_dates: Mapped[list[Any]] = mapped_column(JSON)
     run_id: Mapped[str] = mapped_column(String(250))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

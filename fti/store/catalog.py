@@ -2,26 +2,49 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from fti.db.tables import FeatureVersion
 from fti.errors import VersionNotFoundError
-from fti.store.statistics import column_statistics, schema_hash, schema_of
-from fti.store.versions import DATE_COLUMN, PublishedVersion
+from fti.store.statistics import column_statistics, merge_statistics, schema_hash, schema_of
+from fti.store.versions import FeatureStore, PublishedVersion
 
 
 def record_version(
-    session: Session, published: PublishedVersion, snapshot: pa.Table, partitions: int, run_id: str
+    session: Session,
+    published: PublishedVersion,
+    partitions: Mapping[date, pa.Table],
+    run_id: str,
+    read_partition: Callable[[date], pa.Table],
 ) -> FeatureVersion:
-    """Insert the catalog row of a version from the full snapshot it holds."""
-    schema = schema_of(snapshot)
-    dates = snapshot.column(DATE_COLUMN)
+    """Write the catalog row of a version (replacing a row a killed publish left behind).
+
+    Statistics of the partitions it wrote are computed from ``partitions``; those it kept come
+    from the catalog rows of the versions that wrote them (``read_partition`` reads a partition
+    only when no row has them, e.g. for versions published before fti kept them), and the
+    version's statistics are merged from all of them.
+    """
+    session.execute(
+        delete(FeatureVersion).where(
+            FeatureVersion.group_name == published.group,
+            FeatureVersion.version == published.version,
+        )
+    )
+    written = {
+        day.isoformat(): column_statistics(partitions[day]) for day in published.changed_dates
+    }
+    kept = _kept_partition_statistics(session, published)
+    for day in published.dates:
+        if day.isoformat() not in written and day.isoformat() not in kept:
+            kept[day.isoformat()] = column_statistics(read_partition(day))
+    every = [written.get(d.isoformat()) or kept[d.isoformat()] for d in published.dates]
+    schema = schema_of(published.schema)
     row = FeatureVersion(
         group_name=published.group,
         version=published.version,
@@ -30,11 +53,12 @@ def record_version(
         dvc_md5=published.dvc_md5,
         schema=schema,
         schema_hash=schema_hash(schema),
-        row_count=snapshot.num_rows,
-        partitions=partitions,
-        min_date=pc.min(dates).as_py() if len(dates) else None,
-        max_date=pc.max(dates).as_py() if len(dates) else None,
-        statistics=column_statistics(snapshot),
+        row_count=sum(_rows(stats) for stats in every),
+        partitions=len(published.dates),
+        min_date=min(published.dates) if published.dates else None,
+        max_date=max(published.dates) if published.dates else None,
+        statistics=merge_statistics(every),
+        partition_statistics=written,
         changed_dates=[d.isoformat() for d in published.changed_dates],
         run_id=run_id,
         created_at=datetime.now(UTC),
@@ -44,11 +68,103 @@ def record_version(
     return row
 
 
-def list_versions(session: Session, group: str | None = None) -> list[FeatureVersion]:
+def _kept_partition_statistics(
+    session: Session, published: PublishedVersion
+) -> dict[str, dict[str, Any]]:
+    """Statistics of the partitions this version kept, from the newest earlier version with them."""
+    wanted = {d.isoformat() for d in published.dates} - {
+        d.isoformat() for d in published.changed_dates
+    }
+    found: dict[str, dict[str, Any]] = {}
+    earlier = session.scalars(
+        select(FeatureVersion.partition_statistics)
+        .where(
+            FeatureVersion.group_name == published.group,
+            FeatureVersion.version < published.version,
+        )
+        .order_by(FeatureVersion.version.desc())
+    )
+    for partition_statistics in earlier:
+        for day, stats in (partition_statistics or {}).items():
+            if day in wanted and day not in found:
+                found[day] = stats
+        if len(found) == len(wanted):
+            break
+    return found
+
+
+def _rows(stats: dict[str, dict[str, Any]]) -> int:
+    return next(iter(stats.values()))["count"] if stats else 0
+
+
+def list_versions(
+    session: Session, group: str | None = None, store: FeatureStore | None = None
+) -> list[FeatureVersion]:
+    """Catalog rows, oldest first; with ``store``, only versions whose git tag exists.
+
+    (A publish killed between writing its row and tagging leaves a row the next publish of
+    the group replaces; the store's tags are what was published.)
+    """
     query = select(FeatureVersion).order_by(FeatureVersion.group_name, FeatureVersion.version)
     if group:
         query = query.where(FeatureVersion.group_name == group)
-    return list(session.scalars(query))
+    rows = list(session.scalars(query))
+    if store is None:
+        return rows
+    tagged = {name: set(store.versions(name)) for name in {r.group_name for r in rows}}
+    return [r for r in rows if r.version in tagged[r.group_name]]
+
+
+def diff_versions(a: FeatureVersion, b: FeatureVersion) -> dict[str, Any]:
+    """What changed from version ``a`` to ``b``: schema, rows, dates and statistic shifts."""
+    schema = {
+        "added": {k: v for k, v in b.schema.items() if k not in a.schema},
+        "removed": {k: v for k, v in a.schema.items() if k not in b.schema},
+        "retyped": {
+            k: [a.schema[k], v] for k, v in b.schema.items() if k in a.schema and a.schema[k] != v
+        },
+    }
+    shifts: dict[str, dict[str, Any]] = {}
+    for name in sorted(set(a.statistics) & set(b.statistics)):
+        old, new = a.statistics[name], b.statistics[name]
+        change: dict[str, Any] = {
+            key: {"from": old.get(key), "to": new.get(key)}
+            for key in ("min", "max", "mean", "distinct")
+            if old.get(key) != new.get(key)
+        }
+        null_shares = [_share(old), _share(new)]
+        if null_shares[0] != null_shares[1]:
+            change["null_share"] = {"from": null_shares[0], "to": null_shares[1]}
+        if isinstance(old.get("mean"), int | float) and isinstance(new.get("mean"), int | float):
+            spread = (old.get("max", 0) - old.get("min", 0)) or 1
+            change["mean_shift_in_ranges"] = round((new["mean"] - old["mean"]) / spread, 6)
+        new_values = sorted(set(new.get("top", {})) - set(old.get("top", {})))
+        if new_values:
+            change["new_top_values"] = new_values
+        if change:
+            shifts[name] = change
+    return {
+        "group": b.group_name,
+        "from": a.version,
+        "to": b.version,
+        "schema": schema,
+        "rows": {"from": a.row_count, "to": b.row_count, "change": b.row_count - a.row_count},
+        "partitions": {"from": a.partitions, "to": b.partitions},
+        "dates": {
+            "from": [_iso(a.min_date), _iso(a.max_date)],
+            "to": [_iso(b.min_date), _iso(b.max_date)],
+        },
+        "changed_dates": b.changed_dates,
+        "statistics": shifts,
+    }
+
+
+def _share(stats: dict[str, Any]) -> float:
+    return round(stats["nulls"] / stats["count"], 6) if stats.get("count") else 0.0
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 def get_version(session: Session, group: str, version: int) -> FeatureVersion:

@@ -9,10 +9,12 @@ through DVC at that tag, so version 1 reads the same bytes after version 5 exist
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import shutil
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -31,6 +33,7 @@ GROUP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 PARTITION = re.compile(r"^feature_date=(\d{4}-\d{2}-\d{2})$")
 DATE_COLUMN = "feature_date"
 LOCK_TIMEOUT_S = 600
+IN_PROGRESS = ".git/fti-publish-in-progress"  # names the tag being published until it exists
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,9 @@ class PublishedVersion:
     git_tag: str
     git_rev: str
     dvc_md5: str
-    changed_dates: list[date]
+    changed_dates: list[date]  # the partitions this version wrote
+    dates: list[date]  # every partition the version holds
+    schema: pa.Schema  # the version's declared schema (see evolve_schema)
 
 
 def check_group_name(group: str) -> str:
@@ -59,6 +64,63 @@ def version_tag(group: str, version: int) -> str:
 
 def partition_dir(group_dir: Path, day: date) -> Path:
     return group_dir / f"{DATE_COLUMN}={day.isoformat()}"
+
+
+def evolve_schema(
+    group: str, previous: pa.Schema | None, partitions: Mapping[date, pa.Table]
+) -> pa.Schema:
+    """The schema of the version these partitions make: the previous one plus added columns.
+
+    New partitions must agree with each other. A column may be added (older partitions read
+    it as null); dropping a column or changing its type is refused, since models trained on
+    earlier versions read exactly their columns from later ones.
+    """
+    schemas = {str(t.schema): t.schema for t in partitions.values()}
+    if len(schemas) > 1:
+        raise StoreError(f"partitions for {group!r} do not share one schema: {sorted(schemas)}")
+    new = next(iter(schemas.values()))
+    if previous is None:
+        return new
+    problems = []
+    for field in previous:
+        if field.name not in new.names:
+            problems.append(f"column {field.name!r} ({field.type}) is missing")
+        elif new.field(field.name).type != field.type:
+            problems.append(
+                f"column {field.name!r} changes type from {field.type} to {new.field(field.name).type}"
+            )
+    if problems:
+        raise StoreError(
+            f"new partitions of {group!r} do not keep its schema: {'; '.join(problems)}. "
+            "Columns may only be added; publish a changed column under a new name."
+        )
+    added = [field for field in new if field.name not in previous.names]
+    return pa.schema([*previous, *added])
+
+
+def schema_to_json(schema: pa.Schema) -> str:
+    """Readable columns plus the exact Arrow schema, for ``data/<group>.schema.json``."""
+    return json.dumps(
+        {
+            "columns": {field.name: str(field.type) for field in schema},
+            "arrow": base64.b64encode(schema.serialize().to_pybytes()).decode(),
+        },
+        indent=2,
+    )
+
+
+def schema_from_json(text: str) -> pa.Schema:
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(json.loads(text)["arrow"])))
+
+
+def read_partition_in_work_tree(store: FeatureStore, group: str, day: date) -> pa.Table:
+    """A partition as the publish in progress sees it (the version is not tagged yet)."""
+    return pq.read_table(partition_dir(store.group_dir(group), day) / "part-0.parquet")
+
+
+def _partition_dates_in(group_dir: Path) -> list[date]:
+    found = (PARTITION.match(p.name) for p in group_dir.iterdir())
+    return sorted(date.fromisoformat(m.group(1)) for m in found if m)
 
 
 class FeatureStore:
@@ -103,76 +165,143 @@ class FeatureStore:
 
     # ---- publishing -----------------------------------------------------------------------
     def publish(
-        self, group: str, partitions: Mapping[date, pa.Table], message: str
+        self,
+        group: str,
+        partitions: Mapping[date, pa.Table],
+        message: str,
+        record: Callable[[PublishedVersion], None] | None = None,
     ) -> PublishedVersion:
         """Write ``partitions`` (replacing those dates) and publish the group as a new version.
 
+        One publisher at a time per store (a file lock); each step is safe to be killed in:
+
+        1. recover from an earlier publish that died: temp folders and stale git locks go, a
+           commit that never got its tag is dropped, the work tree returns to the last version;
+        2. the new partitions are written to a staging folder, then moved into the work tree;
+        3. ``dvc add`` (DVC re-hashes only new files) and ``dvc push``: the remote holds the
+           data before anything names it;
+        4. git commit of the ``.dvc`` file and the version's schema file;
+        5. ``record(published)``, e.g. the SQL catalog row (an upsert, so a retry rewrites it);
+        6. the git tag ``<group>/v<N>``, the commit point: versions are listed from tags, so
+           until it exists every reader sees the previous version, whole.
+
         Raises:
-            StoreError: the new partitions do not share the group's schema, or DVC/git failed;
-                the store is left at its previous version.
+            StoreError: the new partitions drop or retype a column of the group, or DVC/git
+                failed; the store is left at its previous version.
         """
         if not partitions:
             raise StoreError(f"nothing to publish for feature group {group!r}: no partitions")
         group_dir = self.group_dir(group)
         with FileLock(str(self.path / ".publish.lock"), timeout=LOCK_TIMEOUT_S):
-            self._restore_worktree(group)
-            self._check_schema(group_dir, partitions)
-            staging = self.path / ".staging" / uuid.uuid4().hex
-            trash = self.path / ".trash" / staging.name
+            self._recover()
+            known = self.versions(group)
+            schema = evolve_schema(
+                group, self._published_schema(group, known[-1]) if known else None, partitions
+            )
+            version = (known or [0])[-1] + 1
+            tag = version_tag(group, version)
+            (self.path / IN_PROGRESS).write_text(tag)
             try:
-                for day, table in partitions.items():
-                    target = partition_dir(staging, day)
-                    target.mkdir(parents=True)
-                    pq.write_table(table, target / "part-0.parquet", compression="zstd")
-                group_dir.mkdir(parents=True, exist_ok=True)
-                trash.mkdir(parents=True)
-                for day in partitions:
-                    live = partition_dir(group_dir, day)
-                    if live.exists():
-                        live.rename(trash / live.name)
-                    partition_dir(staging, day).rename(live)
-                version = (self.versions(group) or [0])[-1] + 1
-                tag = version_tag(group, version)
-                repo = open_dvc(self.path)
-                repo.add([str(group_dir)])
-                git(self.path, "add", "-A")
-                git(self.path, "commit", "-q", "--allow-empty", "-m", f"{tag}: {message}")
-                git(self.path, "tag", "-a", tag, "-m", message)
-                repo.push()
-            except Exception:
-                self._restore_worktree(group)
+                self._write_partitions(group_dir, partitions, schema)
+                self._write_schema(group, schema)
+                self._dvc_add(group_dir)
+                self._dvc_push()
+                self._git_commit(f"{tag}: {message}")
+                published = PublishedVersion(
+                    group=group,
+                    version=version,
+                    git_tag=tag,
+                    git_rev=git(self.path, "rev-parse", "HEAD"),
+                    dvc_md5=self._dvc_md5(group),
+                    changed_dates=sorted(partitions),
+                    dates=_partition_dates_in(group_dir),
+                    schema=schema,
+                )
+                if record is not None:
+                    record(published)
+                self._git_tag(tag, message)
+            except BaseException:
+                self._recover()
                 raise
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-                shutil.rmtree(trash, ignore_errors=True)
-            return PublishedVersion(
-                group=group,
-                version=version,
-                git_tag=tag,
-                git_rev=git(self.path, "rev-parse", "HEAD"),
-                dvc_md5=self._dvc_md5(group),
-                changed_dates=sorted(partitions),
-            )
+            (self.path / IN_PROGRESS).unlink()
+            return published
 
-    def _check_schema(self, group_dir: Path, partitions: Mapping[date, pa.Table]) -> None:
-        schemas = {str(t.schema) for t in partitions.values()}
-        existing = sorted(group_dir.glob(f"{DATE_COLUMN}=*/part-0.parquet"))
-        if existing:
-            schemas.add(str(pq.read_schema(existing[0])))
-        if len(schemas) > 1:
-            raise StoreError(
-                f"partitions for {group_dir.name!r} do not share one schema: {sorted(schemas)}"
-            )
+    def _write_partitions(
+        self, group_dir: Path, partitions: Mapping[date, pa.Table], schema: pa.Schema
+    ) -> None:
+        """Write to a staging folder, then swap the partition folders into the work tree."""
+        staging = self.path / ".staging" / uuid.uuid4().hex
+        for day, table in partitions.items():
+            target = partition_dir(staging, day)
+            target.mkdir(parents=True)
+            columns = [name for name in schema.names if name in table.column_names]
+            pq.write_table(table.select(columns), target / "part-0.parquet", compression="zstd")
+        group_dir.mkdir(parents=True, exist_ok=True)
+        trash = self.path / ".trash" / staging.name
+        trash.mkdir(parents=True)
+        for day in partitions:
+            live = partition_dir(group_dir, day)
+            if live.exists():
+                live.rename(trash / live.name)
+            partition_dir(staging, day).rename(live)
+        shutil.rmtree(staging.parent, ignore_errors=True)
+        shutil.rmtree(trash.parent, ignore_errors=True)
 
-    def _restore_worktree(self, group: str) -> None:
-        """Put the working copy back at the last published version (after a crash or failure)."""
+    def _write_schema(self, group: str, schema: pa.Schema) -> None:
+        self.schema_file(group).write_text(schema_to_json(schema))
+
+    def _dvc_add(self, group_dir: Path) -> None:
+        open_dvc(self.path).add([str(group_dir)])
+
+    def _dvc_push(self) -> None:
+        open_dvc(self.path).push()
+
+    def _git_commit(self, message: str) -> None:
+        git(self.path, "add", "-A")
+        git(self.path, "commit", "-q", "--allow-empty", "-m", message)
+
+    def _git_tag(self, tag: str, message: str) -> None:
+        git(self.path, "tag", "-a", tag, "-m", message)
+
+    def schema_file(self, group: str) -> Path:
+        return self.path / "data" / f"{check_group_name(group)}.schema.json"
+
+    def _recover(self) -> None:
+        """Undo whatever an interrupted publish left; a no-op after a clean one.
+
+        Only called under the publish lock, so no other fti process is writing the store.
+        """
+        for temp in (".staging", ".trash"):
+            shutil.rmtree(self.path / temp, ignore_errors=True)
+        marker = self.path / IN_PROGRESS
+        if not marker.exists():
+            return
+        for stale in [
+            self.path / ".git" / "index.lock",
+            *(self.path / ".git").glob("refs/**/*.lock"),
+        ]:
+            stale.unlink(missing_ok=True)  # git left them when it was killed
+        subject = git(self.path, "log", "-1", "--format=%s")
+        unfinished = re.match(rf"^({re.escape(marker.read_text().strip())}): ", subject)
+        if unfinished and not git(self.path, "tag", "--list", unfinished.group(1)):
+            git(self.path, "reset", "-q", "--hard", "HEAD~1")  # committed, never tagged
         git(self.path, "reset", "-q", "--hard", "HEAD")
-        group_dir = self.group_dir(group)
-        dvc_file = group_dir.with_suffix(".dvc")
+        git(self.path, "clean", "-q", "-fd", "--", "data")  # untracked files of that publish
+        group = marker.read_text().strip().split("/v")[0]
+        dvc_file = self.group_dir(group).with_suffix(".dvc")
         if dvc_file.exists():
             open_dvc(self.path).checkout([str(dvc_file)], force=True)
-        elif group_dir.exists():
-            shutil.rmtree(group_dir)
+        elif self.group_dir(group).exists():
+            shutil.rmtree(self.group_dir(group))
+        marker.unlink()
+
+    def _published_schema(self, group: str, version: int) -> pa.Schema:
+        """The schema a version declares (older versions without the file: their first file's)."""
+        tag = version_tag(group, version)
+        try:
+            return schema_from_json(git(self.path, "show", f"{tag}:data/{group}.schema.json"))
+        except StoreError:
+            return self._open_dataset(group, version, None, None).schema
 
     def _dvc_md5(self, group: str) -> str:
         relative = f"data/{group}.dvc"
@@ -184,10 +313,13 @@ class FeatureStore:
         # Versions are immutable, so one listing per (version, dates) serves every later call.
         key = (group, version, tuple(sorted(dates)) if dates is not None else None)
         if key not in self._datasets:
-            self._datasets[key] = self._open_dataset(group, version, dates)
+            schema = self._published_schema(group, version)
+            self._datasets[key] = self._open_dataset(group, version, dates, schema)
         return self._datasets[key]
 
-    def _open_dataset(self, group: str, version: int, dates: Sequence[date] | None) -> ds.Dataset:
+    def _open_dataset(
+        self, group: str, version: int, dates: Sequence[date] | None, schema: pa.Schema | None
+    ) -> ds.Dataset:
         from dvc.api import DVCFileSystem
         from pyarrow.fs import FSSpecHandler, PyFileSystem
 
@@ -202,7 +334,9 @@ class FeatureStore:
         if not files:
             what = f"dates {sorted(wanted)}" if wanted is not None else "any partition"
             raise VersionNotFoundError(f"{group} v{version} has no data for {what}")
-        return ds.dataset(files, filesystem=PyFileSystem(FSSpecHandler(fs)), format="parquet")
+        return ds.dataset(
+            files, schema=schema, filesystem=PyFileSystem(FSSpecHandler(fs)), format="parquet"
+        )
 
     def partition_dates(self, group: str, version: int) -> list[date]:
         """Dates held by a version, read from its DVC manifest (no data read)."""
@@ -224,9 +358,12 @@ class FeatureStore:
         columns: Sequence[str] | None = None,
         dates: Sequence[date] | None = None,
         batch_size: int = 65_536,
+        where: pc.Expression | None = None,
     ) -> ds.Scanner:
         """A scan of a version that reads only ``columns`` and the partitions of ``dates``.
 
+        ``where`` filters rows further (e.g. ``pc.field("customer_id").isin([...])``); with
+        the date filter it is pushed down to Parquet row-group statistics.
         ``.to_batches()`` streams record batches (bounded memory); ``.to_table()`` reads all.
 
         Raises:
@@ -235,9 +372,10 @@ class FeatureStore:
         """
         dataset = self._dataset(group, version, dates)
         self._check_columns(group, version, dataset.schema, columns)
-        flt = None
+        flt = where
         if dates is not None:
-            flt = pc.field(DATE_COLUMN).isin(pa.array(sorted(dates), pa.date32()))
+            in_dates = pc.field(DATE_COLUMN).isin(pa.array(sorted(dates), pa.date32()))
+            flt = in_dates if flt is None else flt & in_dates
         return dataset.scanner(
             columns=list(columns) if columns else None, filter=flt, batch_size=batch_size
         )
@@ -248,9 +386,10 @@ class FeatureStore:
         version: int,
         columns: Sequence[str] | None = None,
         dates: Sequence[date] | None = None,
+        where: pc.Expression | None = None,
     ) -> pa.Table:
         """A version's rows as one table (use ``scanner(...).to_batches()`` for large reads)."""
-        return self.scanner(group, version, columns, dates).to_table()
+        return self.scanner(group, version, columns, dates, where=where).to_table()
 
     @staticmethod
     def _check_columns(

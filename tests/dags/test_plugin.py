@@ -5,16 +5,20 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from fti.db.engine import session_scope
-from fti.db.tables import FeatureVersion, PredictionRun
+from fti.db.tables import PredictionRun
 from fti.registry import aliases
 from fti.registry.versions import register_version
+from fti.store.catalog import record_version
+from fti.store.versions import FeatureStore, PublishedVersion
 from tests.conftest import make_settings
 from tests.integration.test_database import lineage
 
 NOW = datetime(2026, 4, 30, 3, 0, tzinfo=UTC)
+RUN = "feature_pipeline/scheduled__2026-04-30T00:00:00+00:00"
 
 
 @pytest.fixture
@@ -27,26 +31,22 @@ def client(tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
     settings = make_settings(tmp_path / "home")
     initialise(settings)
     monkeypatch.setenv("FTI_HOME", str(settings.home))
+    store = FeatureStore(settings.store_path)
+    day = date(2026, 4, 30)
+    rows = pa.table(
+        {
+            "customer_id": pa.array(range(1234), pa.int64()),
+            "feature_date": pa.array([day] * 1234, pa.date32()),
+            "logins_7d": pa.array([3] * 1234, pa.int64()),
+        }
+    )
+
+    def record(published: PublishedVersion) -> None:
+        with session_scope(settings.db_url) as session:
+            record_version(session, published, {day: rows}, RUN, lambda _: rows)
+
+    store.publish("customer_activity", {day: rows}, "one day", record=record)
     with session_scope(settings.db_url) as session:
-        session.add(
-            FeatureVersion(
-                group_name="customer_activity",
-                version=7,
-                git_tag="customer_activity/v7",
-                git_rev="abc",
-                dvc_md5="d41d8cd98f00b204e9800998ecf8427e.dir",
-                schema={},
-                schema_hash="h",
-                row_count=1234,
-                partitions=30,
-                min_date=date(2026, 4, 1),
-                max_date=date(2026, 4, 30),
-                statistics={},
-                changed_dates=["2026-04-30"],
-                run_id="feature_pipeline/scheduled__2026-04-30T00:00:00+00:00",
-                created_at=NOW,
-            )
-        )
         register_version(
             session,
             "churn",
@@ -59,7 +59,7 @@ def client(tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
                 model_name="churn",
                 model_version=1,
                 feature_group="customer_activity",
-                feature_version=7,
+                feature_version=1,
                 as_of_date=date(2026, 4, 30),
                 status="succeeded",
                 row_count=2168,
@@ -76,7 +76,7 @@ def test_fti_page_lists_feature_versions_models_and_prediction_runs(client) -> N
     page = client.get("/fti/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     text = page.text
-    assert "customer_activity/v7" in text and "1234" in text  # feature version row
+    assert "customer_activity/v1" in text and "1234" in text  # feature version row
     assert "champion" in text and "0.8123" in text  # model with alias and metric
     assert "2168" in text and "succeeded" in text  # prediction run
     # lineage links to the Airflow run page, run id URL-encoded

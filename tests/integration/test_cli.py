@@ -44,6 +44,16 @@ def test_the_loop_through_the_cli(cli_env, history_start) -> None:  # type: igno
     assert [v["version"] for v in versions] == [1, 2] and versions[1]["max_date"] == str(DEMO_END)
     shown = json.loads(fti("features", "show", "customer_activity", "--version", "1", "--json"))
     assert shown["schema"]["plan"] and shown["statistics"]["logins_7d"]["max"] >= 0
+    latest = json.loads(fti("features", "show", "customer_activity", "--json"))
+    assert latest["version"] == 2 and latest["rows"] == versions[1]["rows"]
+    diff = json.loads(fti("features", "diff", "customer_activity", "1", "latest", "--json"))
+    assert (diff["from"], diff["to"], diff["changed_dates"]) == (1, 2, [str(DEMO_END)])
+    assert diff["schema"] == {"added": {}, "removed": {}, "retyped": {}}
+    assert diff["rows"]["change"] == versions[1]["rows"] - versions[0]["rows"] > 0
+    assert diff["partitions"] == {
+        "from": versions[0]["partitions"],
+        "to": versions[1]["partitions"],
+    }
 
     decision = json.loads(fti("train", "--model", "churn", "--json"))
     assert decision["promoted"]

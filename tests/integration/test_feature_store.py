@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
 import subprocess
+import sys
+import threading
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
+from fti.db.engine import session_scope
+from fti.db.migrate import upgrade
 from fti.errors import StoreError, VersionNotFoundError
+from fti.store.catalog import list_versions
 from fti.store.registry_repo import init_store
 from fti.store.versions import FeatureStore
+from tests.integration import crashing_publisher
 
-GROUP = "activity"
+GROUP = crashing_publisher.GROUP
+ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2026, 2, 1)
 
 
@@ -53,6 +64,8 @@ def test_old_versions_read_their_own_data_after_later_ones(
     assert set(
         store.read(GROUP, 3, columns=["x"], dates=[DAY + timedelta(days=1)]).column("x").to_pylist()
     ) == {2}
+    some = store.read(GROUP, 5, ["entity", "x"], [DAY], where=pc.field("entity").isin([0, 2]))
+    assert some.to_pydict() == {"entity": [0, 2], "x": [5, 5]}
 
 
 def test_versions_are_git_tags_backed_by_the_dvc_remote(
@@ -82,16 +95,60 @@ def test_resolve_names_and_errors(store: FeatureStore) -> None:
         store.resolve(GROUP, "7")
 
 
-def test_a_partition_with_another_schema_is_refused_and_nothing_changes(
+def test_adding_a_column_makes_a_new_schema_older_versions_keep_theirs(
     store: FeatureStore,
 ) -> None:
     store.publish(GROUP, {DAY: partition(DAY, 1)}, "first")
-    other = partition(DAY + timedelta(days=1), 2).append_column("y", pa.array([1.0, 2.0, 3.0]))
-    with pytest.raises(StoreError, match="do not share one schema"):
-        store.publish(GROUP, {DAY + timedelta(days=1): other}, "bad")
+    later = DAY + timedelta(days=1)
+    wider = partition(later, 2).append_column("y", pa.array([1.0, 2.0, 3.0]))
+    assert store.publish(GROUP, {later: wider}, "adds y").version == 2
+
+    assert store.schema(GROUP, 1).names == ["entity", "feature_date", "x"]
+    assert store.schema(GROUP, 2).names == ["entity", "feature_date", "x", "y"]
+    v2 = store.read(GROUP, 2, columns=["feature_date", "y"]).to_pylist()
+    assert sorted((r["feature_date"], r["y"]) for r in v2) == [
+        (DAY, None),  # the older partition has no y: read as null
+        (DAY, None),
+        (DAY, None),
+        (later, 1.0),
+        (later, 2.0),
+        (later, 3.0),
+    ]
+    # A model trained on v1 reads exactly its columns from v2, with the same types.
+    old_columns = store.read(GROUP, 2, columns=["entity", "x"])
+    assert old_columns.schema == store.schema(GROUP, 1).remove(1)
+    assert old_columns.num_rows == 6
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t.drop_columns(["x"]), "column 'x' \\(int64\\) is missing"),
+        (
+            lambda t: t.set_column(2, "x", t.column("x").cast(pa.float64())),
+            "column 'x' changes type from int64 to double",
+        ),
+    ],
+)
+def test_dropping_or_retyping_a_column_is_refused_and_nothing_changes(
+    store: FeatureStore, change, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    store.publish(GROUP, {DAY: partition(DAY, 1)}, "first")
+    later = DAY + timedelta(days=1)
+    with pytest.raises(StoreError, match=message):
+        store.publish(GROUP, {later: change(partition(later, 2))}, "bad")
     assert store.versions(GROUP) == [1]
     assert store.partition_dates(GROUP, 1) == [DAY]
     assert not (store.group_dir(GROUP) / "feature_date=2026-02-02").exists()
+    assert store.publish(GROUP, {later: partition(later, 2)}, "good").version == 2
+
+
+def test_partitions_of_one_publish_must_agree(store: FeatureStore) -> None:
+    later = DAY + timedelta(days=1)
+    other = partition(later, 2).append_column("y", pa.array([1.0, 2.0, 3.0]))
+    with pytest.raises(StoreError, match="do not share one schema"):
+        store.publish(GROUP, {DAY: partition(DAY, 1), later: other}, "mixed")
+    assert store.versions(GROUP) == []
 
 
 def test_unsafe_group_names_are_refused(store: FeatureStore) -> None:
@@ -104,3 +161,138 @@ def test_missing_columns_name_the_version(store: FeatureStore) -> None:
     store.publish(GROUP, {DAY: partition(DAY, 1)}, "first")
     with pytest.raises(StoreError, match="activity v1 has no column.*nope"):
         store.read(GROUP, 1, columns=["nope"])
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'fti.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.mark.parametrize("step", crashing_publisher.STEPS)
+def test_a_publish_killed_at_any_step_leaves_the_previous_version_and_the_next_one_works(
+    store: FeatureStore, catalog: str, tmp_path: Path, step: str
+) -> None:
+    first = {crashing_publisher.FIRST: crashing_publisher.partition(crashing_publisher.FIRST, 1)}
+    assert crashing_publisher.publish(store, catalog, first, "v1") == 1
+    before = store.read(GROUP, 1)
+
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.crashing_publisher",
+            str(store.path),
+            catalog,
+            step,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (store.path / ".git" / "hooks" / "pre-commit").unlink(missing_ok=True)  # the test's own hook
+
+    # A reader (a fresh process would do the same) sees version 1, whole.
+    reader = FeatureStore(store.path)
+    assert reader.versions(GROUP) == [1]
+    assert reader.read(GROUP, 1).equals(before)
+    with session_scope(catalog) as session:
+        assert [r.version for r in list_versions(session, GROUP, reader)] == [1]
+
+    # The next publish recovers by itself and publishes the same change normally.
+    again = {day: crashing_publisher.partition(day, 3) for day in crashing_publisher.NEW_DAYS}
+    assert crashing_publisher.publish(reader, catalog, again, "v2") == 2
+    assert reader.versions(GROUP) == [1, 2]
+    assert reader.read(GROUP, 1).equals(before)
+    v2 = reader.read(GROUP, 2)
+    assert v2.num_rows == 3 * 2_000
+    assert sorted(
+        set(zip(*v2.select(["feature_date", "x"]).to_pydict().values(), strict=True))
+    ) == [
+        (crashing_publisher.FIRST, 1),
+        *((day, 3) for day in crashing_publisher.NEW_DAYS),
+    ]
+    with session_scope(catalog) as session:
+        rows = list_versions(session, GROUP, reader)
+        assert [(r.version, r.row_count, r.partitions) for r in rows] == [
+            (1, 2_000, 1),
+            (2, 6_000, 3),
+        ]
+        assert rows[1].statistics["x"]["mean"] == pytest.approx((1 + 3 + 3) / 3)
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=store.path, capture_output=True, text=True, check=True
+    )
+    assert status.stdout == ""
+    # Everything v2 names is on the remote: a clone with an empty cache reads it.
+    assert read_from_fresh_clone(store, tmp_path / "clone", 2).equals(v2)
+
+
+def read_from_fresh_clone(store: FeatureStore, clone: Path, version: int) -> pa.Table:
+    subprocess.run(["git", "clone", "-q", str(store.path), str(clone)], check=True)
+    fresh = FeatureStore(clone)
+    assert not (clone / ".dvc" / "cache").exists()
+    return fresh.read(GROUP, version)
+
+
+def publish_days(store_path: str, db_url: str, days: list[date]) -> list[int]:
+    """One publisher process: a version per day, each adding that day's partition."""
+    store = FeatureStore(Path(store_path))
+    return [
+        crashing_publisher.publish(
+            store, db_url, {day: crashing_publisher.partition(day, day.day, 500)}, f"add {day}"
+        )
+        for day in days
+    ]
+
+
+def test_concurrent_publishers_are_serialised_with_contiguous_versions(
+    store: FeatureStore, catalog: str
+) -> None:
+    days = [DAY + timedelta(days=i) for i in range(8)]
+    seen: list[tuple[int, int]] = []
+    done = threading.Event()
+
+    def read_latest() -> None:  # a reader never sees a version half made
+        reader = FeatureStore(store.path)
+        while not done.is_set():
+            known = reader.versions(GROUP)
+            if known:
+                seen.append((known[-1], len(reader.partition_dates(GROUP, known[-1]))))
+
+    reader = threading.Thread(target=read_latest)
+    reader.start()
+    try:
+        with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = list(
+                pool.map(
+                    publish_days,
+                    [str(store.path)] * 4,
+                    [catalog] * 4,
+                    [days[i::4] for i in range(4)],
+                )
+            )
+    finally:
+        done.set()
+        reader.join()
+    assert sorted(v for versions in results for v in versions) == list(range(1, 9))
+    assert store.versions(GROUP) == list(range(1, 9))
+    for version in range(1, 9):  # each version = its predecessor + one day: nothing lost
+        assert len(store.partition_dates(GROUP, version)) == version
+    assert store.partition_dates(GROUP, 8) == days
+    assert all(partitions == version for version, partitions in seen)
+    with session_scope(catalog) as session:
+        rows = list_versions(session, GROUP, store)
+        assert [(r.version, r.partitions, r.row_count) for r in rows] == [
+            (v, v, 500 * v) for v in range(1, 9)
+        ]
+
+
+def test_a_second_machine_with_an_empty_cache_reads_an_old_version_from_the_remote(
+    store: FeatureStore, tmp_path: Path
+) -> None:
+    for version in (1, 2, 3):
+        store.publish(GROUP, {DAY: partition(DAY, version)}, f"v{version}")
+    assert read_from_fresh_clone(store, tmp_path / "second", 1).equals(store.read(GROUP, 1))

@@ -61,7 +61,20 @@ def batch_inference_pipeline():
             logical_date=run_day(context),
         )
 
-    score_batch(wait_for_features())
+    @task(retries=0)
+    def check_drift(summary: dict) -> None:
+        """Fail loudly (the predictions are already written) when drift passed its threshold."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        if summary["drift_breached"]:
+            raise AirflowFailException(
+                f"drift over the threshold in {', '.join(summary['drift_breached'])} for "
+                f"{summary['model']} v{summary['model_version']} on {summary['as_of_date']}; "
+                f"its predictions were written. See `fti monitor report --run {summary['run_id']}` "
+                "or the fti page, then retrain or clear this task to accept the drift."
+            )
+
+    check_drift(score_batch(wait_for_features()))
 
 
 batch_inference_pipeline()

@@ -25,10 +25,12 @@ models_app = typer.Typer(
 )
 predictions_app = typer.Typer(help="Prediction runs and tables.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Raw rows set aside by validation.", no_args_is_help=True)
+monitor_app = typer.Typer(help="Drift and model-quality reports.", no_args_is_help=True)
 app.add_typer(features_app, name="features")
 app.add_typer(models_app, name="models")
 app.add_typer(predictions_app, name="predictions")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(monitor_app, name="monitor")
 
 console = Console()
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -511,6 +513,27 @@ def quarantine_show(row_id: int, as_json: JsonFlag = False) -> None:
             return show_row(session, row_id)
 
     emit(guarded(run), as_json)
+
+
+# ---- monitoring -------------------------------------------------------------------------------
+@monitor_app.command("report")
+def monitor_report(
+    run: Annotated[
+        str | None, typer.Option(help="Prediction run id (default: the newest run).")
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option(help="Folder for the HTML files (default: FTI_HOME/reports).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write a run's drift report and the model's metrics-over-versions chart as HTML."""
+    from pathlib import Path
+
+    from fti.monitoring.publish import write_reports
+
+    s = settings()
+    folder = Path(out) if out else s.home / "reports"
+    emit(guarded(lambda: write_reports(s, folder, run)), as_json)
 
 
 # ---- sql --------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ from fti.inference.score import read_spool, score_to_spool
 from fti.inference.skew import ServingProfile, check_features
 from fti.inference.write import Slice, write_slice
 from fti.lineage import code_version, library_versions
+from fti.monitoring import drift
+from fti.monitoring.results import record_drift
 from fti.params import load_params
 from fti.project import Project, load_project
 from fti.registry import aliases
@@ -205,6 +207,7 @@ def train_model(
     model = fit(spec.make_estimator(params, features), training.train, features, LABEL)
     metrics = evaluate(model, training.holdout, features, LABEL)
     path, digest = save_artifact(model, settings.artifacts_path)
+    train_table = pa.Table.from_pandas(training.train[features], preserve_index=False)
     with session_scope(settings.db_url, write=True) as session:
         row = register_version(
             session,
@@ -226,8 +229,10 @@ def train_model(
             code_version=code_version(),
             run_id=run_id,
             promotion=None,
-            training_statistics=column_statistics(
-                pa.Table.from_pandas(training.train[features], preserve_index=False)
+            training_statistics=column_statistics(train_table),
+            drift_reference=drift.reference(
+                {name: train_table.column(name) for name in features},
+                model.predict_proba(training.holdout[features])[:, 1],
             ),
         )
         return row.version
@@ -340,16 +345,35 @@ def score_batch(
         estimator = _load(row)
         names = _feature_names(row)
         profile = ServingProfile(names, row.training_statistics or {})
+        counter = drift.DriftCounter(row.drift_reference or {}, names)
         with tempfile.TemporaryDirectory(prefix="fti-scores-") as spool_dir:
             spool = Path(spool_dir) / "scores.parquet"
             batches = store.scanner(row.feature_group, fv, [group.entity, *names], [as_of])
-            score_to_spool(estimator, batches.to_batches(), group.entity, names, spool, profile)
+            score_to_spool(
+                estimator, batches.to_batches(), group.entity, names, spool, [profile, counter]
+            )
             warnings = profile.warnings()
             for warning in warnings:
                 log.warning(
                     "skew guard, %s v%s on %s: %s", name, row.version, as_of, warning["message"]
                 )
-            update_run(db, run_id, warnings=warnings)
+            drifted = record_drift(
+                db,
+                run_id,
+                counter.compare(
+                    drift.Thresholds.from_params(load_params(settings.params_file, "monitor"))
+                ),
+            )
+            for result in drifted:
+                log.warning(
+                    "drift, %s v%s on %s: %s PSI %.3f over the threshold",
+                    name,
+                    row.version,
+                    as_of,
+                    result["feature"],
+                    result["psi"],
+                )
+            update_run(db, run_id, warnings=warnings, drift_breached=bool(drifted))
             piece = Slice(
                 model_name=name,
                 model_version=row.version,
@@ -374,6 +398,7 @@ def score_batch(
         "as_of_date": as_of.isoformat(),
         "rows": count,
         "warnings": [w["message"] for w in warnings],
+        "drift_breached": [r["feature"] for r in drifted],
         "seconds": round(time.perf_counter() - clock, 3),
     }
 

@@ -98,6 +98,7 @@ def index(limit: int = Query(50, ge=1, le=500)) -> str:
             f'<span class="{_e(r["status"])}" title="{_e(r["error"] or "")}">{_e(r["status"])}</span>',
             _e(r["row_count"]),
             "<br>".join(_e(w["message"]) for w in r["warnings"]),
+            _drift_link(r["run_id"], r["drift_breached"]),
         ]
         for r in runs
     ]
@@ -109,7 +110,12 @@ def index(limit: int = Query(50, ge=1, le=500)) -> str:
             ["group", "version", "rows", "partitions", "dates", "DVC md5", "git tag", "run"],
             feature_rows,
         )
-        + "<h2>Model versions</h2>"
+        + "<h2>Model versions</h2><p>"
+        + " ".join(
+            f"<a href='models/{quote(n, safe='')}/metrics'>{_e(n)}: metrics over versions</a>"
+            for n in sorted({m.name for m in models})
+        )
+        + "</p>"
         + _table(
             [
                 "model",
@@ -124,10 +130,55 @@ def index(limit: int = Query(50, ge=1, le=500)) -> str:
             model_rows,
         )
         + "<h2>Prediction runs</h2>"
-        + _table(["run", "model", "features", "as of", "status", "rows", "skew warnings"], run_rows)
+        + _table(
+            ["run", "model", "features", "as of", "status", "rows", "skew warnings", "drift"],
+            run_rows,
+        )
         + f"<p><small>newest {limit} of each; <a href='?limit={min(limit * 4, 500)}'>show more</a></small></p>"
         "</body></html>"
     )
+
+
+def _drift_link(run_id: str, breached: bool | None) -> str:
+    if breached is None:
+        return "&ndash;"
+    href = f"drift?run_id={quote(run_id, safe='')}"
+    label = '<span class="failed">breached</span>' if breached else "within thresholds"
+    return f'<a href="{_e(href)}">{label}</a>'
+
+
+@app.get("/drift", response_class=HTMLResponse)
+def drift(run_id: str) -> HTMLResponse:
+    """A prediction run's drift report: PSI per feature and training-vs-scored histograms."""
+    from fti.db.engine import session_scope
+    from fti.errors import FtiError
+    from fti.monitoring.drift import Thresholds
+    from fti.monitoring.report import drift_page
+    from fti.params import load_params
+    from fti.settings import get_settings
+
+    settings = get_settings()
+    threshold = Thresholds.from_params(load_params(settings.params_file, "monitor")).psi
+    with session_scope(settings.db_url) as session:
+        try:
+            return HTMLResponse(drift_page(session, run_id, threshold))
+        except FtiError as exc:
+            return HTMLResponse(f"<p>{_e(exc)}</p>", status_code=404)
+
+
+@app.get("/models/{name}/metrics", response_class=HTMLResponse)
+def model_metrics(name: str) -> HTMLResponse:
+    """A model's holdout metrics over its versions, as a chart and a table."""
+    from fti.db.engine import session_scope
+    from fti.errors import FtiError
+    from fti.monitoring.report import metrics_page
+    from fti.settings import get_settings
+
+    with session_scope(get_settings().db_url) as session:
+        try:
+            return HTMLResponse(metrics_page(session, name))
+        except FtiError as exc:
+            return HTMLResponse(f"<p>{_e(exc)}</p>", status_code=404)
 
 
 def _versioned(name: str | None, version: int | None) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -112,6 +113,8 @@ class ModelVersion(Base):
     promotion: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the gate's decision and scores
     # Per-feature statistics of the training rows (fti.store.statistics): the skew guard's range.
     training_statistics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Training bins of each feature and of the holdout probabilities (fti.monitoring.drift).
+    drift_reference: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -165,6 +168,8 @@ class PredictionRun(Base):
     logical_date: Mapped[date | None] = mapped_column(Date)
     # Skew guard findings: features all null or far outside their training range (see skew.py).
     warnings: Mapped[list[Any] | None] = mapped_column(JSON)
+    # True when a feature's or the prediction's drift passed its threshold (see drift_results).
+    drift_breached: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Prediction(Base):
@@ -193,3 +198,23 @@ class Prediction(Base):
     airflow_run_id: Mapped[str | None] = mapped_column(String(250))
     logical_date: Mapped[date | None] = mapped_column(Date)
     scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DriftResult(Base):
+    """Drift of one feature (or of the prediction) in one scoring run against training."""
+
+    __tablename__ = "drift_results"
+    __table_args__ = (UniqueConstraint("run_id", "feature", name="uq_drift_results_run_feature"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(
+        String(250), ForeignKey("prediction_runs.run_id", ondelete="CASCADE")
+    )
+    feature: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))  # feature | prediction
+    psi: Mapped[float] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float)  # chi-square test of the binned samples
+    breached: Mapped[bool] = mapped_column(Boolean)
+    bins: Mapped[list[Any]] = mapped_column(JSON)  # bin labels
+    expected: Mapped[list[Any]] = mapped_column(JSON)  # training counts per bin
+    observed: Mapped[list[Any]] = mapped_column(JSON)  # scored counts per bin

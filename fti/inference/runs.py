@@ -82,6 +82,7 @@ def list_runs(session: Session, limit: int = 50) -> list[dict[str, Any]]:
             "finished_at": r.finished_at.isoformat() if r.finished_at else None,
             "error": r.error,
             "warnings": r.warnings or [],
+            "drift_breached": r.drift_breached,
             "airflow_run_id": r.airflow_run_id,
             "logical_date": r.logical_date.isoformat() if r.logical_date else None,
         }

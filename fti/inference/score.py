@@ -7,16 +7,21 @@ stays at one batch whatever the slice size.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from fti.inference.skew import ServingProfile
 from fti.inference.write import SCORE_SCHEMA
+
+
+class Observer(Protocol):
+    def add(self, batch: pa.RecordBatch, probabilities: np.ndarray) -> None: ...
+
 
 THRESHOLD = 0.5  # prediction = probability >= THRESHOLD
 SPOOL_BATCH_ROWS = 256 * 1024
@@ -28,16 +33,21 @@ def score_to_spool(
     entity: str,
     features: list[str],
     spool: Path,
-    profile: ServingProfile,
+    observers: Sequence[Observer],
 ) -> int:
-    """Score each batch's ``features`` into ``spool``; returns the number of rows scored."""
+    """Score each batch's ``features`` into ``spool``; returns the number of rows scored.
+
+    Each observer (the skew guard's profile, the drift counter) sees every batch and its
+    probabilities.
+    """
     rows = 0
     with pq.ParquetWriter(spool, SCORE_SCHEMA) as writer:
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            profile.add(batch)
             probability = estimator.predict_proba(batch.select(features).to_pandas())[:, 1]
+            for observer in observers:
+                observer.add(batch, probability)
             scored = pa.array(probability, pa.float64())
             writer.write_batch(
                 pa.RecordBatch.from_arrays(

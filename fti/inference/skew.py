@@ -52,7 +52,7 @@ class ServingProfile:
         self.far = dict.fromkeys(features, 0)
         self.bounds = {name: _far_bounds(training.get(name, {})) for name in features}
 
-    def add(self, batch: pa.RecordBatch) -> None:
+    def add(self, batch: pa.RecordBatch, probabilities: object = None) -> None:
         self.rows += batch.num_rows
         for name in self.nulls:
             column = batch.column(name)

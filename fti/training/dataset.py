@@ -35,10 +35,17 @@ class TrainingSet:
 
 
 def matured_label_dates(project: Project, as_of: date, available: list[date]) -> list[date]:
-    """Label dates whose label is known by ``as_of``: every N days back over the training span."""
+    """Label dates whose label is known by ``as_of``: every N days back over the training span.
+
+    Dates within the feature group's look-back of its first partition are left out: their
+    windows reach back before the data begins, so their features are not like later ones
+    (training on them would teach the model, and its drift reference, a warm-up period).
+    """
     spec = project.model
     newest = as_of - timedelta(days=project.label.horizon_days)
     oldest = newest - timedelta(days=spec.training_days)
+    if available:
+        oldest = max(oldest, min(available) + timedelta(days=project.feature_group.lookback_days))
     have = set(available)
     dates = []
     day = newest
@@ -69,7 +76,8 @@ def build_training_set(
     if len(dates) < 2:
         raise FtiError(
             f"{group.name} v{feature_version} holds {len(dates)} matured label date(s) for training as "
-            f"of {as_of} (labels mature after {project.label.horizon_days} days); at least 2 are needed. "
+            f"of {as_of} (labels mature after {project.label.horizon_days} days, and the first "
+            f"{project.feature_group.lookback_days} days of features warm up); at least 2 are needed. "
             "Publish more feature history first (`fti features run --start ... --end ...`)."
         )
     # Every feature column: a model may use any of them, and the promotion gate scores the

@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import REPO
 
+# A drift check's verdict does not change on retry: it fails once, loudly.
+NOT_RETRIED = {"check_drift"}
 EXPECTED = {"feature_pipeline", "training_pipeline", "batch_inference_pipeline"}
 
 
@@ -35,7 +37,8 @@ def test_every_dag_has_tags_retries_timeouts_and_a_fixed_start(dagbag) -> None: 
         assert dag.start_date.year == 2026 and not dag.catchup, dag.dag_id
         assert dag.max_active_runs == 1, dag.dag_id
         for task in dag.tasks:
-            assert task.retries >= 1, f"{dag.dag_id}.{task.task_id}"
+            if task.task_id not in NOT_RETRIED:
+                assert task.retries >= 1, f"{dag.dag_id}.{task.task_id}"
             assert task.execution_timeout is not None and task.execution_timeout <= timedelta(
                 hours=12
             )

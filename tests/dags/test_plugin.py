@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from fti.db.engine import session_scope
-from fti.db.tables import PredictionRun
+from fti.db.tables import DriftResult, PredictionRun
 from fti.registry import aliases
 from fti.registry.versions import register_version
 from fti.store.catalog import record_version
@@ -66,6 +66,21 @@ def client(tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
                 started_at=NOW,
                 finished_at=NOW,
                 error=None,
+                drift_breached=True,
+            )
+        )
+        session.flush()
+        session.add(
+            DriftResult(
+                run_id="batch_inference_pipeline/manual__2026-04-30",
+                feature="logins_7d",
+                kind="feature",
+                psi=0.61,
+                p_value=1e-9,
+                breached=True,
+                bins=["< 3", ">= 3", "null"],
+                expected=[500, 500, 0],
+                observed=[1900, 268, 0],
             )
         )
     with TestClient(create_app()) as test_client:
@@ -105,3 +120,21 @@ def test_model_page_shows_lineage_and_alias_history(client) -> None:  # type: ig
         assert fact in page.text
     assert 'href="models/churn/1"' in client.get("/fti/").text
     assert client.get("/fti/models/churn/9").status_code == 404
+
+
+def test_drift_and_metrics_pages_show_charts(client) -> None:  # type: ignore[no-untyped-def]
+    index = client.get("/fti/").text
+    assert 'href="drift?run_id=batch_inference_pipeline%2Fmanual__2026-04-30"' in index
+    assert "breached" in index and "models/churn/metrics" in index
+    drift = client.get(
+        "/fti/drift", params={"run_id": "batch_inference_pipeline/manual__2026-04-30"}
+    )
+    assert drift.status_code == 200
+    assert "Over the PSI threshold 0.2: logins_7d" in drift.text
+    assert drift.text.count("data:image/png;base64,") == 2  # PSI bars + one histogram
+    metrics = client.get("/fti/models/churn/metrics")
+    assert (
+        metrics.status_code == 200 and "0.8123" in metrics.text and "data:image/png" in metrics.text
+    )
+    assert client.get("/fti/drift", params={"run_id": "nope"}).status_code == 404
+    assert client.get("/fti/models/nope/metrics").status_code == 404

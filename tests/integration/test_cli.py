@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from fti.cli import app
@@ -18,10 +19,15 @@ runner = CliRunner()
 @pytest.fixture
 def cli_env(tmp_path: Path, demo_raw: Path, monkeypatch):  # type: ignore[no-untyped-def]
     settings = demo_settings(tmp_path / "home", demo_raw)
+    # A promotion margin no candidate can clear: only the first version becomes champion by
+    # itself, so the test decides every later alias change.
+    params = yaml.safe_load(PARAMS.read_text())
+    params["promote"]["margin"] = 1.0
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     for key, value in {
         "FTI_HOME": settings.home,
         "FTI_RAW_PATH": demo_raw,
-        "FTI_PARAMS_FILE": PARAMS,
+        "FTI_PARAMS_FILE": tmp_path / "params.yaml",
     }.items():
         monkeypatch.setenv(key, str(value))
     return settings

@@ -1,0 +1,44 @@
+"""Write the monitoring pages to files (``fti monitor report``)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from fti.db.engine import session_scope
+from fti.db.tables import PredictionRun
+from fti.errors import FtiError
+from fti.monitoring.drift import Thresholds
+from fti.monitoring.report import drift_page, metrics_page
+from fti.params import load_params
+from fti.project import load_project
+from fti.settings import Settings
+
+
+def write_reports(settings: Settings, folder: Path, run_id: str | None = None) -> dict[str, Any]:
+    """The drift page of ``run_id`` (default: the newest run) and the model's metrics page."""
+    model = load_project(settings.project).model.name
+    threshold = Thresholds.from_params(load_params(settings.params_file, "monitor")).psi
+    with session_scope(settings.db_url) as session:
+        if run_id is None:
+            run_id = session.scalar(
+                select(PredictionRun.run_id).order_by(PredictionRun.started_at.desc()).limit(1)
+            )
+            if run_id is None:
+                raise FtiError("there are no prediction runs yet; run `fti infer` first")
+        drift = drift_page(session, run_id, threshold)
+        metrics = metrics_page(session, model)
+    folder.mkdir(parents=True, exist_ok=True)
+    drift_file = folder / f"drift-{file_safe(run_id)}.html"
+    metrics_file = folder / f"metrics-{file_safe(model)}.html"
+    drift_file.write_text(drift)
+    metrics_file.write_text(metrics)
+    return {"run_id": run_id, "drift_report": str(drift_file), "metrics_report": str(metrics_file)}
+
+
+def file_safe(name: str) -> str:
+    """A file name from a run id or model name: nothing that could leave the folder."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "_"

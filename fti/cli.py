@@ -515,6 +515,56 @@ def quarantine_show(row_id: int, as_json: JsonFlag = False) -> None:
     emit(guarded(run), as_json)
 
 
+@quarantine_app.command("export")
+def quarantine_export(
+    date_: Annotated[str, typer.Option("--date", help="Logical date (YYYY-MM-DD).")],
+    out: Annotated[str | None, typer.Option(help="CSV file to write (default: stdout).")] = None,
+) -> None:
+    """A day's quarantined rows as CSV (quarantine_id, line, rule, columns), to fix and readmit."""
+    from fti.db.engine import session_scope
+    from fti.features.quarantine import export_rows
+    from fti.project import load_project
+
+    s = settings()
+    with session_scope(s.db_url) as session:
+        rows = export_rows(session, load_project(s.project).source, parse_date(date_))
+    text = rows.to_csv(index=False)
+    if out:
+        with open(out, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        console.print(f"{len(rows)} quarantined row(s) written to {out}")
+    else:
+        typer.echo(text, nl=False)
+
+
+@quarantine_app.command("readmit")
+def quarantine_readmit(
+    fixed: Annotated[str, typer.Argument(help="CSV from `fti quarantine export`, rows fixed.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Validate fixed rows again and move those that pass into their day's accepted events."""
+    import pandas as pd
+
+    from fti.db.engine import session_scope
+    from fti.features.quarantine import readmit
+    from fti.pipelines import quarantine_root
+    from fti.project import load_project
+
+    s = settings()
+
+    def run() -> dict[str, Any]:
+        rows = pd.read_csv(fixed, dtype=str, keep_default_na=False, na_values=[""])
+        with session_scope(s.db_url, write=True) as session:
+            result = readmit(
+                session, load_project(s.project).source, rows, s.staging_path, quarantine_root(s)
+            )
+        if result["readmitted"]:
+            result["next"] = "rerun the feature pipeline for those dates to publish the rows"
+        return result
+
+    emit(guarded(run), as_json)
+
+
 # ---- monitoring -------------------------------------------------------------------------------
 @monitor_app.command("report")
 def monitor_report(

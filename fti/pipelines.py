@@ -47,6 +47,11 @@ from fti.training.promotion import gate
 log = logging.getLogger(__name__)
 
 
+def quarantine_root(settings: Settings) -> Path:
+    """Where the Parquet copies of quarantined rows live: in the store, outside git."""
+    return settings.store_path / "quarantine"
+
+
 def days(start: date, end: date) -> list[date]:
     if end < start:
         raise FtiError(f"date range is empty: end {end} is before start {start}")
@@ -75,6 +80,7 @@ def validate_raw_events(
                 day,
                 run_id,
                 settings.max_quarantine_share,
+                quarantine_root(settings),
             )
         totals["files"] += 1
         totals["rows_read"] += result.rows_read

@@ -7,7 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import delete
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from fti.db.tables import QuarantinedRow, ValidationRun
@@ -60,6 +62,36 @@ def record_validation(
     return run
 
 
+def quarantine_file(root: Path, source: str, day: date) -> Path:
+    """``<store>/quarantine/<source>/<date>.parquet``: a day's quarantined rows (ignored by git)."""
+    return root / source / f"{day.isoformat()}.parquet"
+
+
+def write_copy(session: Session, run: ValidationRun, root: Path) -> Path:
+    """Rewrite the Parquet copy of one file's quarantined rows from the table (atomically)."""
+    rows = session.scalars(
+        select(QuarantinedRow)
+        .where(QuarantinedRow.validation_run_id == run.id)
+        .order_by(QuarantinedRow.row_number)
+    ).all()
+    table = pa.table(
+        {
+            "id": pa.array([r.id for r in rows], pa.int64()),
+            "file": pa.array([r.file for r in rows], pa.string()),
+            "row_number": pa.array([r.row_number for r in rows], pa.int64()),
+            "column": pa.array([r.column for r in rows], pa.string()),
+            "rule": pa.array([r.rule for r in rows], pa.string()),
+            "raw_values": pa.array([json.dumps(r.raw_values) for r in rows], pa.string()),
+        }
+    )
+    target = quarantine_file(root, run.source, run.logical_date)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".parquet.tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(target)
+    return target
+
+
 def validate_and_stage(
     session: Session,
     source: Source,
@@ -68,15 +100,18 @@ def validate_and_stage(
     day: date,
     run_id: str,
     max_quarantine_share: float,
+    quarantine_root: Path,
 ) -> ValidationResult:
-    """Validate one day's raw file, record its accounting, and stage the accepted rows.
+    """Validate one day's raw file, record its accounting and quarantine (the table and a
+    Parquet copy under ``quarantine_root``), and stage the accepted rows.
 
     Raises:
         InputFileError: the file cannot be used at all.
         QuarantineThresholdError: too many bad rows; accounting is recorded, nothing is staged.
     """
     result = validate_file(raw_file(raw_root, source.name, day), source, day)
-    record_validation(session, source, day, result, run_id)
+    run = record_validation(session, source, day, result, run_id)
+    write_copy(session, run, quarantine_root)
     share = result.rows_quarantined / result.rows_read if result.rows_read else 0.0
     if share > max_quarantine_share:
         session.commit()  # keep the accounting so `fti quarantine list` shows why

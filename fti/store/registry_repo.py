@@ -54,8 +54,10 @@ def init_store(store: Path, remote: str) -> None:
     if remote and "://" not in remote:
         Path(remote).mkdir(parents=True, exist_ok=True)
     gitignore = store / ".gitignore"
-    if not gitignore.exists():
-        gitignore.write_text(".staging/\n.trash/\n*.lock\n")
+    ignored = gitignore.read_text().splitlines() if gitignore.exists() else []
+    wanted = [".staging/", ".trash/", "*.lock", "/quarantine/"]  # quarantine: Parquet copies
+    if missing := [line for line in wanted if line not in ignored]:
+        gitignore.write_text("\n".join([*ignored, *missing]) + "\n")
     git(store, "add", "-A")
     if git(store, "status", "--porcelain"):
         git(store, "commit", "-q", "-m", "Initialise fti feature store")

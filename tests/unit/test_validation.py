@@ -123,6 +123,88 @@ text_or_bad = st.one_of(st.none(), st.text(max_size=6))
 def test_accounting_identity_holds_for_any_mix(rows: list[dict[str, str | None]]) -> None:
     raw = pd.DataFrame(rows, columns=EVENT_COLUMNS, dtype="str")
     raw = raw.where(raw.notna() & (raw != ""), None)
+    raw.index = pd.RangeIndex(2, len(raw) + 2)  # each row's line in its file
     result = validate_frame(raw, SOURCE, DAY, Path("generated.csv"))
     assert result.rows_read == len(raw) == result.rows_accepted + result.rows_quarantined
     assert result.quarantined["row_number"].is_unique
+
+
+# ---- a corpus of malformed raw files -----------------------------------------------------------
+def good_lines(n: int = 6) -> list[str]:
+    rows = [",".join(dict(GOOD, event_id=f"g{i}").values()) for i in range(n)]
+    return [",".join(EVENT_COLUMNS), *rows]
+
+
+def with_row(**values: str) -> bytes:
+    """Six good rows, then one row with ``values`` changed (line 8)."""
+    return (
+        "\n".join([*good_lines(), ",".join((GOOD | {"event_id": "bad"} | values).values())]) + "\n"
+    ).encode()
+
+
+GOOD_FILE = ("\n".join(good_lines()) + "\n").encode()
+REJECTED = {
+    "empty file": (b"", "is empty"),
+    "header only": (GOOD_FILE.split(b"\n")[0] + b"\n", "no rows"),
+    "garbage bytes": (bytes(range(256)) * 4, "UTF-8"),
+    "wrong encoding": (GOOD_FILE.replace(b"standard", "standärd".encode("latin-1")), "UTF-8"),
+    "wrong delimiter": (GOOD_FILE.replace(b",", b";"), "missing required column.*delimiter"),
+    "missing column": (
+        b"\n".join(b",".join(line.split(b",")[:-1]) for line in GOOD_FILE.split(b"\n")),
+        r"missing required column\(s\) signup_date",
+    ),
+    "renamed column": (
+        GOOD_FILE.replace(b"amount", b"amt", 1),
+        r"missing required column\(s\) amount",
+    ),
+}
+QUARANTINED = {
+    "truncated last line": (
+        GOOD_FILE + b"g9,7,2026-03-10T08:00",
+        "(row): 3 field(s) where the header has 7",
+    ),
+    "very wide row": (GOOD_FILE + b",".join([b"x"] * 500) + b"\n", "(row): 500 field(s)"),
+    "wrong type": (with_row(customer_id="seven"), "parse as int64"),
+    "null": (with_row(event_type=""), "event_type: not null"),
+    "NaN amount": (with_row(amount="nan"), "amount: parse as float64"),
+    "infinite amount": (with_row(amount="inf"), "amount: in_range"),
+    "negative amount": (with_row(amount="-5"), "amount: in_range"),
+    "duplicate id": (with_row(event_id="g0"), "unique id"),
+    "out of window": (with_row(event_time="2026-03-11T08:00:00+00:00"), "inside logical date"),
+    "unparseable time": (with_row(event_time="at noon"), "event_time: parse as datetime"),
+    "unknown category": (with_row(plan="platinum"), "plan: isin"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REJECTED))
+def test_an_unusable_file_is_rejected_naming_the_file_and_the_reason(
+    tmp_path: Path, case: str
+) -> None:
+    content, reason = REJECTED[case]
+    path = tmp_path / f"{case.replace(' ', '_')}.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputFileError, match=rf"{path.name}.*{reason}"):
+        validate_file(path, SOURCE, DAY)
+
+
+@pytest.mark.parametrize("case", sorted(QUARANTINED))
+def test_a_bad_row_is_quarantined_at_its_line_and_the_rest_accepted(
+    tmp_path: Path, case: str
+) -> None:
+    content, rule = QUARANTINED[case]
+    path = tmp_path / "day.csv"
+    path.write_bytes(content)
+    result = validate_file(path, SOURCE, DAY)
+    lines = content.rstrip(b"\n").split(b"\n")
+    assert result.rows_read == len(lines) - 1 == result.rows_accepted + result.rows_quarantined
+    assert result.rows_accepted == 6 and result.rows_quarantined == 1
+    (bad,) = result.quarantined.itertuples()
+    assert bad.row_number == len(lines) and rule in bad.rule
+    assert bad.raw_values  # the original values (or line) are kept
+
+
+def test_an_extra_column_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "day.csv"
+    path.write_bytes(b"\n".join(line + b",extra" for line in GOOD_FILE.rstrip(b"\n").split(b"\n")))
+    result = validate_file(path, SOURCE, DAY)
+    assert (result.rows_accepted, result.rows_quarantined) == (6, 0)

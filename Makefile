@@ -40,7 +40,10 @@ airflow: $(VENV)/.installed
 	$(BIN)/fti init
 	$(BIN)/fti airflow-env > $(FTI_HOME)/airflow.env
 	@echo "Airflow UI: http://localhost:$(AIRFLOW_PORT)/plugin/fti  (user admin; Airflow writes the password to $(FTI_HOME)/airflow/simple_auth_manager_passwords.json.generated)"
-	set -a && . $(FTI_HOME)/airflow.env && set +a && PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__API__PORT=$(AIRFLOW_PORT) airflow standalone
+	set -a && . $(FTI_HOME)/airflow.env && set +a && PATH="$(CURDIR)/$(BIN):$$PATH" && \
+	  airflow db migrate > /dev/null && \
+	  airflow pools set fti_feature_store 1 "one feature-store publisher at a time" && \
+	  AIRFLOW__API__PORT=$(AIRFLOW_PORT) airflow standalone
 
 constraints: $(BIN)/python
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

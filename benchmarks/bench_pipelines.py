@@ -9,12 +9,11 @@ For each size N (raw events) one run does, on a fresh FTI home in ``<workdir>/<N
 3. one training (``build_training_set`` / ``train_model`` / ``promote_if_better``), shown for
    information only;
 4. per database (SQLite file in the home, and/or a throwaway PostgreSQL database that is
-   migrated, trained on and dropped afterwards):
-   - ``score_batch`` for the last ``--score-days`` dates (rows summed over the calls);
-   - the write step alone: ``fti.inference.write.replace_slice`` of the same rows (one call per
-     as-of date, all in one transaction), and side by side the pandas baseline
-     ``DataFrame.to_sql(..., if_exists="append")`` (default method) after deleting the same
-     slices, in the same transaction shape; each ``--repeat`` times alternately, median kept.
+   migrated, trained on and dropped afterwards): ``score_batch`` for the last ``--score-days``
+   dates (rows summed over the calls).
+
+The prediction write step on its own (fti's ``write_slice`` against ``DataFrame.to_sql`` and a
+bare bulk load, up to 1e7 rows) is measured by ``benchmarks/bench_inference.py``.
 
 Every measured step runs in a fresh worker process (``spawn``); the worker times the call with
 ``time.perf_counter`` and reports its own peak RSS from
@@ -35,26 +34,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
-import resource
 import shutil
-import statistics
-import sys
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS_FILE = REPO / "params.yaml"
 START = date(2026, 1, 1)
-DAYS = 45  # >= 30 (look-back) + 2 weekly label dates, so training has matured labels
+DAYS = 75  # 30 days of feature warm-up + 30 (label horizon) + 2 weekly label dates, at least
 EVENTS_PER_CUSTOMER_DAY = 1.14  # measured from churn_demo.generate (sign-ups included)
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+from workers import (  # noqa: E402
+    _baseline,
+    _in_worker,
+    _measure,
+    _settings,
+    log,
+)
 
 
 @dataclass
@@ -73,35 +75,6 @@ class Row:
 
 
 # ---- what runs inside a fresh worker process ----------------------------------------------------
-def _settings(home: str, db_url: str | None = None) -> Any:
-    from fti.settings import Settings
-
-    values: dict[str, Any] = {"home": home, "params_file": str(PARAMS_FILE)}
-    if db_url:
-        values["db_url"] = db_url
-    return Settings(**values)
-
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def _start_worker() -> None:
-    """Every worker imports fti before it is timed, and prints (DVC's chatter) to stderr."""
-    import fti.pipelines  # noqa: F401
-
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-
-
-def _measured(step: Callable[..., Any], *args: Any) -> tuple[Any, float, float]:
-    """Time ``step(*args)``; return (result, seconds, peak RSS MiB of this process)."""
-    clock = time.perf_counter()
-    result = step(*args)
-    return result, time.perf_counter() - clock, _peak_rss_mib()
-
-
-def _baseline() -> int:
-    return 0
 
 
 def _generate(home: str, customers: int) -> int:
@@ -163,70 +136,7 @@ def _score(home: str, db_url: str | None, dates: list[date]) -> int:
     return sum(score_batch(d, f"bench_score_{d}", settings=settings)["rows"] for d in dates)
 
 
-def _prepared_frame(db_url: str, dates: list[date]) -> Any:
-    """The rows score_batch wrote for ``dates``, as the frame it hands to replace_slice."""
-    import pandas as pd
-    from sqlalchemy import select
-
-    from fti.db.engine import get_engine
-    from fti.db.tables import Prediction
-    from fti.inference.write import COLUMNS
-
-    table = Prediction.__table__
-    query = select(*(table.c[c] for c in COLUMNS)).where(
-        table.c.model_name == "churn", table.c.as_of_date.in_(dates)
-    )
-    with get_engine(db_url).connect() as connection:
-        frame = pd.read_sql(query, connection)
-    return frame.assign(scored_at=datetime.now(UTC))
-
-
-def _timed_write(home: str, db_url: str | None, dates: list[date], method: str) -> tuple:
-    """Replace the slices of ``dates`` with ``method`` (fti or to_sql) in one transaction."""
-    from sqlalchemy import delete
-
-    from fti.db.engine import get_engine
-    from fti.db.tables import Prediction
-    from fti.inference.write import replace_slice
-
-    url = _settings(home, db_url).db_url
-    frame = _prepared_frame(url, dates)
-    slices = [(day, part) for day, part in frame.groupby("as_of_date", sort=True)]
-    # to_sql gets the table's own column types (all-null columns would otherwise go as text).
-    column_types = {c.name: c.type for c in Prediction.__table__.columns if c.name in frame.columns}
-    clock = time.perf_counter()
-    with get_engine(url).begin() as connection:
-        for day, part in slices:
-            if method == "fti":
-                replace_slice(connection, "churn", day, part)
-            else:
-                connection.execute(
-                    delete(Prediction).where(
-                        Prediction.model_name == "churn", Prediction.as_of_date == day
-                    )
-                )
-                part.to_sql(
-                    "predictions", connection, if_exists="append", index=False, dtype=column_types
-                )
-    return len(frame), time.perf_counter() - clock, _peak_rss_mib()
-
-
-def _in_worker(task: Callable[..., Any], *args: Any) -> Any:
-    """Run ``task(*args)`` in a fresh spawned process and return what it returns."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(1, mp_context=context, initializer=_start_worker) as pool:
-        return pool.submit(task, *args).result()
-
-
-def _measure(task: Callable[..., Any], *args: Any) -> tuple[Any, float, float]:
-    return _in_worker(_measured, task, *args)
-
-
 # ---- the run --------------------------------------------------------------------------------------
-def log(message: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
-
-
 def create_pg_database(server: str, name: str) -> str:
     import psycopg
 
@@ -281,7 +191,7 @@ def inference(
     training: tuple[str, int],
     args: argparse.Namespace,
 ) -> list[Row]:
-    """Train on this database, then time scoring and the write step against to_sql."""
+    """Train on this database, then time scoring."""
     if db_url:
         _in_worker(_initialise, home, db_url)
     training_path, training_rows = training
@@ -290,25 +200,11 @@ def inference(
     last = START + timedelta(days=DAYS - 1)
     dates = [last - timedelta(days=i) for i in reversed(range(args.score_days))]
     scored, score_s, score_rss = _measure(_score, home, db_url, dates)
-    log(f"N={size} {db}: scored {scored} rows in {score_s:.1f}s; timing the write step")
-    runs: dict[str, list[tuple[int, float, float]]] = {"fti": [], "to_sql": []}
-    for _ in range(args.repeat):
-        for method in runs:
-            runs[method].append(_in_worker(_timed_write, home, db_url, dates, method))
-    fti_s, fti_rss = _median_and_peak(runs["fti"])
-    sql_s, sql_rss = _median_and_peak(runs["to_sql"])
-    written = runs["fti"][0][0]
-    speedup = f"{sql_s / fti_s:.2f}x vs to_sql"
+    log(f"N={size} {db}: scored {scored} rows in {score_s:.1f}s")
     return [
         Row(size, db, "train + promote once (info)", training_rows, train_s, train_rss),
         Row(size, db, f"score_batch x{len(dates)} dates (incl. write)", scored, score_s, score_rss),
-        Row(size, db, "write: replace_slice", written, fti_s, fti_rss, speedup),
-        Row(size, db, "write: DataFrame.to_sql (baseline)", written, sql_s, sql_rss, "1.00x"),
     ]
-
-
-def _median_and_peak(runs: list[tuple[int, float, float]]) -> tuple[float, float]:
-    return statistics.median(s for _, s, _ in runs), max(rss for *_, rss in runs)
 
 
 def run_size(size: int, args: argparse.Namespace) -> list[Row]:
@@ -359,7 +255,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=REPO / "benchmarks" / ".work")
     parser.add_argument("--pg-url", default=PG_SERVER, help="PostgreSQL server, no database")
     parser.add_argument("--score-days", type=int, default=7, help="dates scored per run")
-    parser.add_argument("--repeat", type=int, default=3, help="write-step repetitions (median)")
     return parser.parse_args(argv)
 
 

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
-from fti_common import DAILY, DEFAULT_ARGS, FEATURES, START_DATE, TAGS, run_day, run_ref
+from fti_common import (
+    DAILY,
+    DEFAULT_ARGS,
+    FEATURES,
+    PUBLISH_POOL,
+    START_DATE,
+    TAGS,
+    run_day,
+    run_ref,
+)
 
 
 @dag(
@@ -51,7 +60,7 @@ def feature_pipeline():
         start, end = date.fromisoformat(validated["start"]), date.fromisoformat(validated["end"])
         return pipelines.build_features(start, end, run_ref(context))
 
-    @task(outlets=[FEATURES])
+    @task(outlets=[FEATURES], pool=PUBLISH_POOL)
     def publish_feature_version(partitions_path: str, **context) -> int:
         from fti import pipelines
 

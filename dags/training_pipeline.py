@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
-from fti_common import DEFAULT_ARGS, FEATURES, MODELS, START_DATE, TAGS, run_ref
+from fti_common import (
+    DEFAULT_ARGS,
+    FEATURES,
+    JSON_TYPES,
+    MODELS,
+    START_DATE,
+    TAGS,
+    params_section,
+    run_ref,
+)
+
+TRAIN = params_section("train")
 
 
 @dag(
@@ -27,10 +38,26 @@ from fti_common import DEFAULT_ARGS, FEATURES, MODELS, START_DATE, TAGS, run_ref
             format="date",
             description="Train as of this date. Empty: the newest date in the feature version.",
         ),
-        "hyperparameters": Param(
-            {},
-            type="object",
-            description='Overrides of params.yaml\'s train section, e.g. {"max_iter": 300}.',
+        # One typed field per hyper-parameter, defaults from params.yaml's train section.
+        **{
+            name: Param(
+                value,
+                type=JSON_TYPES.get(type(value), "string"),
+                description=f"Hyper-parameter {name} (default: params.yaml train.{name}).",
+            )
+            for name, value in TRAIN.items()
+        },
+        **(
+            {}
+            if "features" in TRAIN
+            else {
+                "features": Param(
+                    None,
+                    type=["null", "array"],
+                    items={"type": "string"},
+                    description="Feature columns to train on. Empty: the project's list.",
+                )
+            }
         ),
     },
 )
@@ -53,9 +80,10 @@ def training_pipeline():
     def train_model(training_set: str, **context) -> int:
         from fti import pipelines
 
-        return pipelines.train_model(
-            training_set, run_ref(context), context["params"]["hyperparameters"]
-        )
+        chosen = {name: context["params"][name] for name in TRAIN}
+        if context["params"].get("features"):
+            chosen["features"] = list(context["params"]["features"])
+        return pipelines.train_model(training_set, run_ref(context), chosen)
 
     @task(outlets=[MODELS])
     def promote_if_better(training_set: str, version: int, **context) -> dict:

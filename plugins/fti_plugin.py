@@ -45,8 +45,12 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 @app.get("/", response_class=HTMLResponse)
-def index(limit: int = Query(50, ge=1, le=500)) -> str:
+def index(page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=500)) -> str:
+    """Feature versions, model versions and prediction runs, newest first, a page of each."""
+    from sqlalchemy import func, select
+
     from fti.db.engine import session_scope
+    from fti.db.tables import FeatureVersion, ModelVersion, PredictionRun
     from fti.inference.runs import list_runs
     from fti.registry.versions import aliases_by_version, list_versions
     from fti.settings import get_settings
@@ -54,12 +58,18 @@ def index(limit: int = Query(50, ge=1, le=500)) -> str:
     from fti.store.versions import FeatureStore
 
     settings = get_settings()
+    offset = (page - 1) * per_page
     with session_scope(settings.db_url) as session:
-        features = list_feature_versions(session, store=FeatureStore(settings.store_path))
-        features = features[-limit:][::-1]
-        models = list_versions(session)[-limit:][::-1]
+        features = list_feature_versions(
+            session, store=FeatureStore(settings.store_path), limit=per_page, offset=offset
+        )
+        models = list_versions(session, limit=per_page, offset=offset)
         tags = aliases_by_version(session)
-        runs = list_runs(session, limit)
+        runs = list_runs(session, per_page, offset)
+        pages = max(
+            -(-session.scalar(select(func.count()).select_from(table)) // per_page)
+            for table in (FeatureVersion, ModelVersion, PredictionRun)
+        )
     feature_rows = [
         [
             _e(f.group_name),
@@ -134,9 +144,19 @@ def index(limit: int = Query(50, ge=1, le=500)) -> str:
             ["run", "model", "features", "as of", "status", "rows", "skew warnings", "drift"],
             run_rows,
         )
-        + f"<p><small>newest {limit} of each; <a href='?limit={min(limit * 4, 500)}'>show more</a></small></p>"
-        "</body></html>"
+        + _pager(page, max(pages, 1), per_page)
+        + "</body></html>"
     )
+
+
+def _pager(page: int, pages: int, per_page: int) -> str:
+    """Newer / older links: each section shows rows (page-1)*per_page .. page*per_page."""
+    links = [f"page {page} of {pages}"]
+    if page > 1:
+        links.insert(0, f"<a href='?page={page - 1}&amp;per_page={per_page}'>&larr; newer</a>")
+    if page < pages:
+        links.append(f"<a href='?page={page + 1}&amp;per_page={per_page}'>older &rarr;</a>")
+    return f"<p class='pager'>{' &middot; '.join(links)}</p>"
 
 
 def _drift_link(run_id: str, breached: bool | None) -> str:

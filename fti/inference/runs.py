@@ -66,8 +66,14 @@ def fail_run(db_url: str, run_id: str, error: BaseException) -> None:
         )
 
 
-def list_runs(session: Session, limit: int = 50) -> list[dict[str, Any]]:
-    query = select(PredictionRun).order_by(PredictionRun.started_at.desc()).limit(limit)
+def list_runs(session: Session, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    """Prediction runs, newest first, a page at a time."""
+    query = (
+        select(PredictionRun)
+        .order_by(PredictionRun.started_at.desc(), PredictionRun.run_id)
+        .limit(limit)
+        .offset(offset)
+    )
     return [
         {
             "run_id": r.run_id,

@@ -29,6 +29,7 @@ from fti.db.engine import get_engine
 from fti.db.tables import Prediction, PredictionRun
 from fti.errors import PredictionWriteError
 
+SQLITE_WRITE_CACHE_KIB = 1024 * 1024
 SCORE_SCHEMA = pa.schema(
     [("entity_id", pa.string()), ("prediction", pa.int32()), ("probability", pa.float64())]
 )
@@ -165,6 +166,12 @@ def _write_with_sqlalchemy(db_url: str, piece: Slice, batches: Iterator[pa.Recor
     engine = get_engine(db_url)
     rows = 0
     with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as connection:
+        if connection.dialect.name == "sqlite":
+            # SQLite's default 2 MiB page cache makes deleting and re-indexing a large slice
+            # thrash; 1 GiB (allocated only as used) made a 1e6-row rewrite 3x faster.
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            driver.execute(f"PRAGMA cache_size=-{SQLITE_WRITE_CACHE_KIB}")  # outside a transaction
         with connection.begin():
             connection.execute(
                 delete(Prediction).where(

@@ -54,8 +54,18 @@ def get_version(session: Session, name: str, version: int) -> ModelVersion:
     return row
 
 
-def list_versions(session: Session, name: str | None = None) -> list[ModelVersion]:
+def list_versions(
+    session: Session, name: str | None = None, limit: int | None = None, offset: int = 0
+) -> list[ModelVersion]:
+    """Versions by name and number (with ``limit``: a page of them, newest first)."""
     query = select(ModelVersion).order_by(ModelVersion.name, ModelVersion.version)
+    if limit is not None:
+        query = (
+            select(ModelVersion)
+            .order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
     if name:
         query = query.where(ModelVersion.name == name)
     return list(session.scalars(query))

@@ -98,14 +98,26 @@ def _rows(stats: dict[str, dict[str, Any]]) -> int:
 
 
 def list_versions(
-    session: Session, group: str | None = None, store: FeatureStore | None = None
+    session: Session,
+    group: str | None = None,
+    store: FeatureStore | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[FeatureVersion]:
-    """Catalog rows, oldest first; with ``store``, only versions whose git tag exists.
+    """Catalog rows, oldest first (with ``limit``: a page of them, newest first); with
+    ``store``, only versions whose git tag exists.
 
     (A publish killed between writing its row and tagging leaves a row the next publish of
     the group replaces; the store's tags are what was published.)
     """
     query = select(FeatureVersion).order_by(FeatureVersion.group_name, FeatureVersion.version)
+    if limit is not None:
+        query = (
+            select(FeatureVersion)
+            .order_by(FeatureVersion.created_at.desc(), FeatureVersion.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
     if group:
         query = query.where(FeatureVersion.group_name == group)
     rows = list(session.scalars(query))

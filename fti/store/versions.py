@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import shutil
 import uuid
@@ -33,6 +34,7 @@ GROUP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 PARTITION = re.compile(r"^feature_date=(\d{4}-\d{2}-\d{2})$")
 DATE_COLUMN = "feature_date"
 LOCK_TIMEOUT_S = 600
+ROW_GROUP_ROWS = 128 * 1024  # streaming reads hold about one row group per column at a time
 IN_PROGRESS = ".git/fti-publish-in-progress"  # names the tag being published until it exists
 
 
@@ -46,6 +48,7 @@ class PublishedVersion:
     changed_dates: list[date]  # the partitions this version wrote
     dates: list[date]  # every partition the version holds
     schema: pa.Schema  # the version's declared schema (see evolve_schema)
+    new: bool = True  # False: the partitions changed nothing, this is the existing latest version
 
 
 def check_group_name(group: str) -> str:
@@ -129,6 +132,7 @@ class FeatureStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._datasets: dict[tuple[str, int, tuple[date, ...] | None], ds.Dataset] = {}
+        self._cache_root: Path | None = None
         if not (path / ".dvc").exists():
             raise StoreError(f"{path} is not an fti feature store; run `fti init` first")
 
@@ -180,7 +184,9 @@ class FeatureStore:
         2. the new partitions are written to a staging folder, then moved into the work tree;
         3. ``dvc add`` (DVC re-hashes only new files) and ``dvc push``: the remote holds the
            data before anything names it;
-        4. git commit of the ``.dvc`` file and the version's schema file;
+        4. git commit of the ``.dvc`` file and the version's schema file (when the partitions
+           change nothing, e.g. a rerun or a re-run backfill, no version is made and the
+           latest one is returned with ``new=False``);
         5. ``record(published)``, e.g. the SQL catalog row (an upsert, so a retry rewrites it);
         6. the git tag ``<group>/v<N>``, the commit point: versions are listed from tags, so
            until it exists every reader sees the previous version, whole.
@@ -205,6 +211,9 @@ class FeatureStore:
                 self._write_partitions(group_dir, partitions, schema)
                 self._write_schema(group, schema)
                 self._dvc_add(group_dir)
+                if known and self._same_as(group, known[-1]):
+                    self._recover()  # nothing changed: no new version (a rerun, a re-backfill)
+                    return self._published(group, known[-1])
                 self._dvc_push()
                 self._git_commit(f"{tag}: {message}")
                 published = PublishedVersion(
@@ -226,6 +235,33 @@ class FeatureStore:
             (self.path / IN_PROGRESS).unlink()
             return published
 
+    def _same_as(self, group: str, version: int) -> bool:
+        """Whether the work tree now holds exactly ``version``: same DVC hash, same schema."""
+        tag = version_tag(group, version)
+        dvc_file = self.group_dir(group).with_suffix(".dvc")
+        ours = yaml.safe_load(dvc_file.read_text())["outs"][0]["md5"]
+        theirs = yaml.safe_load(git(self.path, "show", f"{tag}:data/{group}.dvc"))["outs"][0]["md5"]
+        return bool(ours == theirs) and self._published_schema(group, version) == schema_from_json(
+            self.schema_file(group).read_text()
+        )
+
+    def _published(self, group: str, version: int) -> PublishedVersion:
+        """An existing version, as ``publish`` returns it when nothing changed."""
+        tag = version_tag(group, version)
+        return PublishedVersion(
+            group=group,
+            version=version,
+            git_tag=tag,
+            git_rev=git(self.path, "rev-parse", f"{tag}^{{commit}}"),
+            dvc_md5=str(
+                yaml.safe_load(git(self.path, "show", f"{tag}:data/{group}.dvc"))["outs"][0]["md5"]
+            ),
+            changed_dates=[],
+            dates=self.partition_dates(group, version),
+            schema=self._published_schema(group, version),
+            new=False,
+        )
+
     def _write_partitions(
         self, group_dir: Path, partitions: Mapping[date, pa.Table], schema: pa.Schema
     ) -> None:
@@ -235,7 +271,12 @@ class FeatureStore:
             target = partition_dir(staging, day)
             target.mkdir(parents=True)
             columns = [name for name in schema.names if name in table.column_names]
-            pq.write_table(table.select(columns), target / "part-0.parquet", compression="zstd")
+            pq.write_table(
+                table.select(columns),
+                target / "part-0.parquet",
+                compression="zstd",
+                row_group_size=ROW_GROUP_ROWS,
+            )
         group_dir.mkdir(parents=True, exist_ok=True)
         trash = self.path / ".trash" / staging.name
         trash.mkdir(parents=True)
@@ -320,32 +361,56 @@ class FeatureStore:
     def _open_dataset(
         self, group: str, version: int, dates: Sequence[date] | None, schema: pa.Schema | None
     ) -> ds.Dataset:
-        from dvc.api import DVCFileSystem
-        from pyarrow.fs import FSSpecHandler, PyFileSystem
-
-        fs = DVCFileSystem(str(self.path), rev=version_tag(group, version))
-        root = f"data/{group}"
+        """The version's Parquet files, read straight from the DVC cache (immutable objects)."""
         wanted = {d.isoformat() for d in dates} if dates is not None else None
-        files = []
-        for path in sorted(fs.find(root)):
-            match = PARTITION.match(Path(path).parent.name)
-            if match and path.endswith(".parquet") and (wanted is None or match.group(1) in wanted):
-                files.append(path)
+        files = [
+            str(self._object(md5))
+            for day, md5 in self._manifest(group, version)
+            if wanted is None or day.isoformat() in wanted
+        ]
         if not files:
             what = f"dates {sorted(wanted)}" if wanted is not None else "any partition"
             raise VersionNotFoundError(f"{group} v{version} has no data for {what}")
-        return ds.dataset(
-            files, schema=schema, filesystem=PyFileSystem(FSSpecHandler(fs)), format="parquet"
-        )
+        if not all(Path(f).exists() for f in files):
+            self._fetch(group, version)
+        return ds.dataset(files, schema=schema, format="parquet")
 
     def partition_dates(self, group: str, version: int) -> list[date]:
         """Dates held by a version, read from its DVC manifest (no data read)."""
-        from dvc.api import DVCFileSystem
+        return [day for day, _ in self._manifest(group, version)]
 
-        fs = DVCFileSystem(str(self.path), rev=version_tag(group, version))
-        names = fs.ls(f"data/{group}", detail=False) if fs.exists(f"data/{group}") else []
-        found = (PARTITION.match(Path(n).name) for n in names)
-        return sorted(date.fromisoformat(m.group(1)) for m in found if m)
+    def _manifest(self, group: str, version: int) -> list[tuple[date, str]]:
+        """(date, object md5) of each partition file of a version, from its ``.dir`` manifest.
+
+        Read from git (the version's ``.dvc`` file at its tag) and the DVC cache, both
+        immutable, so a reader never sees a publish in progress. A manifest missing from the
+        cache (a second machine) is fetched from the DVC remote first.
+        """
+        tag = version_tag(group, version)
+        out = yaml.safe_load(git(self.path, "show", f"{tag}:data/{group}.dvc"))["outs"][0]
+        manifest = self._object(str(out["md5"]))
+        if not manifest.exists():
+            self._fetch(group, version)
+        found = []
+        for entry in json.loads(manifest.read_text()):
+            folder, _, name = str(entry["relpath"]).partition("/")
+            match = PARTITION.match(folder)
+            if match and name.endswith(".parquet"):
+                found.append((date.fromisoformat(match.group(1)), str(entry["md5"])))
+        return sorted(found)
+
+    def _object(self, md5: str) -> Path:
+        """Where DVC keeps an object in this store's cache (``files/md5/ab/cdef...``)."""
+        if self._cache_root is None:
+            self._cache_root = Path(open_dvc(self.path).cache.local.path)
+        return self._cache_root / md5[:2] / md5[2:]
+
+    def _fetch(self, group: str, version: int) -> None:
+        """Download a version's objects from the DVC remote into the local cache."""
+        fetched = open_dvc(self.path).fetch(
+            targets=[f"data/{group}.dvc"], revs=[version_tag(group, version)], workspace=False
+        )
+        logging.getLogger(__name__).info("fetched %s objects of %s v%s", fetched, group, version)
 
     def schema(self, group: str, version: int, dates: Sequence[date] | None = None) -> pa.Schema:
         """Column names and Arrow types of a version (of its partitions for ``dates``)."""
@@ -377,7 +442,13 @@ class FeatureStore:
             in_dates = pc.field(DATE_COLUMN).isin(pa.array(sorted(dates), pa.date32()))
             flt = in_dates if flt is None else flt & in_dates
         return dataset.scanner(
-            columns=list(columns) if columns else None, filter=flt, batch_size=batch_size
+            columns=list(columns) if columns else None,
+            filter=flt,
+            batch_size=batch_size,
+            # Decode one batch ahead, not Arrow's default 16 batches x 4 files: while a slow
+            # consumer (a model) works, read-ahead is what memory grows with.
+            batch_readahead=1,
+            fragment_readahead=1,
         )
 
     def read(

@@ -9,8 +9,9 @@ import sys
 from datetime import timedelta
 
 import pytest
+import yaml
 
-from tests.conftest import REPO
+from tests.conftest import PARAMS, REPO
 
 # A drift check's verdict does not change on retry: it fails once, loudly.
 NOT_RETRIED = {"check_drift"}
@@ -51,6 +52,36 @@ def test_every_dag_can_be_triggered_from_a_form_with_defaults(dagbag) -> None:  
     for dag_params in params.values():
         for key in dag_params:
             assert dag_params.get_param(key).description, key
+    # Hyper-parameters are typed fields whose defaults are params.yaml's, one place.
+    train = yaml.safe_load(PARAMS.read_text())["train"]
+    for name, value in train.items():
+        field = params["training_pipeline"].get_param(name)
+        assert field.value == value and field.schema["type"] in {"integer", "number", "string"}
+
+
+def test_publishers_share_a_one_slot_pool_and_failures_are_told_in_words(dagbag, caplog) -> None:  # type: ignore[no-untyped-def]
+    from fti_common import PUBLISH_POOL, say_what_failed
+
+    publish = dagbag.dags["feature_pipeline"].get_task("publish_feature_version")
+    assert publish.pool == PUBLISH_POOL
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            assert say_what_failed in (task.on_failure_callback or []), task.task_id
+
+    class TaskInstance:
+        task_id, dag_id, try_number = "publish_feature_version", "feature_pipeline", 2
+
+    say_what_failed(
+        {
+            "task_instance": TaskInstance(),
+            "logical_date": "2026-06-30",
+            "exception": OSError("disk full"),
+        }
+    )
+    assert (
+        "fti: task publish_feature_version of feature_pipeline for 2026-06-30 failed on try 2: "
+        "disk full. Fix the cause, then clear the task" in caplog.text
+    )
 
 
 def test_parsing_the_dag_folder_does_no_work() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -138,3 +138,32 @@ def test_drift_and_metrics_pages_show_charts(client) -> None:  # type: ignore[no
     )
     assert client.get("/fti/drift", params={"run_id": "nope"}).status_code == 404
     assert client.get("/fti/models/nope/metrics").status_code == 404
+
+
+def test_the_fti_page_pages_through_thousands_of_runs(client) -> None:  # type: ignore[no-untyped-def]
+    from fti.settings import get_settings
+
+    with session_scope(get_settings().db_url) as session:
+        session.add_all(
+            PredictionRun(
+                run_id=f"cli__infer__{i:05d}",
+                model_name="churn",
+                model_version=1,
+                feature_group="customer_activity",
+                feature_version=1,
+                as_of_date=date(2026, 4, 30),
+                status="succeeded",
+                row_count=i,
+                started_at=datetime(2026, 5, 1, tzinfo=UTC) + timedelta(minutes=i),
+                finished_at=None,
+                error=None,
+            )
+            for i in range(3_000)
+        )
+    first = client.get("/fti/", params={"per_page": 100})
+    assert first.status_code == 200
+    assert "cli__infer__02999" in first.text and "cli__infer__02899" not in first.text
+    assert "page 1 of 31" in first.text and "?page=2&amp;per_page=100" in first.text
+    last = client.get("/fti/", params={"page": 31, "per_page": 100}).text
+    assert "batch_inference_pipeline/manual__2026-04-30" in last  # the oldest run
+    assert "older" not in last

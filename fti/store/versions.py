@@ -116,6 +116,10 @@ def schema_from_json(text: str) -> pa.Schema:
     return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(json.loads(text)["arrow"])))
 
 
+def _md5_of(dvc_file_text: str) -> str:
+    return str(yaml.safe_load(dvc_file_text)["outs"][0]["md5"])
+
+
 def read_partition_in_work_tree(store: FeatureStore, group: str, day: date) -> pa.Table:
     """A partition as the publish in progress sees it (the version is not tagged yet)."""
     return pq.read_table(partition_dir(store.group_dir(group), day) / "part-0.parquet")
@@ -221,7 +225,7 @@ class FeatureStore:
                     version=version,
                     git_tag=tag,
                     git_rev=git(self.path, "rev-parse", "HEAD"),
-                    dvc_md5=self._dvc_md5(group),
+                    dvc_md5=self._dvc_md5(group, "HEAD"),
                     changed_dates=sorted(partitions),
                     dates=_partition_dates_in(group_dir),
                     schema=schema,
@@ -239,11 +243,10 @@ class FeatureStore:
         """Whether the work tree now holds exactly ``version``: same DVC hash, same schema."""
         tag = version_tag(group, version)
         dvc_file = self.group_dir(group).with_suffix(".dvc")
-        ours = yaml.safe_load(dvc_file.read_text())["outs"][0]["md5"]
-        theirs = yaml.safe_load(git(self.path, "show", f"{tag}:data/{group}.dvc"))["outs"][0]["md5"]
-        return bool(ours == theirs) and self._published_schema(group, version) == schema_from_json(
-            self.schema_file(group).read_text()
-        )
+        ours = _md5_of(dvc_file.read_text())
+        return ours == self._dvc_md5(group, tag) and self._published_schema(
+            group, version
+        ) == schema_from_json(self.schema_file(group).read_text())
 
     def _published(self, group: str, version: int) -> PublishedVersion:
         """An existing version, as ``publish`` returns it when nothing changed."""
@@ -253,9 +256,7 @@ class FeatureStore:
             version=version,
             git_tag=tag,
             git_rev=git(self.path, "rev-parse", f"{tag}^{{commit}}"),
-            dvc_md5=str(
-                yaml.safe_load(git(self.path, "show", f"{tag}:data/{group}.dvc"))["outs"][0]["md5"]
-            ),
+            dvc_md5=self._dvc_md5(group, tag),
             changed_dates=[],
             dates=self.partition_dates(group, version),
             schema=self._published_schema(group, version),
@@ -344,10 +345,9 @@ class FeatureStore:
         except StoreError:
             return self._open_dataset(group, version, None, None).schema
 
-    def _dvc_md5(self, group: str) -> str:
-        relative = f"data/{group}.dvc"
-        text = git(self.path, "show", f"HEAD:{relative}")
-        return str(yaml.safe_load(text)["outs"][0]["md5"])
+    def _dvc_md5(self, group: str, rev: str) -> str:
+        """The DVC hash (``<md5>.dir``) of the group's data at a git revision or tag."""
+        return _md5_of(git(self.path, "show", f"{rev}:data/{group}.dvc"))
 
     # ---- reading --------------------------------------------------------------------------
     def _dataset(self, group: str, version: int, dates: Sequence[date] | None) -> ds.Dataset:
@@ -386,9 +386,7 @@ class FeatureStore:
         immutable, so a reader never sees a publish in progress. A manifest missing from the
         cache (a second machine) is fetched from the DVC remote first.
         """
-        tag = version_tag(group, version)
-        out = yaml.safe_load(git(self.path, "show", f"{tag}:data/{group}.dvc"))["outs"][0]
-        manifest = self._object(str(out["md5"]))
+        manifest = self._object(self._dvc_md5(group, version_tag(group, version)))
         if not manifest.exists():
             self._fetch(group, version)
         found = []

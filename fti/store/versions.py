@@ -422,6 +422,7 @@ class FeatureStore:
         dates: Sequence[date] | None = None,
         batch_size: int = 65_536,
         where: pc.Expression | None = None,
+        stream: bool = True,
     ) -> ds.Scanner:
         """A scan of a version that reads only ``columns`` and the partitions of ``dates``.
 
@@ -443,10 +444,10 @@ class FeatureStore:
             columns=list(columns) if columns else None,
             filter=flt,
             batch_size=batch_size,
-            # Decode one batch ahead, not Arrow's default 16 batches x 4 files: while a slow
-            # consumer (a model) works, read-ahead is what memory grows with.
-            batch_readahead=1,
-            fragment_readahead=1,
+            # Streaming: decode one batch ahead, not Arrow's default 16 batches x 4 files; while
+            # a slow consumer (a model) works, read-ahead is what memory grows with. A whole-
+            # table read (``stream=False``) keeps Arrow's parallel read-ahead.
+            **({"batch_readahead": 1, "fragment_readahead": 1} if stream else {}),
         )
 
     def read(
@@ -458,7 +459,8 @@ class FeatureStore:
         where: pc.Expression | None = None,
     ) -> pa.Table:
         """A version's rows as one table (use ``scanner(...).to_batches()`` for large reads)."""
-        return self.scanner(group, version, columns, dates, where=where).to_table()
+        scan = self.scanner(group, version, columns, dates, where=where, stream=False)
+        return scan.to_table()
 
     @staticmethod
     def _check_columns(

@@ -17,8 +17,7 @@ Three sub-benchmarks, chosen with ``--only pit,read,publish`` (default: all thre
    - DuckDB ``ASOF LEFT JOIN`` on the same pandas frames (``SELECT l.*, f.* ... ON
      l.entity = f.entity AND l.t >= f.ft``), returning pandas (``.df()``) and, for
      information, Arrow;
-   - ``pit_prototype`` below: the fix that the profile suggests, with fti's semantics (label
-     order and index kept, the last feature row wins on ties). It lives only in this file.
+   - (runs at 060a3e9 also timed a "proposed fix" prototype; fti's own join is that fix now).
 
    ratio = seconds / the fastest method at that size. check = the worker compares
    ``--pit-sample`` label rows with a brute-force numpy oracle that was built with the data
@@ -261,9 +260,8 @@ PIT_METHODS = [
     "duckdb ASOF JOIN -> Arrow (info)",
     "fti point_in_time_join ttl=7d",
     "pandas merge_asof, sorted, tolerance=7d",
-    "proposed fix, bench-only prototype (fti semantics)",
 ]
-ORDER_KEEPING = {"fti point_in_time_join", "fti point_in_time_join ttl=7d", PIT_METHODS[-1]}
+ORDER_KEEPING = {"fti point_in_time_join", "fti point_in_time_join ttl=7d"}
 PIT_TTL_METHODS = {"fti point_in_time_join ttl=7d", "pandas merge_asof, sorted, tolerance=7d"}
 DUCKDB_SQL = (
     "SELECT l.*, f.ft, {features} FROM labels l "
@@ -271,66 +269,9 @@ DUCKDB_SQL = (
 )
 
 
-def pit_prototype(
-    labels: Any,
-    features: Any,
-    entity: str,
-    label_time: str,
-    feature_time: str,
-    ttl: timedelta | None = None,
-) -> Any:
-    """What the profile suggests for fti's join; same result, not part of fti.
-
-    Sort positions, not frames: one stable argsort of each time column (stable on time alone
-    already keeps feature order on ties, so no second sort key), merge_asof on slim frames
-    (time, entity, row number) that only finds the matching feature row, then gather the
-    feature columns straight into label order. No deep copy of either input, no sort back.
-    (Overlapping column names would need merge's suffixes; the benchmark data has none.)
-    """
-    import numpy as np
-    import pandas as pd
-    from pandas.api.extensions import take
-
-    from fti.training.pit import _as_time
-
-    left_t = _as_time(labels[label_time]).array.asi8
-    right_t = _as_time(features[feature_time]).array.asi8
-    left_order = np.argsort(left_t, kind="stable")
-    right_order = np.argsort(right_t, kind="stable")
-    left = pd.DataFrame(
-        {"__t": left_t[left_order], "__e": labels[entity].to_numpy()[left_order]}, copy=False
-    )
-    right = pd.DataFrame(
-        {
-            "__t": right_t[right_order],
-            "__e": features[entity].to_numpy()[right_order],
-            "__row": right_order,
-        },
-        copy=False,
-    )
-    matched = pd.merge_asof(
-        left,
-        right,
-        on="__t",
-        by="__e",
-        direction="backward",
-        allow_exact_matches=True,
-        tolerance=int(pd.Timedelta(ttl).value) if ttl is not None else None,
-    )["__row"].to_numpy(dtype="float64", na_value=np.nan)
-    rows = np.full(len(labels), -1, dtype=np.int64)
-    found = ~np.isnan(matched)
-    rows[left_order[found]] = matched[found].astype(np.int64)
-    gathered = {
-        c: take(features[c].array, rows, allow_fill=True) for c in features.columns if c != entity
-    }
-    return pd.concat([labels, pd.DataFrame(gathered, index=labels.index, copy=False)], axis=1)
-
-
 def _pit_join(method: str, labels: Any, features: Any) -> Any:
     import pandas as pd
 
-    if method.startswith("proposed fix"):
-        return pit_prototype(labels, features, "entity", "t", "ft")
     if method.startswith("fti"):
         from fti.training.pit import point_in_time_join
 

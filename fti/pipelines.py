@@ -34,7 +34,7 @@ from fti.params import load_params
 from fti.project import Project, load_project
 from fti.registry import aliases
 from fti.registry.versions import get_version, lock_model, register_version
-from fti.settings import Settings, get_settings
+from fti.settings import Settings, file_safe, get_settings
 from fti.store.catalog import record_version
 from fti.store.statistics import column_statistics
 from fti.store.versions import FeatureStore, PublishedVersion, read_partition_in_work_tree
@@ -141,7 +141,7 @@ def publish_features(partitions_path: str, run_id: str, settings: Settings | Non
 
 # ---- training pipeline -----------------------------------------------------------------------
 def _training_set_paths(settings: Settings, model: str, run_id: str) -> tuple[Path, Path]:
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in run_id)
+    safe = file_safe(run_id)
     root = settings.staging_path / "training" / model
     return root / f"{safe}.parquet", root / f"{safe}.json"
 

@@ -5,6 +5,7 @@ Read it when a task runs (``get_settings()``), never at import or DAG-parse time
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +67,8 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """Read the settings from the environment now."""
     return Settings()  # type: ignore[call-arg]  # required fields are filled by the validator
+
+
+def file_safe(name: str) -> str:
+    """A file name from a run id or model name: nothing that could leave its folder."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "_"

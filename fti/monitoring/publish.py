@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from fti.monitoring.drift import Thresholds
 from fti.monitoring.report import drift_page, metrics_page
 from fti.params import load_params
 from fti.project import load_project
-from fti.settings import Settings
+from fti.settings import Settings, file_safe
 
 
 def write_reports(settings: Settings, folder: Path, run_id: str | None = None) -> dict[str, Any]:
@@ -37,8 +36,3 @@ def write_reports(settings: Settings, folder: Path, run_id: str | None = None) -
     drift_file.write_text(drift)
     metrics_file.write_text(metrics)
     return {"run_id": run_id, "drift_report": str(drift_file), "metrics_report": str(metrics_file)}
-
-
-def file_safe(name: str) -> str:
-    """A file name from a run id or model name: nothing that could leave the folder."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "_"

@@ -13,6 +13,7 @@ from fti.db.engine import session_scope
 from fti.db.tables import PredictionRun
 from fti.monitoring.results import drift_of_run
 from tests.conftest import DEMO_CUSTOMERS, DEMO_DAYS, DEMO_END, demo_settings
+from tests.integration.test_pipelines import publish_history
 
 DRIFT_AFTER = DEMO_END - timedelta(days=21)
 
@@ -32,8 +33,7 @@ def score_end(home: Path, raw: Path) -> tuple[dict, list[dict]]:  # type: ignore
     """Features for all days, a model trained before DRIFT_AFTER, the last day scored."""
     s = demo_settings(home, raw)
     start = DEMO_END - timedelta(days=DEMO_DAYS - 1)
-    pipelines.validate_raw_events(start, DEMO_END, "r", s)
-    pipelines.publish_features(pipelines.build_features(start, DEMO_END, "r", s), "r", s)
+    publish_history(s, start, DEMO_END)
     # Trained as of before the drift began: its reference is undrifted in both homes.
     training_set = pipelines.build_training_set("latest", DRIFT_AFTER - timedelta(days=1), "t", s)
     version = pipelines.train_model(training_set, "t", settings=s)

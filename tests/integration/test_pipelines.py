@@ -18,6 +18,14 @@ from fti.store.versions import FeatureStore
 from tests.conftest import DEMO_END, demo_settings
 
 
+def publish_history(settings, start: date, end: date) -> int:  # type: ignore[no-untyped-def]
+    """The feature pipeline as one range run over [start, end]: validate, build, publish."""
+    pipelines.validate_raw_events(start, end, "r", settings)
+    return pipelines.publish_features(
+        pipelines.build_features(start, end, "r", settings), "r", settings
+    )
+
+
 @pytest.fixture
 def loop_settings(tmp_path: Path, db_url: str, demo_raw: Path):  # type: ignore[no-untyped-def]
     return demo_settings(tmp_path / "home", demo_raw, db_url)
@@ -98,8 +106,7 @@ def test_rollback_rescores_the_dates_the_replaced_version_scored(
 ) -> None:  # type: ignore[no-untyped-def]
     s = loop_settings
     end = DEMO_END - timedelta(days=1)
-    pipelines.validate_raw_events(history_start, end, "r", s)
-    pipelines.publish_features(pipelines.build_features(history_start, end, "r", s), "r", s)
+    publish_history(s, history_start, end)
     training_set = pipelines.build_training_set("latest", None, "t", s)
     m1 = pipelines.train_model(training_set, "t1", settings=s)
     pipelines.promote_if_better(training_set, m1, "t1", s)
@@ -127,8 +134,7 @@ def test_each_version_scores_with_its_own_features_from_the_same_store(
     loop_settings, history_start: date
 ) -> None:  # type: ignore[no-untyped-def]
     s = loop_settings
-    pipelines.validate_raw_events(history_start, DEMO_END, "r", s)
-    pipelines.publish_features(pipelines.build_features(history_start, DEMO_END, "r", s), "r", s)
+    publish_history(s, history_start, DEMO_END)
     training_set = pipelines.build_training_set("latest", None, "t", s)
     first = ["logins_7d", "logins_30d", "purchases_30d"]
     second = ["logins_30d", "purchases_30d", "tickets_30d", "plan"]
@@ -165,8 +171,7 @@ def test_bad_states_are_recorded_as_failed_runs_and_the_next_run_works(
 ) -> None:  # type: ignore[no-untyped-def]
     s = loop_settings
     end = DEMO_END - timedelta(days=1)
-    pipelines.validate_raw_events(history_start, end, "r", s)
-    pipelines.publish_features(pipelines.build_features(history_start, end, "r", s), "r", s)
+    publish_history(s, history_start, end)
 
     with pytest.raises(RegistryError, match="no alias 'champion'"):
         pipelines.score_batch(end, "no-champion", settings=s)

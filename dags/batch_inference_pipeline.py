@@ -1,15 +1,31 @@
-"""Batch inference: score every active entity of the day with the champion (or a named version)."""
+"""Batch inference: score a day's entities with the champion (or a named version).
+
+Runs on params.yaml's schedule.inference cron (daily) once that day's features and a champion
+exist, and whenever a training run promotes a new champion: that run scores the date the model
+was trained as of, with exactly the model and feature version its asset event names.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from airflow.sdk import Param, PokeReturnValue, dag, task
-from fti_common import DAILY, DEFAULT_ARGS, START_DATE, TAGS, run_day, run_ref
+from fti_common import (
+    DEFAULT_ARGS,
+    MODELS,
+    START_DATE,
+    TAGS,
+    dry_run_param,
+    log,
+    run_ref,
+    schedule,
+    scoring_request,
+    skip_if_dry_run,
+)
 
 
 @dag(
-    schedule=DAILY,
+    schedule=schedule("inference", "@daily", MODELS),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -35,37 +51,50 @@ from fti_common import DAILY, DEFAULT_ARGS, START_DATE, TAGS, run_day, run_ref
             pattern=r"^(latest|v?[0-9]+)$",
             description="Feature version to read. latest: the newest holding the date.",
         ),
+        "dry_run": dry_run_param("writing predictions and checking drift"),
     },
 )
 def batch_inference_pipeline():
     @task.sensor(poke_interval=300, timeout=timedelta(hours=12), mode="reschedule")
     def wait_for_features(**context) -> PokeReturnValue:
-        from fti import pipelines
-
-        day = run_day(context, context["params"]["as_of_date"])
-        ready = pipelines.features_available(day, context["params"]["feature_version"])
-        return PokeReturnValue(is_done=ready, xcom_value=day.isoformat())
-
-    @task
-    def score_batch(as_of: str, **context) -> dict:
+        """Wait until the date's features and the model exist; pass on what to score."""
         from datetime import date
 
         from fti import pipelines
 
+        request = scoring_request(context)
+        waiting = pipelines.scoring_waits_for(
+            date.fromisoformat(request["as_of"]), request["model"], request["feature_version"]
+        )
+        for reason in waiting:
+            log.info("fti: waiting: %s", reason)
+        return PokeReturnValue(is_done=not waiting, xcom_value=request)
+
+    @task
+    def score_batch(request: dict, **context) -> dict:
+        from datetime import date
+
+        from fti import pipelines
+
+        logical = request["logical_date"]
         return pipelines.score_batch(
-            date.fromisoformat(as_of),
+            date.fromisoformat(request["as_of"]),
             run_ref(context),
-            model=context["params"]["model"],
-            feature_version=context["params"]["feature_version"],
+            model=request["model"],
+            feature_version=request["feature_version"],
             airflow_run_id=context["run_id"],
-            logical_date=run_day(context),
+            logical_date=date.fromisoformat(logical) if logical else None,
+            dry_run=bool(context["params"]["dry_run"]),
         )
 
     @task(retries=0)
-    def check_drift(summary: dict) -> None:
+    def check_drift(summary: dict, **context) -> None:
         """Fail loudly (the predictions are already written) when drift passed its threshold."""
         from airflow.sdk.exceptions import AirflowFailException
 
+        skip_if_dry_run(
+            context, f"scored {summary['rows']} rows; drift in {summary['drift_breached']}"
+        )
         if summary["drift_breached"]:
             raise AirflowFailException(
                 f"drift over the threshold in {', '.join(summary['drift_breached'])} for "

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
 from fti_common import (
-    DAILY,
     DEFAULT_ARGS,
     FEATURES,
     PUBLISH_POOL,
     START_DATE,
     TAGS,
+    dry_run_param,
     run_day,
     run_ref,
+    schedule,
+    skip_if_dry_run,
 )
 
 
 @dag(
-    schedule=DAILY,
+    schedule=schedule("features", "@daily"),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -36,6 +38,7 @@ from fti_common import (
             format="date",
             description="Last date of a range run (loads history in one version). Empty: start date.",
         ),
+        "dry_run": dry_run_param("publishing a feature version"),
     },
 )
 def feature_pipeline():
@@ -64,6 +67,7 @@ def feature_pipeline():
     def publish_feature_version(partitions_path: str, **context) -> int:
         from fti import pipelines
 
+        skip_if_dry_run(context, f"validated and built {partitions_path}; not published")
         version = pipelines.publish_features(partitions_path, run_ref(context))
         context["outlet_events"][FEATURES].extra = {"feature_version": version}
         return version

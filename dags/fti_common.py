@@ -14,8 +14,7 @@ from typing import Any
 
 import pendulum
 import yaml
-from airflow.sdk import Asset
-from airflow.timetables.interval import CronDataIntervalTimetable
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronDataIntervalTimetable, Param
 
 # Emitted by the feature pipeline for every new feature-group version (extra: group, version).
 FEATURES = Asset(name="fti_feature_versions", uri="fti://feature-store/versions")
@@ -23,8 +22,6 @@ FEATURES = Asset(name="fti_feature_versions", uri="fti://feature-store/versions"
 MODELS = Asset(name="fti_model_versions", uri="fti://model-registry/versions")
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
-# A run covers one day: logical date = the start of the day it processes (classic intervals).
-DAILY = CronDataIntervalTimetable("@daily", timezone="UTC")
 TAGS = ["fti"]
 
 # One slot: one feature publisher writes the store at a time (the store also locks itself).
@@ -58,6 +55,36 @@ def params_section(stage: str) -> dict[str, Any]:
     return section if isinstance(section, dict) else {}
 
 
+def schedule(stage: str, default: str | None, asset: Asset | None = None) -> Any:
+    """When a DAG runs: params.yaml's ``schedule.<stage>`` cron (``default`` if absent), or
+    each event of ``asset``, or either; ``None`` (no cron, no asset) is manual runs only.
+
+    A cron run covers one interval: logical date = the start of the day it processes.
+    """
+    expression = params_section("schedule").get(stage, default)
+    cron = CronDataIntervalTimetable(expression, timezone="UTC") if expression else None
+    if asset is None:
+        return cron
+    return AssetOrTimeSchedule(timetable=cron, assets=[asset]) if cron else [asset]
+
+
+def dry_run_param(what: str) -> Param:
+    """The form's dry-run switch: do every step but ``what``; nothing downstream is triggered."""
+    return Param(
+        False,
+        type="boolean",
+        description=f"Dry run: do everything but {what}, and trigger nothing.",
+    )
+
+
+def skip_if_dry_run(context: dict[str, Any], what: str) -> None:
+    """End a dry run's task here, skipped: no write, and no asset event for downstream DAGs."""
+    if context["params"].get("dry_run"):
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(f"dry run: {what}")
+
+
 JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -83,6 +110,39 @@ def run_day(context: dict[str, Any], override: str | None = None) -> date:
     if when is None:
         raise ValueError("this run has no logical date: give a date in the trigger form")
     return pendulum.instance(when).in_timezone("UTC").date()
+
+
+def scoring_request(context: dict[str, Any]) -> dict[str, str | None]:
+    """What an inference run scores: as_of, model, feature_version, and its logical_date.
+
+    A run started by new model versions (asset events) scores what the newest promoted one
+    was trained on, with that version; if none was promoted, the champion's predictions
+    stand and the run is skipped. Other runs take the form's values and their logical date.
+    """
+    events = list(context.get("triggering_asset_events", {}).get(MODELS, []))
+    when = context.get("logical_date")
+    logical = pendulum.instance(when).in_timezone("UTC").date().isoformat() if when else None
+    if events:
+        promoted = [event.extra for event in events if event.extra.get("promoted")]
+        if not promoted:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            versions = ", ".join(f"v{event.extra.get('model_version')}" for event in events)
+            raise AirflowSkipException(f"{versions} not promoted: the champion's scores stand")
+        newest = promoted[-1]
+        return {
+            "as_of": str(newest["as_of"]),
+            "model": str(newest["model_version"]),
+            "feature_version": str(newest["feature_version"]),
+            "logical_date": logical,
+        }
+    params = context["params"]
+    return {
+        "as_of": run_day(context, params["as_of_date"]).isoformat(),
+        "model": str(params["model"]),
+        "feature_version": str(params["feature_version"]),
+        "logical_date": logical,
+    }
 
 
 def run_ref(context: dict[str, Any]) -> str:

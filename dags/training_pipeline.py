@@ -1,4 +1,5 @@
-"""Training pipeline: runs when a feature version lands; promoted to champion only if better."""
+"""Training pipeline: runs when a feature version lands (and on params.yaml's schedule.retrain
+cron, if set); the new version is promoted to champion only if it is better."""
 
 from __future__ import annotations
 
@@ -10,15 +11,18 @@ from fti_common import (
     MODELS,
     START_DATE,
     TAGS,
+    dry_run_param,
     params_section,
     run_ref,
+    schedule,
+    skip_if_dry_run,
 )
 
 TRAIN = params_section("train")
 
 
 @dag(
-    schedule=[FEATURES],
+    schedule=schedule("retrain", None, FEATURES),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -59,6 +63,7 @@ TRAIN = params_section("train")
                 )
             }
         ),
+        "dry_run": dry_run_param("registering and promoting a model version"),
     },
 )
 def training_pipeline():
@@ -83,6 +88,9 @@ def training_pipeline():
         chosen = {name: context["params"][name] for name in TRAIN}
         if context["params"].get("features"):
             chosen["features"] = list(context["params"]["features"])
+        if context["params"]["dry_run"]:
+            metrics = pipelines.try_training(training_set, chosen)
+            skip_if_dry_run(context, f"holdout metrics {metrics}; no version registered")
         return pipelines.train_model(training_set, run_ref(context), chosen)
 
     @task(outlets=[MODELS])
@@ -90,9 +98,9 @@ def training_pipeline():
         from fti import pipelines
 
         decision = pipelines.promote_if_better(training_set, version, run_ref(context))
+        # What the inference DAG scores when this event starts it: no "latest" guessing.
         context["outlet_events"][MODELS].extra = {
-            "model_version": version,
-            "promoted": decision["promoted"],
+            key: decision[key] for key in ("model_version", "promoted", "feature_version", "as_of")
         }
         return decision
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from fti.db.engine import session_scope
@@ -174,9 +175,13 @@ def build_training_set(
     return str(data_path)
 
 
+def _training_set_meta(path: str) -> dict[str, Any]:
+    return dict(json.loads(Path(path).with_suffix(".json").read_text()))
+
+
 def load_training_set(path: str) -> TrainingSet:
     data_path = Path(path)
-    meta = json.loads(data_path.with_suffix(".json").read_text())
+    meta = _training_set_meta(path)
     frame = pd.read_parquet(data_path)
     frame[LABEL_DATE] = pd.to_datetime(frame[LABEL_DATE]).dt.date
     return TrainingSet(
@@ -186,6 +191,36 @@ def load_training_set(path: str) -> TrainingSet:
         train_dates=[date.fromisoformat(d) for d in meta["train_dates"]],
         holdout_dates=[date.fromisoformat(d) for d in meta["holdout_dates"]],
     )
+
+
+def _fit_candidate(
+    training_set_path: str, overrides: dict[str, Any] | None, settings: Settings, project: Project
+) -> tuple[Any, dict[str, float], list[str], dict[str, Any], TrainingSet]:
+    """Fit on the training dates and evaluate on the holdout: model, metrics, features, params."""
+    params = load_params(settings.params_file, "train") | (overrides or {})
+    features = list(params.pop("features", None) or project.model.features)
+    training = load_training_set(training_set_path)
+    unknown = [f for f in features if f not in training.feature_dtypes]
+    if unknown:
+        raise FtiError(
+            f"feature(s) {unknown} are not in {project.feature_group.name} "
+            f"v{training.feature_version}; it has {sorted(training.feature_dtypes)}"
+        )
+    model = fit(project.model.make_estimator(params, features), training.train, features, LABEL)
+    metrics = evaluate(model, training.holdout, features, LABEL)
+    return model, metrics, features, params, training
+
+
+def try_training(
+    training_set_path: str,
+    overrides: dict[str, Any] | None = None,
+    settings: Settings | None = None,
+) -> dict[str, float]:
+    """A dry run of train_model: fit and evaluate, store nothing; returns the holdout metrics."""
+    settings, project = _setup(settings)
+    metrics = _fit_candidate(training_set_path, overrides, settings, project)[1]
+    log.info("dry run: %s not registered; holdout metrics %s", project.model.name, metrics)
+    return metrics
 
 
 def train_model(
@@ -201,17 +236,9 @@ def train_model(
     """
     settings, project = _setup(settings)
     spec = project.model
-    params = load_params(settings.params_file, "train") | (overrides or {})
-    features = list(params.pop("features", None) or spec.features)
-    training = load_training_set(training_set_path)
-    unknown = [f for f in features if f not in training.feature_dtypes]
-    if unknown:
-        raise FtiError(
-            f"feature(s) {unknown} are not in {project.feature_group.name} "
-            f"v{training.feature_version}; it has {sorted(training.feature_dtypes)}"
-        )
-    model = fit(spec.make_estimator(params, features), training.train, features, LABEL)
-    metrics = evaluate(model, training.holdout, features, LABEL)
+    model, metrics, features, params, training = _fit_candidate(
+        training_set_path, overrides, settings, project
+    )
     path, digest = save_artifact(model, settings.artifacts_path)
     train_table = pa.Table.from_pandas(training.train[features], preserve_index=False)
     with session_scope(settings.db_url, write=True) as session:
@@ -254,7 +281,9 @@ def promote_if_better(
 ) -> dict[str, Any]:
     """Make ``version`` champion when it beats the champion on the same holdout rows.
 
-    The decision, with both scores, is stored on the candidate's registry row.
+    The decision, with both scores, is stored on the candidate's registry row. Returned with
+    the version, its feature version and as-of date: what a new model version's asset event
+    tells the inference DAG.
     """
     settings, project = _setup(settings)
     name = project.model.name
@@ -287,7 +316,13 @@ def promote_if_better(
                 decision["reason"],
                 run_id,
             )
-    return decision
+    meta = _training_set_meta(training_set_path)
+    return {
+        **decision,
+        "model_version": version,
+        "feature_version": int(meta["feature_version"]),
+        "as_of": meta["as_of"],
+    }
 
 
 def _feature_names(row: ModelVersion) -> list[str]:
@@ -324,26 +359,34 @@ def score_batch(
     settings: Settings | None = None,
     airflow_run_id: str | None = None,
     logical_date: date | None = None,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """Score every entity in the features of ``as_of`` and replace that prediction slice.
 
     The run is recorded as running first, so a run that fails anywhere (no champion, no
     features for the date, a tampered artifact, the database going away mid-write) is marked
     failed with its error, and the previous slice stays. ``airflow_run_id`` and
-    ``logical_date`` (from the DAG run) go on the run and on every row.
+    ``logical_date`` (from the DAG run) go on the run and on every row. A ``dry_run`` does
+    every check and scores, but records no run, no drift and no predictions.
     """
     settings, project = _setup(settings)
     name, group = project.model.name, project.feature_group
     db = settings.db_url
-    start_run(db, run_id, name, as_of, airflow_run_id, logical_date)
+
+    def note(**fields: Any) -> None:
+        if not dry_run:
+            update_run(db, run_id, **fields)
+
+    if not dry_run:
+        start_run(db, run_id, name, as_of, airflow_run_id, logical_date)
     clock = time.perf_counter()
     try:
         store = FeatureStore(settings.store_path)
         with session_scope(db) as session:
             row = get_version(session, name, aliases.resolve(session, name, model))
-        update_run(db, run_id, model_version=row.version, feature_group=row.feature_group)
+        note(model_version=row.version, feature_group=row.feature_group)
         fv = feature_version_for(store, row.feature_group, as_of, feature_version)
-        update_run(db, run_id, feature_version=fv)
+        note(feature_version=fv)
         serving = {f.name: str(f.type) for f in store.schema(row.feature_group, fv, [as_of])}
         check_features(
             f"{name} v{row.version}", row.features, serving, f"{row.feature_group} v{fv}"
@@ -363,12 +406,13 @@ def score_batch(
                 log.warning(
                     "skew guard, %s v%s on %s: %s", name, row.version, as_of, warning["message"]
                 )
-            drifted = record_drift(
-                db,
-                run_id,
-                counter.compare(
-                    drift.Thresholds.from_params(load_params(settings.params_file, "monitor"))
-                ),
+            results = counter.compare(
+                drift.Thresholds.from_params(load_params(settings.params_file, "monitor"))
+            )
+            drifted = (
+                [r for r in results if r["breached"]]
+                if dry_run
+                else record_drift(db, run_id, results)
             )
             for result in drifted:
                 log.warning(
@@ -379,7 +423,7 @@ def score_batch(
                     result["feature"],
                     result["psi"],
                 )
-            update_run(db, run_id, warnings=warnings, drift_breached=bool(drifted))
+            note(warnings=warnings, drift_breached=bool(drifted))
             piece = Slice(
                 model_name=name,
                 model_version=row.version,
@@ -391,9 +435,14 @@ def score_batch(
                 airflow_run_id=airflow_run_id,
                 logical_date=logical_date,
             )
-            count = write_slice(db, piece, read_spool(spool))
+            if dry_run:
+                count = pq.ParquetFile(spool).metadata.num_rows
+                log.info("dry run: %s rows scored for %s, none written", count, as_of)
+            else:
+                count = write_slice(db, piece, read_spool(spool))
     except Exception as exc:
-        fail_run(db, run_id, exc)
+        if not dry_run:
+            fail_run(db, run_id, exc)
         raise
     return {
         "run_id": run_id,
@@ -406,6 +455,7 @@ def score_batch(
         "warnings": [w["message"] for w in warnings],
         "drift_breached": [r["feature"] for r in drifted],
         "seconds": round(time.perf_counter() - clock, 3),
+        "dry_run": dry_run,
     }
 
 
@@ -438,15 +488,29 @@ def rollback_model(
     return {"from_version": replaced, "to_version": restored, "rescored": rescored}
 
 
-def features_available(
-    as_of: date, feature_version: str | int = "latest", settings: Settings | None = None
-) -> bool:
-    """True when a feature version holding ``as_of`` exists (the inference DAG waits on it)."""
+def scoring_waits_for(
+    as_of: date,
+    model: str = aliases.CHAMPION,
+    feature_version: str | int = "latest",
+    settings: Settings | None = None,
+) -> list[str]:
+    """What scoring ``as_of`` still waits for (the inference DAG's sensor): empty when ready.
+
+    Missing features for the date and an alias nobody holds yet are waited for; a version
+    number that does not exist is an error now (waiting would not make it appear).
+    """
     settings, project = _setup(settings)
+    waiting = []
     try:
         feature_version_for(
             FeatureStore(settings.store_path), project.feature_group.name, as_of, feature_version
         )
-    except VersionNotFoundError:
-        return False
-    return True
+    except VersionNotFoundError as exc:
+        waiting.append(str(exc))
+    with session_scope(settings.db_url) as session:
+        ref = str(model).removeprefix("v")
+        if ref.isdigit():
+            get_version(session, project.model.name, int(ref))
+        elif aliases.current(session, project.model.name, str(model)) is None:
+            waiting.append(f"model {project.model.name!r} has no {model} yet")
+    return waiting

@@ -128,6 +128,68 @@ def test_running_a_backfill_range_twice_changes_nothing(
     assert second_predictions == first_predictions
 
 
+def test_dry_runs_write_nothing_and_trigger_nothing(
+    dags, tmp_path: Path, demo_raw: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The forms' dry-run switch: every DAG does its checks, then skips its writing task, so no
+    feature version, model version, prediction run or asset event appears."""
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    from fti.db.tables import FeatureVersion, ModelVersion, Prediction, PredictionRun
+
+    settings = demo_settings(tmp_path / "home", demo_raw)
+    monkeypatch.setenv("FTI_HOME", str(settings.home))
+    monkeypatch.setenv("FTI_RAW_PATH", str(demo_raw))
+    monkeypatch.setenv("FTI_PARAMS_FILE", str(PARAMS))
+    first, history_end = DEMO_END - timedelta(days=DEMO_DAYS - 1), DEMO_END - timedelta(days=1)
+    run(
+        dags["feature_pipeline"],
+        history_end,
+        start_date=first.isoformat(),
+        end_date=history_end.isoformat(),
+    )
+    run(dags["training_pipeline"], history_end)
+
+    def state() -> tuple[int, ...]:
+        from fti.db.engine import session_scope
+
+        with create_session() as session:
+            events = session.scalar(select(func.count()).select_from(AssetEvent))
+        with session_scope(settings.db_url) as session:
+            counts = tuple(
+                session.scalar(select(func.count()).select_from(table))
+                for table in (FeatureVersion, ModelVersion, PredictionRun, Prediction)
+            )
+        return (events, *counts)
+
+    before = state()
+    dry = {
+        "feature_pipeline": run(dags["feature_pipeline"], DEMO_END, dry_run=True),
+        "training_pipeline": run(dags["training_pipeline"], history_end, dry_run=True),
+        "batch_inference_pipeline": run(
+            dags["batch_inference_pipeline"], history_end, dry_run=True
+        ),
+    }
+    assert state() == before
+    skipped = {
+        dag_id: {ti.task_id for ti in dag_run.get_task_instances() if ti.state == "skipped"}
+        for dag_id, dag_run in dry.items()
+    }
+    assert skipped == {
+        "feature_pipeline": {"publish_feature_version"},
+        "training_pipeline": {"train_model", "promote_if_better"},
+        "batch_inference_pipeline": {"check_drift"},
+    }
+    scored = next(
+        ti
+        for ti in dry["batch_inference_pipeline"].get_task_instances()
+        if ti.task_id == "score_batch"
+    )
+    summary = scored.xcom_pull(task_ids="score_batch")
+    assert summary["dry_run"] and summary["rows"] > 0
+
+
 def content_checksum(db_url: str) -> str:
     """The predictions table without what differs by run: run ids and scoring times."""
     import hashlib

@@ -1,0 +1,291 @@
+"""The Airflow UI in a real headless Chromium: log in, open the fti page, trigger the inference
+DAG from its form with a non-default model version, wait for the run, see its prediction run.
+
+A real ``airflow standalone`` (api-server, scheduler, dag-processor, triggerer; SQLite metadata
+in tmp) serves this repo's DAGs and plugin over a tmp FTI home holding a published feature
+version and two model versions. Screenshots go to ``FTI_TEST_ARTIFACTS`` (default
+``test-artifacts/`` in the repository). Without Chromium and its driver the test is skipped:
+``.ci/run`` installs Debian's ``chromium`` and ``chromium-driver``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import DEMO_DAYS, DEMO_END, PARAMS, REPO, demo_settings
+
+ARTIFACTS = Path(os.environ.get("FTI_TEST_ARTIFACTS", REPO / "test-artifacts"))
+DAG_ID = "batch_inference_pipeline"
+STARTUP_SECONDS = 240
+RUN_SECONDS = 300
+
+
+def browser_binaries() -> tuple[str, str]:
+    chromium = next(
+        filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None
+    )
+    driver = shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        pytest.skip(
+            "no headless Chromium here (needs chromium and chromedriver on PATH): "
+            "`apt-get install chromium chromium-driver`, as .ci/run does"
+        )
+    return chromium, driver
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(what: str, check: Callable[[], Any], seconds: float, log: Path | None = None) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` (and the log's tail)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(2)
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-60:]) if log else ""
+    pytest.fail(f"timed out after {seconds:.0f}s waiting for {what}\n{tail}")
+
+
+@dataclass
+class Project:
+    home: Path
+    champion: int
+    other: int
+    as_of: str
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, demo_raw: Path) -> Project:
+    """One feature version over the demo history and two model versions, one of them champion."""
+    from fti import pipelines
+
+    settings = demo_settings(tmp_path_factory.mktemp("browser") / "home", demo_raw)
+    first = DEMO_END - timedelta(days=DEMO_DAYS - 1)
+    pipelines.validate_raw_events(first, DEMO_END, "setup", settings)
+    pipelines.publish_features(
+        pipelines.build_features(first, DEMO_END, "setup", settings), "setup", settings
+    )
+    training_set = pipelines.build_training_set("latest", None, "setup", settings)
+    versions = [
+        pipelines.train_model(training_set, "setup-1", settings=settings),
+        pipelines.train_model(training_set, "setup-2", {"max_iter": 20}, settings),
+    ]
+    for version in versions:
+        pipelines.promote_if_better(training_set, version, "setup", settings)
+    from fti.db.engine import session_scope
+    from fti.registry import aliases
+
+    with session_scope(settings.db_url) as session:
+        champion = aliases.current(session, "churn", aliases.CHAMPION)
+    assert champion in versions
+    other = next(v for v in versions if v != champion)
+    return Project(settings.home, champion, other, DEMO_END.isoformat())
+
+
+@dataclass
+class Airflow:
+    url: str
+    password: str
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def airflow(project: Project, demo_raw: Path) -> Iterator[Airflow]:
+    """``airflow standalone`` on free ports over the project; DAGs scheduled by hand only."""
+    from fti.demo import airflow_variables
+    from fti.settings import Settings
+
+    params = yaml.safe_load(PARAMS.read_text())
+    params["schedule"] = {"features": None, "inference": None, "retrain": None}
+    params_file = project.home / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+    settings = Settings(home=project.home, params_file=params_file, raw_path=demo_raw)
+    port = free_port()
+    env = {
+        **os.environ,
+        **airflow_variables(settings),
+        "FTI_RAW_PATH": str(demo_raw),
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    airflow_home = Path(env["AIRFLOW_HOME"])
+    airflow_home.mkdir(parents=True, exist_ok=True)
+    log = airflow_home / "standalone.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            ["airflow", "standalone"],
+            env=env,
+            cwd=project.home,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def healthy() -> bool:
+            if process.poll() is not None:
+                pytest.fail(
+                    f"airflow standalone exited with {process.returncode}:\n{log.read_text()}"
+                )
+            try:
+                return httpx.get(f"{url}/api/v2/monitor/health", timeout=5).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for("the Airflow API server", healthy, STARTUP_SECONDS, log)
+        passwords = airflow_home / "simple_auth_manager_passwords.json.generated"
+        password = wait_for(
+            "the generated admin password",
+            lambda: passwords.exists() and json.loads(passwords.read_text()).get("admin"),
+            60,
+            log,
+        )
+        yield Airflow(url, password, log)
+    finally:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(log, ARTIFACTS / "airflow-standalone.log")
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = browser_binaries()
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        "--lang=en-US",
+    ):
+        options.add_argument(argument)
+    options.add_experimental_option("prefs", {"intl.accept_languages": "en-US"})
+    chrome = webdriver.Chrome(options=options, service=Service(driver))
+    chrome.implicitly_wait(20)
+    yield chrome
+    chrome.quit()
+
+
+def api_runs(airflow: Airflow) -> list[dict[str, Any]]:
+    """The inference DAG's runs, through Airflow's REST API (what the UI itself reads)."""
+    token = httpx.post(
+        f"{airflow.url}/auth/token",
+        json={"username": "admin", "password": airflow.password},
+        timeout=10,
+    ).json()["access_token"]
+    response = httpx.get(
+        f"{airflow.url}/api/v2/dags/{DAG_ID}/dagRuns",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return list(response.json()["dag_runs"])
+
+
+def test_trigger_inference_from_the_form_and_see_the_run_on_the_fti_page(
+    project: Project, airflow: Airflow, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        # Log in with the admin password Airflow generated.
+        browser.get(f"{airflow.url}/")
+        browser.find_element(By.NAME, "username").send_keys("admin")
+        browser.find_element(By.NAME, "password").send_keys(airflow.password)
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait_for("the login", lambda: "/auth/login" not in browser.current_url, 60)
+
+        # The fti page: the feature version and both model versions, no prediction run yet.
+        browser.get(f"{airflow.url}/fti/")
+        page = browser.find_element(By.TAG_NAME, "body").text
+        assert "customer_activity" in page and "churn" in page, page
+        browser.save_screenshot(str(ARTIFACTS / "fti-page-before.png"))
+
+        # The inference DAG's trigger form: score DEMO_END with the version that is not champion.
+        wait_for(
+            f"{DAG_ID} to be parsed",
+            lambda: (
+                httpx.get(f"{airflow.url}/api/v2/monitor/health", timeout=5).is_success
+                and _dag_known(airflow)
+            ),
+            120,
+            airflow.log,
+        )
+        browser.get(f"{airflow.url}/dags/{DAG_ID}")
+        browser.find_element(By.CSS_SELECTOR, "button[aria-label='Trigger Dag']").click()
+        model = browser.find_element(By.ID, "element_model")
+        assert model.get_attribute("value") == "champion"
+        model.send_keys(Keys.CONTROL, "a")
+        model.send_keys(str(project.other))
+        year, month, day = project.as_of.split("-")
+        browser.find_element(By.ID, "element_as_of_date").send_keys(month + day + year)
+        browser.save_screenshot(str(ARTIFACTS / "trigger-form.png"))
+        browser.find_element(By.CSS_SELECTOR, "[data-testid='trigger-dag-submit']").click()
+
+        # The run (the DAG was paused: the form's "unpause on trigger" is on) succeeds.
+        def finished() -> dict[str, Any] | None:
+            runs = api_runs(airflow)
+            done = [r for r in runs if r["state"] in ("success", "failed")]
+            return done[0] if done else None
+
+        run = wait_for(f"the {DAG_ID} run to finish", finished, RUN_SECONDS, airflow.log)
+        assert run["state"] == "success", run
+        assert run["conf"]["model"] == str(project.other)
+
+        # Its prediction run is on the fti page: the non-default version, succeeded.
+        def shown() -> str | None:
+            browser.get(f"{airflow.url}/fti/")
+            text = browser.find_element(By.TAG_NAME, "body").text
+            return text if run["dag_run_id"] in text else None
+
+        page = wait_for("the prediction run on the fti page", shown, 60)
+        line = next(row for row in page.splitlines() if run["dag_run_id"] in row)
+        assert "succeeded" in line and f"churn v{project.other}" in line, line
+        assert project.as_of in line, line
+    finally:
+        browser.save_screenshot(str(ARTIFACTS / "fti-page-after.png"))
+
+
+def _dag_known(airflow: Airflow) -> bool:
+    try:
+        api_runs(airflow)
+    except httpx.HTTPStatusError:
+        return False
+    return True

@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -15,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -173,19 +173,22 @@ class PredictionRun(Base):
 
 
 class Prediction(Base):
-    """One score: exactly one per (model, entity, as-of date)."""
+    """One score: exactly one per (model, entity, as-of date), its key.
+
+    On PostgreSQL the table is partitioned by slice, (model, as-of date): one partition per
+    slice, replaced whole by fti.inference.write (migration 0006 holds the DDL).
+    """
 
     __tablename__ = "predictions"
     __table_args__ = (
-        UniqueConstraint("model_name", "as_of_date", "entity_id", name="uq_predictions_slice"),
+        PrimaryKeyConstraint("model_name", "as_of_date", "entity_id", name="pk_predictions"),
         Index("ix_predictions_entity", "entity_id", "as_of_date"),  # a customer's latest score
         Index(
             "ix_predictions_day_risk", "model_name", "as_of_date", "probability"
         ),  # top-N of a day
+        {"postgresql_partition_by": "RANGE (model_name, as_of_date)"},
     )
 
-    # 64-bit on PostgreSQL (1e7 rows a night outgrow int4); SQLite's rowid is 64-bit already.
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     model_name: Mapped[str] = mapped_column(String(200))
     model_version: Mapped[int] = mapped_column(Integer)
     feature_group: Mapped[str] = mapped_column(String(200))

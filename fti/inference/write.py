@@ -4,9 +4,12 @@ Scores arrive as Arrow record batches of ``SCORE_SCHEMA`` (entity, prediction, p
 the lineage that is the same on every row of a slice (``Slice``) is added while loading, so a
 slice of 1e7 rows never sits in memory at once.
 
-- PostgreSQL: one ADBC connection, one transaction: an advisory lock on the slice (two copies of
-  the same task queue up instead of interleaving), DELETE of the old slice, binary ``COPY`` of
-  the batches (``adbc_ingest``), the run row marked succeeded, COMMIT.
+- PostgreSQL (``predictions`` has one partition per slice, migration 0006): one ADBC
+  connection, one transaction: an advisory lock on the slice (two copies of the same task queue
+  up instead of interleaving), a bare table for the new slice, binary ``COPY`` of the batches
+  into it (``adbc_ingest``), its key and indexes built in bulk, the old partition detached and
+  dropped and the new one attached (``fti_slice_swap``), the run row marked succeeded, COMMIT.
+  No row goes through an index that holds other slices, and no dead rows are left behind.
 - SQLite: one ``BEGIN IMMEDIATE`` transaction: DELETE, one DBAPI ``executemany`` per batch,
   the run row, COMMIT.
 
@@ -113,12 +116,12 @@ def _write_postgresql(db_url: str, piece: Slice, batches: Iterator[pa.RecordBatc
                 "SELECT pg_advisory_xact_lock(hashtext($1))",
                 parameters=(f"fti-slice:{piece.model_name}:{piece.as_of_date.isoformat()}",),
             )
-            cursor.execute(
-                "DELETE FROM predictions WHERE model_name = $1 AND as_of_date = $2",
-                parameters=(piece.model_name, piece.as_of_date),
-            )
+            slice_key = (piece.model_name, piece.as_of_date)
+            cursor.execute("SELECT fti_slice_stage($1, $2)", parameters=slice_key)
+            (stage,) = cursor.fetchone()  # named by the server from the slice, not by us
             reader = pa.RecordBatchReader.from_batches(schema, counted)
-            cursor.adbc_ingest("predictions", reader, mode="append")
+            cursor.adbc_ingest(stage, reader, mode="append")
+            cursor.execute("SELECT fti_slice_swap($1, $2)", parameters=slice_key)
             cursor.execute(
                 "UPDATE prediction_runs SET status = 'succeeded', row_count = $1,"
                 " finished_at = $2, error = NULL WHERE run_id = $3",

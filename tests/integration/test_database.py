@@ -60,10 +60,13 @@ def test_migrations_match_the_table_definitions(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    from fti.db.migrate import include_name
     from fti.db.tables import Base
 
+    write(db_url, date(2026, 3, 1), 1, 10)  # on PostgreSQL: a slice partition, not compared
     with get_engine(db_url).connect() as connection:
-        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        context = MigrationContext.configure(connection, opts={"include_name": include_name})
+        assert compare_metadata(context, Base.metadata) == []
 
 
 def test_latest_predictions_is_the_champions_newest_score_per_entity(db_url: str) -> None:
@@ -144,3 +147,71 @@ def test_sql_reads(db_url: str) -> None:
     write(db_url, date(2026, 3, 1), 1, 5)
     columns, rows = run_read_only(db_url, "SELECT count(*) AS n FROM predictions")
     assert columns == ["n"] and rows == [(5,)]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_at_0005(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    from fti.db.migrate import upgrade
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fti.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    upgrade(url, "0005")
+    return url
+
+
+def test_0006_moves_every_prediction_into_its_slice_and_back(db_at_0005: str) -> None:
+    """Upgrading a database that holds predictions keeps each row (PostgreSQL: in the
+    partition of its slice); downgrading restores the 0005 table with the same rows."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from fti.db.migrate import alembic_config, upgrade
+
+    columns = (
+        "model_name, model_version, feature_group, feature_version, entity_id, as_of_date,"
+        " prediction, probability, run_id, scored_at"
+    )
+    rows = [
+        {"m": model, "d": day, "e": str(e), "p": e / 10}
+        for model in ("churn", "o'brien model")  # a quote in a name is data, not SQL
+        for day in (date(2026, 3, 1), date(2026, 3, 2))
+        for e in range(5)
+    ]
+    with get_engine(db_at_0005).begin() as connection:
+        connection.execute(
+            text(
+                f"INSERT INTO predictions ({columns}) VALUES"
+                " (:m, 1, 'g', 1, :e, :d, 0, :p, 'r', '2026-03-03 00:00:00')"
+            ),
+            rows,
+        )
+    query = text(
+        "SELECT model_name, as_of_date, entity_id, probability FROM predictions"
+        " ORDER BY model_name, as_of_date, entity_id"
+    )
+
+    def stored() -> list[tuple[str, str, str, float]]:
+        with get_engine(db_at_0005).connect() as connection:
+            return [(m, str(d), e, p) for m, d, e, p in connection.execute(query)]
+
+    expected = sorted((r["m"], str(r["d"]), r["e"], r["p"]) for r in rows)
+    upgrade(db_at_0005)
+    assert stored() == expected
+    if db_at_0005.startswith("postgresql"):
+        with get_engine(db_at_0005).connect() as connection:
+            partitions = connection.execute(
+                text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'predictions'::regclass")
+            ).scalar()
+        assert partitions == 4
+    write(db_at_0005, date(2026, 3, 2), 2, 3, model_name="churn")  # replaces a migrated slice
+    assert len(stored()) == len(expected) - 5 + 3
+
+    command.downgrade(alembic_config(db_at_0005), "0005")
+    assert len(stored()) == len(expected) - 5 + 3
+    assert inspect(get_engine(db_at_0005)).get_pk_constraint("predictions")[
+        "constrained_columns"
+    ] == ["id"]
+    upgrade(db_at_0005)
+    assert len(stored()) == len(expected) - 5 + 3

@@ -73,7 +73,7 @@ def index(page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=500)) -
     feature_rows = [
         [
             _e(f.group_name),
-            f"v{f.version}",
+            f'<a href="features/{quote(f.group_name, safe="")}/{f.version}">v{f.version}</a>',
             _e(f.row_count),
             _e(f.partitions),
             f"{_e(f.min_date)} .. {_e(f.max_date)}",
@@ -244,6 +244,63 @@ def model_version(name: str, version: int) -> HTMLResponse:
         + _table(["alias", "from", "to", "who", "why", "when"], history)
         + "</body></html>"
     )
+
+
+@app.get("/features/{group}/{version}", response_class=HTMLResponse)
+def feature_version(group: str, version: int) -> HTMLResponse:
+    """One feature version: lineage, then each column's dtype and statistics."""
+    from fti.db.engine import session_scope
+    from fti.errors import FtiError
+    from fti.settings import get_settings
+    from fti.store.catalog import as_dict, get_version
+
+    with session_scope(get_settings().db_url) as session:
+        try:
+            data = as_dict(get_version(session, group, version), full=True)
+        except FtiError as exc:
+            return HTMLResponse(f"<p>{_e(exc)}</p>", status_code=404)
+    statistics = data.pop("statistics") or {}
+    schema = data.pop("schema") or {}
+    changed = data.pop("changed_dates") or []
+    facts = [[_e(key), _e(value)] for key, value in data.items() if key != "run_id"]
+    facts.append(
+        [
+            "changed dates",
+            _e(f"{len(changed)}: {', '.join(changed[:5])}" + (" ..." if len(changed) > 5 else "")),
+        ]
+    )
+    facts.append(["run_id", _run_link(data["run_id"])])
+    columns = [
+        [
+            _e(name),
+            _e(dtype),
+            _e(stats.get("nulls")),
+            _number(stats.get("min")),
+            _number(stats.get("max")),
+            _number(stats.get("mean")),
+            _number((stats.get("quantiles") or {}).get("0.5")),
+            _e(stats.get("distinct")),
+            _e(", ".join(f"{k} ({v})" for k, v in list((stats.get("top") or {}).items())[:5])),
+        ]
+        for name, dtype in schema.items()
+        for stats in [statistics.get(name, {})]
+    ]
+    return HTMLResponse(
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{_e(group)} v{version}</title><style>{STYLE}</style></head><body>"
+        f"<p><a href='../../'>&larr; fti</a></p><h1>{_e(group)} v{version}</h1>"
+        + _table(["field", "value"], facts)
+        + "<h2>Columns</h2>"
+        + _table(
+            ["column", "dtype", "nulls", "min", "max", "mean", "median", "distinct", "most common"],
+            columns,
+        )
+        + "</body></html>"
+    )
+
+
+def _number(value: object) -> str:
+    return _e(f"{value:.4g}" if isinstance(value, float) else value)
 
 
 class FtiPlugin(AirflowPlugin):

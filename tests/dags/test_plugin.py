@@ -122,6 +122,24 @@ def test_model_page_shows_lineage_and_alias_history(client) -> None:  # type: ig
     assert client.get("/fti/models/churn/9").status_code == 404
 
 
+def test_feature_version_page_shows_schema_and_statistics(client) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/fti/features/customer_activity/1")
+    assert page.status_code == 200
+    # logins_7d is 3 on all 1,234 rows: its statistics say so.
+    row = next(r for r in page.text.split("<tr>") if "<td>logins_7d</td>" in r)
+    assert [cell.split("</td>")[0] for cell in row.split("<td>")[1:7]] == [
+        "logins_7d",
+        "int64",
+        "0",
+        "3",
+        "3",
+        "3",
+    ]
+    assert "customer_activity/v1" in page.text and "1234" in page.text
+    assert 'href="features/customer_activity/1"' in client.get("/fti/").text
+    assert client.get("/fti/features/customer_activity/9").status_code == 404
+
+
 def test_drift_and_metrics_pages_show_charts(client) -> None:  # type: ignore[no-untyped-def]
     index = client.get("/fti/").text
     assert 'href="drift?run_id=batch_inference_pipeline%2Fmanual__2026-04-30"' in index

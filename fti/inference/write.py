@@ -7,8 +7,10 @@ slice of 1e7 rows never sits in memory at once.
 - PostgreSQL (``predictions`` has one partition per slice, migration 0006): one ADBC
   connection, one transaction: an advisory lock on the slice (two copies of the same task queue
   up instead of interleaving), a bare table for the new slice, binary ``COPY`` of the batches
-  into it (``adbc_ingest``), its key and indexes built in bulk, the old partition detached and
-  dropped and the new one attached (``fti_slice_swap``), the run row marked succeeded, COMMIT.
+  into it (``adbc_ingest``), its key and indexes built in bulk (``fti_slice_index``), the old
+  partition detached and dropped and the new one attached (``fti_slice_swap``, which waits for
+  long readers in short tries so that other readers are not stalled behind it), the run row
+  marked succeeded, COMMIT.
   No row goes through an index that holds other slices, and no dead rows are left behind.
 - SQLite: one ``BEGIN IMMEDIATE`` transaction: DELETE, one DBAPI ``executemany`` per batch,
   the run row, COMMIT.
@@ -121,6 +123,7 @@ def _write_postgresql(db_url: str, piece: Slice, batches: Iterator[pa.RecordBatc
             (stage,) = cursor.fetchone()  # named by the server from the slice, not by us
             reader = pa.RecordBatchReader.from_batches(schema, counted)
             cursor.adbc_ingest(stage, reader, mode="append")
+            cursor.execute("SELECT fti_slice_index($1, $2)", parameters=slice_key)
             cursor.execute("SELECT fti_slice_swap($1, $2)", parameters=slice_key)
             cursor.execute(
                 "UPDATE prediction_runs SET status = 'succeeded', row_count = $1,"

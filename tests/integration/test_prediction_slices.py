@@ -27,7 +27,7 @@ CONTENT = "model_name, model_version, feature_group, feature_version, entity_id,
 
 
 def checksum(db_url: str) -> str:
-    """sha256 over every predictions row but its surrogate id, in key order."""
+    """sha256 over every predictions row, in key order."""
     with get_engine(db_url).connect() as connection:
         rows = connection.execute(
             text(f"SELECT {CONTENT} FROM predictions ORDER BY model_name, as_of_date, entity_id")
@@ -111,6 +111,51 @@ def test_a_reader_polling_during_rewrites_never_sees_a_partial_slice(db_url: str
     assert len(seen) > 5
     assert set(seen) == {(n, 1)}
     assert slice_state(db_url) == (n, {5})
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_long_query_holds_the_swap_back_without_stalling_other_readers(db_url: str) -> None:
+    """PostgreSQL swaps a slice's partition, which needs predictions alone for a moment. While a
+    long query reads predictions, the writer waits in short tries, so other readers go on
+    reading the old slice; when the query ends, the new slice goes in."""
+    write(db_url, DAY, 1, 100)
+    long_query = get_engine(db_url).connect()
+    long_query.execute(
+        select(func.count()).select_from(Prediction)
+    )  # holds its lock until rollback
+    writer = threading.Thread(target=write, args=(db_url, DAY, 2, 100))
+    writer.start()
+    try:
+        reads = []
+        deadline = time.monotonic() + 6  # three of the writer's 2 s lock waits
+        while time.monotonic() < deadline:
+            reads.append(slice_state(db_url))
+        assert all(read == (100, {1}) for read in reads) and len(reads) >= 3
+        assert writer.is_alive()
+    finally:
+        long_query.rollback()
+        long_query.close()
+        writer.join(timeout=120)
+    assert not writer.is_alive()
+    assert slice_state(db_url) == (100, {2})
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_swap_held_back_too_long_gives_up_and_says_why(db_url: str) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    write(db_url, DAY, 1, 10)
+    engine = get_engine(db_url)
+    with engine.connect() as long_query, engine.connect() as writer:
+        long_query.execute(select(func.count()).select_from(Prediction))
+        key = {"m": "m", "d": DAY}
+        writer.execute(text("SELECT fti_slice_stage(:m, :d)"), key)
+        writer.execute(text("SELECT fti_slice_index(:m, :d)"), key)
+        with pytest.raises(OperationalError, match="held it through 2 waits of 100ms"):
+            writer.execute(text("SELECT fti_slice_swap(:m, :d, '100ms', 2)"), key)
+        writer.rollback()
+        long_query.rollback()
+    assert slice_state(db_url) == (10, {1})
 
 
 def test_a_failed_rewrite_rolls_back_and_says_what_to_do(db_url: str) -> None:

@@ -71,13 +71,11 @@ BEGIN
 END
 $$;
 
--- Index the staged slice in bulk, then swap it in for the old partition (if any).
--- Run in the writer's transaction: readers see the old slice until it commits.
-CREATE FUNCTION fti_slice_swap(model text, day date) RETURNS void
+-- The staged slice's constraint, key and indexes, built in bulk (no lock on predictions).
+CREATE FUNCTION fti_slice_index(model text, day date) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    name text := fti_slice_table(model, day);
-    stage text := name || '_new';
+    stage text := fti_slice_table(model, day) || '_new';
 BEGIN
     EXECUTE format(
         'ALTER TABLE %I ADD CONSTRAINT %I CHECK (model_name = %L AND as_of_date = %L)',
@@ -88,6 +86,37 @@ BEGIN
     EXECUTE format('CREATE INDEX %I ON %I (entity_id, as_of_date)', stage || '_entity', stage);
     EXECUTE format(
         'CREATE INDEX %I ON %I (model_name, as_of_date, probability)', stage || '_risk', stage);
+END
+$$;
+
+-- Swap the indexed staged slice in for the old partition (if any). DETACH needs predictions
+-- alone for a moment, and while it waits new readers queue behind it: so it waits lock_wait
+-- at most, lets the readers through, and tries again (tries times). Run in the writer's
+-- transaction: readers see the old slice until it commits.
+CREATE FUNCTION fti_slice_swap(model text, day date, lock_wait text DEFAULT '2s',
+                               tries integer DEFAULT 120) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    name text := fti_slice_table(model, day);
+    stage text := name || '_new';
+    waited text := current_setting('lock_timeout');
+BEGIN
+    FOR attempt IN 1..tries LOOP
+        BEGIN
+            PERFORM set_config('lock_timeout', lock_wait, true);
+            LOCK TABLE predictions IN ACCESS EXCLUSIVE MODE;  -- kept when this block ends
+            EXIT;
+        EXCEPTION WHEN lock_not_available THEN
+            IF attempt = tries THEN
+                RAISE EXCEPTION USING ERRCODE = 'lock_not_available', MESSAGE = format(
+                    'could not swap in the slice of %s for %s: queries on predictions held it '
+                    'through %s waits of %s; see pg_stat_activity, then rerun the task',
+                    model, day, tries, lock_wait);
+            END IF;
+            PERFORM pg_sleep(0.5);
+        END;
+    END LOOP;
+    PERFORM set_config('lock_timeout', waited, true);
     IF to_regclass(format('%I', name)) IS NOT NULL THEN
         EXECUTE format('ALTER TABLE predictions DETACH PARTITION %I', name);
         EXECUTE format('DROP TABLE %I', name);
@@ -145,6 +174,7 @@ def _partition_postgresql() -> None:
                     ' WHERE model_name = $1 AND as_of_date = $2',
                     fti_slice_stage(s.model_name, s.as_of_date))
                 USING s.model_name, s.as_of_date;
+                PERFORM fti_slice_index(s.model_name, s.as_of_date);
                 PERFORM fti_slice_swap(s.model_name, s.as_of_date);
             END LOOP;
         END
@@ -168,8 +198,8 @@ def downgrade() -> None:
         op.execute(f"INSERT INTO predictions ({COLUMNS}) SELECT {COLUMNS} FROM predictions_0006")
         op.execute("DROP TABLE predictions_0006")  # and its partitions
         op.execute(
-            "DROP FUNCTION fti_slice_swap(text, date); DROP FUNCTION fti_slice_stage(text, date);"
-            " DROP FUNCTION fti_slice_table(text, date)"
+            "DROP FUNCTION fti_slice_swap(text, date, text, integer); DROP FUNCTION fti_slice_index(text, date);"
+            " DROP FUNCTION fti_slice_stage(text, date); DROP FUNCTION fti_slice_table(text, date)"
         )
         op.create_unique_constraint("uq_predictions_slice", "predictions", KEY)
         op.create_index("ix_predictions_entity", "predictions", ["entity_id", "as_of_date"])

@@ -173,7 +173,7 @@ class PredictionRun(Base):
 
 
 class Prediction(Base):
-    """One score: exactly one per (model, entity, as-of date), its key.
+    """One score: exactly one per (entity, model, as-of date), its key.
 
     On PostgreSQL the table is partitioned by slice, (model, as-of date): one partition per
     slice, replaced whole by fti.inference.write (migration 0006 holds the DDL).
@@ -181,8 +181,8 @@ class Prediction(Base):
 
     __tablename__ = "predictions"
     __table_args__ = (
-        PrimaryKeyConstraint("model_name", "as_of_date", "entity_id", name="pk_predictions"),
-        Index("ix_predictions_entity", "entity_id", "as_of_date"),  # a customer's latest score
+        # Entity first: it also serves a customer's scores (and sorts fast when a slice is keyed).
+        PrimaryKeyConstraint("entity_id", "model_name", "as_of_date", name="pk_predictions"),
         Index(
             "ix_predictions_day_risk", "model_name", "as_of_date", "probability"
         ),  # top-N of a day

@@ -60,12 +60,13 @@ def test_migrations_match_the_table_definitions(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from fti.db.migrate import include_name
+    from fti.db.migrate import comparison_filter
     from fti.db.tables import Base
 
     write(db_url, date(2026, 3, 1), 1, 10)  # on PostgreSQL: a slice partition, not compared
     with get_engine(db_url).connect() as connection:
-        context = MigrationContext.configure(connection, opts={"include_name": include_name})
+        include = comparison_filter(connection.dialect.name)
+        context = MigrationContext.configure(connection, opts={"include_object": include})
         assert compare_metadata(context, Base.metadata) == []
 
 

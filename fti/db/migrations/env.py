@@ -3,7 +3,7 @@
 from alembic import context
 
 from fti.db.engine import get_engine
-from fti.db.migrate import include_name
+from fti.db.migrate import comparison_filter
 from fti.db.tables import Base
 
 config = context.config
@@ -14,6 +14,6 @@ with get_engine(url).begin() as connection:
         connection=connection,
         target_metadata=Base.metadata,
         render_as_batch=url.startswith("sqlite"),
-        include_name=include_name,
+        include_object=comparison_filter(connection.dialect.name),
     )
     context.run_migrations()

@@ -28,7 +28,7 @@ import yaml
 from filelock import FileLock
 
 from fti.errors import StoreError, VersionNotFoundError
-from fti.store.registry_repo import git, open_dvc
+from fti.store.registry_repo import cache_objects_dir, git, open_dvc
 
 GROUP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 PARTITION = re.compile(r"^feature_date=(\d{4}-\d{2}-\d{2})$")
@@ -136,9 +136,11 @@ class FeatureStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._datasets: dict[tuple[str, int, tuple[date, ...] | None], ds.Dataset] = {}
-        self._cache_root: Path | None = None
         if not (path / ".dvc").exists():
             raise StoreError(f"{path} is not an fti feature store; run `fti init` first")
+        # Where DVC keeps objects, from its config files (no DVC Repo, ~1 ms). When an object
+        # is missing there, _fetch asks DVC itself and keeps its answer.
+        self._cache_root = cache_objects_dir(path)
 
     def group_dir(self, group: str) -> Path:
         return self.path / "data" / check_group_name(group)
@@ -363,16 +365,17 @@ class FeatureStore:
     ) -> ds.Dataset:
         """The version's Parquet files, read straight from the DVC cache (immutable objects)."""
         wanted = {d.isoformat() for d in dates} if dates is not None else None
-        files = [
-            str(self._object(md5))
+        objects = [
+            md5
             for day, md5 in self._manifest(group, version)
             if wanted is None or day.isoformat() in wanted
         ]
-        if not files:
+        if not objects:
             what = f"dates {sorted(wanted)}" if wanted is not None else "any partition"
             raise VersionNotFoundError(f"{group} v{version} has no data for {what}")
-        if not all(Path(f).exists() for f in files):
+        if not all(self._object(md5).exists() for md5 in objects):
             self._fetch(group, version)
+        files = [str(self._object(md5)) for md5 in objects]
         return ds.dataset(files, schema=schema, format="parquet")
 
     def partition_dates(self, group: str, version: int) -> list[date]:
@@ -386,26 +389,31 @@ class FeatureStore:
         immutable, so a reader never sees a publish in progress. A manifest missing from the
         cache (a second machine) is fetched from the DVC remote first.
         """
-        manifest = self._object(self._dvc_md5(group, version_tag(group, version)))
-        if not manifest.exists():
+        dir_md5 = self._dvc_md5(group, version_tag(group, version))
+        if not self._object(dir_md5).exists():
             self._fetch(group, version)
         found = []
-        for entry in json.loads(manifest.read_text()):
-            folder, _, name = str(entry["relpath"]).partition("/")
+        for relpath, md5 in self._dir_entries(dir_md5):
+            folder, _, name = relpath.partition("/")
             match = PARTITION.match(folder)
             if match and name.endswith(".parquet"):
-                found.append((date.fromisoformat(match.group(1)), str(entry["md5"])))
+                found.append((date.fromisoformat(match.group(1)), md5))
         return sorted(found)
+
+    def _dir_entries(self, dir_md5: str) -> list[tuple[str, str]]:
+        """(relative path, md5) of each file a ``.dir`` manifest in the local cache lists."""
+        entries = json.loads(self._object(dir_md5).read_text())
+        return [(str(entry["relpath"]), str(entry["md5"])) for entry in entries]
 
     def _object(self, md5: str) -> Path:
         """Where DVC keeps an object in this store's cache (``files/md5/ab/cdef...``)."""
-        if self._cache_root is None:
-            self._cache_root = Path(open_dvc(self.path).cache.local.path)
         return self._cache_root / md5[:2] / md5[2:]
 
     def _fetch(self, group: str, version: int) -> None:
         """Download a version's objects from the DVC remote into the local cache."""
-        fetched = open_dvc(self.path).fetch(
+        repo = open_dvc(self.path)
+        self._cache_root = Path(repo.cache.local.path)  # DVC's own answer, in case ours differs
+        fetched = repo.fetch(
             targets=[f"data/{group}.dvc"], revs=[version_tag(group, version)], workspace=False
         )
         logging.getLogger(__name__).info("fetched %s objects of %s v%s", fetched, group, version)

@@ -18,6 +18,7 @@ import pytest
 from fti.db.engine import session_scope
 from fti.db.migrate import upgrade
 from fti.errors import StoreError, VersionNotFoundError
+from fti.store import versions
 from fti.store.catalog import list_versions
 from fti.store.registry_repo import init_store
 from fti.store.versions import FeatureStore
@@ -309,3 +310,29 @@ def test_publishing_what_is_already_there_makes_no_new_version(store: FeatureSto
         ["git", "status", "--porcelain"], cwd=store.path, capture_output=True, text=True, check=True
     )
     assert status.stdout == ""
+
+
+def no_dvc_repo(store: Path) -> None:
+    raise AssertionError(f"a read opened a DVC Repo for {store}")
+
+
+def test_reads_find_cache_objects_without_opening_dvc(
+    store: FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.publish(GROUP, {DAY: partition(DAY, 1)}, "first")
+    monkeypatch.setattr(versions, "open_dvc", no_dvc_repo)
+    reader = FeatureStore(store.path)
+    assert reader.partition_dates(GROUP, 1) == [DAY]
+    assert reader.read(GROUP, 1).column("x").to_pylist() == [1, 1, 1]
+
+
+def test_a_cache_dir_set_in_the_dvc_config_is_where_reads_look(
+    store: FeatureStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As `dvc cache dir --local ../../shared-cache` writes it: relative to the .dvc folder.
+    (store.path / ".dvc" / "config.local").write_text("[cache]\n    dir = ../../shared-cache\n")
+    writer = FeatureStore(store.path)
+    writer.publish(GROUP, {DAY: partition(DAY, 1)}, "first")
+    assert (tmp_path / "shared-cache" / "files" / "md5").is_dir()
+    monkeypatch.setattr(versions, "open_dvc", no_dvc_repo)
+    assert FeatureStore(store.path).read(GROUP, 1).column("x").to_pylist() == [1, 1, 1]

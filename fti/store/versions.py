@@ -36,6 +36,7 @@ DATE_COLUMN = "feature_date"
 LOCK_TIMEOUT_S = 600
 ROW_GROUP_ROWS = 128 * 1024  # streaming reads hold about one row group per column at a time
 IN_PROGRESS = ".git/fti-publish-in-progress"  # names the tag being published until it exists
+GRANULAR_ADD_MAX = 7  # at most this many new partitions: dvc add them one by one (see _dvc_add)
 
 
 @dataclass(frozen=True)
@@ -188,8 +189,8 @@ class FeatureStore:
         1. recover from an earlier publish that died: temp folders and stale git locks go, a
            commit that never got its tag is dropped, the work tree returns to the last version;
         2. the new partitions are written to a staging folder, then moved into the work tree;
-        3. ``dvc add`` (DVC re-hashes only new files) and ``dvc push``: the remote holds the
-           data before anything names it;
+        3. ``dvc add`` (DVC re-hashes only new files) and a push of the objects this version
+           adds (see ``_dvc_push``): the remote holds the data before anything names it;
         4. git commit of the ``.dvc`` file and the version's schema file (when the partitions
            change nothing, e.g. a rerun or a re-run backfill, no version is made and the
            latest one is returned with ``new=False``);
@@ -216,11 +217,11 @@ class FeatureStore:
             try:
                 self._write_partitions(group_dir, partitions, schema)
                 self._write_schema(group, schema)
-                self._dvc_add(group_dir)
+                self._dvc_add(group_dir, sorted(partitions))
                 if known and self._same_as(group, known[-1]):
                     self._recover()  # nothing changed: no new version (a rerun, a re-backfill)
                     return self._published(group, known[-1])
-                self._dvc_push()
+                self._dvc_push(group, known[-1] if known else None)
                 self._git_commit(f"{tag}: {message}")
                 published = PublishedVersion(
                     group=group,
@@ -294,11 +295,55 @@ class FeatureStore:
     def _write_schema(self, group: str, schema: pa.Schema) -> None:
         self.schema_file(group).write_text(schema_to_json(schema))
 
-    def _dvc_add(self, group_dir: Path) -> None:
-        open_dvc(self.path).add([str(group_dir)])
+    def _dvc_add(self, group_dir: Path, days: Sequence[date]) -> None:
+        """``dvc add`` what changed: the new partition folders into the group's directory.
 
-    def _dvc_push(self) -> None:
-        open_dvc(self.path).push()
+        Once the group is tracked, DVC's granular add builds just those folders and puts
+        them into the version's tree in place of the old ones (``Output.apply``), so the cost
+        follows the new partitions; adding the whole folder would walk and stat every
+        partition of the history. The first version, and a publish of more than
+        ``GRANULAR_ADD_MAX`` partitions (a backfill, where one walk is cheaper than updating
+        the tree once per folder), add the whole folder.
+        """
+        repo = open_dvc(self.path)
+        if group_dir.with_suffix(".dvc").exists() and len(days) <= GRANULAR_ADD_MAX:
+            repo.add([str(partition_dir(group_dir, day)) for day in days])
+        else:
+            repo.add([str(group_dir)])
+
+    def _dvc_push(self, group: str, previous: int | None) -> None:
+        """Put every object of the work tree's version of ``group`` on the DVC remote.
+
+        The remote already holds every object of ``previous``: it was pushed before its tag,
+        and DVC uploads a ``.dir`` manifest only after all its files. So only the files
+        ``previous`` lacks and the new ``.dir`` (last) can be missing; DVC checks just those
+        against the remote and uploads what is not there. The cost follows the new files,
+        where ``dvc push`` would walk every file of the group. Without a previous version, or
+        when its ``.dir`` is not on the remote (a new or emptied remote), every file of the
+        new version is checked. A cloud-versioned or worktree remote gets ``dvc push``.
+        """
+        from dvc_data.hashfile.hash_info import HashInfo
+
+        repo = open_dvc(self.path)
+        remote = repo.cloud.get_remote(None, "push")
+        if remote.worktree or remote.fs.version_aware:
+            repo.push()  # such a remote keeps files by path, not by hash: DVC's own push
+            return
+        self._cache_root = Path(repo.cache.local.path)  # where this add put the objects
+        new_dir = _md5_of(self.group_dir(group).with_suffix(".dvc").read_text())
+        wanted = {md5 for _, md5 in self._dir_entries(new_dir)}
+        if previous is not None:
+            old_dir = self._dvc_md5(group, version_tag(group, previous))
+            if self._object(old_dir).exists() and remote.odb.exists(old_dir):
+                wanted -= {md5 for _, md5 in self._dir_entries(old_dir)}
+        objects = {HashInfo("md5", md5) for md5 in [*wanted, new_dir]}
+        result = repo.cloud.push(objects)
+        if result.failed:
+            raise StoreError(
+                f"dvc push of {group} failed for {len(result.failed)} object(s), e.g. "
+                f"{sorted(h.value for h in result.failed)[:3]}: check the DVC remote and "
+                "the DVC cache, then publish again"
+            )
 
     def _git_commit(self, message: str) -> None:
         git(self.path, "add", "-A")

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,6 +30,9 @@ from filelock import FileLock
 
 from fti.errors import StoreError, VersionNotFoundError
 from fti.store.registry_repo import cache_objects_dir, git, open_dvc
+
+if TYPE_CHECKING:
+    from dvc.repo import Repo
 
 GROUP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 PARTITION = re.compile(r"^feature_date=(\d{4}-\d{2}-\d{2})$")
@@ -217,11 +221,12 @@ class FeatureStore:
             try:
                 self._write_partitions(group_dir, partitions, schema)
                 self._write_schema(group, schema)
-                self._dvc_add(group_dir, sorted(partitions))
-                if known and self._same_as(group, known[-1]):
-                    self._recover()  # nothing changed: no new version (a rerun, a re-backfill)
-                    return self._published(group, known[-1])
-                self._dvc_push(group, known[-1] if known else None)
+                with open_dvc(self.path) as repo:  # one DVC Repo for add and push
+                    self._dvc_add(repo, group_dir, sorted(partitions))
+                    if known and self._same_as(group, known[-1]):
+                        self._recover()  # nothing changed: no new version (a rerun/re-backfill)
+                        return self._published(group, known[-1])
+                    self._dvc_push(repo, group, known[-1] if known else None)
                 self._git_commit(f"{tag}: {message}")
                 published = PublishedVersion(
                     group=group,
@@ -295,7 +300,7 @@ class FeatureStore:
     def _write_schema(self, group: str, schema: pa.Schema) -> None:
         self.schema_file(group).write_text(schema_to_json(schema))
 
-    def _dvc_add(self, group_dir: Path, days: Sequence[date]) -> None:
+    def _dvc_add(self, repo: Repo, group_dir: Path, days: Sequence[date]) -> None:
         """``dvc add`` what changed: the new partition folders into the group's directory.
 
         Once the group is tracked, DVC's granular add builds just those folders and puts
@@ -305,13 +310,12 @@ class FeatureStore:
         ``GRANULAR_ADD_MAX`` partitions (a backfill, where one walk is cheaper than updating
         the tree once per folder), add the whole folder.
         """
-        repo = open_dvc(self.path)
         if group_dir.with_suffix(".dvc").exists() and len(days) <= GRANULAR_ADD_MAX:
             repo.add([str(partition_dir(group_dir, day)) for day in days])
         else:
             repo.add([str(group_dir)])
 
-    def _dvc_push(self, group: str, previous: int | None) -> None:
+    def _dvc_push(self, repo: Repo, group: str, previous: int | None) -> None:
         """Put every object of the work tree's version of ``group`` on the DVC remote.
 
         The remote already holds every object of ``previous``: it was pushed before its tag,
@@ -324,7 +328,6 @@ class FeatureStore:
         """
         from dvc_data.hashfile.hash_info import HashInfo
 
-        repo = open_dvc(self.path)
         remote = repo.cloud.get_remote(None, "push")
         if remote.worktree or remote.fs.version_aware:
             repo.push()  # such a remote keeps files by path, not by hash: DVC's own push

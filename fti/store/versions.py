@@ -340,7 +340,10 @@ class FeatureStore:
             if self._object(old_dir).exists() and remote.odb.exists(old_dir):
                 wanted -= {md5 for _, md5 in self._dir_entries(old_dir)}
         objects = {HashInfo("md5", md5) for md5 in [*wanted, new_dir]}
-        result = repo.cloud.push(objects)
+        cache = repo.cache.local
+        # DVC's transfer, as in its push, minus the remote index: checking that index would
+        # look up every .dir it ever indexed (one per pushed version) on the remote.
+        result = repo.cloud.transfer(cache, remote.odb, objects, cache_odb=cache)
         if result.failed:
             raise StoreError(
                 f"dvc push of {group} failed for {len(result.failed)} object(s), e.g. "

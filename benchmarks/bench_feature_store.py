@@ -34,8 +34,10 @@ Three sub-benchmarks, chosen with ``--only pit,read,publish`` (default: all thre
    fresh process and again in a process that has listed once, next to the bare
    ``ds.dataset(files)`` call.
 3. ``publish``: for each N in ``--history``, a fresh store gets N daily partitions of
-   ``--publish-rows`` rows x 10 columns in one publish (info), with its catalog row in a
-   SQLite catalog. Then ONE more day is timed in two ways: ``FeatureStore.publish`` alone,
+   ``--publish-rows`` rows x 10 columns (info), each version with its catalog row in a SQLite
+   catalog. ``--history-shape nightly`` (default) publishes them as N versions of one day
+   each, as nightly runs make them; ``bulk`` as one version. Then ONE more day is timed in
+   two ways: ``FeatureStore.publish`` alone,
    split into its own steps by wrapping the store's git/DVC calls, and the
    ``publish_features`` path: the same publish with ``record_version`` writing the catalog
    row (statistics of the new partition merged with the kept ones), as
@@ -831,7 +833,8 @@ def _split_publish(split: dict[str, float]) -> None:
     """Time FeatureStore.publish by step in this worker: wrap its git/DVC calls and helpers.
 
     Only the outermost timed call counts, so ``_recover`` includes its own git/DVC calls.
-    "dvc push" is DVC's push of the version's objects (``repo.cloud.push``, or ``repo.push``).
+    "dvc push" is DVC's push of the version's objects (``repo.cloud.transfer``/``push``, or
+    ``repo.push``).
     "other" is the rest: lock, Parquet writes of the new partition, renames, manifest reads.
     """
     import fti.store.versions as versions
@@ -862,11 +865,11 @@ def _split_publish(split: dict[str, float]) -> None:
             (repo, "push"),
             (repo, "checkout"),
             (repo.cloud, "push"),
+            (repo.cloud, "transfer"),
         ):
             bound = getattr(owner, method)
-            setattr(
-                owner, method, lambda *a, _b=bound, _m=method, **k: timed(f"dvc {_m}", _b, *a, **k)
-            )
+            name = "dvc push" if owner is repo.cloud else f"dvc {method}"
+            setattr(owner, method, lambda *a, _b=bound, _n=name, **k: timed(_n, _b, *a, **k))
         return repo
 
     versions.git = git_timed
@@ -905,12 +908,21 @@ def _catalog_record(store: Any, partitions: dict[date, Any]) -> Callable[[Any], 
     return record
 
 
-def _history_setup(folder: str, days: int, rows: int, seed: int) -> dict[str, Any]:
+def _history_setup(
+    folder: str, days: int, rows: int, seed: int, shape: str, modules: list[str]
+) -> dict[str, Any]:
     from fti.db.migrate import upgrade
 
+    _warm(modules)
     store = _new_store(folder)
     upgrade(_catalog_url(str(store)))
-    history = _publish_days(str(store), 0, days, rows, seed, with_record=True)
+    if shape == "bulk":
+        history = _publish_days(str(store), 0, days, rows, seed, with_record=True)
+    else:  # nightly: one version per day
+        clock = time.perf_counter()
+        for day in range(days):
+            history = _publish_days(str(store), day, 1, rows, seed, with_record=True)
+        history["seconds"] = time.perf_counter() - clock
     # One more day, untimed: the first publish after a store's first version pays one-time
     # costs on disk (DVC's state and index databases, git's index) that later ones do not.
     _publish_days(str(store), days, 1, rows, seed, with_record=True)
@@ -969,14 +981,17 @@ def bench_publish(args: argparse.Namespace) -> tuple[list[Row], str, str]:
     modules = _in_worker(_dvc_modules, str(args.workdir / "publish" / "warmup"), args.seed)
     for n in args.history:
         folder = str(args.workdir / "publish" / str(n))
-        log(f"publish: history of {n} day(s) x {args.publish_rows:,} rows")
-        setup = _in_worker(_history_setup, folder, n, args.publish_rows, args.seed)
+        log(f"publish: {args.history_shape} history of {n} day(s) x {args.publish_rows:,} rows")
+        setup = _in_worker(
+            _history_setup, folder, n, args.publish_rows, args.seed, args.history_shape, modules
+        )
         store = str(Path(folder) / "store")
+        shape = "as one version" if args.history_shape == "bulk" else f"as {n} nightly version(s)"
         rows.append(
             Row(
                 "publish",
                 n,
-                f"publish the {n}-day history at once (info)",
+                f"publish the {n}-day history {shape} (info)",
                 n * args.publish_rows,
                 setup["seconds"],
                 0.0,
@@ -1101,6 +1116,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--read-rows", type=lambda s: int(float(s)), default=2_000_000)
     parser.add_argument("--read-days", type=int, default=30)
     parser.add_argument("--history", type=_ints, default=_ints("1,30,365"), help="days published")
+    parser.add_argument(
+        "--history-shape",
+        choices=["nightly", "bulk"],
+        default="nightly",
+        help="the history as one version per day (nightly) or as one version (bulk)",
+    )
     parser.add_argument("--publish-rows", type=int, default=2_000, help="rows per daily partition")
     parser.add_argument("--repeat", type=int, default=3, help="runs per step (median)")
     parser.add_argument("--seed", type=int, default=7)

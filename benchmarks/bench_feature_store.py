@@ -16,8 +16,7 @@ Three sub-benchmarks, chosen with ``--only pit,read,publish`` (default: all thre
      does not restore the label order; fti does;
    - DuckDB ``ASOF LEFT JOIN`` on the same pandas frames (``SELECT l.*, f.* ... ON
      l.entity = f.entity AND l.t >= f.ft``), returning pandas (``.df()``) and, for
-     information, Arrow;
-   - (runs at 060a3e9 also timed a "proposed fix" prototype; fti's own join is that fix now).
+     information, Arrow.
 
    ratio = seconds / the fastest method at that size. check = the worker compares
    ``--pit-sample`` label rows with a brute-force numpy oracle that was built with the data
@@ -30,20 +29,21 @@ Three sub-benchmarks, chosen with ``--only pit,read,publish`` (default: all thre
    columns are read with ``FeatureStore.scanner(...).to_table()`` and with streaming
    ``.to_batches()``. The bare baseline is ``pyarrow.dataset.dataset(<the same files in the
    DVC cache>, format="parquet")`` with the same columns and batch size. ratio = fti / bare
-   (fti overhead). ``FeatureStore(path)`` plus its first ``scanner`` (the listing through
-   DVCFileSystem) is timed on its own, in a fresh process (this includes DVC's lazy imports) and
-   again in a process that has listed once. The bare ``ds.dataset(files)`` call sits next to
-   it, and so does a bench-only prototype that takes the file list from the tag's ``.dvc`` file
-   and its ``.dir`` manifest in the DVC cache.
+   (fti overhead). ``FeatureStore(path)`` plus its first ``scanner`` (the listing: the tag's
+   ``.dvc`` file from git, its ``.dir`` manifest from the DVC cache) is timed on its own, in a
+   fresh process and again in a process that has listed once, next to the bare
+   ``ds.dataset(files)`` call.
 3. ``publish``: for each N in ``--history``, a fresh store gets N daily partitions of
-   ``--publish-rows`` rows x 10 columns in one publish (info). Then ONE more day is timed in
-   two ways: ``FeatureStore.publish`` alone, split into its own steps by wrapping the store's
-   methods, and the ``publish_features`` path as of commit 060a3e9 (publish, then
-   ``store.read`` of the whole snapshot, ``column_statistics`` and ``partition_dates``, as its
-   ``record_version`` does, but with no SQL write; later commits compute statistics per new
-   partition, which this row does not follow). ratio = seconds / seconds at the smallest N. These workers first import
-   what a publish imports lazily (DVC, networkx, ...). One more run per N in a plain fresh
-   process shows what a real CLI/Airflow task pays on top of that.
+   ``--publish-rows`` rows x 10 columns (info), each version with its catalog row in a SQLite
+   catalog. ``--history-shape nightly`` (default) publishes them as N versions of one day
+   each, as nightly runs make them; ``bulk`` as one version. Then ONE more day is timed in
+   two ways: ``FeatureStore.publish`` alone,
+   split into its own steps by wrapping the store's git/DVC calls, and the
+   ``publish_features`` path: the same publish with ``record_version`` writing the catalog
+   row (statistics of the new partition merged with the kept ones), as
+   ``fti.pipelines.publish_features`` does. ratio = seconds / seconds at the smallest N. These
+   workers first import what a publish imports lazily (DVC, networkx, ...). One more run per
+   N in a plain fresh process shows what a real CLI/Airflow task pays on top of that.
 
 Every measured step runs in a fresh worker process (``spawn``). It times the call with
 ``time.perf_counter`` and reports its own peak RSS (``resource.getrusage(RUSAGE_SELF)
@@ -603,15 +603,19 @@ def _new_store(folder: str) -> Path:
     return root / "store"
 
 
-def _publish_days(store: str, first: int, days: int, rows: int, seed: int) -> dict[str, Any]:
+def _publish_days(
+    store: str, first: int, days: int, rows: int, seed: int, with_record: bool = False
+) -> dict[str, Any]:
     from fti.store.versions import FeatureStore
 
     partitions = {
         STORE_START + timedelta(days=i): _day_table(STORE_START + timedelta(days=i), rows, seed)
         for i in range(first, first + days)
     }
+    fs = FeatureStore(Path(store))
+    record = _catalog_record(fs, partitions) if with_record else None
     clock = time.perf_counter()
-    published = FeatureStore(Path(store)).publish(GROUP, partitions, f"bench {days} day(s)")
+    published = fs.publish(GROUP, partitions, f"bench {days} day(s)", record=record)
     return {"version": published.version, "seconds": time.perf_counter() - clock}
 
 
@@ -641,11 +645,14 @@ def _cache_files(store: str, group: str, version: int) -> list[str]:
 
 def _dvc_modules(folder: str, seed: int) -> list[str]:
     """Modules that a first publish and read import lazily (DVC, networkx, ...)."""
+    from fti.db.migrate import upgrade
     from fti.store.versions import FeatureStore
 
     before = set(sys.modules)
     store = _new_store(folder)
-    published = _publish_days(str(store), 0, 1, 10, seed)
+    upgrade(_catalog_url(str(store)))
+    _publish_days(str(store), 0, 1, 10, seed, with_record=True)
+    published = _publish_days(str(store), 1, 1, 10, seed, with_record=True)  # a 2nd version
     FeatureStore(store).read(GROUP, published["version"])
     shutil.rmtree(folder, ignore_errors=True)
     return sorted(set(sys.modules) - before)
@@ -712,23 +719,6 @@ def _read_bare(files: list[str], mode: str) -> dict[str, Any]:
     return {"seconds": seconds, "peak": peak, "extra": extra, "rows": rows}
 
 
-def _read_manifest(store: str, version: int, mode: str) -> dict[str, Any]:
-    """The listing fix the profile suggests: no DVCFileSystem, the manifest names the files."""
-    import pyarrow.dataset as ds
-
-    def listing() -> int:
-        files = _cache_files(store, GROUP, version)
-        made = ds.dataset(files, format="parquet").scanner(
-            columns=READ_COLUMNS, batch_size=BATCH_SIZE
-        )
-        return len(made.projected_schema)
-
-    if mode == "listing":
-        listing()
-    _, seconds, peak, extra = _timed(listing)
-    return {"seconds": seconds, "peak": peak, "extra": extra, "rows": 0}
-
-
 def _consume(scanner: Any, mode: str) -> int:
     if mode == "to_table":
         return scanner.to_table().num_rows
@@ -784,16 +774,12 @@ def bench_read(args: argparse.Namespace) -> tuple[list[Row], str]:
             check=f"{info['bytes'] / 2**20:.1f} MiB Parquet (zstd)",
         ),
     ]
-    prototype = "prototype (bench-only): files from the tag's .dvc manifest in the DVC cache"
     for mode, fti_name, bare_name in steps:
         who_runs: dict[str, tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]] = {
             "fti": (_read_fti, (store, info["version"], mode)),
             "bare": (_read_bare, (info["files"], mode)),
         }
         names = {"fti": fti_name, "bare": bare_name}
-        if mode in ("cold", "listing"):
-            who_runs["prototype"] = (_read_manifest, (store, info["version"], mode))
-            names["prototype"] = f"{prototype}, {'fresh process' if mode == 'cold' else '2nd time'}"
         runs: dict[str, list[dict[str, Any]]] = {who: [] for who in who_runs}
         for _ in range(args.repeat):
             for who, (task, task_args) in who_runs.items():
@@ -826,30 +812,30 @@ def bench_read(args: argparse.Namespace) -> tuple[list[Row], str]:
 
 
 # ---- 3. publish cost vs history ------------------------------------------------------------------
-PUBLISH_STEPS = [  # column order of the split table; steps another fti version has come after
-    "_restore_worktree",
+PUBLISH_STEPS = [  # column order of the split table
     "_recover",
-    "_check_schema",
     "_published_schema",
     "git tag --list",
     "dvc Repo()",
     "dvc add",
+    "dvc push",
     "git add",
     "git commit",
+    "record",
     "git tag -a",
-    "dvc push",
     "git rev-parse",
     "git show",
 ]
-PUBLISH_HELPERS = ["_restore_worktree", "_recover", "_check_schema", "_published_schema"]
+PUBLISH_HELPERS = ["_recover", "_published_schema"]
 
 
 def _split_publish(split: dict[str, float]) -> None:
     """Time FeatureStore.publish by step in this worker: wrap its git/DVC calls and helpers.
 
-    Only the outermost timed call counts, so ``_restore_worktree`` includes its own git reset
-    and dvc checkout. "other" is the rest: lock, Parquet writes of the new partition, renames.
-    Helpers that this version of fti lacks are skipped; any git/DVC call is still counted.
+    Only the outermost timed call counts, so ``_recover`` includes its own git/DVC calls.
+    "dvc push" is DVC's push of the version's objects (``repo.cloud.transfer``/``push``, or
+    ``repo.push``).
+    "other" is the rest: lock, Parquet writes of the new partition, renames, manifest reads.
     """
     import fti.store.versions as versions
 
@@ -874,11 +860,16 @@ def _split_publish(split: dict[str, float]) -> None:
 
     def open_dvc_timed(store: Path) -> Any:
         repo = timed("dvc Repo()", open_dvc, store)
-        for method in ("add", "push", "checkout"):
-            bound = getattr(repo, method)
-            setattr(
-                repo, method, lambda *a, _b=bound, _m=method, **k: timed(f"dvc {_m}", _b, *a, **k)
-            )
+        for owner, method in (
+            (repo, "add"),
+            (repo, "push"),
+            (repo, "checkout"),
+            (repo.cloud, "push"),
+            (repo.cloud, "transfer"),
+        ):
+            bound = getattr(owner, method)
+            name = "dvc push" if owner is repo.cloud else f"dvc {method}"
+            setattr(owner, method, lambda *a, _b=bound, _n=name, **k: timed(_n, _b, *a, **k))
         return repo
 
     versions.git = git_timed
@@ -894,22 +885,58 @@ def _split_publish(split: dict[str, float]) -> None:
         )
 
 
-def _history_setup(folder: str, days: int, rows: int, seed: int) -> dict[str, Any]:
+def _catalog_url(store: str) -> str:
+    return f"sqlite:///{Path(store).parent / 'fti.db'}"
+
+
+def _catalog_record(store: Any, partitions: dict[date, Any]) -> Callable[[Any], None]:
+    """The ``record`` step of ``fti.pipelines.publish_features``: the version's catalog row."""
+    from fti.db.engine import session_scope
+    from fti.store.catalog import record_version
+    from fti.store.versions import read_partition_in_work_tree
+
+    def record(published: Any) -> None:
+        with session_scope(_catalog_url(str(store.path)), write=True) as session:
+            record_version(
+                session,
+                published,
+                partitions,
+                "bench",
+                lambda day: read_partition_in_work_tree(store, GROUP, day),
+            )
+
+    return record
+
+
+def _history_setup(
+    folder: str, days: int, rows: int, seed: int, shape: str, modules: list[str]
+) -> dict[str, Any]:
+    from fti.db.migrate import upgrade
+
+    _warm(modules)
     store = _new_store(folder)
-    return _publish_days(str(store), 0, days, rows, seed)
+    upgrade(_catalog_url(str(store)))
+    if shape == "bulk":
+        history = _publish_days(str(store), 0, days, rows, seed, with_record=True)
+    else:  # nightly: one version per day
+        clock = time.perf_counter()
+        for day in range(days):
+            history = _publish_days(str(store), day, 1, rows, seed, with_record=True)
+        history["seconds"] = time.perf_counter() - clock
+    # One more day, untimed: the first publish after a store's first version pays one-time
+    # costs on disk (DVC's state and index databases, git's index) that later ones do not.
+    _publish_days(str(store), days, 1, rows, seed, with_record=True)
+    return history
 
 
 def _publish_next(
-    store: str, day_index: int, rows: int, seed: int, with_stats: bool, modules: list[str]
+    store: str, day_index: int, rows: int, seed: int, with_record: bool, modules: list[str]
 ) -> dict[str, Any]:
-    """Publish one more day; time FeatureStore.publish by step, then (optionally) statistics.
+    """Publish one more day; time FeatureStore.publish by step (with the catalog row or not).
 
     ``modules`` are imported first (DVC's lazy imports); an empty list times a cold process.
     """
-    import pyarrow.compute as pc
-
-    from fti.store.statistics import column_statistics, schema_of
-    from fti.store.versions import DATE_COLUMN, FeatureStore
+    from fti.store.versions import FeatureStore
 
     _warm(modules)
     day = STORE_START + timedelta(days=day_index)
@@ -917,26 +944,19 @@ def _publish_next(
     fs = FeatureStore(Path(store))
     split: dict[str, float] = {}
     _split_publish(split)
+    record = None
+    if with_record:
+        real = _catalog_record(fs, partitions)
+
+        def record(published: Any) -> None:
+            clock = time.perf_counter()
+            real(published)
+            split["record"] = split.get("record", 0.0) + time.perf_counter() - clock
 
     def run() -> dict[str, Any]:
         clock = time.perf_counter()
-        published = fs.publish(GROUP, partitions, f"bench day {day}")
-        times = {"publish": time.perf_counter() - clock}
-        if with_stats:
-            clock = time.perf_counter()
-            snapshot = fs.read(GROUP, published.version)
-            times["read snapshot"] = time.perf_counter() - clock
-            clock = time.perf_counter()
-            schema_of(snapshot)
-            dates = snapshot.column(DATE_COLUMN)
-            pc.min(dates), pc.max(dates)
-            column_statistics(snapshot)
-            times["column_statistics"] = time.perf_counter() - clock
-            clock = time.perf_counter()
-            len(fs.partition_dates(GROUP, published.version))
-            times["partition_dates"] = time.perf_counter() - clock
-            times["snapshot rows"] = snapshot.num_rows
-        return times
+        fs.publish(GROUP, partitions, f"bench day {day}", record=record)
+        return {"publish": time.perf_counter() - clock}
 
     times, seconds, peak, extra = _timed(run)
     split["other"] = times["publish"] - sum(split.values())
@@ -961,21 +981,24 @@ def bench_publish(args: argparse.Namespace) -> tuple[list[Row], str, str]:
     modules = _in_worker(_dvc_modules, str(args.workdir / "publish" / "warmup"), args.seed)
     for n in args.history:
         folder = str(args.workdir / "publish" / str(n))
-        log(f"publish: history of {n} day(s) x {args.publish_rows:,} rows")
-        setup = _in_worker(_history_setup, folder, n, args.publish_rows, args.seed)
+        log(f"publish: {args.history_shape} history of {n} day(s) x {args.publish_rows:,} rows")
+        setup = _in_worker(
+            _history_setup, folder, n, args.publish_rows, args.seed, args.history_shape, modules
+        )
         store = str(Path(folder) / "store")
+        shape = "as one version" if args.history_shape == "bulk" else f"as {n} nightly version(s)"
         rows.append(
             Row(
                 "publish",
                 n,
-                f"publish the {n}-day history at once (info)",
+                f"publish the {n}-day history {shape} (info)",
                 n * args.publish_rows,
                 setup["seconds"],
                 0.0,
             )
         )
-        runs: dict[str, list[dict[str, Any]]] = {"plain": [], "stats": [], "cold": []}
-        day = n
+        runs: dict[str, list[dict[str, Any]]] = {"plain": [], "record": [], "cold": []}
+        day = n + 1  # the setup published days 0..n (the last one as a warm-up)
         for attempt in range(args.repeat):
             for kind in runs:
                 if kind == "cold" and attempt:
@@ -988,14 +1011,14 @@ def bench_publish(args: argparse.Namespace) -> tuple[list[Row], str, str]:
                         day,
                         args.publish_rows,
                         args.seed,
-                        kind == "stats",
+                        kind == "record",
                         warm,
                     )
                 )
                 day += 1
         for kind, name in (
             ("plain", "FeatureStore.publish of one more day"),
-            ("stats", "publish_features path: publish + read + statistics"),
+            ("record", "publish_features path: publish + catalog row (SQLite)"),
             ("cold", "FeatureStore.publish, fresh process incl. DVC imports (1 run)"),
         ):
             results = runs[kind]
@@ -1008,9 +1031,6 @@ def bench_publish(args: argparse.Namespace) -> tuple[list[Row], str, str]:
                 detail[f"publish:{key}"] = statistics.median(
                     r["split"].get(key, 0.0) for r in results
                 )
-            check = ""
-            if kind == "stats":
-                check = f"snapshot {int(detail['snapshot rows']):,} rows"
             rows.append(
                 Row(
                     "publish",
@@ -1021,7 +1041,6 @@ def bench_publish(args: argparse.Namespace) -> tuple[list[Row], str, str]:
                     max(r["peak"] for r in results),
                     max(r["extra"] for r in results),
                     f"{seconds / base[kind]:.2f}x",
-                    check,
                     detail=detail,
                     spread=_spread(results),
                 )
@@ -1037,27 +1056,23 @@ def bench_publish(args: argparse.Namespace) -> tuple[list[Row], str, str]:
 
 
 def _split_table(splits: list[tuple[int, Row, Row]]) -> str:
-    """Seconds by step of the plain publish, then the parts of the publish_features path."""
-    seen = [k.split(":", 1)[1] for _, plain, _ in splits for k in plain.detail if ":" in k]
+    """Seconds by step (medians) of the plain publish and of the publish_features path."""
+    seen = [
+        k.split(":", 1)[1] for _, *rows in splits for row in rows for k in row.detail if ":" in k
+    ]
     steps = [k for k in PUBLISH_STEPS if k in seen]
     steps += [k for k in dict.fromkeys(seen) if k not in steps and k != "other"] + ["other"]
-    parts = ["read snapshot", "column_statistics", "partition_dates"]
     lines = [
-        "| N days | publish s | "
-        + " | ".join(steps)
-        + " | publish_features path s | of which publish | "
-        + " | ".join(parts)
-        + " | snapshot rows |",
-        "|---:|" + "---:|" * (len(steps) + len(parts) + 4),
+        "| N days | path | seconds | " + " | ".join(steps) + " |",
+        "|---:|---|---:|" + "---:|" * len(steps),
     ]
-    for n, plain, stats in splits:
-        lines.append(
-            f"| {n} | {plain.seconds:.2f} | "
-            + " | ".join(f"{plain.detail.get(f'publish:{k}', 0.0):.2f}" for k in steps)
-            + f" | {stats.seconds:.2f} | {stats.detail['publish']:.2f} | "
-            + " | ".join(f"{stats.detail[k]:.2f}" for k in parts)
-            + f" | {int(stats.detail['snapshot rows']):,} |"
-        )
+    for n, plain, record in splits:
+        for name, row in (("publish", plain), ("+ catalog row", record)):
+            lines.append(
+                f"| {n} | {name} | {row.seconds:.3f} | "
+                + " | ".join(f"{row.detail.get(f'publish:{k}', 0.0):.3f}" for k in steps)
+                + " |"
+            )
     return "\n".join(lines)
 
 
@@ -1101,6 +1116,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--read-rows", type=lambda s: int(float(s)), default=2_000_000)
     parser.add_argument("--read-days", type=int, default=30)
     parser.add_argument("--history", type=_ints, default=_ints("1,30,365"), help="days published")
+    parser.add_argument(
+        "--history-shape",
+        choices=["nightly", "bulk"],
+        default="nightly",
+        help="the history as one version per day (nightly) or as one version (bulk)",
+    )
     parser.add_argument("--publish-rows", type=int, default=2_000, help="rows per daily partition")
     parser.add_argument("--repeat", type=int, default=3, help="runs per step (median)")
     parser.add_argument("--seed", type=int, default=7)

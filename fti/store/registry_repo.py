@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 from pathlib import Path
 
@@ -33,6 +34,48 @@ def open_dvc(store: Path):  # type: ignore[no-untyped-def]
 
     logging.getLogger("dvc").setLevel(logging.WARNING)
     return Repo(str(store))
+
+
+def _dvc_config_files(store: Path) -> list[Path]:
+    """DVC's config files for the store, lowest priority first, as ``dvc.config.Config`` has them."""
+    import platformdirs
+
+    system = os.getenv("DVC_SYSTEM_CONFIG_DIR") or platformdirs.site_config_dir("dvc", "iterative")
+    user = os.getenv("DVC_GLOBAL_CONFIG_DIR") or platformdirs.user_config_dir("dvc", "iterative")
+    dvc_dir = store / ".dvc"
+    return [
+        Path(system) / "config",
+        Path(user) / "config",
+        dvc_dir / "config",
+        dvc_dir / "config.local",
+    ]
+
+
+def cache_objects_dir(store: Path) -> Path:
+    """Where DVC 3 keeps the store's objects: ``<cache dir>/files/md5`` (then ``ab/cdef...``).
+
+    The cache dir is ``cache.dir`` of the last DVC config file that sets it (system, global,
+    the store's ``.dvc/config``, then ``.dvc/config.local``), a relative path being relative
+    to that file's folder, or ``.dvc/cache`` by default, as DVC resolves it. The files are
+    read with configobj, as DVC reads them, so finding an object costs no DVC ``Repo``
+    (tens of milliseconds). A cache named as ``cache.local = <remote>`` is not followed here:
+    its objects then look missing, and the reader asks DVC itself while fetching them.
+    """
+    from configobj import ConfigObj
+
+    cache = store / ".dvc" / "cache"
+    for config in _dvc_config_files(store):
+        if not config.is_file():
+            continue
+        try:  # DVC lower-cases section and option names
+            sections = {k.lower(): v for k, v in ConfigObj(str(config)).items()}
+            setting = {k.lower(): v for k, v in (sections.get("cache") or {}).items()}.get("dir")
+        except Exception as error:  # noqa: BLE001 - DVC itself will say what is wrong
+            logging.getLogger(__name__).warning("could not read %s: %s", config, error)
+            continue
+        if setting:
+            cache = config.parent / os.path.expanduser(str(setting))
+    return Path(os.path.abspath(cache)) / "files" / "md5"
 
 
 def init_store(store: Path, remote: str) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,7 +29,10 @@ import yaml
 from filelock import FileLock
 
 from fti.errors import StoreError, VersionNotFoundError
-from fti.store.registry_repo import git, open_dvc
+from fti.store.registry_repo import cache_objects_dir, git, open_dvc
+
+if TYPE_CHECKING:
+    from dvc.repo import Repo
 
 GROUP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 PARTITION = re.compile(r"^feature_date=(\d{4}-\d{2}-\d{2})$")
@@ -43,6 +46,7 @@ STREAMING: dict[str, Any] = {
     "fragment_scan_options": ds.ParquetFragmentScanOptions(pre_buffer=False),
 }
 IN_PROGRESS = ".git/fti-publish-in-progress"  # names the tag being published until it exists
+GRANULAR_ADD_MAX = 7  # at most this many new partitions: dvc add them one by one (see _dvc_add)
 
 
 @dataclass(frozen=True)
@@ -143,9 +147,11 @@ class FeatureStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._datasets: dict[tuple[str, int, tuple[date, ...] | None], ds.Dataset] = {}
-        self._cache_root: Path | None = None
         if not (path / ".dvc").exists():
             raise StoreError(f"{path} is not an fti feature store; run `fti init` first")
+        # Where DVC keeps objects, from its config files (no DVC Repo, ~1 ms). When an object
+        # is missing there, _fetch asks DVC itself and keeps its answer.
+        self._cache_root = cache_objects_dir(path)
 
     def group_dir(self, group: str) -> Path:
         return self.path / "data" / check_group_name(group)
@@ -193,8 +199,8 @@ class FeatureStore:
         1. recover from an earlier publish that died: temp folders and stale git locks go, a
            commit that never got its tag is dropped, the work tree returns to the last version;
         2. the new partitions are written to a staging folder, then moved into the work tree;
-        3. ``dvc add`` (DVC re-hashes only new files) and ``dvc push``: the remote holds the
-           data before anything names it;
+        3. ``dvc add`` (DVC re-hashes only new files) and a push of the objects this version
+           adds (see ``_dvc_push``): the remote holds the data before anything names it;
         4. git commit of the ``.dvc`` file and the version's schema file (when the partitions
            change nothing, e.g. a rerun or a re-run backfill, no version is made and the
            latest one is returned with ``new=False``);
@@ -221,11 +227,12 @@ class FeatureStore:
             try:
                 self._write_partitions(group_dir, partitions, schema)
                 self._write_schema(group, schema)
-                self._dvc_add(group_dir)
-                if known and self._same_as(group, known[-1]):
-                    self._recover()  # nothing changed: no new version (a rerun, a re-backfill)
-                    return self._published(group, known[-1])
-                self._dvc_push()
+                with open_dvc(self.path) as repo:  # one DVC Repo for add and push
+                    self._dvc_add(repo, group_dir, sorted(partitions))
+                    if known and self._same_as(group, known[-1]):
+                        self._recover()  # nothing changed: no new version (a rerun/re-backfill)
+                        return self._published(group, known[-1])
+                    self._dvc_push(repo, group, known[-1] if known else None)
                 self._git_commit(f"{tag}: {message}")
                 published = PublishedVersion(
                     group=group,
@@ -299,11 +306,56 @@ class FeatureStore:
     def _write_schema(self, group: str, schema: pa.Schema) -> None:
         self.schema_file(group).write_text(schema_to_json(schema))
 
-    def _dvc_add(self, group_dir: Path) -> None:
-        open_dvc(self.path).add([str(group_dir)])
+    def _dvc_add(self, repo: Repo, group_dir: Path, days: Sequence[date]) -> None:
+        """``dvc add`` what changed: the new partition folders into the group's directory.
 
-    def _dvc_push(self) -> None:
-        open_dvc(self.path).push()
+        Once the group is tracked, DVC's granular add builds just those folders and puts
+        them into the version's tree in place of the old ones (``Output.apply``), so the cost
+        follows the new partitions; adding the whole folder would walk and stat every
+        partition of the history. The first version, and a publish of more than
+        ``GRANULAR_ADD_MAX`` partitions (a backfill, where one walk is cheaper than updating
+        the tree once per folder), add the whole folder.
+        """
+        if group_dir.with_suffix(".dvc").exists() and len(days) <= GRANULAR_ADD_MAX:
+            repo.add([str(partition_dir(group_dir, day)) for day in days])
+        else:
+            repo.add([str(group_dir)])
+
+    def _dvc_push(self, repo: Repo, group: str, previous: int | None) -> None:
+        """Put every object of the work tree's version of ``group`` on the DVC remote.
+
+        The remote already holds every object of ``previous``: it was pushed before its tag,
+        and DVC uploads a ``.dir`` manifest only after all its files. So only the files
+        ``previous`` lacks and the new ``.dir`` (last) can be missing; DVC checks just those
+        against the remote and uploads what is not there. The cost follows the new files,
+        where ``dvc push`` would walk every file of the group. Without a previous version, or
+        when its ``.dir`` is not on the remote (a new or emptied remote), every file of the
+        new version is checked. A cloud-versioned or worktree remote gets ``dvc push``.
+        """
+        from dvc_data.hashfile.hash_info import HashInfo
+
+        remote = repo.cloud.get_remote(None, "push")
+        if remote.worktree or remote.fs.version_aware:
+            repo.push()  # such a remote keeps files by path, not by hash: DVC's own push
+            return
+        self._cache_root = Path(repo.cache.local.path)  # where this add put the objects
+        new_dir = _md5_of(self.group_dir(group).with_suffix(".dvc").read_text())
+        wanted = {md5 for _, md5 in self._dir_entries(new_dir)}
+        if previous is not None:
+            old_dir = self._dvc_md5(group, version_tag(group, previous))
+            if self._object(old_dir).exists() and remote.odb.exists(old_dir):
+                wanted -= {md5 for _, md5 in self._dir_entries(old_dir)}
+        objects = {HashInfo("md5", md5) for md5 in [*wanted, new_dir]}
+        cache = repo.cache.local
+        # DVC's transfer, as in its push, minus the remote index: checking that index would
+        # look up every .dir it ever indexed (one per pushed version) on the remote.
+        result = repo.cloud.transfer(cache, remote.odb, objects, cache_odb=cache)
+        if result.failed:
+            raise StoreError(
+                f"dvc push of {group} failed for {len(result.failed)} object(s), e.g. "
+                f"{sorted(h.value for h in result.failed)[:3]}: check the DVC remote and "
+                "the DVC cache, then publish again"
+            )
 
     def _git_commit(self, message: str) -> None:
         git(self.path, "add", "-A")
@@ -370,16 +422,17 @@ class FeatureStore:
     ) -> ds.Dataset:
         """The version's Parquet files, read straight from the DVC cache (immutable objects)."""
         wanted = {d.isoformat() for d in dates} if dates is not None else None
-        files = [
-            str(self._object(md5))
+        objects = [
+            md5
             for day, md5 in self._manifest(group, version)
             if wanted is None or day.isoformat() in wanted
         ]
-        if not files:
+        if not objects:
             what = f"dates {sorted(wanted)}" if wanted is not None else "any partition"
             raise VersionNotFoundError(f"{group} v{version} has no data for {what}")
-        if not all(Path(f).exists() for f in files):
+        if not all(self._object(md5).exists() for md5 in objects):
             self._fetch(group, version)
+        files = [str(self._object(md5)) for md5 in objects]
         return ds.dataset(files, schema=schema, format="parquet")
 
     def partition_dates(self, group: str, version: int) -> list[date]:
@@ -393,26 +446,31 @@ class FeatureStore:
         immutable, so a reader never sees a publish in progress. A manifest missing from the
         cache (a second machine) is fetched from the DVC remote first.
         """
-        manifest = self._object(self._dvc_md5(group, version_tag(group, version)))
-        if not manifest.exists():
+        dir_md5 = self._dvc_md5(group, version_tag(group, version))
+        if not self._object(dir_md5).exists():
             self._fetch(group, version)
         found = []
-        for entry in json.loads(manifest.read_text()):
-            folder, _, name = str(entry["relpath"]).partition("/")
+        for relpath, md5 in self._dir_entries(dir_md5):
+            folder, _, name = relpath.partition("/")
             match = PARTITION.match(folder)
             if match and name.endswith(".parquet"):
-                found.append((date.fromisoformat(match.group(1)), str(entry["md5"])))
+                found.append((date.fromisoformat(match.group(1)), md5))
         return sorted(found)
+
+    def _dir_entries(self, dir_md5: str) -> list[tuple[str, str]]:
+        """(relative path, md5) of each file a ``.dir`` manifest in the local cache lists."""
+        entries = json.loads(self._object(dir_md5).read_text())
+        return [(str(entry["relpath"]), str(entry["md5"])) for entry in entries]
 
     def _object(self, md5: str) -> Path:
         """Where DVC keeps an object in this store's cache (``files/md5/ab/cdef...``)."""
-        if self._cache_root is None:
-            self._cache_root = Path(open_dvc(self.path).cache.local.path)
         return self._cache_root / md5[:2] / md5[2:]
 
     def _fetch(self, group: str, version: int) -> None:
         """Download a version's objects from the DVC remote into the local cache."""
-        fetched = open_dvc(self.path).fetch(
+        repo = open_dvc(self.path)
+        self._cache_root = Path(repo.cache.local.path)  # DVC's own answer, in case ours differs
+        fetched = repo.fetch(
             targets=[f"data/{group}.dvc"], revs=[version_tag(group, version)], workspace=False
         )
         logging.getLogger(__name__).info("fetched %s objects of %s v%s", fetched, group, version)

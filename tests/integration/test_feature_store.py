@@ -18,8 +18,9 @@ import pytest
 from fti.db.engine import session_scope
 from fti.db.migrate import upgrade
 from fti.errors import StoreError, VersionNotFoundError
+from fti.store import versions
 from fti.store.catalog import list_versions
-from fti.store.registry_repo import init_store
+from fti.store.registry_repo import init_store, open_dvc
 from fti.store.versions import FeatureStore
 from tests.integration import crashing_publisher
 
@@ -309,3 +310,68 @@ def test_publishing_what_is_already_there_makes_no_new_version(store: FeatureSto
         ["git", "status", "--porcelain"], cwd=store.path, capture_output=True, text=True, check=True
     )
     assert status.stdout == ""
+
+
+def no_dvc_repo(store: Path) -> None:
+    raise AssertionError(f"a read opened a DVC Repo for {store}")
+
+
+def test_reads_find_cache_objects_without_opening_dvc(
+    store: FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.publish(GROUP, {DAY: partition(DAY, 1)}, "first")
+    monkeypatch.setattr(versions, "open_dvc", no_dvc_repo)
+    reader = FeatureStore(store.path)
+    assert reader.partition_dates(GROUP, 1) == [DAY]
+    assert reader.read(GROUP, 1).column("x").to_pylist() == [1, 1, 1]
+
+
+def test_a_cache_dir_set_in_the_dvc_config_is_where_reads_look(
+    store: FeatureStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As `dvc cache dir --local ../../shared-cache` writes it: relative to the .dvc folder.
+    (store.path / ".dvc" / "config.local").write_text("[cache]\n    dir = ../../shared-cache\n")
+    writer = FeatureStore(store.path)
+    writer.publish(GROUP, {DAY: partition(DAY, 1)}, "first")
+    assert (tmp_path / "shared-cache" / "files" / "md5").is_dir()
+    monkeypatch.setattr(versions, "open_dvc", no_dvc_repo)
+    assert FeatureStore(store.path).read(GROUP, 1).column("x").to_pylist() == [1, 1, 1]
+
+
+def test_a_granular_publish_makes_the_tree_a_whole_folder_dvc_add_makes(
+    store: FeatureStore,
+) -> None:
+    days = [DAY + timedelta(days=i) for i in range(3)]
+    store.publish(GROUP, {day: partition(day, 1) for day in days}, "v1")
+    later = DAY + timedelta(days=5)
+    published = store.publish(
+        GROUP, {days[1]: partition(days[1], 2), later: partition(later, 2)}, "v2"
+    )
+    assert store.partition_dates(GROUP, 2) == [*days, later]
+    open_dvc(store.path).add([str(store.group_dir(GROUP))])  # DVC hashes the whole folder afresh
+    dvc_file = store.group_dir(GROUP).with_suffix(".dvc").read_text()
+    assert f"md5: {published.dvc_md5}" in dvc_file
+
+
+def test_every_object_of_every_version_reaches_the_remote(
+    store: FeatureStore, tmp_path: Path
+) -> None:
+    second, third = DAY + timedelta(days=1), DAY + timedelta(days=2)
+    store.publish(GROUP, {DAY: partition(DAY, 1), second: partition(second, 1)}, "v1")
+    store.publish(GROUP, {third: partition(third, 2)}, "v2: adds a day")
+    store.publish(GROUP, {DAY: partition(DAY, 3)}, "v3: replaces a day")
+    for version in (1, 2, 3):
+        clone = tmp_path / f"clone{version}"
+        assert read_from_fresh_clone(store, clone, version).equals(store.read(GROUP, version))
+
+
+def test_a_new_empty_remote_gets_the_whole_of_the_next_version(
+    store: FeatureStore, tmp_path: Path
+) -> None:
+    second = DAY + timedelta(days=1)
+    store.publish(GROUP, {DAY: partition(DAY, 1)}, "v1")
+    with open_dvc(store.path).config.edit() as conf:
+        conf["remote"]["storage"]["url"] = str(tmp_path / "new-remote")
+    store.publish(GROUP, {second: partition(second, 2)}, "v2 to the new remote")
+    # v1's partition is not new in v2, but the new remote never had it: it was pushed too.
+    assert read_from_fresh_clone(store, tmp_path / "clone", 2).equals(store.read(GROUP, 2))

@@ -36,21 +36,28 @@ def run(dag, day, **conf):  # type: ignore[no-untyped-def]
     return dag_run
 
 
-def test_feature_training_and_inference_dags_end_to_end(
-    dags, tmp_path: Path, demo_raw: Path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+def with_history(dags, tmp_path: Path, demo_raw: Path, monkeypatch, history_end):  # type: ignore[no-untyped-def]
+    """A tmp FTI home whose feature version 1 holds the demo history up to ``history_end``,
+    loaded by one range run of the feature DAG; the DAG tasks read it from the environment."""
     settings = demo_settings(tmp_path / "home", demo_raw)
     monkeypatch.setenv("FTI_HOME", str(settings.home))
     monkeypatch.setenv("FTI_RAW_PATH", str(demo_raw))
     monkeypatch.setenv("FTI_PARAMS_FILE", str(PARAMS))
-    first, history_end = DEMO_END - timedelta(days=DEMO_DAYS - 1), DEMO_END - timedelta(days=1)
-
+    first = DEMO_END - timedelta(days=DEMO_DAYS - 1)
     run(
         dags["feature_pipeline"],
         history_end,
         start_date=first.isoformat(),
         end_date=history_end.isoformat(),
     )
+    return settings
+
+
+def test_feature_training_and_inference_dags_end_to_end(
+    dags, tmp_path: Path, demo_raw: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    history_end = DEMO_END - timedelta(days=1)
+    settings = with_history(dags, tmp_path, demo_raw, monkeypatch, history_end)
     run(dags["training_pipeline"], history_end, feature_version="latest")
     run(
         dags["training_pipeline"],
@@ -97,19 +104,9 @@ def test_running_a_backfill_range_twice_changes_nothing(
     range must leave the same feature versions and the same prediction table."""
     from fti.store.versions import FeatureStore
 
-    settings = demo_settings(tmp_path / "home", demo_raw)
-    monkeypatch.setenv("FTI_HOME", str(settings.home))
-    monkeypatch.setenv("FTI_RAW_PATH", str(demo_raw))
-    monkeypatch.setenv("FTI_PARAMS_FILE", str(PARAMS))
-    first = DEMO_END - timedelta(days=DEMO_DAYS - 1)
     backfill = [DEMO_END - timedelta(days=n) for n in (2, 1, 0)]
     history_end = backfill[0] - timedelta(days=1)
-    run(
-        dags["feature_pipeline"],
-        history_end,
-        start_date=first.isoformat(),
-        end_date=history_end.isoformat(),
-    )
+    settings = with_history(dags, tmp_path, demo_raw, monkeypatch, history_end)
     run(dags["training_pipeline"], history_end)
 
     def one_pass() -> tuple[int, str]:
@@ -138,17 +135,8 @@ def test_dry_runs_write_nothing_and_trigger_nothing(
 
     from fti.db.tables import FeatureVersion, ModelVersion, Prediction, PredictionRun
 
-    settings = demo_settings(tmp_path / "home", demo_raw)
-    monkeypatch.setenv("FTI_HOME", str(settings.home))
-    monkeypatch.setenv("FTI_RAW_PATH", str(demo_raw))
-    monkeypatch.setenv("FTI_PARAMS_FILE", str(PARAMS))
-    first, history_end = DEMO_END - timedelta(days=DEMO_DAYS - 1), DEMO_END - timedelta(days=1)
-    run(
-        dags["feature_pipeline"],
-        history_end,
-        start_date=first.isoformat(),
-        end_date=history_end.isoformat(),
-    )
+    history_end = DEMO_END - timedelta(days=1)
+    settings = with_history(dags, tmp_path, demo_raw, monkeypatch, history_end)
     run(dags["training_pipeline"], history_end)
 
     def state() -> tuple[int, ...]:

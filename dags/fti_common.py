@@ -120,8 +120,7 @@ def scoring_request(context: dict[str, Any]) -> dict[str, str | None]:
     stand and the run is skipped. Other runs take the form's values and their logical date.
     """
     events = list(context.get("triggering_asset_events", {}).get(MODELS, []))
-    when = context.get("logical_date")
-    logical = pendulum.instance(when).in_timezone("UTC").date().isoformat() if when else None
+    logical = run_day(context).isoformat() if context.get("logical_date") else None
     if events:
         promoted = [event.extra for event in events if event.extra.get("promoted")]
         if not promoted:

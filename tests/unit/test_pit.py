@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +14,12 @@ from fti.training.pit import point_in_time_join
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 times = st.integers(min_value=0, max_value=20).map(lambda h: BASE + timedelta(hours=h))
 entities = st.integers(min_value=1, max_value=4)
+# Nulls join nothing: a label with a null entity or time gets no features, and a feature row
+# with one is never used.
+
+
+def or_null(values: st.SearchStrategy) -> st.SearchStrategy:
+    return st.one_of(st.none(), values)
 
 
 def oracle(
@@ -23,6 +30,8 @@ def oracle(
     for label in labels.itertuples():
         best = None
         for order, row in enumerate(features.itertuples()):
+            if any(pd.isna(v) for v in (label.e, label.t, row.e, row.ft)):
+                continue
             if row.e != label.e or row.ft > label.t:
                 continue
             if ttl is not None and label.t - row.ft > ttl:
@@ -35,20 +44,27 @@ def oracle(
 
 @settings(max_examples=200, deadline=None)
 @given(
-    labels=st.lists(st.tuples(entities, times), min_size=0, max_size=25),
-    features=st.lists(st.tuples(entities, times, st.integers(0, 1000)), min_size=0, max_size=40),
+    labels=st.lists(st.tuples(or_null(entities), or_null(times)), max_size=25),
+    features=st.lists(
+        st.tuples(or_null(entities), or_null(times), st.integers(0, 1000)),
+        max_size=40,
+    ),
     ttl_hours=st.one_of(st.none(), st.integers(0, 10)),
+    entity_dtype=st.sampled_from(["Int64", "str"]),
 )
-def test_point_in_time_join_matches_brute_force(labels, features, ttl_hours):
-    label_frame = pd.DataFrame(labels, columns=["e", "t"]).astype({"e": "int64"})
+def test_point_in_time_join_matches_brute_force(labels, features, ttl_hours, entity_dtype):
+    label_frame = pd.DataFrame(labels, columns=["e", "t"]).astype({"e": "Int64"})
     label_frame["t"] = pd.to_datetime(label_frame["t"], utc=True)
     label_frame.index = pd.Index(
         [f"row{i}" for i in range(len(label_frame))]
     )  # unsorted, non-range index
     feature_frame = pd.DataFrame(features, columns=["e", "ft", "x"]).astype(
-        {"e": "int64", "x": "int64"}
+        {"e": "Int64", "x": "int64"}
     )
     feature_frame["ft"] = pd.to_datetime(feature_frame["ft"], utc=True)
+    if entity_dtype == "str":  # entity ids as strings: "1", "2", ...; nulls stay null
+        for frame in (label_frame, feature_frame):
+            frame["e"] = frame["e"].astype("str").where(frame["e"].notna(), None)
     ttl = timedelta(hours=ttl_hours) if ttl_hours is not None else None
 
     joined = point_in_time_join(label_frame, feature_frame, "e", "t", "ft", ttl=ttl)
@@ -69,3 +85,25 @@ def test_time_zones_must_agree():
         assert "time zone" in str(exc)
     else:  # pragma: no cover
         raise AssertionError("mixing aware and naive timestamps must be refused")
+
+
+def test_nanosecond_times_across_the_whole_range():
+    """Times before 1970 and at pandas' limits keep exact order; ties still go to the last row."""
+    ns = pd.Timedelta(1, "ns")
+    epoch, lo, hi = pd.Timestamp(0), pd.Timestamp.min, pd.Timestamp.max
+    features = pd.DataFrame({"e": 1, "ft": [lo, epoch - ns, epoch - ns, hi], "x": [1, 2, 3, 4]})
+    labels = pd.DataFrame({"e": 1, "t": [lo, epoch - 2 * ns, epoch, hi - ns, hi]})
+
+    joined = point_in_time_join(labels, features, "e", "t", "ft")
+
+    assert joined["x"].tolist() == [1, 1, 3, 3, 4]
+
+
+def test_entity_ids_must_be_alike():
+    """A string id never silently equals a number (DuckDB would cast one to the other)."""
+    labels = pd.DataFrame({"e": ["1"], "t": pd.to_datetime(["2026-01-02"])})
+    features = pd.DataFrame({"e": [1], "ft": pd.to_datetime(["2026-01-01"]), "x": [1]})
+    with pytest.raises(ValueError, match="entity 'e' holds large_string in the labels but int64"):
+        point_in_time_join(labels, features, "e", "t", "ft")
+    narrow = labels.assign(e=pd.Series([1], dtype="int32"))  # integer widths may differ
+    assert point_in_time_join(narrow, features, "e", "t", "ft")["x"].tolist() == [1]

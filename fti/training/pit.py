@@ -10,7 +10,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pandas.api.extensions import take
+
+# From this many label + feature rows DuckDB's ASOF JOIN on every core finds the rows sooner than
+# pandas' merge_asof; below it, starting DuckDB costs more than it saves (benchmarks/RESULTS.md,
+# "Point-in-time join").
+DUCKDB_FROM_ROWS = 1_000_000
 
 # Each label's newest feature row at or before its time, found by DuckDB for every label (in no
 # particular order). The inequality compares (time, row) as one 128-bit key, time * 2^63 + row,
@@ -42,10 +48,11 @@ def point_in_time_join(
     several feature rows share the newest timestamp, the last of them in ``features``' order
     wins.
 
-    DuckDB's ASOF JOIN (on every core) finds each label's feature row from slim Arrow tables of
-    (entity, time, row number); then every feature column is gathered once, in label order.
-    benchmarks/bench_feature_store.py compares it with pandas ``merge_asof`` and DuckDB joining
-    whole tables.
+    Each label's feature row is found from slim Arrow tables of (entity, time, row number), by
+    DuckDB's ASOF JOIN on every core, or below ``DUCKDB_FROM_ROWS`` by pandas' ``merge_asof``;
+    then every feature column is gathered once, in label order, a column per thread.
+    benchmarks/bench_feature_store.py compares it with ``merge_asof`` and DuckDB joining whole
+    tables.
     """
     label_t, feature_t = _as_time(labels[label_time]), _as_time(features[feature_time])
     if len(label_t) and len(feature_t) and label_t.dt.tz != feature_t.dt.tz:
@@ -53,11 +60,7 @@ def point_in_time_join(
             f"label time {label_time!r} and feature time {feature_time!r} differ in time zone"
         )
     left, right = _slim(labels[entity], label_t), _slim(features[entity], feature_t)
-    if _kind(left["e"].type) != _kind(right["e"].type):
-        raise ValueError(
-            f"entity {entity!r} holds {left['e'].type} in the labels but {right['e'].type} in the "
-            "features: convert one side so that equal ids compare equal"
-        )
+    _require_alike(entity, left["e"].type, right["e"].type)
     rows = _feature_rows(left, right)
     if ttl is not None:
         found = rows >= 0
@@ -69,6 +72,14 @@ def point_in_time_join(
 
 def _feature_rows(labels: pa.Table, features: pa.Table) -> np.ndarray:
     """Position in ``features`` of each label's feature row; -1 where there is none."""
+    if pa.types.is_null(labels["e"].type) or pa.types.is_null(features["e"].type):
+        return np.full(len(labels), -1, dtype=np.int64)  # no ids on one side: nothing joins
+    if len(labels) + len(features) < DUCKDB_FROM_ROWS:
+        return _rows_by_merge_asof(labels, features)
+    return _rows_by_duckdb(labels, features)
+
+
+def _rows_by_duckdb(labels: pa.Table, features: pa.Table) -> np.ndarray:
     with duckdb.connect() as connection:
         connection.register("labels", labels)
         connection.register("features", features)
@@ -76,6 +87,28 @@ def _feature_rows(labels: pa.Table, features: pa.Table) -> np.ndarray:
     rows = np.empty(len(labels), dtype=np.int64)
     rows[matched["label_row"].to_numpy()] = matched["feature_row"].fill_null(-1).to_numpy()
     return rows
+
+
+def _rows_by_merge_asof(labels: pa.Table, features: pa.Table) -> np.ndarray:
+    """What ASOF_ROWS finds, by pandas' merge_asof over the slim tables sorted by time."""
+    rows = np.full(len(labels), -1, dtype=np.int64)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # numpy's sorts free the GIL
+        left = pool.submit(_sorted_by_time, labels, "quicksort")
+        right = pool.submit(_sorted_by_time, features, "stable")  # ties keep features' order
+        left_rows, right_rows = left.result(), right.result()
+    if left_rows.empty or right_rows.empty:
+        return rows
+    # backward, exact matches allowed: the last row at or before the label time
+    matched = pd.merge_asof(left_rows, right_rows, on="t", by="e", suffixes=("", "_f"))
+    found = matched["r_f"].notna().to_numpy()
+    rows[matched["r"].to_numpy()[found]] = matched["r_f"].to_numpy()[found]
+    return rows
+
+
+def _sorted_by_time(slim: pa.Table, kind: str) -> pd.DataFrame:
+    """The rows with an entity and a time, as a frame sorted by time."""
+    usable = slim.filter(pc.and_(pc.is_valid(slim["e"]), pc.is_valid(slim["t"]))).to_pandas()
+    return usable.take(np.argsort(usable["t"].to_numpy(), kind=kind))
 
 
 def _gather(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
@@ -90,25 +123,32 @@ def _gather(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
 
 
 def _slim(entity: pd.Series, times: pd.Series) -> pa.Table:
-    """(entity, time as int64 nanoseconds, row number); null times stay null."""
+    """(entity, time as int64 nanoseconds, row number); nulls stay null."""
+    ids = pa.array(entity, from_pandas=True)
+    if pa.types.is_dictionary(ids.type):  # pandas categoricals: compare the values
+        ids = ids.dictionary_decode()
+    if pa.types.is_integer(ids.type):
+        ids = ids.cast(pa.int64())
     return pa.table(
         {
-            "e": pa.array(entity, from_pandas=True),
+            "e": ids,
             "t": pa.array(times.array.asi8, mask=times.isna().to_numpy()),
             "r": np.arange(len(times), dtype=np.int64),
         }
     )
 
 
-def _kind(entity: pa.DataType) -> str:
-    """What DuckDB compares: ids of different widths compare; a string never equals a number."""
-    if pa.types.is_dictionary(entity):  # pandas categoricals
-        entity = entity.value_type
-    if pa.types.is_integer(entity):
-        return "integer"
-    if pa.types.is_string(entity) or pa.types.is_large_string(entity):
-        return "string"
-    return str(entity)
+def _require_alike(entity: str, left: pa.DataType, right: pa.DataType) -> None:
+    """Ids of one kind compare as equal or not; a string never equals a number."""
+
+    def kind(ids: pa.DataType) -> str:
+        return "string" if pa.types.is_string(ids) or pa.types.is_large_string(ids) else str(ids)
+
+    if kind(left) != kind(right) and not (pa.types.is_null(left) or pa.types.is_null(right)):
+        raise ValueError(
+            f"entity {entity!r} holds {left} in the labels but {right} in the features: convert "
+            "one side so that equal ids compare equal"
+        )
 
 
 def _as_time(values: pd.Series) -> pd.Series:

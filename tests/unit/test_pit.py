@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fti.training import pit
 from fti.training.pit import point_in_time_join
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -16,6 +21,14 @@ times = st.integers(min_value=0, max_value=20).map(lambda h: BASE + timedelta(ho
 entities = st.integers(min_value=1, max_value=4)
 # Nulls join nothing: a label with a null entity or time gets no features, and a feature row
 # with one is never used.
+
+
+ENGINES = ["merge_asof", "duckdb"]  # small inputs take pandas' merge_asof, large ones DuckDB
+
+
+def engine_for_any_size(engine: str) -> contextlib.AbstractContextManager:
+    threshold = 0 if engine == "duckdb" else sys.maxsize
+    return mock.patch.object(pit, "DUCKDB_FROM_ROWS", threshold)
 
 
 def or_null(values: st.SearchStrategy) -> st.SearchStrategy:
@@ -50,9 +63,10 @@ def oracle(
         max_size=40,
     ),
     ttl_hours=st.one_of(st.none(), st.integers(0, 10)),
-    entity_dtype=st.sampled_from(["Int64", "str"]),
+    entity_dtype=st.sampled_from(["Int64", "str", "category"]),
+    engine=st.sampled_from(ENGINES),
 )
-def test_point_in_time_join_matches_brute_force(labels, features, ttl_hours, entity_dtype):
+def test_point_in_time_join_matches_brute_force(labels, features, ttl_hours, entity_dtype, engine):
     label_frame = pd.DataFrame(labels, columns=["e", "t"]).astype({"e": "Int64"})
     label_frame["t"] = pd.to_datetime(label_frame["t"], utc=True)
     label_frame.index = pd.Index(
@@ -62,12 +76,14 @@ def test_point_in_time_join_matches_brute_force(labels, features, ttl_hours, ent
         {"e": "Int64", "x": "int64"}
     )
     feature_frame["ft"] = pd.to_datetime(feature_frame["ft"], utc=True)
-    if entity_dtype == "str":  # entity ids as strings: "1", "2", ...; nulls stay null
-        for frame in (label_frame, feature_frame):
+    if entity_dtype != "Int64":  # ids as strings: "1", "2", ...; nulls stay null
+        for frame in (label_frame, feature_frame):  # categoricals: each side its own categories
             frame["e"] = frame["e"].astype("str").where(frame["e"].notna(), None)
+            frame["e"] = frame["e"].astype(entity_dtype)
     ttl = timedelta(hours=ttl_hours) if ttl_hours is not None else None
 
-    joined = point_in_time_join(label_frame, feature_frame, "e", "t", "ft", ttl=ttl)
+    with engine_for_any_size(engine):
+        joined = point_in_time_join(label_frame, feature_frame, "e", "t", "ft", ttl=ttl)
 
     assert list(joined.index) == list(label_frame.index)  # label order and index kept
     got = [None if pd.isna(v) else v for v in joined["x"]]
@@ -87,23 +103,54 @@ def test_time_zones_must_agree():
         raise AssertionError("mixing aware and naive timestamps must be refused")
 
 
-def test_nanosecond_times_across_the_whole_range():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_nanosecond_times_across_the_whole_range(engine):
     """Times before 1970 and at pandas' limits keep exact order; ties still go to the last row."""
     ns = pd.Timedelta(1, "ns")
     epoch, lo, hi = pd.Timestamp(0), pd.Timestamp.min, pd.Timestamp.max
     features = pd.DataFrame({"e": 1, "ft": [lo, epoch - ns, epoch - ns, hi], "x": [1, 2, 3, 4]})
     labels = pd.DataFrame({"e": 1, "t": [lo, epoch - 2 * ns, epoch, hi - ns, hi]})
 
-    joined = point_in_time_join(labels, features, "e", "t", "ft")
+    with engine_for_any_size(engine):
+        joined = point_in_time_join(labels, features, "e", "t", "ft")
 
     assert joined["x"].tolist() == [1, 1, 3, 3, 4]
 
 
-def test_entity_ids_must_be_alike():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_entity_ids_must_be_alike(engine):
     """A string id never silently equals a number (DuckDB would cast one to the other)."""
     labels = pd.DataFrame({"e": ["1"], "t": pd.to_datetime(["2026-01-02"])})
     features = pd.DataFrame({"e": [1], "ft": pd.to_datetime(["2026-01-01"]), "x": [1]})
     with pytest.raises(ValueError, match="entity 'e' holds large_string in the labels but int64"):
         point_in_time_join(labels, features, "e", "t", "ft")
     narrow = labels.assign(e=pd.Series([1], dtype="int32"))  # integer widths may differ
-    assert point_in_time_join(narrow, features, "e", "t", "ft")["x"].tolist() == [1]
+    with engine_for_any_size(engine):
+        assert point_in_time_join(narrow, features, "e", "t", "ft")["x"].tolist() == [1]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_many_tied_rows_the_last_wins(engine):
+    """Thousands of rows per (entity, time): sorting must keep features' order among them."""
+    rng = np.random.default_rng(7)
+    n = 5_000
+    features = pd.DataFrame(
+        {
+            "e": rng.integers(0, 3, n),
+            "ft": BASE + pd.to_timedelta(rng.integers(0, 3, n), unit="h"),
+            "x": np.arange(n),
+        }
+    )
+    labels = pd.DataFrame({"e": [0, 1, 2, 0], "t": BASE + pd.to_timedelta([0, 1, 2, 9], unit="h")})
+    newest = features.sort_values("ft", kind="stable").groupby("e").last()  # rows <= 2h
+
+    with engine_for_any_size(engine):
+        joined = point_in_time_join(labels, features, "e", "t", "ft")
+
+    at = features.groupby(["e", "ft"])["x"].last()  # the last row of each (entity, time)
+    assert joined["x"].tolist() == [
+        at[(0, BASE)],
+        at[(1, BASE + timedelta(hours=1))],
+        at[(2, BASE + timedelta(hours=2))],
+        newest.loc[0, "x"],
+    ]

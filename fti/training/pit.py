@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Literal
 
 import duckdb
 import numpy as np
@@ -105,7 +106,7 @@ def _rows_by_merge_asof(labels: pa.Table, features: pa.Table) -> np.ndarray:
     return rows
 
 
-def _sorted_by_time(slim: pa.Table, kind: str) -> pd.DataFrame:
+def _sorted_by_time(slim: pa.Table, kind: Literal["quicksort", "stable"]) -> pd.DataFrame:
     """The rows with an entity and a time, as a frame sorted by time."""
     usable = slim.filter(pc.and_(pc.is_valid(slim["e"]), pc.is_valid(slim["t"]))).to_pandas()
     return usable.take(np.argsort(usable["t"].to_numpy(), kind=kind))

@@ -64,9 +64,12 @@ def oracle(
     ),
     ttl_hours=st.one_of(st.none(), st.integers(0, 10)),
     entity_dtype=st.sampled_from(["Int64", "str", "category"]),
+    id_step=st.sampled_from([1, -(2**40)]),  # ids spanning more than 2^31 stay 64-bit
     engine=st.sampled_from(ENGINES),
 )
-def test_point_in_time_join_matches_brute_force(labels, features, ttl_hours, entity_dtype, engine):
+def test_point_in_time_join_matches_brute_force(
+    labels, features, ttl_hours, entity_dtype, id_step, engine
+):
     label_frame = pd.DataFrame(labels, columns=["e", "t"]).astype({"e": "Int64"})
     label_frame["t"] = pd.to_datetime(label_frame["t"], utc=True)
     label_frame.index = pd.Index(
@@ -76,6 +79,8 @@ def test_point_in_time_join_matches_brute_force(labels, features, ttl_hours, ent
         {"e": "Int64", "x": "int64"}
     )
     feature_frame["ft"] = pd.to_datetime(feature_frame["ft"], utc=True)
+    for frame in (label_frame, feature_frame):
+        frame["e"] = frame["e"] * id_step
     if entity_dtype != "Int64":  # ids as strings: "1", "2", ...; nulls stay null
         for frame in (label_frame, feature_frame):  # categoricals: each side its own categories
             frame["e"] = frame["e"].astype("str").where(frame["e"].notna(), None)

@@ -136,9 +136,10 @@ def _slim(ids: pa.Array, times: pd.Series) -> pa.Table:
 def _ids(entity: str, labels: pd.Series, features: pd.Series) -> tuple[pa.Array, pa.Array]:
     """Both sides' entity ids as Arrow arrays of one type that compare by value.
 
-    Categoricals become their values. Integer ids that span less than 2^31 become int32
-    offsets from the smallest: DuckDB sorts (id, 128-bit key) pairs ~1.6x faster with 4-byte
-    ids than with 8-byte ones (benchmarks/RESULTS.md).
+    Categoricals become their values; integers beside floats (ids with a missing value in a
+    NumPy column) become floats. Integer ids that span less than 2^31 become int32 offsets
+    from the smallest: DuckDB sorts (id, 128-bit key) pairs ~1.6x faster with 4-byte ids than
+    with 8-byte ones (benchmarks/RESULTS.md).
 
     Raises:
         ValueError: one side holds strings and the other numbers (or other unlike types).
@@ -148,6 +149,8 @@ def _ids(entity: str, labels: pd.Series, features: pd.Series) -> tuple[pa.Array,
         return left, right  # no ids at all on one side: nothing joins
     if pa.types.is_integer(left.type) and pa.types.is_integer(right.type):
         return _int32_offsets(left.cast(pa.int64()), right.cast(pa.int64()))
+    if _kind(left.type) == _kind(right.type) == "number":
+        return left.cast(pa.float64()), right.cast(pa.float64())
     if _kind(left.type) != _kind(right.type):
         raise ValueError(
             f"entity {entity!r} holds {left.type} in the labels but {right.type} in the "
@@ -161,6 +164,8 @@ def _values(ids: pa.Array) -> pa.Array:
 
 
 def _kind(ids: pa.DataType) -> str:
+    if pa.types.is_integer(ids) or pa.types.is_floating(ids):
+        return "number"
     return "string" if pa.types.is_string(ids) or pa.types.is_large_string(ids) else str(ids)
 
 

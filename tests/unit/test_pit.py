@@ -130,8 +130,11 @@ def test_entity_ids_must_be_alike(engine):
     with pytest.raises(ValueError, match="entity 'e' holds large_string in the labels but int64"):
         point_in_time_join(labels, features, "e", "t", "ft")
     narrow = labels.assign(e=pd.Series([1], dtype="int32"))  # integer widths may differ
+    floats = pd.concat([labels.assign(e=1), labels.assign(e=np.nan)])  # NumPy: a missing id -> NaN
     with engine_for_any_size(engine):
         assert point_in_time_join(narrow, features, "e", "t", "ft")["x"].tolist() == [1]
+        joined = point_in_time_join(floats, features, "e", "t", "ft")
+    assert joined["x"].tolist()[0] == 1 and joined["x"].isna().tolist() == [False, True]
 
 
 @pytest.mark.parametrize("engine", ENGINES)

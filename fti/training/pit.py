@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Literal
@@ -80,7 +81,11 @@ def _feature_rows(labels: pa.Table, features: pa.Table) -> np.ndarray:
 
 
 def _rows_by_duckdb(labels: pa.Table, features: pa.Table) -> np.ndarray:
-    with duckdb.connect() as connection:
+    # An in-memory DuckDB spills to ./.tmp past its memory limit: keep that out of the cwd.
+    with (
+        tempfile.TemporaryDirectory(prefix="fti-pit-") as spill,
+        duckdb.connect(config={"temp_directory": spill}) as connection,
+    ):
         connection.register("labels", labels)
         connection.register("features", features)
         matched = connection.sql(ASOF_ROWS).to_arrow_table()  # every label, in any order

@@ -19,10 +19,6 @@ from fti.training.pit import point_in_time_join
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 times = st.integers(min_value=0, max_value=20).map(lambda h: BASE + timedelta(hours=h))
 entities = st.integers(min_value=1, max_value=4)
-# Nulls join nothing: a label with a null entity or time gets no features, and a feature row
-# with one is never used.
-
-
 ENGINES = ["merge_asof", "duckdb"]  # small inputs take pandas' merge_asof, large ones DuckDB
 
 
@@ -31,6 +27,8 @@ def engine_for_any_size(engine: str) -> contextlib.AbstractContextManager:
     return mock.patch.object(pit, "DUCKDB_FROM_ROWS", threshold)
 
 
+# Nulls join nothing: a label with a null entity or time gets no features, and a feature row
+# with one is never used.
 def or_null(values: st.SearchStrategy) -> st.SearchStrategy:
     return st.one_of(st.none(), values)
 

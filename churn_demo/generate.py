@@ -1,7 +1,16 @@
-"""Deterministic raw event files for the churn demo, with malformed rows and optional drift.
+"""Deterministic raw files for the churn demo, with malformed rows and optional drift.
+
+Two sources, one CSV a day each:
+
+- ``<raw>/events/<date>.csv``: logins, purchases, support tickets and cancellations, in UTC.
+- ``<raw>/crm/<date>.csv``: the CRM's evening snapshot of every active customer (plan, fee,
+  seats, region, sign-up and last plan change), its ``as_of`` written in New York time without
+  an offset.
 
 Each customer carries a hidden risk that slowly rises for some of them; risk lowers activity,
-raises support tickets and drives cancellation, so the features carry real signal.
+raises support tickets, makes a downgrade more likely and drives cancellation, so the features
+of both sources carry real signal. The CRM draws its randomness from its own generator (seeded
+from ``seed``), so adding it left the events' random stream untouched.
 """
 
 from __future__ import annotations
@@ -13,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fti.features.events import raw_file
-
 PLANS = np.array(["basic", "standard", "premium"])
 PLAN_PRICE = {"basic": 9.0, "standard": 19.0, "premium": 39.0}
+PRICES = np.array([PLAN_PRICE[p] for p in PLANS])
+REGIONS = np.array(["eu", "us", "apac"])
 EVENT_COLUMNS = [
     "event_id",
     "customer_id",
@@ -26,12 +35,131 @@ EVENT_COLUMNS = [
     "plan",
     "signup_date",
 ]
+CRM_COLUMNS = [
+    "customer_id",
+    "as_of",
+    "plan",
+    "monthly_fee",
+    "seats",
+    "region",
+    "signup_date",
+    "plan_changed_at",
+]
 SOURCE = "events"
+CRM_SOURCE = "crm"
+# The CRM export starts between 17:30 and 18:00 New York time and takes up to 15 minutes, so
+# every snapshot falls inside its New York date and before 23:59:59 UTC (18:59:59 EST), when the
+# day's cancellations happen: a customer who cancels that day is still in that day's snapshot.
+CRM_EXPORT_START = (17 * 3600 + 1800, 18 * 3600)
+CRM_EXPORT_SECONDS = 900
+DISCOUNTS = np.array([0.0, 0.05, 0.10, 0.15, 0.20])
 
 
 def day_range(start: date, end: date) -> Iterator[date]:
     for offset in range((end - start).days + 1):
         yield start + timedelta(days=offset)
+
+
+def raw_path(raw_dir: Path, source: str, day: date) -> Path:
+    """``<raw>/<source>/<YYYY-MM-DD>.csv``."""
+    return raw_dir / source / f"{day.isoformat()}.csv"
+
+
+class _Crm:
+    """What the CRM knows per customer beyond the events' state: seats, region, discount and
+    the date of the last plan change. All of its randomness comes from its own generator."""
+
+    def __init__(self, rng: np.random.Generator, signup: np.ndarray, start: date) -> None:
+        self.rng = rng
+        self.seats = np.empty(0, dtype=np.int64)
+        self.region = np.empty(0, dtype=REGIONS.dtype)
+        self.discount = np.empty(0)
+        self.changed: list[str] = []
+        self.add(signup, start)
+
+    def add(self, signup: np.ndarray, today: date) -> None:
+        """New customers: seats, region and discount once; a plan last changed at sign-up or,
+        for some who signed up before ``today``, on a day since."""
+        rng, k = self.rng, len(signup)
+        few = rng.integers(1, 6, k)  # most accounts have one to five seats
+        many = np.clip(np.round(rng.lognormal(2.5, 0.8, k)), 6, 250).astype(np.int64)
+        self.seats = np.concatenate([self.seats, np.where(rng.random(k) < 0.85, few, many)])
+        region = REGIONS[rng.choice(3, k, p=[0.4, 0.4, 0.2])]
+        self.region = np.concatenate([self.region, region])
+        discount = DISCOUNTS[rng.choice(len(DISCOUNTS), k, p=[0.6, 0.15, 0.12, 0.08, 0.05])]
+        self.discount = np.concatenate([self.discount, discount])
+        moved = rng.random(k) < 0.35
+        since = rng.random(k)
+        for joined, did, share in zip(signup, moved, since, strict=True):
+            days = (today - joined).days
+            changed = joined + timedelta(days=int(share * days)) if did and days > 0 else joined
+            self.changed.append(changed.isoformat())
+
+    def change_plans(
+        self,
+        plan: np.ndarray,
+        risk: np.ndarray,
+        rising: np.ndarray,
+        active: np.ndarray,
+        day: date,
+    ) -> None:
+        """Customers whose risk keeps rising sometimes step down a plan; a few others move up
+        or down for reasons of their own. Changes ``plan`` in place and dates the change."""
+        n = len(plan)
+        level = _level(plan)
+        draw = self.rng.random(n)
+        down = active & rising & (level > 0) & (draw < 0.03 * risk**2)
+        other = active & ~down & (self.rng.random(n) < 0.0004)
+        step = np.where(self.rng.random(n) < 0.6, 1, -1)
+        new = level.copy()
+        new[down] -= 1
+        new[other] = np.clip(level[other] + step[other], 0, 2)
+        moved = np.flatnonzero(new != level)
+        if len(moved):
+            plan[moved] = PLANS[new[moved]]
+            stamp = day.isoformat()
+            for idx in moved:
+                self.changed[idx] = stamp
+
+    def snapshot(
+        self,
+        ids: np.ndarray,
+        plan: np.ndarray,
+        signup_text: list[str],
+        active: np.ndarray,
+        day: date,
+        bad_share: float,
+    ) -> list[list]:
+        """One row per active customer, ordered by id, stamped with New York local time."""
+        rng = self.rng
+        at = np.flatnonzero(active)
+        begin = int(rng.integers(*CRM_EXPORT_START))
+        seconds = (begin + np.sort(rng.integers(0, CRM_EXPORT_SECONDS, len(at)))).tolist()
+        clock = {
+            s: f"{day.isoformat()}T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+            for s in set(seconds)
+        }
+        fee = np.round(PRICES[_level(plan[at])] * self.seats[at] * (1.0 - self.discount[at]), 2)
+        rows = [
+            [customer, clock[s], p, f"{f:.2f}", n, r, signup_text[i], self.changed[i]]
+            for customer, s, p, f, n, r, i in zip(
+                ids[at].tolist(),
+                seconds,
+                plan[at].tolist(),
+                fee.tolist(),
+                self.seats[at].tolist(),
+                self.region[at].tolist(),
+                at.tolist(),
+                strict=True,
+            )
+        ]
+        _corrupt_crm(rows, rng, bad_share, day)
+        return rows
+
+
+def _level(plan: np.ndarray) -> np.ndarray:
+    """0 for basic, 1 for standard, 2 for premium."""
+    return np.select([plan == p for p in PLANS], range(len(PLANS)), default=0)
 
 
 def generate(
@@ -43,7 +171,8 @@ def generate(
     bad_share: float = 0.01,
     drift_after: date | None = None,
 ) -> list[Path]:
-    """Write one CSV of events per day in [start, end]; the same arguments give the same bytes."""
+    """Write one CSV of events and one CRM snapshot per day in [start, end]; the same arguments
+    give the same bytes. Returns the events files, then the CRM files, in date order."""
     rng = np.random.default_rng(seed)
     n = customers
     ids = np.arange(1, n + 1)
@@ -53,7 +182,10 @@ def generate(
     rising = rng.random(n) < 0.25
     active = np.ones(n, dtype=bool)
     next_id = n + 1
-    paths = []
+    crm = _Crm(np.random.default_rng([seed, 1]), signup, start)
+    signup_text = [d.isoformat() for d in signup]
+    paths: list[Path] = []
+    crm_paths: list[Path] = []
     for day in day_range(start, end):
         drift = drift_after is not None and day > drift_after
         # New sign-ups keep the population steady.
@@ -66,7 +198,11 @@ def generate(
             risk = np.concatenate([risk, rng.beta(1.2, 6.0, k)])
             rising = np.concatenate([rising, rng.random(k) < 0.25])
             active = np.concatenate([active, np.ones(k, dtype=bool)])
+            crm.add(signup[-k:], day)
+            signup_text.extend([day.isoformat()] * k)
         risk = np.clip(risk + rising * rng.uniform(0.0, 0.012, len(risk)), 0.0, 1.0)
+        # Plan changes happen before the day's events, which then carry the new plan.
+        crm.change_plans(plan, risk, rising, active, day)
         login_rate = 1.2 * (1.0 - 0.85 * risk) * (0.6 if drift else 1.0)
         logins = rng.poisson(login_rate) * active
         purchases = rng.poisson(0.12 * (1.0 - 0.7 * risk)) * active
@@ -98,24 +234,31 @@ def generate(
                         kind,
                         amount,
                         str(plan[idx]),
-                        signup[idx].isoformat(),
+                        signup_text[idx],
                     ]
                 )
+        # The snapshot is taken in the evening, before the day's cancellations (23:59:59 UTC).
+        snapshot = crm.snapshot(ids, plan, signup_text, active, day, bad_share)
         active &= ~cancels
         rows.sort(key=lambda r: r[2])
         for number, row in enumerate(rows):
             row[0] = f"{day:%Y%m%d}-{number:06d}"
         _corrupt(rows, rng, bad_share, day)
-        path = raw_file(raw_dir, SOURCE, day)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(EVENT_COLUMNS)
-            writer.writerows(rows)
-        tmp.replace(path)
-        paths.append(path)
-    return paths
+        paths.append(_write(raw_path(raw_dir, SOURCE, day), EVENT_COLUMNS, rows))
+        crm_paths.append(_write(raw_path(raw_dir, CRM_SOURCE, day), CRM_COLUMNS, snapshot))
+    return paths + crm_paths
+
+
+def _write(path: Path, columns: list[str], rows: list[list]) -> Path:
+    """Write a CSV atomically: a temporary file, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    tmp.replace(path)
+    return path
 
 
 def _corrupt(rows: list[list], rng: np.random.Generator, share: float, day: date) -> None:
@@ -142,6 +285,24 @@ def _corrupt(rows: list[list], rng: np.random.Generator, share: float, day: date
             row[0] = rows[(idx + 1) % len(rows)][0]  # duplicate event id
 
 
+def _corrupt_crm(rows: list[list], rng: np.random.Generator, share: float, day: date) -> None:
+    """Break a share of CRM rows the way real exports break: each one fails one rule."""
+    if not rows or share <= 0:
+        return
+    count = int(rng.binomial(len(rows), share))
+    for idx in rng.choice(len(rows), size=min(count, len(rows)), replace=False):
+        row = rows[idx]
+        kind = int(rng.integers(0, 4))
+        if kind == 0:
+            row[2] = str(rng.choice(["enterprise", "Premium ", "trial"]))  # unknown plan
+        elif kind == 1:
+            row[3] = f"-{row[3]}"  # negative fee (a refund sign slipped in)
+        elif kind == 2:
+            row[0] = ""  # missing customer id
+        else:
+            row[1] = f"{day:%m/%d/%Y} 6:00 PM"  # unparseable: a spreadsheet's local format
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m churn_demo.generate --out DIR --start D --end D``: the raw files for dvc.yaml."""
     import argparse
@@ -157,7 +318,9 @@ def main(argv: list[str] | None = None) -> None:
     paths = generate(
         args.out, args.start, args.end, args.customers, args.seed, drift_after=args.drift_after
     )
-    print(f"wrote {len(paths)} raw files to {args.out / SOURCE}")
+    for source in (SOURCE, CRM_SOURCE):
+        written = [p for p in paths if p.parent.name == source]
+        print(f"wrote {len(written)} {source} files to {args.out / source}")
 
 
 if __name__ == "__main__":

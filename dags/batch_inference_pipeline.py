@@ -1,8 +1,10 @@
-"""Batch inference: score a day's entities with the champion (or a named version).
+"""Batch inference pipelines, one per model of the project (``<model>_inference``): score a
+day's entities with the model's champion (or a named version).
 
-Runs on params.yaml's schedule.inference cron (daily) once that day's features and a champion
-exist, and whenever a training run promotes a new champion: that run scores the date the model
-was trained as of, with exactly the model and feature version its asset event names.
+Each runs on params.yaml's schedule.inference cron (daily) once that day's features and a
+champion exist, and whenever its training run promotes a new champion: that run scores the
+date the model was trained as of, with exactly the model and feature version its asset event
+names.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from datetime import timedelta
 from airflow.sdk import Param, PokeReturnValue, dag, task
 from fti_common import (
     DEFAULT_ARGS,
-    MODELS,
+    MANIFEST,
     START_DATE,
     TAGS,
     dry_run_param,
     log,
+    model_asset,
     run_ref,
     schedule,
     scoring_request,
@@ -24,86 +27,98 @@ from fti_common import (
 )
 
 
-@dag(
-    schedule=schedule("inference", "@daily", MODELS),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=[*TAGS, "inference"],
-    doc_md=__doc__,
-    params={
-        "as_of_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Date to score. Empty: the run's logical date.",
-        ),
-        "model": Param(
-            "champion",
-            type="string",
-            pattern=r"^([A-Za-z_][A-Za-z0-9_-]*|v?[0-9]+)$",
-            description="Model alias (champion, challenger, ...) or version number.",
-        ),
-        "feature_version": Param(
-            "latest",
-            type="string",
-            pattern=r"^(latest|v?[0-9]+)$",
-            description="Feature version to read. latest: the newest holding the date.",
-        ),
-        "dry_run": dry_run_param("writing predictions and checking drift"),
-    },
-)
-def batch_inference_pipeline():
-    @task.sensor(poke_interval=300, timeout=timedelta(hours=12), mode="reschedule")
-    def wait_for_features(**context) -> PokeReturnValue:
-        """Wait until the date's features and the model exist; pass on what to score."""
-        from datetime import date
+def inference_dag(spec: dict) -> None:
+    name = spec["name"]
 
-        from fti import pipelines
+    @dag(
+        dag_id=f"{name}_inference",
+        schedule=schedule("inference", "@daily", [model_asset(name)]),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=[*TAGS, "inference", f"model:{name}"],
+        doc_md=f"Batch inference of **{name}** ({spec['task']}).\n\n{__doc__}",
+        params={
+            "as_of_date": Param(
+                None,
+                type=["null", "string"],
+                format="date",
+                description="Date to score. Empty: the run's logical date.",
+            ),
+            "model": Param(
+                "champion",
+                type="string",
+                pattern=r"^([A-Za-z_][A-Za-z0-9_-]*|v?[0-9]+)$",
+                description="Model alias (champion, challenger, ...) or version number.",
+            ),
+            "feature_version": Param(
+                "latest",
+                type="string",
+                pattern=r"^(latest|v?[0-9]+)$",
+                description=f"Version of {spec['groups'][0]} to read. latest: the newest "
+                "holding the date.",
+            ),
+            "dry_run": dry_run_param("writing predictions and checking drift"),
+        },
+    )
+    def inference():
+        @task.sensor(poke_interval=300, timeout=timedelta(hours=12), mode="reschedule")
+        def wait_for_features(**context) -> PokeReturnValue:
+            """Wait until the date's features and the model exist; pass on what to score."""
+            from datetime import date
 
-        request = scoring_request(context)
-        waiting = pipelines.scoring_waits_for(
-            date.fromisoformat(request["as_of"]), request["model"], request["feature_version"]
-        )
-        for reason in waiting:
-            log.info("fti: waiting: %s", reason)
-        return PokeReturnValue(is_done=not waiting, xcom_value=request)
+            from fti import pipelines
 
-    @task
-    def score_batch(request: dict, **context) -> dict:
-        from datetime import date
+            request = scoring_request(context, name)
+            waiting = pipelines.scoring_waits_for(
+                name,
+                date.fromisoformat(request["as_of"]),
+                request["model"],
+                request["feature_version"],
+            )
+            for reason in waiting:
+                log.info("fti: waiting: %s", reason)
+            return PokeReturnValue(is_done=not waiting, xcom_value=request)
 
-        from fti import pipelines
+        @task
+        def score_batch(request: dict, **context) -> dict:
+            from datetime import date
 
-        logical = request["logical_date"]
-        return pipelines.score_batch(
-            date.fromisoformat(request["as_of"]),
-            run_ref(context),
-            model=request["model"],
-            feature_version=request["feature_version"],
-            airflow_run_id=context["run_id"],
-            logical_date=date.fromisoformat(logical) if logical else None,
-            dry_run=bool(context["params"]["dry_run"]),
-        )
+            from fti import pipelines
 
-    @task(retries=0)
-    def check_drift(summary: dict, **context) -> None:
-        """Fail loudly (the predictions are already written) when drift passed its threshold."""
-        from airflow.sdk.exceptions import AirflowFailException
-
-        skip_if_dry_run(
-            context, f"scored {summary['rows']} rows; drift in {summary['drift_breached']}"
-        )
-        if summary["drift_breached"]:
-            raise AirflowFailException(
-                f"drift over the threshold in {', '.join(summary['drift_breached'])} for "
-                f"{summary['model']} v{summary['model_version']} on {summary['as_of_date']}; "
-                f"its predictions were written. See `fti monitor report --run {summary['run_id']}` "
-                "or the fti page, then retrain or clear this task to accept the drift."
+            logical = request["logical_date"]
+            return pipelines.score_batch(
+                name,
+                date.fromisoformat(request["as_of"]),
+                run_ref(context),
+                model=request["model"],
+                feature_version=request["feature_version"],
+                airflow_run_id=context["run_id"],
+                logical_date=date.fromisoformat(logical) if logical else None,
+                dry_run=bool(context["params"]["dry_run"]),
             )
 
-    check_drift(score_batch(wait_for_features()))
+        @task(retries=0)
+        def check_drift(summary: dict, **context) -> None:
+            """Fail loudly (the predictions are already written) when drift passed its threshold."""
+            from airflow.sdk.exceptions import AirflowFailException
+
+            skip_if_dry_run(
+                context, f"scored {summary['rows']} rows; drift in {summary['drift_breached']}"
+            )
+            if summary["drift_breached"]:
+                raise AirflowFailException(
+                    f"drift over the threshold in {', '.join(summary['drift_breached'])} for "
+                    f"{summary['model']} v{summary['model_version']} on {summary['as_of_date']}; "
+                    f"its predictions were written. See `fti monitor report --run {summary['run_id']}` "
+                    "or the fti page, then retrain or clear this task to accept the drift."
+                )
+
+        check_drift(score_batch(wait_for_features()))
+
+    inference()
 
 
-batch_inference_pipeline()
+for model in MANIFEST["models"]:
+    inference_dag(model)

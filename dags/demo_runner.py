@@ -61,21 +61,31 @@ def main(plan: dict) -> int:
             )
         return dag_run
 
-    def landed_feature_version(dag_run) -> int:  # the asset event the feature run emitted
+    def landed_versions(dag_run) -> dict[str, int]:  # the asset events the feature run emitted
         with settings.Session() as session:
-            event = session.scalars(
+            events = session.scalars(
                 select(AssetEvent)
                 .where(AssetEvent.source_run_id == dag_run.run_id)
-                .order_by(AssetEvent.id.desc())
-            ).first()
-        return int(event.extra["feature_version"])
+                .order_by(AssetEvent.id)
+            ).all()
+        return {event.extra["group"]: int(event.extra["version"]) for event in events}
+
+    from fti_common import MANIFEST
 
     for step in plan["steps"]:
         day = step["date"]
         features = run("feature_pipeline", day, step.get("feature_conf", {}))
-        version = landed_feature_version(features)
-        run("training_pipeline", day, {"feature_version": str(version)})
-        run("batch_inference_pipeline", day, {"as_of_date": step.get("score_date", day)[:10]})
+        landed = landed_versions(features)
+        for model in MANIFEST["models"]:
+            reads = [*model["groups"], model["label"]]
+            if not all(group in landed for group in reads):  # the scheduler would wait too
+                print(
+                    f"  {model['name']}: not every group it reads landed; no training", flush=True
+                )
+            else:
+                conf = {f"{group}_version": str(landed[group]) for group in reads}
+                run(f"{model['name']}_training", day, conf)
+            run(f"{model['name']}_inference", day, {"as_of_date": step.get("score_date", day)[:10]})
     return 0
 
 

@@ -1,20 +1,28 @@
-"""Feature pipeline: raw events of a day -> validated -> features -> a new feature-group version."""
+"""Feature pipeline: a day's raw files -> validated -> every feature group and label group of
+the project, each published as a new version (one asset per group).
+
+Generated from the project's manifest: a group added to the definition adds its two tasks.
+Label groups publish the labels whose horizon ended on the run's dates.
+"""
 
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
 from fti_common import (
     DEFAULT_ARGS,
-    FEATURES,
+    MANIFEST,
     PUBLISH_POOL,
     START_DATE,
     TAGS,
     dry_run_param,
+    group_asset,
     run_day,
     run_ref,
     schedule,
     skip_if_dry_run,
 )
+
+GROUPS = [g["name"] for g in MANIFEST["feature_groups"] + MANIFEST["labels"]]
 
 
 @dag(
@@ -38,7 +46,7 @@ from fti_common import (
             format="date",
             description="Last date of a range run (loads history in one version). Empty: start date.",
         ),
-        "dry_run": dry_run_param("publishing a feature version"),
+        "dry_run": dry_run_param("publishing group versions"),
     },
 )
 def feature_pipeline():
@@ -54,25 +62,35 @@ def feature_pipeline():
             **pipelines.validate_raw_events(start, end, run_ref(context)),
         }
 
-    @task
-    def build_features(validated: dict, **context) -> str:
-        from datetime import date
+    def build_and_publish(group: str):  # noqa: ANN202 - two tasks of one group
+        @task(task_id=f"build__{group}")
+        def build(validated: dict, **context) -> str | None:
+            from datetime import date
 
-        from fti import pipelines
+            from fti import pipelines
 
-        start, end = date.fromisoformat(validated["start"]), date.fromisoformat(validated["end"])
-        return pipelines.build_features(start, end, run_ref(context))
+            start, end = (date.fromisoformat(validated[k]) for k in ("start", "end"))
+            return pipelines.build_group(group, start, end, run_ref(context))
 
-    @task(outlets=[FEATURES], pool=PUBLISH_POOL)
-    def publish_feature_version(partitions_path: str, **context) -> int:
-        from fti import pipelines
+        @task(task_id=f"publish__{group}", outlets=[group_asset(group)], pool=PUBLISH_POOL)
+        def publish(partitions_path: str | None, **context) -> dict | None:
+            from airflow.sdk.exceptions import AirflowSkipException
 
-        skip_if_dry_run(context, f"validated and built {partitions_path}; not published")
-        version = pipelines.publish_features(partitions_path, run_ref(context))
-        context["outlet_events"][FEATURES].extra = {"feature_version": version}
-        return version
+            from fti import pipelines
 
-    publish_feature_version(build_features(validate_raw_events()))
+            skip_if_dry_run(context, f"built {partitions_path}; not published")
+            if partitions_path is None:
+                raise AirflowSkipException(f"{group}: no date of this run to publish yet")
+            published = pipelines.publish_group(group, partitions_path, run_ref(context))
+            context["outlet_events"][group_asset(group)].extra = published
+            return published
+
+        return build, publish
+
+    validated = validate_raw_events()
+    for group in GROUPS:
+        build, publish = build_and_publish(group)
+        publish(build(validated))
 
 
 feature_pipeline()

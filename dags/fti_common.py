@@ -1,7 +1,9 @@
-"""Shared constants of the fti DAGs: assets, default task arguments, the run's date.
+"""Shared parts of the fti DAGs: the project's manifest, assets, default task arguments, the
+run's date.
 
-Nothing here does work at import: no settings, no database, no heavy imports (reading the
-small params.yaml for the forms' defaults is the one file read).
+Nothing here does work at import: no settings, no database, no heavy imports. Two small files
+are read: the manifest (``fti.manifest``: the project's names, start date and assets, written
+by ``fti check``) and params.yaml (schedules and the forms' defaults).
 """
 
 from __future__ import annotations
@@ -14,15 +16,27 @@ from typing import Any
 
 import pendulum
 import yaml
-from airflow.sdk import Asset, AssetOrTimeSchedule, CronDataIntervalTimetable, Param
+from airflow.sdk import Asset, AssetAll, AssetOrTimeSchedule, CronDataIntervalTimetable, Param
 
-# Emitted by the feature pipeline for every new feature-group version (extra: group, version).
-FEATURES = Asset(name="fti_feature_versions", uri="fti://feature-store/versions")
-# Emitted by the training pipeline for every registered model version (extra: name, version).
-MODELS = Asset(name="fti_model_versions", uri="fti://model-registry/versions")
+from fti.manifest import read_manifest
 
-START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
-TAGS = ["fti"]
+# The project, as `fti check` last wrote it: no manifest, no DAGs (an import error says why).
+MANIFEST = read_manifest()
+START_DATE = pendulum.parse(MANIFEST["start_date"]).in_timezone("UTC")
+TAGS = ["fti", f"project:{MANIFEST['project']}"]
+
+
+def group_asset(group: str) -> Asset:
+    """Emitted by the feature pipeline for each version of a feature or label group
+    (extra: group, version, new)."""
+    return Asset(name=f"fti_group_{group}", uri=f"fti://feature-store/{group}")
+
+
+def model_asset(model: str) -> Asset:
+    """Emitted by a model's training pipeline for each version it registers (extra: the
+    promotion decision, model_version, feature_versions, label_version, as_of)."""
+    return Asset(name=f"fti_model_{model}", uri=f"fti://model-registry/{model}")
+
 
 # One slot: one feature publisher writes the store at a time (the store also locks itself).
 PUBLISH_POOL = "fti_feature_store"
@@ -55,17 +69,19 @@ def params_section(stage: str) -> dict[str, Any]:
     return section if isinstance(section, dict) else {}
 
 
-def schedule(stage: str, default: str | None, asset: Asset | None = None) -> Any:
+def schedule(stage: str, default: str | None, assets: list[Asset] | None = None) -> Any:
     """When a DAG runs: params.yaml's ``schedule.<stage>`` cron (``default`` if absent), or
-    each event of ``asset``, or either; ``None`` (no cron, no asset) is manual runs only.
+    once every one of ``assets`` has a new event, or either; ``None`` (no cron, no asset) is
+    manual runs only.
 
     A cron run covers one interval: logical date = the start of the day it processes.
     """
     expression = params_section("schedule").get(stage, default)
     cron = CronDataIntervalTimetable(expression, timezone="UTC") if expression else None
-    if asset is None:
+    if not assets:
         return cron
-    return AssetOrTimeSchedule(timetable=cron, assets=[asset]) if cron else [asset]
+    condition = AssetAll(*assets)
+    return AssetOrTimeSchedule(timetable=cron, assets=condition) if cron else condition
 
 
 def dry_run_param(what: str) -> Param:
@@ -89,6 +105,8 @@ JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", l
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "fti",
+    # In default_args, so that Airflow refuses to trigger a run for an earlier logical date.
+    "start_date": START_DATE,
     "retries": 2,
     "retry_delay": timedelta(minutes=1),
     "retry_exponential_backoff": True,
@@ -105,21 +123,31 @@ def run_day(context: dict[str, Any], override: str | None = None) -> date:
     the logical date the user picked (its inferred data interval would be the day before).
     """
     if override:
-        return date.fromisoformat(override)
-    when = context.get("logical_date") or context.get("data_interval_start")
-    if when is None:
-        raise ValueError("this run has no logical date: give a date in the trigger form")
-    return pendulum.instance(when).in_timezone("UTC").date()
+        day = date.fromisoformat(override)
+    else:
+        when = context.get("logical_date") or context.get("data_interval_start")
+        if when is None:
+            raise ValueError("this run has no logical date: give a date in the trigger form")
+        day = pendulum.instance(when).in_timezone("UTC").date()
+    if day < START_DATE.date():
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(
+            f"{day} is before project {MANIFEST['project']!r}'s start date {START_DATE.date()}: "
+            "pick a later date (or move start_date in the definition and run `fti check`)"
+        )
+    return day
 
 
-def scoring_request(context: dict[str, Any]) -> dict[str, str | None]:
-    """What an inference run scores: as_of, model, feature_version, and its logical_date.
+def scoring_request(context: dict[str, Any], model: str) -> dict[str, str | None]:
+    """What an inference run of ``model`` scores: as_of, model (version or alias),
+    feature_version, and its logical_date.
 
     A run started by new model versions (asset events) scores what the newest promoted one
     was trained on, with that version; if none was promoted, the champion's predictions
     stand and the run is skipped. Other runs take the form's values and their logical date.
     """
-    events = list(context.get("triggering_asset_events", {}).get(MODELS, []))
+    events = list(context.get("triggering_asset_events", {}).get(model_asset(model), []))
     logical = run_day(context).isoformat() if context.get("logical_date") else None
     if events:
         promoted = [event.extra for event in events if event.extra.get("promoted")]

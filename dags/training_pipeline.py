@@ -1,111 +1,137 @@
-"""Training pipeline: runs when a feature version lands (and on params.yaml's schedule.retrain
-cron, if set); the new version is promoted to champion only if it is better."""
+"""Training pipelines, one per model of the project (``<model>_training``): run once every
+group the model reads (its feature groups and its label group) has published a version since
+the last run (and on params.yaml's schedule.retrain cron, if set); the new version is promoted
+to champion only if it beats the champion on the same holdout."""
 
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
 from fti_common import (
     DEFAULT_ARGS,
-    FEATURES,
     JSON_TYPES,
-    MODELS,
+    MANIFEST,
     START_DATE,
     TAGS,
     dry_run_param,
+    group_asset,
+    model_asset,
     params_section,
     run_ref,
     schedule,
     skip_if_dry_run,
 )
 
-TRAIN = params_section("train")
+VERSION = r"^(latest|v?[0-9]+)$"
 
 
-@dag(
-    schedule=schedule("retrain", None, FEATURES),
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=[*TAGS, "training"],
-    doc_md=__doc__,
-    params={
-        "feature_version": Param(
-            "latest",
-            type="string",
-            pattern=r"^(latest|v?[0-9]+)$",
-            description="Feature version to train on; a run started by a new feature version uses that one.",
-        ),
-        "as_of": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Train as of this date. Empty: the newest date in the feature version.",
-        ),
-        # One typed field per hyper-parameter, defaults from params.yaml's train section.
-        **{
-            name: Param(
-                value,
-                type=JSON_TYPES.get(type(value), "string"),
-                description=f"Hyper-parameter {name} (default: params.yaml train.{name}).",
-            )
-            for name, value in TRAIN.items()
+def training_dag(spec: dict) -> None:
+    name, groups, label = spec["name"], spec["groups"], spec["label"]
+    hyper = params_section("train").get(name) or {}
+    reads = [*groups, label]
+
+    @dag(
+        dag_id=f"{name}_training",
+        schedule=schedule("retrain", None, [group_asset(g) for g in reads]),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=[*TAGS, "training", f"model:{name}"],
+        doc_md=f"Training of **{name}** ({spec['task']}, {spec['metric']}): label group "
+        f"`{label}`, features from {', '.join(f'`{g}`' for g in groups)}.\n\n{__doc__}",
+        params={
+            **{
+                f"{group}_version": Param(
+                    "latest",
+                    type="string",
+                    pattern=VERSION,
+                    description=f"Version of {group} to read; a run started by new versions "
+                    "uses those.",
+                )
+                for group in reads
+            },
+            "as_of": Param(
+                None,
+                type=["null", "string"],
+                format="date",
+                description=f"Train as of this date. Empty: the newest date of {groups[0]}.",
+            ),
+            # One typed field per hyper-parameter, defaults from params.yaml's train.<model>.
+            **{
+                key: Param(
+                    value,
+                    type=JSON_TYPES.get(type(value), "string"),
+                    description=f"Hyper-parameter {key} (default: params.yaml train.{name}.{key}).",
+                )
+                for key, value in hyper.items()
+                if key != "features"
+            },
+            "features": Param(
+                hyper.get("features"),
+                type=["null", "array"],
+                items={"type": "string"},
+                description="Features to train on ('group.column' or 'group.*'). Empty: the "
+                "model's own list.",
+            ),
+            "dry_run": dry_run_param("registering and promoting a model version"),
         },
-        **(
-            {}
-            if "features" in TRAIN
-            else {
-                "features": Param(
-                    None,
-                    type=["null", "array"],
-                    items={"type": "string"},
-                    description="Feature columns to train on. Empty: the project's list.",
+    )
+    def training():
+        @task
+        def build_training_set(**context) -> str:
+            from datetime import date
+
+            from fti import pipelines
+
+            params = context["params"]
+            versions = {group: params[f"{group}_version"] for group in reads}
+            for group in reads:  # the versions that landed, when they started this run
+                for event in context.get("triggering_asset_events", {}).get(group_asset(group), []):
+                    versions[group] = event.extra.get("version", versions[group])
+            as_of = params["as_of"]
+            return pipelines.build_training_set(
+                name,
+                versions,
+                date.fromisoformat(as_of) if as_of else None,
+                run_ref(context),
+                features=params.get("features") or None,
+            )
+
+        @task
+        def train_model(training_set: str, **context) -> int:
+            from fti import pipelines
+
+            chosen = {key: context["params"][key] for key in hyper if key != "features"}
+            if context["params"]["dry_run"]:
+                metrics = pipelines.try_training(training_set, chosen)
+                skip_if_dry_run(context, f"holdout metrics {metrics}; no version registered")
+            return pipelines.train_model(training_set, run_ref(context), chosen)
+
+        @task(outlets=[model_asset(name)])
+        def promote_if_better(training_set: str, version: int, **context) -> dict:
+            from fti import pipelines
+
+            decision = pipelines.promote_if_better(training_set, version, run_ref(context))
+            # What the inference DAG scores when this event starts it: no "latest" guessing.
+            context["outlet_events"][model_asset(name)].extra = {
+                key: decision[key]
+                for key in (
+                    "model",
+                    "model_version",
+                    "promoted",
+                    "feature_version",
+                    "feature_versions",
+                    "label_version",
+                    "as_of",
                 )
             }
-        ),
-        "dry_run": dry_run_param("registering and promoting a model version"),
-    },
-)
-def training_pipeline():
-    @task
-    def build_training_set(**context) -> str:
-        from datetime import date
+            return decision
 
-        from fti import pipelines
+        training_set = build_training_set()
+        promote_if_better(training_set, train_model(training_set))
 
-        version = context["params"]["feature_version"]
-        for event in context.get("triggering_asset_events", {}).get(FEATURES, []):
-            version = event.extra.get("feature_version", version)  # the version that landed
-        as_of = context["params"]["as_of"]
-        return pipelines.build_training_set(
-            version, date.fromisoformat(as_of) if as_of else None, run_ref(context)
-        )
-
-    @task
-    def train_model(training_set: str, **context) -> int:
-        from fti import pipelines
-
-        chosen = {name: context["params"][name] for name in TRAIN}
-        if context["params"].get("features"):
-            chosen["features"] = list(context["params"]["features"])
-        if context["params"]["dry_run"]:
-            metrics = pipelines.try_training(training_set, chosen)
-            skip_if_dry_run(context, f"holdout metrics {metrics}; no version registered")
-        return pipelines.train_model(training_set, run_ref(context), chosen)
-
-    @task(outlets=[MODELS])
-    def promote_if_better(training_set: str, version: int, **context) -> dict:
-        from fti import pipelines
-
-        decision = pipelines.promote_if_better(training_set, version, run_ref(context))
-        # What the inference DAG scores when this event starts it: no "latest" guessing.
-        context["outlet_events"][MODELS].extra = {
-            key: decision[key] for key in ("model_version", "promoted", "feature_version", "as_of")
-        }
-        return decision
-
-    training_set = build_training_set()
-    promote_if_better(training_set, train_model(training_set))
+    training()
 
 
-training_pipeline()
+for model in MANIFEST["models"]:
+    training_dag(model)

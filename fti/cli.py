@@ -107,6 +107,69 @@ def init() -> None:
     console.print(
         f"fti home ready at {s.home} (database {s.db_url}, store {s.store_path}, remote {s.dvc_remote})"
     )
+    _write_manifest(s)
+
+
+def _write_manifest(s: Any, quiet: bool = False) -> None:
+    """Write the project's manifest (what the DAG files read)."""
+    from fti.definitions import load_project
+    from fti.manifest import write_manifest
+
+    path = write_manifest(guarded(lambda: load_project(s.project)), s.project, s.manifest_path)
+    if not quiet:
+        console.print(f"manifest of {s.project} written to {path}")
+
+
+@app.command()
+def check(as_json: JsonFlag = False) -> None:
+    """Validate the project definition (FTI_PROJECT), list what it defines, write its manifest.
+
+    Exit code 1 with one line per problem when the definition breaks a rule.
+    """
+    from fti.definitions import check_project, load_project
+    from fti.errors import DefinitionError
+    from fti.manifest import manifest_of
+
+    s = settings()
+    try:
+        project = load_project(s.project)
+    except DefinitionError as exc:
+        for line in str(exc).splitlines()[1:] or [str(exc)]:
+            typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(1) from None
+    except FtiError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    assert not check_project(project)
+    data = manifest_of(project, s.project)
+    _write_manifest(s, quiet=as_json)
+    if as_json:
+        emit(data, True)
+        return
+    console.print(f"[bold]project[/] {project.name} ({s.project}), start date {data['start_date']}")
+    console.print(
+        "entities: " + ", ".join(f"{e.name} ({e.key}: {e.dtype})" for e in project.entities)
+    )
+    for source in project.sources:
+        console.print(
+            f"source {source.name}: {source.format}, time {source.time_column} ({source.timezone}), "
+            f"id {source.id_column or '-'}, missing day: {source.missing_day}"
+        )
+    for group in project.feature_groups:
+        console.print(
+            f"feature group {group.name}: {len(group.features)} features from "
+            f"{', '.join(x.name for x in group.sources)}, look-back {group.lookback_days} day(s)"
+        )
+    for label in project.labels:
+        console.print(
+            f"label group {label.name}: from {', '.join(x.name for x in label.sources)}, "
+            f"horizon {label.horizon_days} day(s)"
+        )
+    for model in data["models"]:
+        console.print(
+            f"model {model['name']}: {model['task']}, metric {model['metric']}, label "
+            f"{model['label']}, {len(model['features'])} features from {', '.join(model['groups'])}"
+        )
 
 
 @app.command()
@@ -152,11 +215,12 @@ def features_run(
     start: Annotated[str | None, typer.Option(help="First date of a range run.")] = None,
     end: Annotated[str | None, typer.Option(help="Last date of a range run.")] = None,
     group: Annotated[
-        str | None, typer.Option(help="Feature group (the project's by default).")
+        list[str] | None,
+        typer.Option(help="Only this feature or label group (repeat for more). Default: all."),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Feature pipeline for one date (or a range) -> a new feature-group version."""
+    """Feature pipeline for one date (or a range) -> a new version of each feature and label group."""
     from fti import pipelines
 
     s = settings()
@@ -168,31 +232,10 @@ def features_run(
         raise typer.BadParameter("give --date D, or --start S and --end E")
 
     def run() -> dict[str, Any]:
-        name = _check_group(s, group)
         run_id = cli_run_id("features")
-        summary = pipelines.validate_raw_events(first, last, run_id, s)
-        path = pipelines.build_features(first, last, run_id, s)
-        version = pipelines.publish_features(path, run_id, s)
-        return {"group": name, "version": version, "run_id": run_id, **summary}
+        return {"run_id": run_id, **pipelines.run_features(first, last, run_id, s, group)}
 
     emit(guarded(run), as_json)
-
-
-def _check_model(s: Any, model: str) -> None:
-    from fti.project import load_project
-
-    name = load_project(s.project).model.name
-    if model != name:
-        raise FtiError(f"this project defines model {name!r}, not {model!r}")
-
-
-def _check_group(s: Any, group: str | None) -> str:
-    from fti.project import load_project
-
-    name = load_project(s.project).feature_group.name
-    if group and group != name:
-        raise FtiError(f"this project defines feature group {name!r}, not {group!r}")
-    return name
 
 
 @features_app.command("versions")
@@ -210,6 +253,7 @@ def features_versions(group: str, as_json: JsonFlag = False) -> None:
         as_json,
         [
             "version",
+            "kind",
             "rows",
             "partitions",
             "min_date",
@@ -270,7 +314,16 @@ def features_diff(
 @app.command()
 def train(
     model: Annotated[str, typer.Option(help="Model name from the project.")],
-    feature_version: Annotated[str, typer.Option(help="Feature version or 'latest'.")] = "latest",
+    version: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="GROUP=VERSION for a feature or label group (repeat); others read 'latest'."
+        ),
+    ] = None,
+    feature: Annotated[
+        list[str] | None,
+        typer.Option(help="Train on these features ('group.column', 'group.*'; repeat)."),
+    ] = None,
     as_of: Annotated[
         str | None, typer.Option(help="Train as of this date (default: newest features).")
     ] = None,
@@ -280,15 +333,20 @@ def train(
     from fti import pipelines
 
     s = settings()
+    versions = {}
+    for pair in version or []:
+        group, sep, ref = pair.partition("=")
+        if not sep or not group or not ref:
+            raise typer.BadParameter(f"{pair!r} is not GROUP=VERSION")
+        versions[group] = ref
 
     def run() -> dict[str, Any]:
-        _check_model(s, model)
         run_id = cli_run_id("train")
         path = pipelines.build_training_set(
-            feature_version, parse_date(as_of) if as_of else None, run_id, s
+            model, versions, parse_date(as_of) if as_of else None, run_id, s, feature
         )
-        version = pipelines.train_model(path, run_id, settings=s)
-        return pipelines.promote_if_better(path, version, run_id, s)
+        number = pipelines.train_model(path, run_id, settings=s)
+        return pipelines.promote_if_better(path, number, run_id, s)
 
     emit(guarded(run), as_json)
 
@@ -303,9 +361,6 @@ def models_list(as_json: JsonFlag = False) -> None:
     with session_scope(settings().db_url) as session:
         tags = aliases_by_version(session)
         rows = [as_dict(r, tags.get((r.name, r.version))) for r in list_versions(session)]
-    if not as_json:
-        for row in rows:
-            row["roc_auc"] = row["metrics"].get("roc_auc")
     emit(
         rows,
         as_json,
@@ -313,11 +368,11 @@ def models_list(as_json: JsonFlag = False) -> None:
             "name",
             "version",
             "aliases",
-            "roc_auc",
-            "feature_group",
-            "feature_version",
+            "task",
+            "metric",
+            "metric_value",
+            "label_version",
             "train_end",
-            "created_at",
         ],
     )
 
@@ -448,7 +503,9 @@ def infer(
     model: Annotated[str, typer.Option(help="Model name from the project.")],
     date_: Annotated[str, typer.Option("--date", help="As-of date (YYYY-MM-DD).")],
     version: Annotated[str, typer.Option(help="Model version or alias.")] = "champion",
-    feature_version: Annotated[str, typer.Option(help="Feature version or 'latest'.")] = "latest",
+    feature_version: Annotated[
+        str, typer.Option(help="Version of the model's first feature group, or 'latest'.")
+    ] = "latest",
     as_json: JsonFlag = False,
 ) -> None:
     """Batch inference for one date -> a prediction run (replaces that date's slice)."""
@@ -457,9 +514,8 @@ def infer(
     s = settings()
 
     def run() -> dict[str, Any]:
-        _check_model(s, model)
         return pipelines.score_batch(
-            parse_date(date_), cli_run_id("infer"), version, feature_version, s
+            model, parse_date(date_), cli_run_id("infer"), version, feature_version, s
         )
 
     emit(guarded(run), as_json)
@@ -518,16 +574,19 @@ def quarantine_show(row_id: int, as_json: JsonFlag = False) -> None:
 @quarantine_app.command("export")
 def quarantine_export(
     date_: Annotated[str, typer.Option("--date", help="Logical date (YYYY-MM-DD).")],
+    source: Annotated[
+        str | None, typer.Option(help="Source name (default: the project's first source).")
+    ] = None,
     out: Annotated[str | None, typer.Option(help="CSV file to write (default: stdout).")] = None,
 ) -> None:
     """A day's quarantined rows as CSV (quarantine_id, line, rule, columns), to fix and readmit."""
     from fti.db.engine import session_scope
     from fti.features.quarantine import export_rows
-    from fti.project import load_project
 
     s = settings()
+    chosen = guarded(lambda: _source(s, source))
     with session_scope(s.db_url) as session:
-        rows = export_rows(session, load_project(s.project).source, parse_date(date_))
+        rows = export_rows(session, chosen, parse_date(date_))
     text = rows.to_csv(index=False)
     if out:
         with open(out, "w", encoding="utf-8") as handle:
@@ -540,6 +599,9 @@ def quarantine_export(
 @quarantine_app.command("readmit")
 def quarantine_readmit(
     fixed: Annotated[str, typer.Argument(help="CSV from `fti quarantine export`, rows fixed.")],
+    source: Annotated[
+        str | None, typer.Option(help="Source name (default: the project's first source).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Validate fixed rows again and move those that pass into their day's accepted events."""
@@ -548,21 +610,25 @@ def quarantine_readmit(
     from fti.db.engine import session_scope
     from fti.features.quarantine import readmit
     from fti.pipelines import quarantine_root
-    from fti.project import load_project
 
     s = settings()
 
     def run() -> dict[str, Any]:
         rows = pd.read_csv(fixed, dtype=str, keep_default_na=False, na_values=[""])
         with session_scope(s.db_url, write=True) as session:
-            result = readmit(
-                session, load_project(s.project).source, rows, s.staging_path, quarantine_root(s)
-            )
+            result = readmit(session, _source(s, source), rows, s.staging_path, quarantine_root(s))
         if result["readmitted"]:
             result["next"] = "rerun the feature pipeline for those dates to publish the rows"
         return result
 
     emit(guarded(run), as_json)
+
+
+def _source(s: Any, name: str | None) -> Any:
+    from fti.definitions import load_project
+
+    project = load_project(s.project)
+    return project.source(name) if name else project.sources[0]
 
 
 # ---- monitoring -------------------------------------------------------------------------------

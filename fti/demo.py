@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 
 from fti.db.engine import session_scope
 from fti.db.tables import FeatureVersion, ModelVersion, Prediction
+from fti.definitions import load_project
 from fti.errors import FtiError
-from fti.project import load_project
+from fti.manifest import write_manifest
 from fti.registry import aliases
 from fti.registry.versions import get_version
 from fti.settings import Settings
@@ -27,16 +28,19 @@ DAGS = REPO / "dags"
 PLUGINS = REPO / "plugins"
 
 PREDICTIONS_QUERY = (
-    "SELECT entity_id, probability, model_version, feature_version, run_id "
+    "SELECT entity_id, {column}, model_version, feature_version, run_id "
     "FROM predictions WHERE model_name = '{model}' AND as_of_date = '{day}' "
-    "ORDER BY probability DESC LIMIT 10;"
+    "ORDER BY {column} DESC LIMIT 10;"
 )
+SCORE_COLUMN = {"binary": "probability", "multiclass": "probability", "regression": "value"}
 
 
 def airflow_variables(settings: Settings) -> dict[str, str]:
     """What Airflow processes need on the embedded default (SQLite in FTI_HOME/airflow)."""
     return dict(
         FTI_HOME=str(settings.home),
+        FTI_PROJECT=settings.project,
+        FTI_MANIFEST_PATH=str(settings.manifest_path),
         FTI_DB_URL=settings.db_url,
         FTI_PARAMS_FILE=str(settings.params_file.resolve()),
         AIRFLOW_HOME=str(settings.airflow_home),
@@ -91,6 +95,7 @@ def run_demo(
     plan = demo_plan(end, history_days, nightly_days)
     clock = time.perf_counter()
     initialise(settings)
+    write_manifest(load_project(settings.project), settings.project, settings.manifest_path)
     first = date.fromisoformat(plan["first_day"])
     print(f"generating raw events for {customers} customers, {first} .. {end}", flush=True)
     generate(settings.raw_path, first, end, customers=customers, drift_after=drift_after)
@@ -111,33 +116,48 @@ def run_demo(
 
 
 def summary(settings: Settings, day: date, seconds: float) -> str:
-    """What the run left behind, named by the project's own feature group, model and metric."""
+    """What the run left behind, per group and per model, named by the project's own names."""
     project = load_project(settings.project)
-    model, metric_name = project.model.name, project.model.metric
+    lines = ["", f"fti demo finished in {seconds:.0f}s"]
     with session_scope(settings.db_url) as session:
-        versions = session.scalar(select(func.count()).select_from(FeatureVersion)) or 0
-        latest = session.scalar(select(func.max(FeatureVersion.version)))
-        models = session.scalar(select(func.count()).select_from(ModelVersion)) or 0
-        champion = aliases.current(session, model, aliases.CHAMPION)
-        metric = None
-        if champion is not None:
-            metric = get_version(session, model, champion).metrics.get(metric_name)
-        rows = session.scalar(
-            select(func.count()).select_from(Prediction).where(Prediction.as_of_date == day)
-        )
-    return "\n".join(
-        [
-            "",
-            f"fti demo finished in {seconds:.0f}s",
-            f"  feature versions published: {versions} "
-            f"(latest: {project.feature_group.name} v{latest})",
-            f"  model versions: {models}; champion: {model} v{champion} "
-            f"(holdout {metric_name} {metric:.3f})"
-            if metric is not None
-            else f"  model versions: {models}; no champion",
-            f"  predictions for {day}: {rows} rows",
-            "",
-            "See the riskiest customers:",
-            f'  fti sql "{PREDICTIONS_QUERY.format(model=model, day=day)}"',
-        ]
-    )
+        for group in project.groups:
+            count = session.scalar(
+                select(func.count())
+                .select_from(FeatureVersion)
+                .where(FeatureVersion.group_name == group.name)
+            )
+            kind = "label group" if group in project.labels else "feature group"
+            lines.append(f"  {kind} {group.name}: {count or 0} version(s)")
+        for model in project.models:
+            versions = session.scalar(
+                select(func.count())
+                .select_from(ModelVersion)
+                .where(ModelVersion.name == model.name)
+            )
+            champion = aliases.current(session, model.name, aliases.CHAMPION)
+            rows = session.scalar(
+                select(func.count())
+                .select_from(Prediction)
+                .where(Prediction.model_name == model.name, Prediction.as_of_date == day)
+            )
+            if champion is None:
+                lines.append(f"  model {model.name}: {versions} version(s), no champion")
+                continue
+            row = get_version(session, model.name, champion)
+            metric = row.metrics.get(model.metric)
+            lines.append(
+                f"  model {model.name} ({model.task}): {versions} version(s); champion v{champion} "
+                f"(holdout {model.metric} {metric if metric is None else round(metric, 3)}, "
+                f"label {row.label_group} v{row.label_version}, features "
+                + ", ".join(f"{g} v{v}" for g, v in row.feature_versions.items())
+                + f"); predictions for {day}: {rows} rows"
+            )
+    first = project.models[0]
+    lines += [
+        "",
+        f"See the top {first.name} scores:",
+        '  fti sql "'
+        + PREDICTIONS_QUERY.format(model=first.name, day=day, column=SCORE_COLUMN[first.task])
+        + '"',
+    ]
+    return "\n".join(lines)

@@ -9,6 +9,14 @@ class ConfigError(FtiError):
     """Settings, params.yaml or the project definition are wrong."""
 
 
+class DefinitionError(ConfigError):
+    """The project definition breaks a rule (a name, a reference, a metric for its task)."""
+
+
+class LeakageError(FtiError):
+    """A group's build used rows after the date it computed (it peeked ahead)."""
+
+
 class InputFileError(FtiError):
     """A raw input file cannot be used at all (unreadable, missing columns, empty)."""
 

@@ -26,3 +26,14 @@ def load_params(path: Path, stage: str) -> dict[str, Any]:
             f"{path}: section {stage!r} must be a mapping, got {type(section).__name__}"
         )
     return section
+
+
+def model_params(path: Path, model: str) -> dict[str, Any]:
+    """A model's hyper-parameters: the ``train.<model>`` section of ``path`` (a copy)."""
+    section = load_params(path, "train").get(model, {})
+    if not isinstance(section, dict):
+        raise ConfigError(
+            f"{path}: train.{model} must be a mapping of hyper-parameters, "
+            f"got {type(section).__name__}"
+        )
+    return dict(section)

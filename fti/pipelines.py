@@ -1,15 +1,18 @@
 """One function per pipeline task. Airflow tasks, dvc.yaml stages and the CLI all call these.
 
-Each takes plain arguments, reads the settings when it runs, and returns a small pointer
-(a path, a version number, a summary dict), never the data itself.
+Each takes plain arguments (names of the project's groups and models, dates, versions), reads
+the settings when it runs, and returns a small pointer (a path, a version number, a summary
+dict), never the data itself.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,28 +24,45 @@ from sqlalchemy import select
 
 from fti.db.engine import session_scope
 from fti.db.tables import ModelVersion, Prediction
+from fti.definitions import (
+    LABEL,
+    LABEL_DATE,
+    FeatureGroup,
+    LabelGroup,
+    Model,
+    ModelFeature,
+    Project,
+    load_project,
+)
 from fti.errors import FtiError, VersionNotFoundError
-from fti.features.build import build_partitions, read_partitions, window_start, write_partitions
+from fti.features.build import (
+    build_partitions,
+    first_event_day,
+    last_event_day,
+    read_partitions,
+    write_partitions,
+)
 from fti.features.events import load_events, raw_file, staged_file, validate_and_stage
+from fti.inference.features import GroupRead, feature_batches
 from fti.inference.runs import fail_run, start_run, update_run
-from fti.inference.score import read_spool, score_to_spool
+from fti.inference.score import predict, read_spool, score_to_spool
 from fti.inference.skew import ServingProfile, check_features
 from fti.inference.write import Slice, write_slice
 from fti.lineage import code_version, library_versions
 from fti.monitoring import drift
 from fti.monitoring.results import record_drift
-from fti.params import load_params
-from fti.project import Project, load_project
+from fti.params import load_params, model_params
 from fti.registry import aliases
 from fti.registry.versions import get_version, lock_model, register_version
 from fti.settings import Settings, file_safe, get_settings
 from fti.store.catalog import record_version
 from fti.store.statistics import column_statistics
 from fti.store.versions import FeatureStore, PublishedVersion, read_partition_in_work_tree
+from fti.training import metrics
 from fti.training.artifacts import load_artifact, save_artifact
-from fti.training.dataset import LABEL, LABEL_DATE, TrainingSet
+from fti.training.dataset import TrainingSet
 from fti.training.dataset import build_training_set as _build_set
-from fti.training.fit import evaluate, fit
+from fti.training.fit import fit
 from fti.training.promotion import gate
 
 log = logging.getLogger(__name__)
@@ -59,67 +79,130 @@ def days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def _setup(settings: Settings | None) -> tuple[Settings, Project]:
+def setup(settings: Settings | None = None) -> tuple[Settings, Project]:
+    """The settings (read now) and the checked project definition they name."""
     settings = settings or get_settings()
     return settings, load_project(settings.project)
 
 
+def check_dates(project: Project, start: date, end: date) -> None:
+    """Refuse dates before the project's start date: no run may "succeed" doing nothing."""
+    if start < project.first_date:
+        raise FtiError(
+            f"{start} is before project {project.name!r}'s start date {project.first_date}: "
+            f"run dates from {project.first_date} on (or move start_date in the definition)"
+        )
+    if end < start:
+        raise FtiError(f"date range is empty: end {end} is before start {start}")
+
+
 # ---- feature pipeline ------------------------------------------------------------------------
 def validate_raw_events(
-    start: date, end: date, run_id: str, settings: Settings | None = None
-) -> dict[str, int]:
-    """Validate the raw files of [start, end]: stage accepted rows, record quarantined ones."""
-    settings, project = _setup(settings)
-    totals = {"files": 0, "rows_read": 0, "rows_accepted": 0, "rows_quarantined": 0}
-    for day in days(start, end):
-        with session_scope(settings.db_url) as session:
-            result = validate_and_stage(
-                session,
-                project.source,
-                settings.raw_path,
-                settings.staging_path,
-                day,
-                run_id,
-                settings.max_quarantine_share,
-                quarantine_root(settings),
-            )
-        totals["files"] += 1
-        totals["rows_read"] += result.rows_read
-        totals["rows_accepted"] += result.rows_accepted
-        totals["rows_quarantined"] += result.rows_quarantined
-    return totals
+    start: date,
+    end: date,
+    run_id: str,
+    settings: Settings | None = None,
+    sources: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Validate every source's raw files of [start, end] (or ``sources``'): stage accepted
+    rows, record quarantined ones. Returns totals over all files and per source."""
+    settings, project = setup(settings)
+    check_dates(project, start, end)
+    chosen = [project.source(name) for name in sources] if sources else list(project.sources)
+    totals: dict[str, Any] = {"files": 0, "rows_read": 0, "rows_accepted": 0, "rows_quarantined": 0}
+    per_source = {}
+    for source in chosen:
+        counts = dict.fromkeys(("files", "rows_read", "rows_accepted", "rows_quarantined"), 0)
+        for day in days(start, end):
+            with session_scope(settings.db_url) as session:
+                result = validate_and_stage(
+                    session,
+                    source,
+                    settings.raw_path,
+                    settings.staging_path,
+                    day,
+                    run_id,
+                    settings.max_quarantine_share,
+                    quarantine_root(settings),
+                )
+            counts["files"] += 1
+            counts["rows_read"] += result.rows_read
+            counts["rows_accepted"] += result.rows_accepted
+            counts["rows_quarantined"] += result.rows_quarantined
+        per_source[source.name] = counts
+        for key, value in counts.items():
+            totals[key] += value
+    return totals | {"sources": per_source}
 
 
-def build_features(start: date, end: date, run_id: str, settings: Settings | None = None) -> str:
-    """Compute the feature group's partitions for [start, end]; return the staged folder."""
-    settings, project = _setup(settings)
-    group = project.feature_group
-    first = window_start(group, start)
-    # Days of the look-back window that have raw files but were never validated (e.g. history).
-    for day in days(first, end):
-        if (
-            not staged_file(settings.staging_path, project.source, day).exists()
-            and raw_file(settings.raw_path, project.source.name, day).exists()
-        ):
-            validate_raw_events(day, day, run_id, settings)
-    for day in days(start, end):
-        if not staged_file(settings.staging_path, project.source, day).exists():
-            raise FtiError(
-                f"no validated {project.source.name} events for {day}: run validate_raw_events for it first"
-            )
-    events = load_events(settings.staging_path, project.source, first, end)
-    partitions = build_partitions(group, events, days(start, end))
-    root = settings.staging_path / "features" / group.name / f"{start}_{end}"
+def group_dates(
+    project: Project, group: FeatureGroup | LabelGroup, start: date, end: date
+) -> list[date]:
+    """The dates a feature run of [start, end] computes for ``group``: the same dates for a
+    feature group; for a label group the dates whose horizon ended, [start - h, end - h], from
+    the project's start date on."""
+    shift = timedelta(days=group.horizon_days if isinstance(group, LabelGroup) else 0)
+    first = max(start - shift, project.first_date)
+    return days(first, end - shift) if end - shift >= first else []
+
+
+def build_group(
+    group_name: str, start: date, end: date, run_id: str, settings: Settings | None = None
+) -> str | None:
+    """Compute a feature or label group's partitions for a run over [start, end]; return the
+    staged folder, or None when the run has no date for it (labels not yet matured).
+
+    The build gets each of its sources' validated events of the days its dates may see
+    (look-back before, horizon after for labels); days of that window that have raw files but
+    were never validated (e.g. history) are validated first.
+    """
+    settings, project = setup(settings)
+    check_dates(project, start, end)
+    group = project.group(group_name)
+    dates = group_dates(project, group, start, end)
+    if not dates:
+        log.info("%s: no date of %s..%s to compute (labels mature later)", group.name, start, end)
+        return None
+    first = max(first_event_day(group, dates[0]), project.first_date)
+    last = last_event_day(group, dates[-1])
+    events = {}
+    for source in group.sources:
+        for day in days(first, last):
+            staged = staged_file(settings.staging_path, source, day)
+            if not staged.exists() and (
+                raw_file(settings.raw_path, source, day).exists()
+                or (day >= dates[0] and source.missing_day == "empty")
+            ):
+                validate_raw_events(day, day, run_id, settings, [source.name])
+        for day in days(dates[0], last):
+            if not staged_file(settings.staging_path, source, day).exists():
+                raise FtiError(
+                    f"no validated {source.name} events for {day}, which {group.name} for "
+                    f"{dates[0]}..{dates[-1]} needs: run the feature pipeline for that day first"
+                )
+        events[source.name] = load_events(settings.staging_path, source, first, last)
+    partitions = build_partitions(group, events, dates)
+    root = settings.staging_path / "features" / group.name / f"{start}_{end}_{file_safe(run_id)}"
+    shutil.rmtree(root, ignore_errors=True)
     return str(write_partitions(root, partitions))
 
 
-def publish_features(partitions_path: str, run_id: str, settings: Settings | None = None) -> int:
-    """Publish staged partitions as a new immutable version and record it in the catalog."""
-    settings, project = _setup(settings)
-    group = project.feature_group.name
+def publish_group(
+    group_name: str, partitions_path: str, run_id: str, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Publish staged partitions as a new immutable version of the group, cataloged in SQL.
+
+    Returns ``{"group", "version", "new", "kind"}``; ``new`` is False when the partitions
+    changed nothing (a rerun) and ``version`` is then the existing latest one.
+    """
+    settings, project = setup(settings)
+    group = project.group(group_name)
+    kind = "labels" if isinstance(group, LabelGroup) else "features"
     partitions = read_partitions(Path(partitions_path))
     store = FeatureStore(settings.store_path)
     dates = sorted(partitions)
+    if not dates:
+        raise FtiError(f"{partitions_path} holds no partitions of {group.name} to publish")
 
     def record(published: PublishedVersion) -> None:  # before the tag: both land or neither
         with session_scope(settings.db_url, write=True) as session:
@@ -128,45 +211,79 @@ def publish_features(partitions_path: str, run_id: str, settings: Settings | Non
                 published,
                 partitions,
                 run_id,
-                lambda day: read_partition_in_work_tree(store, group, day),
+                lambda day: read_partition_in_work_tree(store, group.name, day),
+                kind=kind,
             )
 
     published = store.publish(
-        group,
+        group.name,
         partitions,
         f"{len(dates)} partition(s) {dates[0]}..{dates[-1]} by {run_id}",
         record=record,
     )
-    return published.version
+    return {"group": group.name, "version": published.version, "new": published.new, "kind": kind}
+
+
+def run_features(
+    start: date,
+    end: date,
+    run_id: str,
+    settings: Settings | None = None,
+    groups: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The whole feature pipeline for [start, end]: validate every source, then build and
+    publish each feature and label group (or ``groups``). What `fti features run` does."""
+    settings, project = setup(settings)
+    summary = validate_raw_events(start, end, run_id, settings)
+    published = {}
+    for group in groups or [g.name for g in project.groups]:
+        path = build_group(group, start, end, run_id, settings)
+        published[group] = publish_group(group, path, run_id, settings) if path else None
+    return summary | {"published": published}
 
 
 # ---- training pipeline -----------------------------------------------------------------------
 def _training_set_paths(settings: Settings, model: str, run_id: str) -> tuple[Path, Path]:
-    safe = file_safe(run_id)
     root = settings.staging_path / "training" / model
-    return root / f"{safe}.parquet", root / f"{safe}.json"
+    return root / f"{file_safe(run_id)}.parquet", root / f"{file_safe(run_id)}.json"
 
 
 def build_training_set(
-    feature_version: str | int, as_of: date | None, run_id: str, settings: Settings | None = None
+    model_name: str,
+    versions: Mapping[str, str | int] | None,
+    as_of: date | None,
+    run_id: str,
+    settings: Settings | None = None,
+    features: Sequence[str] | None = None,
 ) -> str:
-    """Point-in-time training set from a feature version (``latest`` resolved now)."""
-    settings, project = _setup(settings)
+    """Point-in-time training set of a model: its label group version joined with its feature
+    group versions. ``versions`` maps group names (feature and label) to a version or
+    ``latest`` (the default, resolved now; the numbers are what gets recorded); ``features``
+    picks other features than the definition's (``group.column`` or ``group.*``)."""
+    settings, project = setup(settings)
+    model = project.model(model_name)
+    chosen = project.model_features(model, features or None)
+    groups = list(dict.fromkeys(f.group for f in chosen))
+    wanted = dict(versions or {})
     store = FeatureStore(settings.store_path)
-    version = store.resolve(project.feature_group.name, feature_version)
-    as_of = as_of or store.partition_dates(project.feature_group.name, version)[-1]
-    first = as_of - timedelta(days=project.model.training_days + 2 * project.label.horizon_days)
-    events = load_events(settings.staging_path, project.source, first, as_of)
-    training = _build_set(store, project, version, as_of, events)
-    data_path, meta_path = _training_set_paths(settings, project.model.name, run_id)
+    resolved = {g: store.resolve(g, wanted.get(g, "latest")) for g in groups}
+    label_version = store.resolve(model.label.name, wanted.get(model.label.name, "latest"))
+    as_of = as_of or store.partition_dates(groups[0], resolved[groups[0]])[-1]
+    training = _build_set(store, project, model, resolved, label_version, as_of, chosen)
+    data_path, meta_path = _training_set_paths(settings, model.name, run_id)
     data_path.parent.mkdir(parents=True, exist_ok=True)
     training.frame.to_parquet(data_path, index=False)
     meta_path.write_text(
         json.dumps(
             {
-                "feature_version": version,
+                "model": model.name,
+                "feature_versions": training.feature_versions,
+                "label_group": training.label_group,
+                "label_version": training.label_version,
                 "as_of": as_of.isoformat(),
+                "features": [{"group": f.group, "name": f.name} for f in chosen],
                 "feature_dtypes": training.feature_dtypes,
+                "feature_groups": training.feature_groups,
                 "train_dates": [d.isoformat() for d in training.train_dates],
                 "holdout_dates": [d.isoformat() for d in training.holdout_dates],
             }
@@ -179,36 +296,50 @@ def _training_set_meta(path: str) -> dict[str, Any]:
     return dict(json.loads(Path(path).with_suffix(".json").read_text()))
 
 
-def load_training_set(path: str) -> TrainingSet:
-    data_path = Path(path)
+def load_training_set(path: str) -> tuple[TrainingSet, list[ModelFeature]]:
     meta = _training_set_meta(path)
-    frame = pd.read_parquet(data_path)
+    frame = pd.read_parquet(Path(path))
     frame[LABEL_DATE] = pd.to_datetime(frame[LABEL_DATE]).dt.date
-    return TrainingSet(
+    training = TrainingSet(
         frame=frame,
-        feature_version=int(meta["feature_version"]),
+        model=meta["model"],
+        feature_versions={g: int(v) for g, v in meta["feature_versions"].items()},
+        label_group=meta["label_group"],
+        label_version=int(meta["label_version"]),
         feature_dtypes=meta["feature_dtypes"],
+        feature_groups=meta["feature_groups"],
         train_dates=[date.fromisoformat(d) for d in meta["train_dates"]],
         holdout_dates=[date.fromisoformat(d) for d in meta["holdout_dates"]],
     )
+    return training, [ModelFeature(f["group"], f["name"]) for f in meta["features"]]
 
 
 def _fit_candidate(
     training_set_path: str, overrides: dict[str, Any] | None, settings: Settings, project: Project
-) -> tuple[Any, dict[str, float], list[str], dict[str, Any], TrainingSet]:
-    """Fit on the training dates and evaluate on the holdout: model, metrics, features, params."""
-    params = load_params(settings.params_file, "train") | (overrides or {})
-    features = list(params.pop("features", None) or project.model.features)
-    training = load_training_set(training_set_path)
-    unknown = [f for f in features if f not in training.feature_dtypes]
+) -> tuple[Any, dict[str, float], list[ModelFeature], dict[str, Any], TrainingSet, Model]:
+    """Fit on the training dates, evaluate on the holdout: model, metrics, features, params."""
+    training, chosen = load_training_set(training_set_path)
+    model = project.model(training.model)
+    params = model_params(settings.params_file, model.name) | (overrides or {})
+    picked = params.pop("features", None)
+    if picked:
+        chosen = project.model_features(model, list(picked))
+    names = [f.name for f in chosen]
+    unknown = [
+        f"{f.group}.{f.name}" for f in chosen if training.feature_groups.get(f.name) != f.group
+    ]
     if unknown:
         raise FtiError(
-            f"feature(s) {unknown} are not in {project.feature_group.name} "
-            f"v{training.feature_version}; it has {sorted(training.feature_dtypes)}"
+            f"feature(s) {unknown} are not in this training set of {model.name} (it read "
+            f"{', '.join(f'{g} v{v}' for g, v in training.feature_versions.items())}); "
+            "build the training set with those features"
         )
-    model = fit(project.model.make_estimator(params, features), training.train, features, LABEL)
-    metrics = evaluate(model, training.holdout, features, LABEL)
-    return model, metrics, features, params, training
+    estimator = fit(model.estimator(params, names), model.task, training.train, names, LABEL)
+    holdout = training.holdout
+    scores = metrics.holdout_metrics(
+        model.task, model.metric, estimator, holdout[names], holdout[LABEL]
+    )
+    return estimator, scores, chosen, params, training, model
 
 
 def try_training(
@@ -217,10 +348,10 @@ def try_training(
     settings: Settings | None = None,
 ) -> dict[str, float]:
     """A dry run of train_model: fit and evaluate, store nothing; returns the holdout metrics."""
-    settings, project = _setup(settings)
-    metrics = _fit_candidate(training_set_path, overrides, settings, project)[1]
-    log.info("dry run: %s not registered; holdout metrics %s", project.model.name, metrics)
-    return metrics
+    settings, project = setup(settings)
+    scores = _fit_candidate(training_set_path, overrides, settings, project)[1]
+    log.info("dry run: nothing registered; holdout metrics %s", scores)
+    return scores
 
 
 def train_model(
@@ -231,29 +362,45 @@ def train_model(
 ) -> int:
     """Fit on the training dates, evaluate on the holdout, store the artifact, register a version.
 
-    ``overrides`` replace params.yaml's train section; its ``features`` key (a list) picks the
-    model's features from the group, the project's own list by default.
+    ``overrides`` replace params.yaml's ``train.<model>`` values; its ``features`` key (a
+    list) picks features among those the training set read.
     """
-    settings, project = _setup(settings)
-    spec = project.model
-    model, metrics, features, params, training = _fit_candidate(
+    settings, project = setup(settings)
+    estimator, scores, chosen, params, training, model = _fit_candidate(
         training_set_path, overrides, settings, project
     )
-    path, digest = save_artifact(model, settings.artifacts_path)
-    train_table = pa.Table.from_pandas(training.train[features], preserve_index=False)
+    names = [f.name for f in chosen]
+    path, digest = save_artifact(estimator, settings.artifacts_path)
+    train_table = pa.Table.from_pandas(training.train[names], preserve_index=False)
+    spine = next(iter(training.feature_versions))
+    holdout_outputs = predict(model.task, estimator, training.holdout[names])
     with session_scope(settings.db_url, write=True) as session:
         row = register_version(
             session,
-            spec.name,
+            model.name,
             artifact_uri=str(path),
             artifact_sha256=digest,
-            estimator=_describe(model),
+            estimator=_describe(estimator),
             params=params,
-            metrics=metrics,
-            feature_group=project.feature_group.name,
-            feature_version=training.feature_version,
-            features=[{"name": f, "dtype": training.feature_dtypes[f]} for f in features],
-            label=f"{project.label.name} (horizon {project.label.horizon_days} days)",
+            metrics=scores,
+            task=model.task,
+            metric=model.metric,
+            feature_group=spine,
+            feature_version=training.feature_versions[spine],
+            feature_versions=training.feature_versions,
+            features=[
+                {
+                    "name": f.name,
+                    "group": f.group,
+                    "dtype": training.feature_dtypes[f.name],
+                    "ttl_days": int(model.ttl.get(f.group, 0)),
+                }
+                for f in chosen
+            ],
+            label=f"{training.label_group} v{training.label_version} "
+            f"(horizon {model.label.horizon_days} days)",
+            label_group=training.label_group,
+            label_version=training.label_version,
             train_start=min(training.train_dates),
             train_end=max(training.holdout_dates),
             n_train=len(training.train),
@@ -264,8 +411,9 @@ def train_model(
             promotion=None,
             training_statistics=column_statistics(train_table),
             drift_reference=drift.reference(
-                {name: train_table.column(name) for name in features},
-                model.predict_proba(training.holdout[features])[:, 1],
+                {name: train_table.column(name) for name in names},
+                holdout_outputs.observed,
+                numeric_prediction=model.task == "regression",
             ),
         )
         return row.version
@@ -279,26 +427,26 @@ def _describe(model: Any) -> str:
 def promote_if_better(
     training_set_path: str, version: int, run_id: str, settings: Settings | None = None
 ) -> dict[str, Any]:
-    """Make ``version`` champion when it beats the champion on the same holdout rows.
+    """Make ``version`` champion when it beats the champion on the same holdout rows, by the
+    model's own metric and params.yaml's ``promote.margin``.
 
     The decision, with both scores, is stored on the candidate's registry row. Returned with
-    the version, its feature version and as-of date: what a new model version's asset event
-    tells the inference DAG.
+    the model, version, feature versions, label version and as-of date: what a new model
+    version's asset event tells the model's inference DAG.
     """
-    settings, project = _setup(settings)
-    name = project.model.name
-    rules = load_params(settings.params_file, "promote")
-    metric = str(rules.get("metric", project.model.metric))
-    margin = float(rules.get("margin", 0.0))
-    holdout = load_training_set(training_set_path).holdout
+    settings, project = setup(settings)
+    training, _ = load_training_set(training_set_path)
+    model = project.model(training.model)
+    margin = float(load_params(settings.params_file, "promote").get("margin", 0.0))
+    holdout = training.holdout
     # One write transaction: the champion cannot change between comparing and promoting.
     with session_scope(settings.db_url, write=True) as session:
-        lock_model(session, name)
-        candidate = get_version(session, name, version)
-        held_by = aliases.current(session, name, aliases.CHAMPION)
-        champion = get_version(session, name, held_by) if held_by is not None else None
+        lock_model(session, model.name)
+        candidate = get_version(session, model.name, version)
+        held_by = aliases.current(session, model.name, aliases.CHAMPION)
+        champion = get_version(session, model.name, held_by) if held_by is not None else None
         decision = gate(
-            metric,
+            model.metric,
             margin,
             holdout,
             LABEL,
@@ -309,7 +457,7 @@ def promote_if_better(
         if decision["promoted"]:
             aliases.set_alias(
                 session,
-                name,
+                model.name,
                 aliases.CHAMPION,
                 version,
                 "training_pipeline",
@@ -319,8 +467,11 @@ def promote_if_better(
     meta = _training_set_meta(training_set_path)
     return {
         **decision,
+        "model": model.name,
         "model_version": version,
-        "feature_version": int(meta["feature_version"]),
+        "feature_versions": training.feature_versions,
+        "feature_version": training.feature_versions[next(iter(training.feature_versions))],
+        "label_version": training.label_version,
         "as_of": meta["as_of"],
     }
 
@@ -351,7 +502,42 @@ def feature_version_for(
     )
 
 
+def _group_reads(
+    project: Project, row: ModelVersion, store: FeatureStore, as_of: date, spine_ref: str | int
+) -> list[GroupRead]:
+    """What scoring reads: each group of the model version, spine first, at its version.
+
+    The spine at the newest version holding the date (or the one named); the other groups at
+    their latest version, of which rows at most their TTL old count.
+    """
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for feature in row.features:
+        by_group.setdefault(feature.get("group", row.feature_group), []).append(feature)
+    order = [row.feature_group, *[g for g in by_group if g != row.feature_group]]
+    reads = []
+    for name in order:
+        version = (
+            feature_version_for(store, name, as_of, spine_ref)
+            if name == row.feature_group
+            else store.resolve(name, "latest")
+        )
+        trained = by_group[name]
+        serving = {f.name: str(f.type) for f in store.schema(name, version)}
+        check_features(f"{row.name} v{row.version}", trained, serving, f"{name} v{version}")
+        reads.append(
+            GroupRead(
+                group=name,
+                version=version,
+                key=project.feature_group(name).entity.key,
+                columns=[f["name"] for f in trained],
+                ttl_days=int(trained[0].get("ttl_days", 0)),
+            )
+        )
+    return reads
+
+
 def score_batch(
+    model_name: str,
     as_of: date,
     run_id: str,
     model: str = aliases.CHAMPION,
@@ -361,16 +547,19 @@ def score_batch(
     logical_date: date | None = None,
     dry_run: bool = False,
 ) -> dict[str, Any]:
-    """Score every entity in the features of ``as_of`` and replace that prediction slice.
+    """Score every entity the model's spine group has on ``as_of`` and replace that slice.
 
-    The run is recorded as running first, so a run that fails anywhere (no champion, no
-    features for the date, a tampered artifact, the database going away mid-write) is marked
-    failed with its error, and the previous slice stays. ``airflow_run_id`` and
-    ``logical_date`` (from the DAG run) go on the run and on every row. A ``dry_run`` does
-    every check and scores, but records no run, no drift and no predictions.
+    ``model`` is an alias or a version number; ``feature_version`` the spine group's version
+    (``latest``: the newest holding the date). The run is recorded as running first, so a run
+    that fails anywhere (no champion, no features for the date, a tampered artifact, the
+    database going away mid-write) is marked failed with its error, and the previous slice
+    stays. ``airflow_run_id`` and ``logical_date`` (from the DAG run) go on the run and on
+    every row. A ``dry_run`` does every check and scores, but records no run, no drift and no
+    predictions.
     """
-    settings, project = _setup(settings)
-    name, group = project.model.name, project.feature_group
+    settings, project = setup(settings)
+    spec = project.model(model_name)
+    name = spec.name
     db = settings.db_url
 
     def note(**fields: Any) -> None:
@@ -385,22 +574,18 @@ def score_batch(
         with session_scope(db) as session:
             row = get_version(session, name, aliases.resolve(session, name, model))
         note(model_version=row.version, feature_group=row.feature_group)
-        fv = feature_version_for(store, row.feature_group, as_of, feature_version)
-        note(feature_version=fv)
-        serving = {f.name: str(f.type) for f in store.schema(row.feature_group, fv, [as_of])}
-        check_features(
-            f"{name} v{row.version}", row.features, serving, f"{row.feature_group} v{fv}"
-        )
+        reads = _group_reads(project, row, store, as_of, feature_version)
+        versions = {r.group: r.version for r in reads}
+        note(feature_version=versions[row.feature_group], feature_versions=versions)
         estimator = _load(row)
         names = _feature_names(row)
+        task = getattr(row, "task", None) or spec.task
         profile = ServingProfile(names, row.training_statistics or {})
         counter = drift.DriftCounter(row.drift_reference or {}, names)
         with tempfile.TemporaryDirectory(prefix="fti-scores-") as spool_dir:
             spool = Path(spool_dir) / "scores.parquet"
-            batches = store.scanner(row.feature_group, fv, [group.entity, *names], [as_of])
-            score_to_spool(
-                estimator, batches.to_batches(), group.entity, names, spool, [profile, counter]
-            )
+            batches = feature_batches(store, reads, as_of, names)
+            score_to_spool(estimator, task, batches, reads[0].key, names, spool, [profile, counter])
             warnings = profile.warnings()
             for warning in warnings:
                 log.warning(
@@ -428,7 +613,7 @@ def score_batch(
                 model_name=name,
                 model_version=row.version,
                 feature_group=row.feature_group,
-                feature_version=fv,
+                feature_version=versions[row.feature_group],
                 as_of_date=as_of,
                 run_id=run_id,
                 scored_at=datetime.now(UTC),
@@ -448,8 +633,10 @@ def score_batch(
         "run_id": run_id,
         "model": name,
         "model_version": row.version,
+        "task": task,
         "feature_group": row.feature_group,
-        "feature_version": fv,
+        "feature_version": versions[row.feature_group],
+        "feature_versions": versions,
         "as_of_date": as_of.isoformat(),
         "rows": count,
         "warnings": [w["message"] for w in warnings],
@@ -463,7 +650,8 @@ def rollback_model(
     model: str, alias: str, actor: str, reason: str, rescore: bool, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Re-point ``alias`` to its previous holder; re-score the dates the replaced version scored."""
-    settings, _ = _setup(settings)
+    settings, project = setup(settings)
+    project.model(model)
     with session_scope(settings.db_url, write=True) as session:
         event = aliases.rollback(session, model, alias, actor, reason)
         replaced, restored = event.from_version, event.to_version
@@ -478,6 +666,7 @@ def rollback_model(
     if rescore:
         for day in dates:
             score_batch(
+                model,
                 day,
                 f"rollback__{model}__v{replaced}__{day}__{time.time_ns()}",
                 str(restored),
@@ -489,6 +678,7 @@ def rollback_model(
 
 
 def scoring_waits_for(
+    model_name: str,
     as_of: date,
     model: str = aliases.CHAMPION,
     feature_version: str | int = "latest",
@@ -496,21 +686,27 @@ def scoring_waits_for(
 ) -> list[str]:
     """What scoring ``as_of`` still waits for (the inference DAG's sensor): empty when ready.
 
-    Missing features for the date and an alias nobody holds yet are waited for; a version
-    number that does not exist is an error now (waiting would not make it appear).
+    Missing spine features for the date and an alias nobody holds yet are waited for; a
+    version number that does not exist, or a date before the project's start, is an error now
+    (waiting would not make it appear).
     """
-    settings, project = _setup(settings)
+    settings, project = setup(settings)
+    spec = project.model(model_name)
+    check_dates(project, as_of, as_of)
     waiting = []
-    try:
-        feature_version_for(
-            FeatureStore(settings.store_path), project.feature_group.name, as_of, feature_version
-        )
-    except VersionNotFoundError as exc:
-        waiting.append(str(exc))
+    spine = project.model_groups(spec)[0]
     with session_scope(settings.db_url) as session:
         ref = str(model).removeprefix("v")
         if ref.isdigit():
-            get_version(session, project.model.name, int(ref))
-        elif aliases.current(session, project.model.name, str(model)) is None:
-            waiting.append(f"model {project.model.name!r} has no {model} yet")
+            spine = get_version(session, spec.name, int(ref)).feature_group
+        else:
+            held = aliases.current(session, spec.name, str(model))
+            if held is None:
+                waiting.append(f"model {spec.name!r} has no {model} yet")
+            else:
+                spine = get_version(session, spec.name, held).feature_group
+    try:
+        feature_version_for(FeatureStore(settings.store_path), spine, as_of, feature_version)
+    except VersionNotFoundError as exc:
+        waiting.append(str(exc))
     return waiting

@@ -19,6 +19,7 @@ _HOME_LAYOUT = {
     "artifacts_path": "artifacts",
     "raw_path": "raw",
     "staging_path": "staging",
+    "manifest_path": "manifest.json",
 }
 
 
@@ -34,6 +35,9 @@ class Settings(BaseSettings):
     artifacts_path: Path = Field(description="content-addressed model artifacts")
     raw_path: Path = Field(description="raw input files, one folder per source")
     staging_path: Path = Field(description="validated events and intermediate task outputs")
+    manifest_path: Path = Field(
+        description="the project's manifest, which the DAG files read (see fti.manifest)"
+    )
     params_file: Path = Field(default=Path("params.yaml"), description="hyper-parameters per stage")
     project: str = Field(
         default="churn_demo.project:project",

@@ -2,16 +2,20 @@
 
 The spool (a Parquet file of ``SCORE_SCHEMA``) lets scoring finish before the database write
 starts, so the write transaction holds its lock only as long as the bulk load takes, and memory
-stays at one batch whatever the slice size.
+stays at one batch whatever the slice size. ``predict`` is the one place a model's outputs are
+turned into prediction columns, for every task.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -20,15 +24,60 @@ from fti.inference.write import SCORE_SCHEMA
 
 
 class Observer(Protocol):
-    def add(self, batch: pa.RecordBatch, probabilities: np.ndarray) -> None: ...
+    def add(self, batch: pa.RecordBatch, observed: np.ndarray) -> None: ...
 
 
-THRESHOLD = 0.5  # prediction = probability >= THRESHOLD
+THRESHOLD = 0.5  # binary: prediction = probability of class 1 >= THRESHOLD
 SPOOL_BATCH_ROWS = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """A model's outputs for some rows: prediction columns (by SCORE_SCHEMA name) and the
+    numbers drift watches (class-1 probability, top-class probability, or the value)."""
+
+    columns: dict[str, pa.Array]
+    observed: np.ndarray
+
+
+def predict(task: str, estimator: Any, frame: pd.DataFrame) -> Outputs:
+    """Binary: prediction 0/1 and probability of class 1. Multiclass: predicted_class, its
+    probability, and class_probabilities as JSON text. Regression: value."""
+    if task == "regression":
+        value = np.asarray(estimator.predict(frame), dtype="float64")
+        return Outputs({"value": pa.array(value, pa.float64())}, value)
+    probabilities = np.asarray(estimator.predict_proba(frame), dtype="float64")
+    if task == "binary":
+        positive = probabilities[:, 1]
+        return Outputs(
+            {
+                "prediction": pa.array((positive >= THRESHOLD).astype("int32"), pa.int32()),
+                "probability": pa.array(positive, pa.float64()),
+            },
+            positive,
+        )
+    classes = [str(c) for c in estimator.classes_]
+    best = probabilities.argmax(axis=1)
+    top = probabilities[np.arange(len(best)), best]
+    return Outputs(
+        {
+            "predicted_class": pa.array(np.asarray(classes, dtype=object)[best], pa.string()),
+            "probability": pa.array(top, pa.float64()),
+            "class_probabilities": pa.array(
+                [
+                    json.dumps(dict(zip(classes, row.round(6).tolist(), strict=True)))
+                    for row in probabilities
+                ],
+                pa.string(),
+            ),
+        },
+        top,
+    )
 
 
 def score_to_spool(
     estimator: Any,
+    task: str,
     batches: Iterable[pa.RecordBatch],
     entity: str,
     features: list[str],
@@ -37,24 +86,23 @@ def score_to_spool(
 ) -> int:
     """Score each batch's ``features`` into ``spool``; returns the number of rows scored.
 
-    Each observer (the skew guard's profile, the drift counter) sees every batch and its
-    probabilities.
+    Each observer (the skew guard's profile, the drift counter) sees every batch and the
+    numbers drift watches.
     """
     rows = 0
     with pq.ParquetWriter(spool, SCORE_SCHEMA) as writer:
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            probability = estimator.predict_proba(batch.select(features).to_pandas())[:, 1]
+            outputs = predict(task, estimator, batch.select(features).to_pandas())
             for observer in observers:
-                observer.add(batch, probability)
-            scored = pa.array(probability, pa.float64())
+                observer.add(batch, outputs.observed)
+            columns = {"entity_id": pc.cast(batch.column(entity), pa.string()), **outputs.columns}
             writer.write_batch(
                 pa.RecordBatch.from_arrays(
                     [
-                        pc.cast(batch.column(entity), pa.string()),
-                        pc.cast(pc.greater_equal(scored, THRESHOLD), pa.int32()),
-                        scored,
+                        columns.get(field.name, pa.nulls(batch.num_rows, field.type))
+                        for field in SCORE_SCHEMA
                     ],
                     schema=SCORE_SCHEMA,
                 )

@@ -42,21 +42,20 @@ class Thresholds:
 
 
 def reference(
-    columns: dict[str, np.ndarray | pa.Array], probabilities: np.ndarray
+    columns: dict[str, np.ndarray | pa.Array],
+    probabilities: np.ndarray,
+    numeric_prediction: bool = False,
 ) -> dict[str, Any]:
-    """Bins and counts of the training rows' features and of the holdout probabilities."""
+    """Bins and counts of the training rows' features and of the holdout predictions.
+
+    Predictions are probabilities binned in tenths, or with ``numeric_prediction`` (a
+    regression's values) binned at the holdout's deciles like a numeric feature.
+    """
     bins: dict[str, Any] = {}
     for name, values in columns.items():
         array = pa.array(values) if not isinstance(values, pa.Array) else values
         if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
-            valid = pc.drop_null(array).to_numpy(zero_copy_only=False).astype(float)
-            valid = valid[np.isfinite(valid)]
-            edges = (
-                np.unique(np.quantile(valid, np.linspace(0, 1, NUMERIC_BINS + 1)[1:-1]))
-                if len(valid)
-                else np.array([])
-            )
-            spec = {"kind": "numeric", "edges": edges.tolist()}
+            spec = {"kind": "numeric", "edges": _decile_edges(array)}
         else:
             counts = pc.value_counts(pc.drop_null(array.cast(pa.string()))).to_pylist()
             counts.sort(key=lambda c: -c["counts"])
@@ -64,10 +63,24 @@ def reference(
         counter = _Bins(spec)
         counter.add(array)
         bins[name] = spec | {"counts": counter.counts.tolist()}
-    prediction_spec = {"kind": "numeric", "edges": np.linspace(0, 1, 11)[1:-1].round(6).tolist()}
+    predictions = pa.array(probabilities, pa.float64())
+    prediction_spec = {
+        "kind": "numeric",
+        "edges": _decile_edges(predictions)
+        if numeric_prediction
+        else np.linspace(0, 1, 11)[1:-1].round(6).tolist(),
+    }
     counter = _Bins(prediction_spec)
-    counter.add(pa.array(probabilities, pa.float64()))
+    counter.add(predictions)
     return {"features": bins, PREDICTION: prediction_spec | {"counts": counter.counts.tolist()}}
+
+
+def _decile_edges(array: pa.Array) -> list[float]:
+    valid = pc.drop_null(array).to_numpy(zero_copy_only=False).astype(float)
+    valid = valid[np.isfinite(valid)]
+    if not len(valid):
+        return []
+    return list(np.unique(np.quantile(valid, np.linspace(0, 1, NUMERIC_BINS + 1)[1:-1])).tolist())
 
 
 class _Bins:

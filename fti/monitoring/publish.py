@@ -13,13 +13,11 @@ from fti.errors import FtiError
 from fti.monitoring.drift import Thresholds
 from fti.monitoring.report import drift_page, metrics_page
 from fti.params import load_params
-from fti.project import load_project
 from fti.settings import Settings, file_safe
 
 
 def write_reports(settings: Settings, folder: Path, run_id: str | None = None) -> dict[str, Any]:
-    """The drift page of ``run_id`` (default: the newest run) and the model's metrics page."""
-    model = load_project(settings.project).model.name
+    """The drift page of ``run_id`` (default: the newest run) and its model's metrics page."""
     threshold = Thresholds.from_params(load_params(settings.params_file, "monitor")).psi
     with session_scope(settings.db_url) as session:
         if run_id is None:
@@ -28,6 +26,10 @@ def write_reports(settings: Settings, folder: Path, run_id: str | None = None) -
             )
             if run_id is None:
                 raise FtiError("there are no prediction runs yet; run `fti infer` first")
+        run = session.get(PredictionRun, run_id)
+        if run is None:
+            raise FtiError(f"no prediction run {run_id!r}; `fti predictions runs` lists them")
+        model = run.model_name
         drift = drift_page(session, run_id, threshold)
         metrics = metrics_page(session, model)
     folder.mkdir(parents=True, exist_ok=True)

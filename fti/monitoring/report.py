@@ -79,7 +79,8 @@ def metrics_page(session: Session, model: str) -> str:
         raise FtiError(f"model {model!r} has no versions; `fti models list` lists them")
     champions = {e.to_version for e in history(session, model, "champion")}
     names = sorted(
-        {k for v in versions for k, x in v.metrics.items() if isinstance(x, float)} - {"rows"}
+        {k for v in versions for k, x in v.metrics.items() if isinstance(x, float)}
+        - {"rows", "label_mean", "positive_rate"}
     )
     rows = "".join(
         f"<tr><td>v{v.version}{' (champion once)' if v.version in champions else ''}</td>"
@@ -93,7 +94,9 @@ def metrics_page(session: Session, model: str) -> str:
         + "".join(f"<th>{escape(n)}</th>" for n in names)
         + f"<th>features</th><th>created</th></tr>{rows}</table>"
     )
-    return _page(f"Holdout metrics of {model} over its versions", body)
+    return _page(
+        f"Holdout metrics of {model} over its versions (its metric: {versions[-1].metric})", body
+    )
 
 
 def _p_value(value: float | None) -> str:

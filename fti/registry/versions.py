@@ -90,11 +90,17 @@ def as_dict(
         "name": row.name,
         "version": row.version,
         "aliases": sorted(aliases or []),
+        "task": row.task,
+        "metric": row.metric,
+        "metric_value": row.metrics.get(row.metric),
         "metrics": row.metrics,
         "feature_group": row.feature_group,
         "feature_version": row.feature_version,
-        "features": [f["name"] for f in row.features],
+        "feature_versions": row.feature_versions,
+        "features": [f"{f.get('group', row.feature_group)}.{f['name']}" for f in row.features],
         "label": row.label,
+        "label_group": row.label_group,
+        "label_version": row.label_version,
         "train_start": row.train_start.isoformat(),
         "train_end": row.train_end.isoformat(),
         "created_at": row.created_at.isoformat(),
@@ -102,6 +108,9 @@ def as_dict(
     if full:
         data.update(
             feature_dtypes={f["name"]: f["dtype"] for f in row.features},
+            feature_ttl_days={
+                f.get("group", row.feature_group): f.get("ttl_days", 0) for f in row.features
+            },
             promotion=row.promotion,
             artifact_uri=row.artifact_uri,
             artifact_sha256=row.artifact_sha256,
@@ -118,8 +127,8 @@ def as_dict(
 
 def compare(a: ModelVersion, b: ModelVersion) -> dict[str, Any]:
     """Two versions side by side: metrics, feature sets, training windows, parameters."""
-    a_features = {f["name"]: f["dtype"] for f in a.features}
-    b_features = {f["name"]: f["dtype"] for f in b.features}
+    a_features = {f"{f.get('group', a.feature_group)}.{f['name']}": f["dtype"] for f in a.features}
+    b_features = {f"{f.get('group', b.feature_group)}.{f['name']}": f["dtype"] for f in b.features}
     metrics = {}
     for key in sorted(set(a.metrics) | set(b.metrics)):
         left, right = a.metrics.get(key), b.metrics.get(key)
@@ -141,9 +150,14 @@ def compare(a: ModelVersion, b: ModelVersion) -> dict[str, Any]:
                 n for n in set(a_features) & set(b_features) if a_features[n] != b_features[n]
             ),
         },
+        "metric": a.metric,
         "feature_versions": {
-            f"v{a.version}": a.feature_version,
-            f"v{b.version}": b.feature_version,
+            f"v{a.version}": a.feature_versions,
+            f"v{b.version}": b.feature_versions,
+        },
+        "label_versions": {
+            f"v{v.version}": f"{v.label_group} v{v.label_version}" if v.label_group else v.label
+            for v in (a, b)
         },
         "training_windows": {
             f"v{v.version}": {

@@ -22,6 +22,7 @@ def record_version(
     partitions: Mapping[date, pa.Table],
     run_id: str,
     read_partition: Callable[[date], pa.Table],
+    kind: str = "features",
 ) -> FeatureVersion:
     """Write the catalog row of a version (replacing a row a killed publish left behind).
 
@@ -47,6 +48,7 @@ def record_version(
     schema = schema_of(published.schema)
     row = FeatureVersion(
         group_name=published.group,
+        kind=kind,
         version=published.version,
         git_tag=published.git_tag,
         git_rev=published.git_rev,
@@ -193,6 +195,7 @@ def get_version(session: Session, group: str, version: int) -> FeatureVersion:
 def as_dict(row: FeatureVersion, full: bool = False) -> dict[str, Any]:
     data: dict[str, Any] = {
         "group": row.group_name,
+        "kind": row.kind,
         "version": row.version,
         "rows": row.row_count,
         "partitions": row.partitions,

@@ -1,27 +1,37 @@
-"""Point-in-time correct training sets from matured labels and one feature version."""
+"""Point-in-time correct training sets: a label group version joined with feature group versions.
+
+Label rows come from the feature store (a label group version), sampled every
+``label_every_days`` over the model's training span; each of the model's feature groups joins
+them point in time on the entity (its newest row at or before the label date, at most its TTL
+old). Rows without a row of the model's spine group (its first group) are left out, as are
+rows whose label is null (not knowable).
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pandas as pd
+import pyarrow as pa
 
+from fti.definitions import LABEL, LABEL_DATE, Model, ModelFeature, Project
 from fti.errors import FtiError
-from fti.project import Project
 from fti.store.versions import DATE_COLUMN, FeatureStore
 from fti.training.pit import point_in_time_join
-
-LABEL_DATE = "label_date"
-LABEL = "label"
 
 
 @dataclass(frozen=True)
 class TrainingSet:
-    frame: pd.DataFrame  # entity, label_date, label, feature_date, features...
-    feature_version: int
-    feature_dtypes: dict[str, str]
+    frame: pd.DataFrame  # entity key, label_date, label, then the feature columns
+    model: str
+    feature_versions: dict[str, int]  # group -> version, spine first
+    label_group: str
+    label_version: int
+    feature_dtypes: dict[str, str]  # every feature column read -> Arrow type
+    feature_groups: dict[str, str]  # every feature column read -> its group
     train_dates: list[date]
     holdout_dates: list[date]
 
@@ -34,25 +44,26 @@ class TrainingSet:
         return self.frame[self.frame[LABEL_DATE].isin(self.holdout_dates)]
 
 
-def matured_label_dates(project: Project, as_of: date, available: list[date]) -> list[date]:
-    """Label dates whose label is known by ``as_of``: every N days back over the training span.
+def matured_label_dates(
+    model: Model, as_of: date, available: Sequence[date], warm_until: date | None
+) -> list[date]:
+    """Label dates known by ``as_of``, every ``label_every_days`` back over the training span.
 
-    Dates within the feature group's look-back of its first partition are left out: their
-    windows reach back before the data begins, so their features are not like later ones
-    (training on them would teach the model, and its drift reference, a warm-up period).
+    Dates before ``warm_until`` are left out: the spine group's windows reach back before
+    its data begins there, so their features are not like later ones (training on them would
+    teach the model, and its drift reference, a warm-up period).
     """
-    spec = project.model
-    newest = as_of - timedelta(days=project.label.horizon_days)
-    oldest = newest - timedelta(days=spec.training_days)
-    if available:
-        oldest = max(oldest, min(available) + timedelta(days=project.feature_group.lookback_days))
+    newest = as_of - timedelta(days=model.label.horizon_days)
+    oldest = newest - timedelta(days=model.training_days)
+    if warm_until is not None:
+        oldest = max(oldest, warm_until)
     have = set(available)
     dates = []
     day = newest
     while day >= oldest:
         if day in have:
             dates.append(day)
-        day -= timedelta(days=spec.label_every_days)
+        day -= timedelta(days=model.label_every_days)
     return sorted(dates)
 
 
@@ -63,33 +74,109 @@ def split_dates(dates: list[date], holdout_share: float) -> tuple[list[date], li
 
 
 def build_training_set(
-    store: FeatureStore, project: Project, feature_version: int, as_of: date, events: pd.DataFrame
+    store: FeatureStore,
+    project: Project,
+    model: Model,
+    feature_versions: Mapping[str, int],
+    label_version: int,
+    as_of: date,
+    chosen: Sequence[ModelFeature],
 ) -> TrainingSet:
-    """Label each active entity at each matured label date and join its features as of then.
+    """Label rows of the matured dates joined point in time with every group's features.
+
+    ``feature_versions`` maps each group to read (spine first) to its version. ``chosen`` are
+    the features the run trains on; the other declared features of those groups are read too
+    (the promotion gate scores the champion on its own features from the same rows), unless
+    a column of that name is already taken.
 
     Raises:
-        FtiError: too few matured label dates in the feature version to train and evaluate.
+        FtiError: too few label dates, or fewer training / holdout rows than the model's
+            minimum (the message names the numbers and what to change).
     """
-    group = project.feature_group
-    available = store.partition_dates(group.name, feature_version)
-    dates = matured_label_dates(project, as_of, available)
+    groups = list(feature_versions)
+    spine = project.feature_group(groups[0])
+    label = model.label
+    spine_dates = store.partition_dates(spine.name, feature_versions[spine.name])
+    warm_until = min(spine_dates) + timedelta(days=spine.lookback_days) if spine_dates else None
+    available = store.partition_dates(label.name, label_version)
+    dates = matured_label_dates(model, as_of, available, warm_until)
     if len(dates) < 2:
         raise FtiError(
-            f"{group.name} v{feature_version} holds {len(dates)} matured label date(s) for training as "
-            f"of {as_of} (labels mature after {project.label.horizon_days} days, and the first "
-            f"{project.feature_group.lookback_days} days of features warm up); at least 2 are needed. "
-            "Publish more feature history first (`fti features run --start ... --end ...`)."
+            f"model {model.name!r}: {label.name} v{label_version} holds {len(dates)} label "
+            f"date(s) usable as of {as_of} (labels mature after {label.horizon_days} days; "
+            f"{spine.name}'s first {spine.lookback_days} days warm up; one date every "
+            f"{model.label_every_days} days over {model.training_days} days); at least 2 are "
+            "needed. Publish more history first (`fti features run --start ... --end ...`)."
         )
-    # Every feature column: a model may use any of them, and the promotion gate scores the
-    # champion on its own features from these same rows.
-    table = store.read(group.name, feature_version, dates=dates)
-    features = table.to_pandas()
-    keys = features[[group.entity, DATE_COLUMN]].rename(columns={DATE_COLUMN: LABEL_DATE})
-    keys[LABEL] = project.label.build(events, keys).to_numpy()
-    frame = point_in_time_join(keys, features, group.entity, LABEL_DATE, DATE_COLUMN)
-    frame = frame.dropna(subset=[DATE_COLUMN]).reset_index(drop=True)
-    train_dates, holdout_dates = split_dates(dates, project.model.holdout_share)
-    dtypes = {
-        f.name: str(f.type) for f in table.schema if f.name not in (group.entity, DATE_COLUMN)
-    }
-    return TrainingSet(frame, feature_version, dtypes, train_dates, holdout_dates)
+    labels = (
+        store.read(label.name, label_version, [label.entity.key, DATE_COLUMN, LABEL], dates=dates)
+        .to_pandas()
+        .rename(columns={DATE_COLUMN: LABEL_DATE})
+    )
+    labels = labels[labels[LABEL].notna()].reset_index(drop=True)
+    if labels[LABEL].dtype == bool:
+        labels[LABEL] = labels[LABEL].astype("int64")
+    frame, dtypes, owners = labels, {}, {}
+    owner = {f.name: f.group for f in chosen}
+    for name in groups:
+        group = project.feature_group(name)
+        version = feature_versions[name]
+        ttl = int(model.ttl.get(name, 0))
+        schema = store.schema(name, version)
+        columns = [
+            f
+            for f in group.features
+            if f in schema.names and owner.get(f, name) == name and f not in frame.columns
+        ]
+        wanted = [
+            d
+            for d in store.partition_dates(name, version)
+            if min(dates) - timedelta(days=ttl) <= d <= max(dates)
+        ]
+        read = [group.entity.key, DATE_COLUMN, *columns]
+        rows = (
+            store.read(name, version, read, dates=wanted)
+            if wanted
+            else pa.schema([schema.field(c) for c in read]).empty_table()
+        )
+        for field in rows.schema:
+            if field.name in columns:
+                dtypes[field.name], owners[field.name] = str(field.type), name
+        joined = point_in_time_join(
+            frame,
+            rows.to_pandas(),
+            group.entity.key,
+            LABEL_DATE,
+            DATE_COLUMN,
+            ttl=timedelta(days=ttl),
+        )
+        if name == spine.name:
+            joined = joined[joined[DATE_COLUMN].notna()]
+        frame = joined.drop(columns=[DATE_COLUMN]).reset_index(drop=True)
+    train_dates, holdout_dates = split_dates(dates, model.holdout_share)
+    training = TrainingSet(
+        frame=frame,
+        model=model.name,
+        feature_versions=dict(feature_versions),
+        label_group=label.name,
+        label_version=label_version,
+        feature_dtypes=dtypes,
+        feature_groups=owners,
+        train_dates=train_dates,
+        holdout_dates=holdout_dates,
+    )
+    check_size(model, training)
+    return training
+
+
+def check_size(model: Model, training: TrainingSet) -> None:
+    """Refuse a window that yields too few rows to train or to judge a model."""
+    n_train, n_holdout = len(training.train), len(training.holdout)
+    if n_train < model.min_train_rows or n_holdout < model.min_holdout_rows:
+        raise FtiError(
+            f"model {model.name!r}: the training window yields {n_train} training row(s) "
+            f"over {len(training.train_dates)} label date(s) and {n_holdout} holdout row(s) "
+            f"over {len(training.holdout_dates)}; at least {model.min_train_rows} and "
+            f"{model.min_holdout_rows} are needed (min_train_rows / min_holdout_rows). "
+            "Widen training_days, lower label_every_days, or publish more history."
+        )

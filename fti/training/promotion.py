@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from fti.training.fit import evaluate, is_better
+from fti.training.metrics import is_better, score
 
 
 def gate(
@@ -24,7 +24,7 @@ def gate(
     """
     version, model, features = candidate
     decision: dict[str, Any] = {"metric": metric, "margin": margin, "candidate_version": version}
-    decision["candidate"] = evaluate(model, holdout, features, label).get(metric)
+    decision["candidate"] = score(metric, model, holdout[features], holdout[label])
     if champion is None:
         return decision | {
             "champion_version": None,
@@ -41,7 +41,7 @@ def gate(
             "promoted": False,
             "reason": f"champion v{champion_version} needs {missing}, absent from this holdout",
         }
-    decision["champion"] = evaluate(champion_model, holdout, champion_features, label).get(metric)
+    decision["champion"] = score(metric, champion_model, holdout[champion_features], holdout[label])
     if decision["candidate"] is None or decision["champion"] is None:
         return decision | {
             "promoted": False,

@@ -1,0 +1,448 @@
+"""What a team writes to bring its own data: entities, sources, feature groups, label groups,
+models, collected in one ``Project``.
+
+The shape follows Feast's feature repository (entities, sources, feature views) with labels
+stored like features (Hopsworks): a label group is published to the feature store as a
+versioned group, and a model names its label group and its features from one or more feature
+groups. fti's core runs any ``Project``; the churn demo (``churn_demo.project``) is one of them.
+
+``load_project`` imports ``module:attribute`` and checks the definition (``check_project``):
+every problem is one line naming the object. ``fti check`` prints them, or what the project
+defines, and writes the manifest the DAG files are generated from (``fti.manifest``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fti.errors import ConfigError, DefinitionError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pandera.pandas as pa
+
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")  # names become store paths, git tags, DAG ids
+TASKS = ("binary", "multiclass", "regression")
+FORMATS = ("csv", "parquet")
+MISSING_DAY = ("fail", "empty")
+ENTITY_DTYPES = ("int64", "string")
+LABEL_DATE = "label_date"  # the date column a label group's build returns
+LABEL = "label"  # the value column a label group's build returns
+
+# build(sources, dates): ``sources`` maps each of the group's source names to its validated
+# events (the days fti hands over), ``dates`` the dates to compute.
+BuildFunction = Callable[[Mapping[str, "pd.DataFrame"], Sequence[date]], "pd.DataFrame"]
+
+
+@dataclass(frozen=True)
+class Entity:
+    """What rows are about: ``key`` is its column in every group, ``dtype`` int64 or string.
+
+    A single series (one station, one store) is an entity with one key value.
+    """
+
+    name: str
+    key: str
+    dtype: Literal["int64", "string"] = "int64"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Raw input files, one per logical date: ``<raw>/<name>/<YYYY-MM-DD>.<format>``.
+
+    ``schema``: pandera rules; columns with ``coerce=True`` are parsed from text to their type
+    and every row rule is checked (a bad row is quarantined with its rule). ``time_column``
+    must fall inside the logical date in ``timezone`` (the zone the files are written in; times
+    without an offset are read in it, and every time is stored in UTC). ``id_column``, when
+    given, must be unique. ``missing_day``: ``fail`` (the default: a day without a file fails
+    the run) or ``empty`` (a day with no rows is a normal day).
+    """
+
+    name: str
+    schema: pa.DataFrameSchema
+    time_column: str
+    id_column: str | None = None
+    format: Literal["csv", "parquet"] = "csv"
+    timezone: str = "UTC"
+    missing_day: Literal["fail", "empty"] = "fail"
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.schema.columns)
+
+
+@dataclass(frozen=True)
+class FeatureGroup:
+    """A table keyed by (entity, date), computed by the team's ``build`` from its sources.
+
+    ``build(sources, dates)`` returns one row per entity per date it has features for: the
+    entity's key column, ``feature_date`` and the ``features`` columns (declared here, so a
+    model's features are checked before anything runs). For a date D it may use events of
+    [D - lookback_days + 1, D] only; fti checks that a range build and the same dates built one
+    day at a time agree, and refuses to publish when they do not (the build peeked ahead).
+    A build may be handed a shard of the entities: it must not assume it sees every one.
+    """
+
+    name: str
+    entity: Entity
+    sources: Sequence[Source]
+    features: Sequence[str]
+    build: BuildFunction
+    lookback_days: int = 1
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class LabelGroup:
+    """Labels stored like features: one row per (entity, label date) with a ``label`` value.
+
+    ``build(sources, dates)`` returns the entity's key column, ``label_date`` and ``label``
+    (binary, class or number; null when it cannot be known, never a made-up 0). A label for D
+    needs events up to D + ``horizon_days``, so the feature pipeline of date T publishes the
+    labels of T - horizon_days, handing the build events of
+    [D - lookback_days + 1, D + horizon_days] and no later.
+    """
+
+    name: str
+    entity: Entity
+    sources: Sequence[Source]
+    horizon_days: int
+    build: BuildFunction
+    lookback_days: int = 1
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model: its label group, task, metric, estimator and features from one or more groups.
+
+    ``features``: ``"group.column"`` or ``"group.*"``; the first group named is the model's
+    *spine*: training keeps the label rows that have a row of it, and scoring scores every
+    entity it has on the date. Each group joins point in time on the entity: the newest row at
+    or before the label (or scoring) date, at most ``ttl[group]`` days old (0, the default:
+    the same date). ``metric``: a scikit-learn scorer name or a loss (``log_loss``,
+    ``brier_score_loss``, ``mean_squared_error``, ...), see ``fti.training.metrics``.
+    ``estimator(params, features)`` builds the unfitted estimator from params.yaml's
+    ``train.<model>`` section and the feature column names.
+    Training uses label dates every ``label_every_days`` over ``training_days`` before the
+    newest matured label, the newest ``holdout_share`` of them as holdout; fewer than
+    ``min_train_rows`` / ``min_holdout_rows`` rows is an error, not a useless model.
+    """
+
+    name: str
+    label: LabelGroup
+    task: Literal["binary", "multiclass", "regression"]
+    metric: str
+    features: Sequence[str]
+    estimator: Callable[[dict[str, Any], list[str]], Any]
+    ttl: Mapping[str, int] = field(default_factory=dict)
+    training_days: int = 120
+    label_every_days: int = 7
+    holdout_share: float = 0.25
+    min_train_rows: int = 50
+    min_holdout_rows: int = 20
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ModelFeature:
+    """One resolved feature of a model: its group and column."""
+
+    group: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything a team declares. ``start_date``: the first logical date the DAGs may run."""
+
+    name: str
+    start_date: date | str
+    entities: Sequence[Entity]
+    sources: Sequence[Source]
+    feature_groups: Sequence[FeatureGroup]
+    labels: Sequence[LabelGroup]
+    models: Sequence[Model]
+
+    @property
+    def first_date(self) -> date:
+        return (
+            self.start_date
+            if isinstance(self.start_date, date)
+            else date.fromisoformat(str(self.start_date))
+        )
+
+    # ---- look-ups (each raises DefinitionError naming what the project does define) ----------
+    def source(self, name: str) -> Source:
+        return _find(self.sources, name, "source")
+
+    def feature_group(self, name: str) -> FeatureGroup:
+        return _find(self.feature_groups, name, "feature group")
+
+    def label(self, name: str) -> LabelGroup:
+        return _find(self.labels, name, "label group")
+
+    def model(self, name: str) -> Model:
+        return _find(self.models, name, "model")
+
+    def group(self, name: str) -> FeatureGroup | LabelGroup:
+        """A feature group or a label group: both are groups of the feature store."""
+        return _find([*self.feature_groups, *self.labels], name, "feature or label group")
+
+    @property
+    def groups(self) -> list[FeatureGroup | LabelGroup]:
+        return [*self.feature_groups, *self.labels]
+
+    def model_features(
+        self, model: Model, chosen: Sequence[str] | None = None
+    ) -> list[ModelFeature]:
+        """The model's features (or ``chosen``, same syntax) resolved to (group, column)."""
+        return resolve_features(self, model, chosen if chosen is not None else model.features)
+
+    def model_groups(self, model: Model, chosen: Sequence[str] | None = None) -> list[str]:
+        """The feature groups a model reads, spine first."""
+        return list(dict.fromkeys(f.group for f in self.model_features(model, chosen)))
+
+
+def _find(items: Sequence[Any], name: str, kind: str) -> Any:
+    for item in items:
+        if item.name == name:
+            return item
+    known = ", ".join(i.name for i in items) or "none"
+    raise DefinitionError(f"this project defines no {kind} {name!r}; it has: {known}")
+
+
+def resolve_features(project: Project, model: Model, refs: Sequence[str]) -> list[ModelFeature]:
+    """``group.column`` / ``group.*`` references to (group, column), in order, without repeats.
+
+    A bare column name is accepted when exactly one of the model's groups has it (the
+    training form lists bare names).
+    """
+    groups = {g.name: g for g in project.feature_groups}
+    named = list(dict.fromkeys(r.partition(".")[0] for r in model.features if "." in r))
+    found: list[ModelFeature] = []
+    for ref in refs:
+        group_name, dot, column = str(ref).partition(".")
+        if not dot:
+            owners = [g for g in named if g in groups and ref in groups[g].features]
+            if len(owners) != 1:
+                raise DefinitionError(
+                    f"model {model.name!r}: feature {ref!r} is in "
+                    f"{'none' if not owners else ' and '.join(owners)} of its groups "
+                    f"({', '.join(named)}); name it as 'group.column'"
+                )
+            group_name, column = owners[0], str(ref)
+        if group_name not in groups:
+            raise DefinitionError(
+                f"model {model.name!r}: feature {ref!r} names no feature group of the project "
+                f"(it has {', '.join(groups) or 'none'})"
+            )
+        group = groups[group_name]
+        columns = list(group.features) if column == "*" else [column]
+        for name in columns:
+            if name not in group.features:
+                raise DefinitionError(
+                    f"model {model.name!r}: feature group {group_name!r} has no feature "
+                    f"{name!r} (it has {', '.join(group.features)})"
+                )
+            feature = ModelFeature(group_name, name)
+            if feature not in found:
+                found.append(feature)
+    return found
+
+
+# ---- checks -------------------------------------------------------------------------------------
+def check_project(project: Project) -> list[str]:
+    """Every problem of the definition, one line each naming the object; empty when sound."""
+    from fti.training.metrics import metric_problem
+
+    problems: list[str] = []
+
+    def named(kind: str, items: Sequence[Any]) -> None:
+        seen: set[str] = set()
+        for item in items:
+            if not isinstance(getattr(item, "name", None), str) or not NAME.match(item.name):
+                problems.append(
+                    f"{kind} {getattr(item, 'name', item)!r}: name must be lower-case letters, "
+                    "digits and underscores, starting with a letter (at most 63)"
+                )
+            elif item.name in seen:
+                problems.append(f"{kind} {item.name!r} is defined twice")
+            seen.add(getattr(item, "name", ""))
+
+    named("entity", project.entities)
+    named("source", project.sources)
+    named("model", project.models)
+    named("feature or label group", [*project.feature_groups, *project.labels])
+    if not NAME.match(str(project.name)):
+        problems.append(f"project {project.name!r}: name must be lower-case letters, digits, _")
+    try:
+        project.first_date  # noqa: B018 - the property parses it
+    except ValueError:
+        problems.append(
+            f"project {project.name!r}: start_date {project.start_date!r} is not a date"
+        )
+
+    for entity in project.entities:
+        if entity.dtype not in ENTITY_DTYPES:
+            problems.append(
+                f"entity {entity.name!r}: dtype {entity.dtype!r} is not one of {ENTITY_DTYPES}"
+            )
+    for source in project.sources:
+        problems += _source_problems(source)
+
+    entities = {e.name: e for e in project.entities}
+    sources = {s.name: s for s in project.sources}
+    for group in project.groups:
+        kind = "label group" if isinstance(group, LabelGroup) else "feature group"
+        if group.entity.name not in entities or entities[group.entity.name] != group.entity:
+            problems.append(
+                f"{kind} {group.name!r}: entity {group.entity.name!r} is not in the project's entities"
+            )
+        if not group.sources:
+            problems.append(f"{kind} {group.name!r}: no sources")
+        for source in group.sources:
+            if sources.get(source.name) is not source:
+                problems.append(
+                    f"{kind} {group.name!r}: source {source.name!r} is not in the project's sources"
+                )
+        if not callable(group.build):
+            problems.append(f"{kind} {group.name!r}: build is not a function")
+        if group.lookback_days < 1:
+            problems.append(f"{kind} {group.name!r}: lookback_days must be at least 1")
+        if isinstance(group, LabelGroup) and group.horizon_days < 1:
+            problems.append(f"label group {group.name!r}: horizon_days must be at least 1")
+        if isinstance(group, FeatureGroup):
+            problems += _feature_group_problems(group)
+
+    labels = {label.name: label for label in project.labels}
+    for model in project.models:
+        problems += _model_problems(project, model, labels, metric_problem)
+    return problems
+
+
+def _source_problems(source: Source) -> list[str]:
+    problems = []
+    columns = source.columns
+    where = f"source {source.name!r}"
+    if source.time_column not in columns:
+        problems.append(f"{where}: time_column {source.time_column!r} is not in its schema")
+    if source.id_column is not None and source.id_column not in columns:
+        problems.append(f"{where}: id_column {source.id_column!r} is not in its schema")
+    if source.format not in FORMATS:
+        problems.append(f"{where}: format {source.format!r} is not one of {FORMATS}")
+    if source.missing_day not in MISSING_DAY:
+        problems.append(f"{where}: missing_day {source.missing_day!r} is not one of {MISSING_DAY}")
+    try:
+        ZoneInfo(source.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"{where}: timezone {source.timezone!r} is not an IANA time zone")
+    return problems
+
+
+def _feature_group_problems(group: FeatureGroup) -> list[str]:
+    where = f"feature group {group.name!r}"
+    problems = []
+    if not group.features:
+        problems.append(f"{where}: declares no features")
+    reserved = {group.entity.key, "feature_date"}
+    for name in group.features:
+        if name in reserved:
+            problems.append(f"{where}: feature {name!r} is a key column, not a feature")
+    if len(set(group.features)) != len(group.features):
+        problems.append(f"{where}: a feature is declared twice")
+    return problems
+
+
+def _model_problems(
+    project: Project,
+    model: Model,
+    labels: dict[str, LabelGroup],
+    metric_problem: Callable[[str, str], str | None],
+) -> list[str]:
+    where = f"model {model.name!r}"
+    problems = []
+    if model.task not in TASKS:
+        problems.append(f"{where}: task {model.task!r} is not one of {TASKS}")
+    else:
+        problem = metric_problem(model.metric, model.task)
+        if problem:
+            problems.append(f"{where}: {problem}")
+    if labels.get(model.label.name) is not model.label:
+        problems.append(f"{where}: label group {model.label.name!r} is not in the project's labels")
+    if not callable(model.estimator):
+        problems.append(f"{where}: estimator is not a function")
+    try:
+        features = project.model_features(model)
+    except DefinitionError as exc:
+        return [*problems, str(exc)]
+    if not features:
+        problems.append(f"{where}: no features")
+        return problems
+    groups = project.model_groups(model)
+    for name in groups:
+        group = project.feature_group(name)
+        if group.entity != model.label.entity:
+            problems.append(
+                f"{where}: feature group {name!r} is about entity {group.entity.name!r} but "
+                f"label group {model.label.name!r} is about {model.label.entity.name!r}"
+            )
+    for name, days in model.ttl.items():
+        if name not in groups:
+            problems.append(
+                f"{where}: ttl names {name!r}, not one of its groups ({', '.join(groups)})"
+            )
+        elif not isinstance(days, int) or days < 0:
+            problems.append(f"{where}: ttl of {name!r} must be a whole number of days >= 0")
+    owners: dict[str, str] = {}
+    for feature in features:
+        if feature.name in owners and owners[feature.name] != feature.group:
+            problems.append(
+                f"{where}: feature {feature.name!r} comes from both {owners[feature.name]!r} "
+                f"and {feature.group!r}; choose one"
+            )
+        owners.setdefault(feature.name, feature.group)
+    if not 0 < model.holdout_share < 1:
+        problems.append(f"{where}: holdout_share {model.holdout_share} must be between 0 and 1")
+    if model.label_every_days < 1 or model.training_days < model.label_every_days:
+        problems.append(
+            f"{where}: training_days ({model.training_days}) must be at least "
+            f"label_every_days ({model.label_every_days}), which must be at least 1"
+        )
+    if model.min_train_rows < 1 or model.min_holdout_rows < 1:
+        problems.append(f"{where}: min_train_rows and min_holdout_rows must be at least 1")
+    return problems
+
+
+def load_project(reference: str) -> Project:
+    """Import ``module:attribute`` (FTI_PROJECT), check it, and return the Project.
+
+    Raises:
+        ConfigError: the module or attribute cannot be imported, or is not a Project.
+        DefinitionError: the definition breaks a rule (every problem, one line each).
+    """
+    module_name, _, attribute = reference.partition(":")
+    try:
+        project = getattr(importlib.import_module(module_name), attribute or "project")
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            f"cannot load project definition {reference!r}: {exc}. "
+            "Set FTI_PROJECT to 'package.module:attribute' of an importable module "
+            "(its folder on PYTHONPATH, or installed)."
+        ) from exc
+    if not isinstance(project, Project):
+        raise ConfigError(
+            f"{reference!r} is a {type(project).__name__}, not an fti.definitions.Project"
+        )
+    problems = check_project(project)
+    if problems:
+        raise DefinitionError(
+            f"{reference}: {len(problems)} problem(s) in the definition:\n" + "\n".join(problems)
+        )
+    return project

@@ -175,21 +175,18 @@ def check(as_json: JsonFlag = False) -> None:
 @app.command()
 def demo(
     days: Annotated[int, typer.Option(help="Nightly runs to simulate, one per day.")] = 5,
-    history_days: Annotated[
-        int, typer.Option(help="Days of history loaded by one range run first.")
-    ] = 175,
     customers: Annotated[int, typer.Option(help="Customers in the generated business.")] = 2000,
     end: Annotated[str, typer.Option(help="Last simulated day (YYYY-MM-DD).")] = "2026-06-30",
     drift_after: Annotated[str | None, typer.Option(help="Shift the data after this date.")] = None,
 ) -> None:
-    """Generate the churn demo's raw data and run the nightly DAGs through Airflow."""
+    """Generate the churn demo's raw data and run the nightly DAGs through Airflow: the history
+    from the project's start date as one range run, then one run per night."""
     from fti.demo import run_demo
 
     guarded(
         lambda: run_demo(
             settings(),
             nightly_days=days,
-            history_days=history_days,
             customers=customers,
             end=parse_date(end),
             drift_after=parse_date(drift_after) if drift_after else None,

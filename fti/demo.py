@@ -54,10 +54,11 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
     return {**os.environ, **airflow_variables(settings)}
 
 
-def demo_plan(end: date, history_days: int, nightly_days: int) -> dict[str, Any]:
-    """One range run for the history, then one feature/training/inference cycle per night."""
+def demo_plan(start: date, end: date, nightly_days: int) -> dict[str, Any]:
+    """One range run for the history from ``start`` (the project's start date), then one
+    feature/training/inference cycle per night up to ``end``."""
     history_end = end - timedelta(days=nightly_days)
-    history_start = history_end - timedelta(days=history_days - 1)
+    history_start = start
     steps = [
         {
             "date": f"{history_end.isoformat()}T00:00:00+00:00",
@@ -76,26 +77,28 @@ def demo_plan(end: date, history_days: int, nightly_days: int) -> dict[str, Any]
 def run_demo(
     settings: Settings,
     nightly_days: int,
-    history_days: int,
     customers: int,
     end: date,
     drift_after: date | None,
 ) -> None:
     from churn_demo.generate import generate
 
-    if nightly_days < 1 or history_days < 60:
+    project = load_project(settings.project)
+    if nightly_days < 1 or (end - project.first_date).days - nightly_days < 90:
         raise FtiError(
-            "the demo needs --days >= 1 and --history-days >= 60 (labels mature after 30 days)"
+            f"the demo needs --days >= 1 and at least 90 days of history from the project's "
+            f"start date {project.first_date} before the nights (labels mature after 30 days): "
+            "move --end later"
         )
     if not (DAGS / "demo_runner.py").exists():
         raise FtiError(
             f"fti demo runs the DAGs in {DAGS}, which is not there: run it from a clone of the "
             "fti repository installed with `pip install -e .` (make demo does)"
         )
-    plan = demo_plan(end, history_days, nightly_days)
+    plan = demo_plan(project.first_date, end, nightly_days)
     clock = time.perf_counter()
     initialise(settings)
-    write_manifest(load_project(settings.project), settings.project, settings.manifest_path)
+    write_manifest(project, settings.project, settings.manifest_path)
     first = date.fromisoformat(plan["first_day"])
     print(f"generating raw events for {customers} customers, {first} .. {end}", flush=True)
     generate(settings.raw_path, first, end, customers=customers, drift_after=drift_after)

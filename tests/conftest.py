@@ -28,15 +28,31 @@ os.environ.update(
 for _key in [k for k in os.environ if k.startswith("FTI_")]:
     if _key != "FTI_TEST_PG_ADMIN_URL":
         del os.environ[_key]
+# The DAG files are generated from a project's manifest: the churn demo's, written once here.
+MANIFEST = _AIRFLOW_HOME / "manifest.json"
+os.environ["FTI_MANIFEST_PATH"] = str(MANIFEST)
+
+
+def _write_demo_manifest() -> None:
+    from fti.definitions import load_project
+    from fti.manifest import write_manifest
+
+    reference = "churn_demo.project:project"
+    write_manifest(load_project(reference), reference, MANIFEST)
+
+
+_write_demo_manifest()
 
 PG_ADMIN_URL = os.environ.get(
     "FTI_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 PARAMS = REPO / "params.yaml"
 
-# A small but real churn history: enough days for matured labels and a time-based holdout.
-DEMO_END = date(2026, 4, 30)
+# A small but real churn history from the project's start date: enough days for matured
+# labels and a time-based holdout.
+DEMO_START = date(2026, 1, 1)
 DEMO_DAYS = 100
+DEMO_END = DEMO_START + timedelta(days=DEMO_DAYS - 1)
 DEMO_CUSTOMERS = 300
 
 
@@ -98,7 +114,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def make_settings(home: Path, db_url: str | None = None):  # type: ignore[no-untyped-def]
     from fti.settings import Settings
 
-    values = {"home": home, "params_file": PARAMS}
+    values = {"home": home, "params_file": PARAMS, "manifest_path": MANIFEST}
     if db_url:
         values["db_url"] = db_url
     return Settings(**values)
@@ -131,7 +147,7 @@ def demo_settings(home: Path, raw: Path, db_url: str | None = None):  # type: ig
     from fti.settings import Settings
     from fti.setup import initialise
 
-    values = {"home": home, "params_file": PARAMS, "raw_path": raw}
+    values = {"home": home, "params_file": PARAMS, "raw_path": raw, "manifest_path": MANIFEST}
     if db_url:
         values["db_url"] = db_url
     s = Settings(**values)

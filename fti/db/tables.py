@@ -27,7 +27,7 @@ class Base(DeclarativeBase):
 
 
 class FeatureVersion(Base):
-    """The catalog: one row per published, immutable feature-group version."""
+    """The catalog: one row per published, immutable version of a feature or label group."""
 
     __tablename__ = "feature_versions"
     __table_args__ = (UniqueConstraint("group_name", "version"),)
@@ -35,6 +35,8 @@ class FeatureVersion(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     group_name: Mapped[str] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(Integer)
+    # "features" (model inputs) or "labels" (a label group: training targets, never served).
+    kind: Mapped[str] = mapped_column(String(20), default="features", server_default="features")
     git_tag: Mapped[str] = mapped_column(String(250))
     git_rev: Mapped[str] = mapped_column(String(64))
     dvc_md5: Mapped[str] = mapped_column(String(64))
@@ -98,11 +100,20 @@ class ModelVersion(Base):
     artifact_sha256: Mapped[str] = mapped_column(String(64))
     estimator: Mapped[str] = mapped_column(String(500))
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    task: Mapped[str] = mapped_column(String(20))  # binary | multiclass | regression
+    metric: Mapped[str] = mapped_column(String(100))  # the metric the promotion gate compares
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The spine: the first of the model's feature groups (its rows are the rows scored).
     feature_group: Mapped[str] = mapped_column(String(200))
     feature_version: Mapped[int] = mapped_column(Integer)
-    features: Mapped[list[Any]] = mapped_column(JSON)  # [{"name":..., "dtype":...}, ...]
+    # Every feature group the model reads, spine included: {group: version}.
+    feature_versions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # [{"name":..., "dtype":..., "group":...}, ...] in the estimator's column order.
+    features: Mapped[list[Any]] = mapped_column(JSON)
     label: Mapped[str] = mapped_column(String(200))
+    # The label group in the store the label came from (None: the label was a feature column).
+    label_group: Mapped[str | None] = mapped_column(String(200))
+    label_version: Mapped[int | None] = mapped_column(Integer)
     train_start: Mapped[date] = mapped_column(Date)
     train_end: Mapped[date] = mapped_column(Date)
     n_train: Mapped[int] = mapped_column(Integer)
@@ -155,8 +166,10 @@ class PredictionRun(Base):
     model_name: Mapped[str] = mapped_column(String(200))
     # None until resolved: a run that fails on "no champion" or "no features" is still recorded.
     model_version: Mapped[int | None] = mapped_column(Integer)
-    feature_group: Mapped[str | None] = mapped_column(String(200))
+    feature_group: Mapped[str | None] = mapped_column(String(200))  # the model's spine group
     feature_version: Mapped[int | None] = mapped_column(Integer)
+    # Every feature group the run read: {group: version} (None until resolved).
+    feature_versions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     as_of_date: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(20))  # running, succeeded, failed
     row_count: Mapped[int] = mapped_column(Integer)
@@ -174,6 +187,13 @@ class PredictionRun(Base):
 
 class Prediction(Base):
     """One score: exactly one per (entity, model, as-of date), its key.
+
+    What a score holds depends on the model's task:
+
+    - binary: ``prediction`` 0/1 and ``probability`` of class 1;
+    - multiclass: ``predicted_class`` (as text), ``probability`` of that class and
+      ``class_probabilities`` ({class: probability}); ``prediction`` is None;
+    - regression: ``value``; ``prediction`` and ``probability`` are None.
 
     On PostgreSQL the table is partitioned by slice, (model, as-of date): one partition per
     slice, replaced whole by fti.inference.write (migration 0006 holds the DDL).
@@ -195,12 +215,16 @@ class Prediction(Base):
     feature_version: Mapped[int] = mapped_column(Integer)
     entity_id: Mapped[str] = mapped_column(String(200))
     as_of_date: Mapped[date] = mapped_column(Date)
-    prediction: Mapped[int] = mapped_column(Integer)
-    probability: Mapped[float] = mapped_column(Float)
+    prediction: Mapped[int | None] = mapped_column(Integer)
+    probability: Mapped[float | None] = mapped_column(Float)
     run_id: Mapped[str] = mapped_column(String(250))
     airflow_run_id: Mapped[str | None] = mapped_column(String(250))
     logical_date: Mapped[date | None] = mapped_column(Date)
     scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Added by migration 0007, after the columns above (the order of the table on PostgreSQL).
+    value: Mapped[float | None] = mapped_column(Float)
+    predicted_class: Mapped[str | None] = mapped_column(String(200))
+    class_probabilities: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class DriftResult(Base):

@@ -13,14 +13,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from fti.db.tables import QuarantinedRow, ValidationRun
+from fti.definitions import Source
 from fti.errors import QuarantineThresholdError
-from fti.project import Source
-from fti.validation import ValidationResult, validate_file
+from fti.validation import ValidationResult, empty_rows, validate_file
 
 
-def raw_file(raw_root: Path, source_name: str, day: date) -> Path:
-    """Where the raw file of a source for one logical date lives: ``<raw>/<source>/<date>.csv``."""
-    return raw_root / source_name / f"{day.isoformat()}.csv"
+def raw_file(raw_root: Path, source: Source, day: date) -> Path:
+    """Where a source's raw file of one logical date lives: ``<raw>/<name>/<date>.<format>``."""
+    return raw_root / source.name / f"{day.isoformat()}.{source.format}"
 
 
 def staged_file(staging_root: Path, source: Source, day: date) -> Path:
@@ -105,11 +105,14 @@ def validate_and_stage(
     """Validate one day's raw file, record its accounting and quarantine (the table and a
     Parquet copy under ``quarantine_root``), and stage the accepted rows.
 
+    A day of no rows (``missing_day="empty"``: no file, or a header alone) is recorded with
+    0 rows against the expected path and stages an empty, typed Parquet file.
+
     Raises:
         InputFileError: the file cannot be used at all.
         QuarantineThresholdError: too many bad rows; accounting is recorded, nothing is staged.
     """
-    result = validate_file(raw_file(raw_root, source.name, day), source, day)
+    result = validate_file(raw_file(raw_root, source, day), source, day)
     run = record_validation(session, source, day, result, run_id)
     write_copy(session, run, quarantine_root)
     share = result.rows_quarantined / result.rows_read if result.rows_read else 0.0
@@ -129,14 +132,20 @@ def validate_and_stage(
 
 
 def load_events(staging_root: Path, source: Source, first: date, last: date) -> pd.DataFrame:
-    """Validated events of the days in [first, last] that have been staged."""
+    """Validated rows of the days in [first, last] that have been staged.
+
+    With none, an empty frame of the source's columns in their validated dtypes (time columns
+    are UTC datetimes), never an untyped one.
+    """
     frames = []
     day = first
     while day <= last:
         path = staged_file(staging_root, source, day)
         if path.exists():
-            frames.append(pd.read_parquet(path))
+            frame = pd.read_parquet(path)
+            if len(frame):
+                frames.append(frame)
         day += timedelta(days=1)
     if not frames:
-        return pd.DataFrame(columns=source.columns)
+        return empty_rows(source)
     return pd.concat(frames, ignore_index=True)

@@ -6,14 +6,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fti.db.tables import QuarantinedRow, ValidationRun
+from fti.definitions import Source
 from fti.errors import FtiError
 from fti.features.events import staged_file, write_copy
-from fti.project import Source
 from fti.validation import validate_frame
 
 
@@ -115,7 +116,10 @@ def readmit(
         events = pd.read_parquet(staged) if staged.exists() else result.accepted.iloc[:0]
         bad = {int(q.row_number): str(q.rule) for q in result.quarantined.itertuples()}
         accepted_lines = [line for line in text.index if line not in bad]  # accepted's order
-        taken = result.accepted[source.id_column].isin(events[source.id_column]).to_numpy()
+        if source.id_column is None:  # no id: nothing can already be there
+            taken = np.zeros(len(result.accepted), dtype=bool)
+        else:
+            taken = result.accepted[source.id_column].isin(events[source.id_column]).to_numpy()
         for line, duplicate in zip(accepted_lines, taken, strict=True):
             if duplicate:
                 bad[line] = f"{source.id_column}: unique id (already accepted that day)"
@@ -123,7 +127,8 @@ def readmit(
         if len(passed):
             staged.parent.mkdir(parents=True, exist_ok=True)
             tmp = staged.with_suffix(".parquet.tmp")
-            pd.concat([events, passed], ignore_index=True).to_parquet(tmp, index=False)
+            both = [events, passed] if len(events) else [passed]  # an empty day: just these
+            pd.concat(both, ignore_index=True).to_parquet(tmp, index=False)
             tmp.replace(staged)
         for quarantine_id in rows["quarantine_id"]:
             line = records[quarantine_id].row_number

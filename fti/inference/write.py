@@ -1,8 +1,12 @@
 """Replace one (model, as-of date) slice of predictions atomically, with the database's bulk path.
 
-Scores arrive as Arrow record batches of ``SCORE_SCHEMA`` (entity, prediction, probability);
-the lineage that is the same on every row of a slice (``Slice``) is added while loading, so a
-slice of 1e7 rows never sits in memory at once.
+Scores arrive as Arrow record batches of ``SCORE_SCHEMA``; the lineage that is the same on every
+row of a slice (``Slice``) is added while loading, so a slice of 1e7 rows never sits in memory
+at once. Which score columns a row fills depends on the model's task (see
+``fti.db.tables.Prediction``): binary ``prediction`` and ``probability``; multiclass
+``predicted_class``, ``probability`` (of that class) and ``class_probabilities`` (JSON text,
+e.g. ``{"rain": 0.7, "dry": 0.3}``, made by ``class_probabilities_json``); regression
+``value``. A batch may leave out any score column but ``entity_id``: it is written as nulls.
 
 - PostgreSQL (``predictions`` has one partition per slice, migration 0006): one ADBC
   connection, one transaction: an advisory lock on the slice (two copies of the same task queue
@@ -12,15 +16,18 @@ slice of 1e7 rows never sits in memory at once.
   long readers in short tries so that other readers are not stalled behind it), the run row
   marked succeeded, COMMIT.
   No row goes through an index that holds other slices, and no dead rows are left behind.
+  ``class_probabilities`` goes in as text to a ``json`` column, which the server checks.
 - SQLite: one ``BEGIN IMMEDIATE`` transaction: DELETE, one DBAPI ``executemany`` per batch,
-  the run row, COMMIT.
+  the run row, COMMIT. ``class_probabilities`` goes through SQLite's ``json()``, which refuses
+  malformed text, as PostgreSQL does.
 
 Readers see the old slice until the commit and the new one after it, never a mix.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -36,8 +43,16 @@ from fti.errors import PredictionWriteError
 
 SQLITE_WRITE_CACHE_KIB = 1024 * 1024
 SCORE_SCHEMA = pa.schema(
-    [("entity_id", pa.string()), ("prediction", pa.int32()), ("probability", pa.float64())]
+    [
+        ("entity_id", pa.string()),
+        ("prediction", pa.int32()),  # binary: 0/1
+        ("probability", pa.float64()),  # binary: of class 1; multiclass: of the predicted class
+        ("value", pa.float64()),  # regression
+        ("predicted_class", pa.string()),  # multiclass
+        ("class_probabilities", pa.string()),  # multiclass: JSON text {"class": probability}
+    ]
 )
+JSON_COLUMNS = {"class_probabilities"}
 
 # The predictions table's columns as Arrow types: binary COPY needs the exact server types.
 LINEAGE_TYPES = {
@@ -91,9 +106,41 @@ def write_slice(db_url: str, piece: Slice, scores: Iterable[pa.RecordBatch]) -> 
         ) from exc
 
 
+def class_probabilities_json(classes: Sequence[object], probabilities: Any) -> pa.Array:
+    """The ``class_probabilities`` column: one JSON object per row, {class: probability}.
+
+    ``classes`` name the columns of ``probabilities`` (rows x classes, e.g. an estimator's
+    ``classes_`` and ``predict_proba``); class names are written as JSON strings, a NaN or
+    infinite probability as null. Built by Arrow kernels, not a Python loop over rows.
+    """
+    matrix = np.asarray(probabilities, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[1] != len(classes):
+        raise ValueError(
+            f"probabilities of shape {matrix.shape} do not match {len(classes)} classes"
+        )
+    parts: list[Any] = []
+    for number, name in enumerate(classes):
+        column = pa.array(matrix[:, number])
+        text = pc.if_else(pc.is_finite(column), pc.cast(column, pa.string()), "null")
+        key = json.dumps(str(name), ensure_ascii=False) + ": "
+        parts.append(pc.binary_join_element_wise(key, text, ""))
+    if not parts:
+        return pa.array(["{}"] * len(matrix), pa.string())
+    body = pc.binary_join_element_wise(*parts, ", ")
+    return pc.binary_join_element_wise("{", body, "}", "")
+
+
 def _conform(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch as ``SCORE_SCHEMA``: columns cast, in order; a missing score column is nulls."""
+    if "entity_id" not in batch.schema.names:
+        raise ValueError(f"a batch of scores has no entity_id column: {batch.schema.names}")
     return pa.RecordBatch.from_arrays(
-        [batch.column(field.name).cast(field.type) for field in SCORE_SCHEMA],
+        [
+            batch.column(field.name).cast(field.type)
+            if field.name in batch.schema.names
+            else pa.nulls(batch.num_rows, field.type)
+            for field in SCORE_SCHEMA
+        ],
         schema=SCORE_SCHEMA,
     )
 
@@ -193,7 +240,11 @@ def _write_with_sqlalchemy(db_url: str, piece: Slice, batches: Iterator[pa.Recor
 
 def _insert(connection: Connection, piece: Slice, batch: pa.RecordBatch) -> int:
     if connection.dialect.name != "sqlite":
-        connection.execute(insert(Prediction), [piece.lineage() | row for row in batch.to_pylist()])
+        rows = [piece.lineage() | row for row in batch.to_pylist()]
+        for row in rows:
+            for name in JSON_COLUMNS:
+                row[name] = None if row[name] is None else json.loads(row[name])
+        connection.execute(insert(Prediction), rows)
         return batch.num_rows
     # One DBAPI executemany of plain tuples, lineage in the text forms SQLAlchemy reads back.
     constants = _sqlite_values(piece)
@@ -203,7 +254,7 @@ def _insert(connection: Connection, piece: Slice, batch: pa.RecordBatch) -> int:
     try:
         cursor.executemany(
             f"INSERT INTO predictions ({', '.join(COLUMNS)}) "
-            f"VALUES ({', '.join('?' for _ in COLUMNS)})",
+            f"VALUES ({', '.join('json(?)' if c in JSON_COLUMNS else '?' for c in COLUMNS)})",
             (
                 (*constants, *row)
                 for row in zip(

@@ -33,7 +33,10 @@ def scores(n: int, batch_size: int = 10_000, salt: int = 0) -> Iterator[pa.Recor
                 "prediction": [i % 2 for i in ids],
                 "probability": [(i / n + salt) % 1 for i in ids],
             },
-            schema=SCORE_SCHEMA,
+            # A binary model's columns only: write_slice fills the others with nulls.
+            schema=pa.schema(
+                [SCORE_SCHEMA.field(n) for n in ("entity_id", "prediction", "probability")]
+            ),
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -12,13 +13,14 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from sqlalchemy import func, select, text
 
 from fti.db.engine import get_engine, session_scope
-from fti.db.tables import Prediction
+from fti.db.tables import ModelAlias, Prediction
 from fti.errors import PredictionWriteError
-from fti.inference.write import SCORE_SCHEMA, write_slice
+from fti.inference.write import SCORE_SCHEMA, class_probabilities_json, write_slice
 from tests.integration.slices import a_slice, scores, write
 from tests.integration.slow_writer import DAY, ROWS
 
@@ -240,4 +242,162 @@ def test_an_empty_slice_replaces_the_old_one_with_nothing(db_url: str) -> None:
     write(db_url, DAY, 1, 10)
     assert write_slice(db_url, a_slice(DAY, 2), iter([])) == 0
     assert slice_state(db_url) == (0, set())
-    assert SCORE_SCHEMA.names == ["entity_id", "prediction", "probability"]
+    assert SCORE_SCHEMA.names == [
+        "entity_id",
+        "prediction",
+        "probability",
+        "value",
+        "predicted_class",
+        "class_probabilities",
+    ]
+
+
+CLASSES = ["rain", 'dry "sunny"', "snow ❄"]  # a quote and a non-ASCII name are data
+
+
+def regression(n: int, offset: float = 0.0) -> list[pa.RecordBatch]:
+    """A regression model's scores: only entity_id and value; the first batch as the scorer
+    writes it (every SCORE_SCHEMA column, the others null), the rest without those columns."""
+    ids = [str(i) for i in range(n)]
+    values = [i * 0.5 + offset for i in range(n)]
+    full = pa.RecordBatch.from_pydict(
+        {"entity_id": ids[:1000], "value": values[:1000]}
+        | {name: [None] * len(ids[:1000]) for name in SCORE_SCHEMA.names[1:] if name != "value"},
+        schema=SCORE_SCHEMA,
+    )
+    rest = [
+        pa.record_batch(
+            {"entity_id": ids[start : start + 1000], "value": values[start : start + 1000]}
+        )
+        for start in range(1000, n, 1000)
+    ]
+    return [full, *rest]
+
+
+def multiclass(n: int, shift: int = 0) -> list[pa.RecordBatch]:
+    """A multiclass model's scores: the predicted class, its probability, every class's."""
+    import numpy as np
+
+    raw = np.array([[(i + shift) % 5 + 1, (i + shift) % 3 + 1, 1.0] for i in range(n)])
+    probabilities = raw / raw.sum(axis=1, keepdims=True)
+    best = probabilities.argmax(axis=1)
+    return [
+        pa.RecordBatch.from_pydict(
+            {
+                "entity_id": [str(i) for i in range(start, min(n, start + 1000))],
+                "prediction": [None] * len(range(start, min(n, start + 1000))),
+                "probability": probabilities[start : start + 1000].max(axis=1),
+                "value": [None] * len(range(start, min(n, start + 1000))),
+                "predicted_class": [CLASSES[k] for k in best[start : start + 1000]],
+                "class_probabilities": class_probabilities_json(
+                    CLASSES, probabilities[start : start + 1000]
+                ),
+            },
+            schema=SCORE_SCHEMA,
+        )
+        for start in range(0, n, 1000)
+    ]
+
+
+def test_regression_and_multiclass_slices_read_back_as_written(db_url: str) -> None:
+    with session_scope(db_url) as session:
+        for model in ("m", "rain_mm", "weather"):
+            session.add(ModelAlias(name=model, alias="champion", version=1, updated_at=DAY))
+    write(db_url, DAY, 1, 10)  # a binary model's slice beside them
+    rain = a_slice(DAY, model_name="rain_mm", run_id="rain")
+    weather = [a_slice(DAY + timedelta(days=d), model_name="weather", run_id="w") for d in (0, 1)]
+    assert write_slice(db_url, rain, regression(2_500)) == 2_500
+    assert write_slice(db_url, rain, regression(2_500, offset=1.0)) == 2_500  # rerun
+    assert write_slice(db_url, weather[0], multiclass(2_500)) == 2_500
+    assert write_slice(db_url, weather[1], multiclass(3, shift=1)) == 3  # a newer day for 0..2
+
+    with session_scope(db_url) as session:
+        rows = session.scalars(
+            select(Prediction)
+            .where(Prediction.model_name != "m")
+            .order_by(Prediction.model_name, Prediction.as_of_date, Prediction.entity_id)
+        ).all()
+    regressed = [p for p in rows if p.model_name == "rain_mm"]
+    assert len(regressed) == 2_500
+    assert {p.entity_id: p.value for p in regressed} == {
+        str(i): i * 0.5 + 1.0 for i in range(2_500)
+    }
+    assert {
+        (p.prediction, p.probability, p.predicted_class, p.class_probabilities) for p in regressed
+    } == {(None, None, None, None)}
+    classified = {(p.as_of_date, p.entity_id): p for p in rows if p.model_name == "weather"}
+    assert len(classified) == 2_503
+    first = classified[(DAY, "0")]  # raw scores 1, 1, 1
+    assert (first.prediction, first.value, first.predicted_class) == (None, None, "rain")
+    assert first.class_probabilities == {name: pytest.approx(1 / 3) for name in CLASSES}
+    assert first.probability == pytest.approx(1 / 3)
+    later = classified[(DAY, "4")]  # raw scores 5, 2, 1
+    assert later.predicted_class == "rain" and later.probability == pytest.approx(5 / 8)
+    assert later.class_probabilities == {"rain": 0.625, 'dry "sunny"': 0.25, "snow ❄": 0.125}
+    sunny = classified[(DAY, "5")]  # raw scores 1, 3, 1
+    assert (sunny.predicted_class, sunny.probability) == ('dry "sunny"', pytest.approx(0.6))
+    assert sunny.class_probabilities == {"rain": 0.2, 'dry "sunny"': 0.6, "snow ❄": 0.2}
+    assert all(
+        p.predicted_class in CLASSES
+        and p.class_probabilities is not None
+        and p.probability == max(p.class_probabilities.values())
+        for p in classified.values()
+    )
+
+    # latest_predictions: each champion's newest score per entity, with the new columns.
+    with get_engine(db_url).connect() as connection:
+        latest = connection.execute(
+            text(
+                "SELECT model_name, entity_id, as_of_date, prediction, probability, value,"
+                " predicted_class, class_probabilities FROM latest_predictions"
+                " WHERE entity_id IN ('1', '4') ORDER BY model_name, entity_id"
+            )
+        ).all()
+    as_read = [
+        (m, e, str(d)[:10], p, prob, v, c, json.loads(cp) if isinstance(cp, str) else cp)
+        for m, e, d, p, prob, v, c, cp in latest
+    ]
+    assert as_read == [
+        ("m", "1", "2026-03-01", 1, 0.1, None, None, None),
+        ("m", "4", "2026-03-01", 0, 0.4, None, None, None),
+        ("rain_mm", "1", "2026-03-01", None, None, 1.5, None, None),
+        ("rain_mm", "4", "2026-03-01", None, None, 3.0, None, None),
+        # entity 1 has a newer score (shift 1: raw 3, 3, 1); entity 4 does not
+        (
+            "weather",
+            "1",
+            "2026-03-02",
+            None,
+            3 / 7,
+            None,
+            "rain",
+            {"rain": 3 / 7, 'dry "sunny"': 3 / 7, "snow ❄": 1 / 7},
+        ),
+        (
+            "weather",
+            "4",
+            "2026-03-01",
+            None,
+            0.625,
+            None,
+            "rain",
+            {"rain": 0.625, 'dry "sunny"': 0.25, "snow ❄": 0.125},
+        ),
+    ]
+
+
+def test_malformed_class_probabilities_roll_back(db_url: str) -> None:
+    """Both databases check the JSON text (PostgreSQL's json type, SQLite's json())."""
+    piece = a_slice(DAY, model_name="weather")
+    write_slice(db_url, piece, multiclass(5))
+    bad = pa.record_batch(
+        {"entity_id": ["9"], "predicted_class": ["rain"], "class_probabilities": ["{rain: 1"]}
+    )
+    with pytest.raises(PredictionWriteError, match="(?s)previous slice is unchanged.*(json|JSON)"):
+        write_slice(db_url, piece, [*multiclass(5, shift=1), bad])
+    with pytest.raises(PredictionWriteError, match="no entity_id column"):
+        write_slice(db_url, piece, [pa.record_batch({"value": [1.0]})])
+    with session_scope(db_url) as session:
+        kept = session.scalars(select(Prediction).order_by(Prediction.entity_id)).all()
+    assert [p.entity_id for p in kept] == ["0", "1", "2", "3", "4"]
+    assert kept[0].class_probabilities == {name: pytest.approx(1 / 3) for name in CLASSES}

@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from churn_demo.generate import EVENT_COLUMNS
+from churn_demo.project import crm
 from fti import pipelines
 from fti.cli import app
 from fti.db.engine import session_scope
 from fti.db.tables import QuarantinedRow, ValidationRun
-from fti.features.events import load_events, quarantine_file, raw_file
-from fti.project import load_project
-from tests.unit.test_validation import DAY, GOOD
+from fti.definitions import Source, load_project
+from fti.features.events import (
+    load_events,
+    quarantine_file,
+    raw_file,
+    staged_file,
+    validate_and_stage,
+)
+from fti.features.quarantine import export_rows, readmit
+from fti.validation import ValidationResult, empty_rows
+from tests.unit.test_validation import CRM, CRM_GOOD, DAY, EVENT_COLUMNS, GOOD
 
 runner = CliRunner()
 
@@ -26,8 +37,8 @@ runner = CliRunner()
 def test_fixed_rows_are_readmitted_and_still_bad_ones_stay(
     settings, monkeypatch, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    source = load_project(settings.project).source
-    path = raw_file(settings.raw_path, source.name, DAY)
+    source = load_project(settings.project).source("events")
+    path = raw_file(settings.raw_path, source, DAY)
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = [
         *(dict(GOOD, event_id=f"g{i}") for i in range(1, 13)),  # lines 2..13
@@ -39,7 +50,7 @@ def test_fixed_rows_are_readmitted_and_still_bad_ones_stay(
         writer = csv.DictWriter(handle, fieldnames=EVENT_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    pipelines.validate_raw_events(DAY, DAY, "r", settings)
+    pipelines.validate_raw_events(DAY, DAY, "r", settings, sources=["events"])
 
     copy = pq.read_table(quarantine_file(pipelines.quarantine_root(settings), source.name, DAY))
     assert copy.column("row_number").to_pylist() == [14, 15, 16]
@@ -80,3 +91,76 @@ def test_fixed_rows_are_readmitted_and_still_bad_ones_stay(
     assert copy.column("row_number").to_pylist() == [15, 16]
     again = runner.invoke(app, ["quarantine", "readmit", str(exported)])
     assert again.exit_code == 1 and "already re-admitted" in again.output
+
+
+def stage(settings, source: Source) -> ValidationResult:  # type: ignore[no-untyped-def]
+    with session_scope(settings.db_url) as session:
+        return validate_and_stage(
+            session,
+            source,
+            settings.raw_path,
+            settings.staging_path,
+            DAY,
+            "r",
+            0.5,
+            pipelines.quarantine_root(settings),
+        )
+
+
+@pytest.mark.parametrize("file_format", ["csv", "parquet"])
+def test_a_source_without_an_id_readmits_rows_equal_to_accepted_ones(
+    settings, file_format: str
+) -> None:  # type: ignore[no-untyped-def]
+    source = replace(crm, format=file_format)
+    assert source.id_column is None
+    rows = [
+        dict(CRM_GOOD, as_of="2026-03-10T09:00:00"),
+        dict(CRM_GOOD, as_of="2026-03-10T09:00:00"),  # the same row twice: no id says it is not
+        dict(CRM_GOOD, as_of="2026-03-10T09:00:00", monthly_fee="-49.0"),
+    ]
+    path = raw_file(settings.raw_path, source, DAY)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if file_format == "csv":
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=CRM)
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        pq.write_table(pa.table({c: [r[c] for r in rows] for c in CRM}), path)
+    result = stage(settings, source)
+    assert (result.rows_read, result.rows_accepted, result.rows_quarantined) == (3, 2, 1)
+
+    with session_scope(settings.db_url, write=True) as session:
+        fix = export_rows(session, source, DAY)
+        assert fix["line"].tolist() == [4 if file_format == "csv" else 3]
+        fix["monthly_fee"] = "49.0"
+        done = readmit(
+            session, source, fix, settings.staging_path, pipelines.quarantine_root(settings)
+        )
+    assert done == {"readmitted": 1, "still_quarantined": []}
+    staged = load_events(settings.staging_path, source, DAY, DAY)
+    assert len(staged) == 3 and staged["as_of"].nunique() == 1
+    assert staged["as_of"].iloc[0] == pd.Timestamp("2026-03-10T13:00:00Z")  # 09:00 EDT
+    with session_scope(settings.db_url) as session:
+        run = session.scalar(select(ValidationRun))
+        assert (run.rows_read, run.rows_accepted, run.rows_quarantined) == (3, 3, 0)
+
+
+def test_a_day_without_a_file_is_an_empty_day_when_the_source_says_so(
+    settings,
+) -> None:  # type: ignore[no-untyped-def]
+    source = replace(crm, missing_day="empty")
+    expected = raw_file(settings.raw_path, source, DAY)
+    assert not expected.exists()
+    result = stage(settings, source)
+    assert (result.rows_read, result.rows_accepted, result.rows_quarantined) == (0, 0, 0)
+    with session_scope(settings.db_url) as session:
+        run = session.scalar(select(ValidationRun))
+        assert (run.source, run.file, run.logical_date) == ("crm", str(expected), DAY)
+        assert (run.rows_read, run.rows_accepted, run.rows_quarantined) == (0, 0, 0)
+        assert session.scalar(select(QuarantinedRow)) is None
+    assert staged_file(settings.staging_path, source, DAY).exists()
+    staged = load_events(settings.staging_path, source, DAY, DAY)
+    assert staged.empty
+    assert staged.dtypes.equals(empty_rows(source).dtypes)
+    assert staged["as_of"].dt.tz_convert(source.timezone).dt.date.empty  # typed: .dt works

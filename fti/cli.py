@@ -126,7 +126,7 @@ def check(as_json: JsonFlag = False) -> None:
 
     Exit code 1 with one line per problem when the definition breaks a rule.
     """
-    from fti.definitions import check_project, load_project
+    from fti.definitions import data_problems, load_project
     from fti.errors import DefinitionError
     from fti.manifest import manifest_of
 
@@ -140,7 +140,11 @@ def check(as_json: JsonFlag = False) -> None:
     except FtiError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    assert not check_project(project)
+    problems = data_problems(project, s.raw_path)
+    for line in problems:
+        typer.echo(f"error: {line}", err=True)
+    if problems:
+        raise typer.Exit(1)
     data = manifest_of(project, s.project)
     _write_manifest(s, quiet=as_json)
     if as_json:

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -418,6 +419,34 @@ def _model_problems(
     if model.min_train_rows < 1 or model.min_holdout_rows < 1:
         problems.append(f"{where}: min_train_rows and min_holdout_rows must be at least 1")
     return problems
+
+
+def data_problems(project: Project, raw_root: Path) -> list[str]:
+    """Problems between the definition and the raw files there are: a start date after the
+    first file of a source (those days would never be processed)."""
+    problems = []
+    for source in project.sources:
+        folder = raw_root / source.name
+        found = sorted(
+            day
+            for path in (folder.glob(f"*.{source.format}") if folder.is_dir() else [])
+            for day in [_file_date(path.stem)]
+            if day is not None
+        )
+        if found and found[0] < project.first_date:
+            problems.append(
+                f"project {project.name!r}: start_date {project.first_date} is after the first "
+                f"raw file of source {source.name!r} ({found[0]}, in {folder}); those days would "
+                "never be processed: move start_date back"
+            )
+    return problems
+
+
+def _file_date(stem: str) -> date | None:
+    try:
+        return date.fromisoformat(stem)
+    except ValueError:
+        return None
 
 
 def load_project(reference: str) -> Project:

@@ -8,7 +8,6 @@ turned into prediction columns, for every task.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from fti.inference.write import SCORE_SCHEMA
+from fti.inference.write import SCORE_SCHEMA, class_probabilities_json
 
 
 class Observer(Protocol):
@@ -63,13 +62,7 @@ def predict(task: str, estimator: Any, frame: pd.DataFrame) -> Outputs:
         {
             "predicted_class": pa.array(np.asarray(classes, dtype=object)[best], pa.string()),
             "probability": pa.array(top, pa.float64()),
-            "class_probabilities": pa.array(
-                [
-                    json.dumps(dict(zip(classes, row.round(6).tolist(), strict=True)))
-                    for row in probabilities
-                ],
-                pa.string(),
-            ),
+            "class_probabilities": class_probabilities_json(classes, probabilities),
         },
         top,
     )

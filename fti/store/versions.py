@@ -89,17 +89,27 @@ def evolve_schema(
     it as null); dropping a column or changing its type is refused, since models trained on
     earlier versions read exactly their columns from later ones.
     """
-    schemas = {str(t.schema): t.schema for t in partitions.values()}
-    if len(schemas) > 1:
-        raise StoreError(f"partitions for {group!r} do not share one schema: {sorted(schemas)}")
-    new = next(iter(schemas.values()))
+    schemas = sorted({str(t.schema) for t in partitions.values()})
+    try:  # a column that is all null in a partition (type null) takes the others' type
+        if len({tuple(t.column_names) for t in partitions.values()}) > 1:
+            raise pa.ArrowInvalid("the partitions have different columns")
+        typed = [t.schema for t in partitions.values() if t.num_rows] or [
+            previous or next(iter(partitions.values())).schema
+        ]  # an empty day's columns carry no real type: the others' (or the version's) count
+        new = pa.unify_schemas(typed, promote_options="default")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise StoreError(
+            f"partitions for {group!r} do not share one schema ({exc}): {schemas}"
+        ) from exc
     if previous is None:
         return new
     problems = []
     for field in previous:
         if field.name not in new.names:
             problems.append(f"column {field.name!r} ({field.type}) is missing")
-        elif new.field(field.name).type != field.type:
+        elif new.field(field.name).type != field.type and not (
+            pa.types.is_null(new.field(field.name).type) or pa.types.is_null(field.type)
+        ):
             problems.append(
                 f"column {field.name!r} changes type from {field.type} to {new.field(field.name).type}"
             )
@@ -108,8 +118,11 @@ def evolve_schema(
             f"new partitions of {group!r} do not keep its schema: {'; '.join(problems)}. "
             "Columns may only be added; publish a changed column under a new name."
         )
+    kept = [
+        new.field(f.name) if pa.types.is_null(f.type) else f for f in previous
+    ]  # a column first published all null takes its first real type
     added = [field for field in new if field.name not in previous.names]
-    return pa.schema([*previous, *added])
+    return pa.schema([*kept, *added])
 
 
 def schema_to_json(schema: pa.Schema) -> str:
@@ -286,8 +299,10 @@ class FeatureStore:
             target = partition_dir(staging, day)
             target.mkdir(parents=True)
             columns = [name for name in schema.names if name in table.column_names]
+            typed = pa.schema([schema.field(name) for name in columns])
             pq.write_table(
-                table.select(columns),
+                # All-null columns take the version's type; an empty day is written typed.
+                table.select(columns).cast(typed) if table.num_rows else typed.empty_table(),
                 target / "part-0.parquet",
                 compression="zstd",
                 row_group_size=ROW_GROUP_ROWS,

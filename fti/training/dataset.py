@@ -114,10 +114,11 @@ def build_training_set(
         .rename(columns={DATE_COLUMN: LABEL_DATE})
     )
     labels = labels[labels[LABEL].notna()].reset_index(drop=True)
-    if labels[LABEL].dtype == bool:
-        labels[LABEL] = labels[LABEL].astype("int64")
-    frame, dtypes, owners = labels, {}, {}
+    if pd.api.types.is_bool_dtype(labels[LABEL]) or pd.api.types.is_integer_dtype(labels[LABEL]):
+        labels[LABEL] = labels[LABEL].astype("int64")  # nulls are gone: plain 0/1, 0..k
     owner = {f.name: f.group for f in chosen}
+    taken: set[str] = set(labels.columns)
+    parts, dtypes, owners = [], {}, {}
     for name in groups:
         group = project.feature_group(name)
         version = feature_versions[name]
@@ -126,8 +127,9 @@ def build_training_set(
         columns = [
             f
             for f in group.features
-            if f in schema.names and owner.get(f, name) == name and f not in frame.columns
+            if f in schema.names and owner.get(f, name) == name and f not in taken
         ]
+        taken.update(columns)
         wanted = [
             d
             for d in store.partition_dates(name, version)
@@ -142,17 +144,8 @@ def build_training_set(
         for field in rows.schema:
             if field.name in columns:
                 dtypes[field.name], owners[field.name] = str(field.type), name
-        joined = point_in_time_join(
-            frame,
-            rows.to_pandas(),
-            group.entity.key,
-            LABEL_DATE,
-            DATE_COLUMN,
-            ttl=timedelta(days=ttl),
-        )
-        if name == spine.name:
-            joined = joined[joined[DATE_COLUMN].notna()]
-        frame = joined.drop(columns=[DATE_COLUMN]).reset_index(drop=True)
+        parts.append((rows.to_pandas(), ttl))
+    frame = join_groups(labels, spine.entity.key, parts)
     train_dates, holdout_dates = split_dates(dates, model.holdout_share)
     training = TrainingSet(
         frame=frame,
@@ -167,6 +160,27 @@ def build_training_set(
     )
     check_size(model, training)
     return training
+
+
+def join_groups(
+    labels: pd.DataFrame, key: str, groups: Sequence[tuple[pd.DataFrame, int]]
+) -> pd.DataFrame:
+    """Label rows (``key``, label_date, label) with each group's features, point in time.
+
+    Each group (rows of ``key``, ``feature_date`` and its columns; a TTL in days) gives every
+    label row its newest row at or before the label date and at most TTL days older (0: the
+    same date); a label row without such a row of the first group (the spine) is left out,
+    other groups leave nulls. Scoring joins the same way (fti.inference.features).
+    """
+    frame = labels
+    for number, (rows, ttl) in enumerate(groups):
+        joined = point_in_time_join(
+            frame, rows, key, LABEL_DATE, DATE_COLUMN, ttl=timedelta(days=ttl)
+        )
+        if number == 0:
+            joined = joined[joined[DATE_COLUMN].notna()]
+        frame = joined.drop(columns=[DATE_COLUMN]).reset_index(drop=True)
+    return frame
 
 
 def check_size(model: Model, training: TrainingSet) -> None:

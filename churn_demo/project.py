@@ -300,11 +300,11 @@ def _prepare(features: list[str]) -> Any:
     return ColumnTransformer(steps)
 
 
-def make_classifier(params: dict[str, Any], features: list[str]) -> Any:
-    from sklearn.ensemble import HistGradientBoostingClassifier
+def _boosted(kind: str, params: dict[str, Any], features: list[str]) -> Any:
+    from sklearn import ensemble
     from sklearn.pipeline import Pipeline
 
-    model = HistGradientBoostingClassifier(
+    model = getattr(ensemble, f"HistGradientBoosting{kind}")(
         max_iter=int(params.get("max_iter", 200)),
         learning_rate=float(params.get("learning_rate", 0.05)),
         max_depth=params.get("max_depth"),
@@ -312,20 +312,16 @@ def make_classifier(params: dict[str, Any], features: list[str]) -> Any:
         random_state=int(params.get("random_state", 0)),
     )
     return Pipeline([("prepare", _prepare(features)), ("model", model)])
+
+
+def make_classifier(params: dict[str, Any], features: list[str]) -> Any:
+    """Gradient-boosted trees over the features (plan and region one-hot): churn."""
+    return _boosted("Classifier", params, features)
 
 
 def make_regressor(params: dict[str, Any], features: list[str]) -> Any:
-    from sklearn.ensemble import HistGradientBoostingRegressor
-    from sklearn.pipeline import Pipeline
-
-    model = HistGradientBoostingRegressor(
-        max_iter=int(params.get("max_iter", 200)),
-        learning_rate=float(params.get("learning_rate", 0.05)),
-        max_depth=params.get("max_depth"),
-        l2_regularization=float(params.get("l2_regularization", 0.0)),
-        random_state=int(params.get("random_state", 0)),
-    )
-    return Pipeline([("prepare", _prepare(features)), ("model", model)])
+    """Gradient-boosted trees over the features (plan and region one-hot): spend."""
+    return _boosted("Regressor", params, features)
 
 
 customer = Entity("customer", key="customer_id", dtype="int64")

@@ -216,7 +216,10 @@ def _find(items: Sequence[Any], name: str, kind: str) -> Any:
         if item.name == name:
             return item
     known = ", ".join(i.name for i in items) or "none"
-    raise DefinitionError(f"this project defines no {kind} {name!r}; it has: {known}")
+    raise DefinitionError(
+        f"this project defines no {kind} {name!r}; it has: {known} (after changing the "
+        "definitions, run `fti check` so that the DAGs follow)"
+    )
 
 
 def resolve_features(project: Project, model: Model, refs: Sequence[str]) -> list[ModelFeature]:

@@ -22,7 +22,12 @@ from fti.manifest import read_manifest
 
 # The project, as `fti check` last wrote it: no manifest, no DAGs (an import error says why).
 MANIFEST = read_manifest()
-START_DATE = pendulum.parse(MANIFEST["start_date"]).in_timezone("UTC")
+PROJECT_START = pendulum.parse(MANIFEST["start_date"]).in_timezone("UTC")
+# The DAGs' own start date is fixed and early, and catchup is off: Airflow makes no task for a
+# logical date before a DAG's start date, so a run for a date before the project's start would
+# "succeed" doing nothing. With this one every run has its tasks, and run_day refuses such a
+# date with the reason.
+START_DATE = pendulum.datetime(2000, 1, 1, tz="UTC")
 TAGS = ["fti", f"project:{MANIFEST['project']}"]
 
 
@@ -105,8 +110,6 @@ JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", l
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "fti",
-    # In default_args, so that Airflow refuses to trigger a run for an earlier logical date.
-    "start_date": START_DATE,
     "retries": 2,
     "retry_delay": timedelta(minutes=1),
     "retry_exponential_backoff": True,
@@ -129,11 +132,12 @@ def run_day(context: dict[str, Any], override: str | None = None) -> date:
         if when is None:
             raise ValueError("this run has no logical date: give a date in the trigger form")
         day = pendulum.instance(when).in_timezone("UTC").date()
-    if day < START_DATE.date():
+    if day < PROJECT_START.date():
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(
-            f"{day} is before project {MANIFEST['project']!r}'s start date {START_DATE.date()}: "
+            f"{day} is before the start date {PROJECT_START.date()} of project "
+            f"{MANIFEST['project']!r}: "
             "pick a later date (or move start_date in the definition and run `fti check`)"
         )
     return day

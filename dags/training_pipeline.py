@@ -16,6 +16,7 @@ from fti_common import (
     group_asset,
     model_asset,
     params_section,
+    run_day,
     run_ref,
     schedule,
     skip_if_dry_run,
@@ -84,6 +85,7 @@ def training_dag(spec: dict) -> None:
             from fti import pipelines
 
             params = context["params"]
+            run_day(context, params["as_of"])  # refuses a date before the project's start
             versions = {group: params[f"{group}_version"] for group in reads}
             for group in reads:  # the versions that landed, when they started this run
                 for event in context.get("triggering_asset_events", {}).get(group_asset(group), []):

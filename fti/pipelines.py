@@ -89,8 +89,8 @@ def check_dates(project: Project, start: date, end: date) -> None:
     """Refuse dates before the project's start date: no run may "succeed" doing nothing."""
     if start < project.first_date:
         raise FtiError(
-            f"{start} is before project {project.name!r}'s start date {project.first_date}: "
-            f"run dates from {project.first_date} on (or move start_date in the definition)"
+            f"{start} is before the start date {project.first_date} of project "
+            f"{project.name!r}: run dates from then on (or move start_date in the definition)"
         )
     if end < start:
         raise FtiError(f"date range is empty: end {end} is before start {start}")

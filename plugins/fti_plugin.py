@@ -46,7 +46,8 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 @app.get("/", response_class=HTMLResponse)
 def index(page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=500)) -> str:
-    """Feature versions, model versions and prediction runs, newest first, a page of each."""
+    """Feature and label group versions, model versions (each with its own metric) and
+    prediction runs, newest first, a page of each."""
     from sqlalchemy import func, select
 
     from fti.db.engine import session_scope
@@ -66,13 +67,22 @@ def index(page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=500)) -
         models = list_versions(session, limit=per_page, offset=offset)
         tags = aliases_by_version(session)
         runs = list_runs(session, per_page, offset)
+        # Every group each run read ({group: version}), not only its spine.
+        read: dict[str, dict[str, int] | None] = dict(
+            session.execute(
+                select(PredictionRun.run_id, PredictionRun.feature_versions).where(
+                    PredictionRun.run_id.in_([r["run_id"] for r in runs])
+                )
+            ).all()
+        )
         pages = max(
-            -(-session.scalar(select(func.count()).select_from(table)) // per_page)
+            -(-(session.scalar(select(func.count()).select_from(table)) or 0) // per_page)
             for table in (FeatureVersion, ModelVersion, PredictionRun)
         )
     feature_rows = [
         [
             _e(f.group_name),
+            _e(f.kind),
             f'<a href="features/{quote(f.group_name, safe="")}/{f.version}">v{f.version}</a>',
             _e(f.row_count),
             _e(f.partitions),
@@ -91,8 +101,11 @@ def index(page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=500)) -
                 f'<span class="alias">{_e(a)}</span>'
                 for a in sorted(tags.get((m.name, m.version), []))
             ),
-            _e(f"{m.metrics.get('roc_auc', float('nan')):.4f}"),
-            f"{_e(m.feature_group)} v{m.feature_version}",
+            _e(m.task),
+            _e(m.metric),
+            _metric(m.metrics.get(m.metric)),
+            _group_versions(m.feature_versions or {m.feature_group: m.feature_version}),
+            _versioned(m.label_group, m.label_version) if m.label_group else _e(m.label),
             _e(len(m.features)),
             f"{_e(m.train_start)} .. {_e(m.train_end)}",
             _run_link(m.run_id),
@@ -103,7 +116,8 @@ def index(page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=500)) -
         [
             _run_link(r["run_id"]),
             _versioned(r["model_name"], r["model_version"]),
-            _versioned(r["feature_group"], r["feature_version"]),
+            _group_versions(read.get(r["run_id"]) or {})
+            or _versioned(r["feature_group"], r["feature_version"]),
             _e(r["as_of_date"]),
             f'<span class="{_e(r["status"])}" title="{_e(r["error"] or "")}">{_e(r["status"])}</span>',
             _e(r["row_count"]),
@@ -115,9 +129,19 @@ def index(page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=500)) -
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>fti</title>"
         f"<style>{STYLE}</style></head><body><h1>fti</h1>"
-        "<h2>Feature versions</h2>"
+        "<h2>Feature and label group versions</h2>"
         + _table(
-            ["group", "version", "rows", "partitions", "dates", "DVC md5", "git tag", "run"],
+            [
+                "group",
+                "kind",
+                "version",
+                "rows",
+                "partitions",
+                "dates",
+                "DVC md5",
+                "git tag",
+                "run",
+            ],
             feature_rows,
         )
         + "<h2>Model versions</h2><p>"
@@ -131,8 +155,11 @@ def index(page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=500)) -
                 "model",
                 "version",
                 "aliases",
-                "holdout roc_auc",
-                "features",
+                "task",
+                "metric",
+                "holdout value",
+                "feature versions",
+                "label version",
                 "#",
                 "training window",
                 "run",
@@ -206,6 +233,11 @@ def _versioned(name: str | None, version: int | None) -> str:
     return "&ndash;" if name is None or version is None else f"{_e(name)} v{_e(version)}"
 
 
+def _group_versions(versions: dict[str, int]) -> str:
+    """``group vN`` for each group a model version read, spine first."""
+    return ", ".join(_versioned(group, version) for group, version in versions.items())
+
+
 @app.get("/models/{name}/{version}", response_class=HTMLResponse)
 def model_version(name: str, version: int) -> HTMLResponse:
     """One model version's full lineage (what `fti models show` prints) and its alias history."""
@@ -222,7 +254,11 @@ def model_version(name: str, version: int) -> HTMLResponse:
             return HTMLResponse(f"<p>{_e(exc)}</p>", status_code=404)
         lineage = as_dict(row, aliases_by_version(session, name).get((name, version)), full=True)
         events = [aliases.event_as_dict(e) for e in aliases.history(session, name)]
-    facts = [[_e(key), _e(value)] for key, value in lineage.items() if key != "run_id"]
+    facts = [
+        [_e(key), _group_versions(value) if key == "feature_versions" and value else _e(value)]
+        for key, value in lineage.items()
+        if key != "run_id"
+    ]
     facts.append(["run_id", _run_link(row.run_id)])
     history = [
         [
@@ -301,6 +337,13 @@ def feature_version(group: str, version: int) -> HTMLResponse:
 
 def _number(value: object) -> str:
     return _e(f"{value:.4g}" if isinstance(value, float) else value)
+
+
+def _metric(value: object) -> str:
+    """A holdout metric's value (4 decimals), or a dash when the version has none."""
+    if not isinstance(value, int | float):
+        return "&ndash;"
+    return _e(f"{value:.4f}")
 
 
 class FtiPlugin(AirflowPlugin):

@@ -81,6 +81,7 @@ def list_runs(session: Session, limit: int = 50, offset: int = 0) -> list[dict[s
             "model_version": r.model_version,
             "feature_group": r.feature_group,
             "feature_version": r.feature_version,
+            "feature_versions": r.feature_versions,
             "as_of_date": r.as_of_date.isoformat(),
             "status": r.status,
             "row_count": r.row_count,

@@ -1,9 +1,11 @@
-"""The Airflow UI in a real headless Chromium: log in, open the fti page, trigger the inference
-DAG from its form with a non-default model version, wait for the run, see its prediction run.
+"""The Airflow UI in a real headless Chromium: log in, open the fti page, trigger the churn
+model's inference DAG from its form with a non-default model version, wait for the run, see
+its prediction run.
 
 A real ``airflow standalone`` (api-server, scheduler, dag-processor, triggerer; SQLite metadata
-in tmp) serves this repo's DAGs and plugin over a tmp FTI home holding a published feature
-version and two model versions. Screenshots go to ``FTI_TEST_ARTIFACTS`` (default
+in tmp) serves this repo's DAGs (generated from the churn demo's manifest) and plugin over a
+tmp FTI home holding version 1 of every feature and label group, two versions of the churn
+model and one of the spend model. Screenshots go to ``FTI_TEST_ARTIFACTS`` (default
 ``test-artifacts/`` in the repository). Without Chromium and its driver the test is skipped:
 ``.ci/run`` installs Debian's ``chromium`` and ``chromium-driver``.
 """
@@ -19,7 +21,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,10 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import DEMO_DAYS, DEMO_END, PARAMS, REPO, demo_settings
+from tests.conftest import DEMO_END, DEMO_START, PARAMS, REPO, demo_settings
 
 ARTIFACTS = Path(os.environ.get("FTI_TEST_ARTIFACTS", REPO / "test-artifacts"))
-DAG_ID = "batch_inference_pipeline"
+DAG_ID = "churn_inference"
 STARTUP_SECONDS = 240
 RUN_SECONDS = 300
 
@@ -76,25 +77,31 @@ class Project:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, demo_raw: Path) -> Project:
-    """One feature version over the demo history and two model versions, one of them champion."""
+    """Version 1 of every feature and label group over the demo history; two versions of the
+    churn model (one of them champion) and one of the spend model."""
     from fti import pipelines
-
-    settings = demo_settings(tmp_path_factory.mktemp("browser") / "home", demo_raw)
-    first = DEMO_END - timedelta(days=DEMO_DAYS - 1)
-    pipelines.validate_raw_events(first, DEMO_END, "setup", settings)
-    pipelines.publish_features(
-        pipelines.build_features(first, DEMO_END, "setup", settings), "setup", settings
-    )
-    training_set = pipelines.build_training_set("latest", None, "setup", settings)
-    versions = [
-        pipelines.train_model(training_set, "setup-1", settings=settings),
-        pipelines.train_model(training_set, "setup-2", {"max_iter": 20}, settings),
-    ]
-    for version in versions:
-        pipelines.promote_if_better(training_set, version, "setup", settings)
     from fti.db.engine import session_scope
     from fti.registry import aliases
 
+    settings = demo_settings(tmp_path_factory.mktemp("browser") / "home", demo_raw)
+    published = pipelines.run_features(DEMO_START, DEMO_END, "setup", settings)["published"]
+    assert {group: p["version"] for group, p in published.items()} == {
+        "customer_activity": 1,
+        "customer_profile": 1,
+        "churned_30d": 1,
+        "spend_next_30d": 1,
+    }
+    churn = pipelines.build_training_set("churn", None, None, "setup", settings)
+    versions = [
+        pipelines.train_model(churn, "setup-1", settings=settings),
+        pipelines.train_model(churn, "setup-2", {"max_iter": 20}, settings),
+    ]
+    for version in versions:
+        pipelines.promote_if_better(churn, version, "setup", settings)
+    spend = pipelines.build_training_set("spend", None, None, "setup", settings)
+    pipelines.promote_if_better(
+        spend, pipelines.train_model(spend, "setup", settings=settings), "setup", settings
+    )
     with session_scope(settings.db_url) as session:
         champion = aliases.current(session, "churn", aliases.CHAMPION)
     assert champion in versions
@@ -112,7 +119,9 @@ class Airflow:
 @pytest.fixture(scope="module")
 def airflow(project: Project, demo_raw: Path) -> Iterator[Airflow]:
     """``airflow standalone`` on free ports over the project; DAGs scheduled by hand only."""
+    from fti.definitions import load_project
     from fti.demo import airflow_variables
+    from fti.manifest import write_manifest
     from fti.settings import Settings
 
     params = yaml.safe_load(PARAMS.read_text())
@@ -120,6 +129,8 @@ def airflow(project: Project, demo_raw: Path) -> Iterator[Airflow]:
     params_file = project.home / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))
     settings = Settings(home=project.home, params_file=params_file, raw_path=demo_raw)
+    # What `fti check` does: the manifest in FTI_HOME, which the DAG files are generated from.
+    write_manifest(load_project(settings.project), settings.project, settings.manifest_path)
     port = free_port()
     env = {
         **os.environ,
@@ -232,10 +243,13 @@ def test_trigger_inference_from_the_form_and_see_the_run_on_the_fti_page(
         browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
         wait_for("the login", lambda: "/auth/login" not in browser.current_url, 60)
 
-        # The fti page: the feature version and both model versions, no prediction run yet.
+        # The fti page: the group versions and the model versions, each model with its own
+        # metric; no prediction run yet.
         browser.get(f"{airflow.url}/fti/")
         page = browser.find_element(By.TAG_NAME, "body").text
-        assert "customer_activity" in page and "churn" in page, page
+        for shown in ("customer_activity", "churned_30d", "spend_next_30d", "labels"):
+            assert shown in page, page
+        assert "roc_auc" in page and "neg_root_mean_squared_error" in page, page
         browser.save_screenshot(str(ARTIFACTS / "fti-page-before.png"))
 
         # The inference DAG's trigger form: score DEMO_END with the version that is not champion.

@@ -1,15 +1,27 @@
-"""Each DAG runs for real with dag.test() on tmp settings (SQLite metadata, real DVC store)."""
+"""Each DAG runs for real with dag.test() on tmp settings (SQLite metadata, real DVC store).
+
+The churn demo: feature groups customer_activity and customer_profile, label groups
+churned_30d and spend_next_30d (30-day horizon), models churn (binary) and spend (regression).
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pendulum
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import DEMO_DAYS, DEMO_END, PARAMS, REPO, demo_settings
+from tests.conftest import DEMO_END, DEMO_START, PARAMS, REPO, demo_settings
+
+FEATURE_GROUPS = ["customer_activity", "customer_profile"]
+LABEL_GROUPS = {"churned_30d": 30, "spend_next_30d": 30}  # label group: horizon in days
+MODELS = {
+    "churn": ("binary", "roc_auc", "churned_30d"),
+    "spend": ("regression", "neg_root_mean_squared_error", "spend_next_30d"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -19,81 +31,183 @@ def dags():  # type: ignore[no-untyped-def]
 
     db.initdb()
     bag = BundleDagBag(str(REPO / "dags"), bundle_path=REPO / "dags")
+    assert bag.import_errors == {}
     for dag in bag.dags.values():  # a failing task should fail the test now, not after retry delays
         for task in dag.tasks:
             task.retries = 0
     return bag.dags
 
 
-def run(dag, day, **conf):  # type: ignore[no-untyped-def]
+def run(dag, day: date, expect: str = "success", **conf: Any):  # type: ignore[no-untyped-def]
     defaults = dag.params.dump()  # dag.test() merges conf into the DAG's params in place
     dag_run = dag.test(
         logical_date=pendulum.datetime(day.year, day.month, day.day, tz="UTC"),
         run_conf={**defaults, **conf},
     )
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
-    assert dag_run.state == "success", states
+    assert dag_run.state == expect, states
     return dag_run
 
 
-def with_history(dags, tmp_path: Path, demo_raw: Path, monkeypatch, history_end):  # type: ignore[no-untyped-def]
-    """A tmp FTI home whose feature version 1 holds the demo history up to ``history_end``,
-    loaded by one range run of the feature DAG; the DAG tasks read it from the environment."""
+def asset_events(after: int, dag_run=None) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Extras of the asset events recorded since event id ``after`` (of one run, if given)."""
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    query = select(AssetEvent).where(AssetEvent.id > after).order_by(AssetEvent.id)
+    if dag_run is not None:
+        query = query.where(
+            AssetEvent.source_dag_id == dag_run.dag_id,
+            AssetEvent.source_run_id == dag_run.run_id,
+        )
+    with create_session() as session:
+        return [dict(e.extra) for e in session.scalars(query)]
+
+
+def last_event_id() -> int:
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return int(session.scalar(select(func.max(AssetEvent.id))) or 0)
+
+
+def with_history(dags, tmp_path: Path, demo_raw: Path, monkeypatch, history_end: date):  # type: ignore[no-untyped-def]
+    """A tmp FTI home whose groups' version 1 holds the demo history from the project's start
+    to ``history_end``, loaded by one range run of the feature DAG; the DAG tasks read the
+    home from the environment."""
     settings = demo_settings(tmp_path / "home", demo_raw)
     monkeypatch.setenv("FTI_HOME", str(settings.home))
     monkeypatch.setenv("FTI_RAW_PATH", str(demo_raw))
     monkeypatch.setenv("FTI_PARAMS_FILE", str(PARAMS))
-    first = DEMO_END - timedelta(days=DEMO_DAYS - 1)
     run(
         dags["feature_pipeline"],
         history_end,
-        start_date=first.isoformat(),
+        start_date=DEMO_START.isoformat(),
         end_date=history_end.isoformat(),
     )
     return settings
 
 
+def train(dags, model: str, day: date, versions: dict[str, int] | None = None, **conf: Any):  # type: ignore[no-untyped-def]
+    """A training run as the scheduler starts it: with the group versions that landed."""
+    chosen = {f"{group}_version": str(v) for group, v in (versions or {}).items()}
+    return run(dags[f"{model}_training"], day, **chosen, **conf)
+
+
 def test_feature_training_and_inference_dags_end_to_end(
     dags, tmp_path: Path, demo_raw: Path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    history_end = DEMO_END - timedelta(days=1)
-    settings = with_history(dags, tmp_path, demo_raw, monkeypatch, history_end)
-    run(dags["training_pipeline"], history_end, feature_version="latest")
-    run(
-        dags["training_pipeline"],
-        history_end,
-        feature_version="1",
-        max_iter=20,
-    )
-    run(dags["feature_pipeline"], DEMO_END)  # the nightly run: its logical date only
-    scored = run(dags["batch_inference_pipeline"], DEMO_END, model="1")
-
-    from airflow.models.asset import AssetEvent
-    from airflow.utils.session import create_session
-
     from fti.db.engine import session_scope
     from fti.db.tables import FeatureVersion, ModelVersion, Prediction, PredictionRun
+    from fti.registry import aliases
 
-    with create_session() as session:
-        extras = [e.extra for e in session.scalars(select(AssetEvent).order_by(AssetEvent.id))]
-    assert {"feature_version": 2} in extras and any("model_version" in e for e in extras)
+    seen = last_event_id()
+    history_end = DEMO_END - timedelta(days=1)
+    settings = with_history(dags, tmp_path, demo_raw, monkeypatch, history_end)
+
+    # The range run published version 1 of every group, label groups up to their horizon ago.
+    history = asset_events(seen)
+    assert sorted(history, key=lambda e: e["group"]) == sorted(
+        [{"group": g, "version": 1, "new": True, "kind": "features"} for g in FEATURE_GROUPS]
+        + [{"group": g, "version": 1, "new": True, "kind": "labels"} for g in LABEL_GROUPS],
+        key=lambda e: e["group"],
+    )
     with session_scope(settings.db_url) as session:
-        assert [v.version for v in session.scalars(select(FeatureVersion))] == [1, 2]
-        assert session.scalar(select(func.count()).select_from(ModelVersion)) == 2
-        run_row = session.scalar(select(PredictionRun))
-        assert run_row.run_id == f"batch_inference_pipeline/{scored.run_id}"
-        assert (run_row.status, run_row.model_version, run_row.feature_version) == (
+        catalog = {v.group_name: v for v in session.scalars(select(FeatureVersion))}
+    assert set(catalog) == {*FEATURE_GROUPS, *LABEL_GROUPS}
+    for group in FEATURE_GROUPS:
+        row = catalog[group]
+        assert (row.version, row.kind, row.min_date, row.max_date) == (
+            1,
+            "features",
+            DEMO_START,
+            history_end,
+        )
+    for group, horizon in LABEL_GROUPS.items():
+        row = catalog[group]
+        assert (row.version, row.kind, row.min_date) == (1, "labels", DEMO_START)
+        assert row.max_date == history_end - timedelta(days=horizon), group
+        assert row.row_count > 0
+
+    # Each model trains through its own DAG, on the versions that landed (as the scheduler
+    # hands them over); churn a second time with a form override.
+    landed = {e["group"]: e["version"] for e in history}
+    seen = last_event_id()
+    trained = {model: train(dags, model, history_end, landed) for model in MODELS}
+    second = train(dags, "churn", history_end, max_iter=20)
+    promotions = {
+        model: asset_events(seen, dag_run) for model, dag_run in [*trained.items(), ("", second)]
+    }
+    with session_scope(settings.db_url) as session:
+        versions = {(v.name, v.version): v for v in session.scalars(select(ModelVersion))}
+        champions = {m: aliases.current(session, m, aliases.CHAMPION) for m in MODELS}
+    assert set(versions) == {("churn", 1), ("churn", 2), ("spend", 1)}
+    assert versions[("churn", 2)].params["max_iter"] == 20
+    assert versions[("churn", 1)].params["max_iter"] == 150  # params.yaml's train.churn
+    for (model, _), row in versions.items():
+        task, metric, label_group = MODELS[model]
+        # The lineage names every group version the model read and its label version.
+        assert (row.task, row.metric) == (task, metric)
+        assert row.feature_versions == dict.fromkeys(FEATURE_GROUPS, 1)
+        assert (row.feature_group, row.feature_version) == ("customer_activity", 1)
+        assert (row.label_group, row.label_version) == (label_group, 1)
+        assert {f["group"] for f in row.features} == set(FEATURE_GROUPS)
+        assert isinstance(row.metrics[metric], float)
+        assert row.run_id.startswith(f"{model}_training/")
+        assert row.train_end <= history_end - timedelta(days=LABEL_GROUPS[label_group])
+    assert champions["churn"] in (1, 2) and champions["spend"] == 1
+    for model in MODELS:
+        (event,) = promotions[model]
+        assert event["model"] == model and event["model_version"] == 1
+        assert event["promoted"] is True  # the first version of a model has no champion to beat
+        assert event["feature_versions"] == dict.fromkeys(FEATURE_GROUPS, 1)
+        assert event["label_version"] == 1 and event["as_of"] == history_end.isoformat()
+    ((event,),) = [promotions[""]]
+    assert (event["model"], event["model_version"]) == ("churn", 2)
+
+    # The nightly run: its logical date only; matured labels publish a new label version too.
+    seen = last_event_id()
+    nightly = run(dags["feature_pipeline"], DEMO_END)
+    assert {e["group"]: (e["version"], e["new"]) for e in asset_events(seen, nightly)} == {
+        group: (2, True) for group in [*FEATURE_GROUPS, *LABEL_GROUPS]
+    }
+
+    scored = {
+        "churn": run(dags["churn_inference"], DEMO_END, model="1"),
+        "spend": run(dags["spend_inference"], DEMO_END),
+    }
+    with session_scope(settings.db_url) as session:
+        runs = {r.model_name: r for r in session.scalars(select(PredictionRun))}
+        rows = {
+            model: session.scalars(select(Prediction).where(Prediction.model_name == model)).all()
+            for model in MODELS
+        }
+    assert set(runs) == set(MODELS)
+    for model, dag_run in scored.items():
+        run_row = runs[model]
+        assert run_row.run_id == f"{model}_inference/{dag_run.run_id}"
+        assert (run_row.status, run_row.model_version, run_row.as_of_date) == (
             "succeeded",
             1,
-            2,
+            DEMO_END,
         )
-        assert run_row.as_of_date == DEMO_END
-        assert (run_row.airflow_run_id, run_row.logical_date) == (scored.run_id, DEMO_END)
-        rows = session.scalars(select(Prediction)).all()
-        assert {(p.airflow_run_id, p.logical_date, p.model_version) for p in rows} == {
-            (scored.run_id, DEMO_END, 1)
+        # Scored from the nightly versions: the spine and the other feature group.
+        assert (run_row.feature_group, run_row.feature_version) == ("customer_activity", 2)
+        assert run_row.feature_versions == dict.fromkeys(FEATURE_GROUPS, 2)
+        assert (run_row.airflow_run_id, run_row.logical_date) == (dag_run.run_id, DEMO_END)
+        assert len(rows[model]) == run_row.row_count > 0
+        assert {(p.airflow_run_id, p.logical_date, p.model_version) for p in rows[model]} == {
+            (dag_run.run_id, DEMO_END, 1)
         }
-        assert session.scalar(select(func.count()).select_from(Prediction)) == run_row.row_count > 0
+    # What a score holds follows the model's task.
+    assert {p.prediction for p in rows["churn"]} <= {0, 1}
+    assert all(0.0 <= p.probability <= 1.0 and p.value is None for p in rows["churn"])
+    assert all(
+        p.value is not None and p.prediction is None and p.probability is None
+        for p in rows["spend"]
+    )
+    assert len({p.value for p in rows["spend"]}) > 1
 
 
 def test_running_a_backfill_range_twice_changes_nothing(
@@ -101,27 +215,32 @@ def test_running_a_backfill_range_twice_changes_nothing(
 ) -> None:  # type: ignore[no-untyped-def]
     """A backfill runs each logical date of the range as a DAG run; here dag.test() does that
     (``airflow backfill create`` needs a running scheduler). The second pass over the same
-    range must leave the same feature versions and the same prediction table."""
+    range must leave the same group versions and the same prediction table."""
     from fti.store.versions import FeatureStore
 
     backfill = [DEMO_END - timedelta(days=n) for n in (2, 1, 0)]
     history_end = backfill[0] - timedelta(days=1)
     settings = with_history(dags, tmp_path, demo_raw, monkeypatch, history_end)
-    run(dags["training_pipeline"], history_end)
+    for model in MODELS:
+        train(dags, model, history_end)
 
-    def one_pass() -> tuple[int, str]:
+    def one_pass() -> tuple[dict[str, int], str]:
         for day in backfill:
             run(dags["feature_pipeline"], day)
         for day in backfill:
-            run(dags["batch_inference_pipeline"], day)
+            for model in MODELS:
+                run(dags[f"{model}_inference"], day)
         store = FeatureStore(settings.store_path)
-        return store.resolve("customer_activity", "latest"), content_checksum(settings.db_url)
+        versions = {g: store.resolve(g, "latest") for g in [*FEATURE_GROUPS, *LABEL_GROUPS]}
+        return versions, content_checksum(settings.db_url)
 
-    first_version, first_predictions = one_pass()
-    second_version, second_predictions = one_pass()
+    first_versions, first_predictions = one_pass()
+    second_versions, second_predictions = one_pass()
 
-    # The re-run partitions equal the published ones: no new versions, the same predictions.
-    assert second_version == first_version
+    # One new version per group and night, and the re-run partitions equal the published
+    # ones: no new versions, the same predictions.
+    assert first_versions == dict.fromkeys([*FEATURE_GROUPS, *LABEL_GROUPS], 1 + len(backfill))
+    assert second_versions == first_versions
     assert second_predictions == first_predictions
 
 
@@ -129,7 +248,7 @@ def test_dry_runs_write_nothing_and_trigger_nothing(
     dags, tmp_path: Path, demo_raw: Path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     """The forms' dry-run switch: every DAG does its checks, then skips its writing task, so no
-    feature version, model version, prediction run or asset event appears."""
+    group version, model version, prediction run or asset event appears."""
     from airflow.models.asset import AssetEvent
     from airflow.utils.session import create_session
 
@@ -137,7 +256,8 @@ def test_dry_runs_write_nothing_and_trigger_nothing(
 
     history_end = DEMO_END - timedelta(days=1)
     settings = with_history(dags, tmp_path, demo_raw, monkeypatch, history_end)
-    run(dags["training_pipeline"], history_end)
+    for model in MODELS:
+        train(dags, model, history_end)
 
     def state() -> tuple[int, ...]:
         from fti.db.engine import session_scope
@@ -152,30 +272,66 @@ def test_dry_runs_write_nothing_and_trigger_nothing(
         return (events, *counts)
 
     before = state()
-    dry = {
-        "feature_pipeline": run(dags["feature_pipeline"], DEMO_END, dry_run=True),
-        "training_pipeline": run(dags["training_pipeline"], history_end, dry_run=True),
-        "batch_inference_pipeline": run(
-            dags["batch_inference_pipeline"], history_end, dry_run=True
-        ),
-    }
+    dry = {"feature_pipeline": run(dags["feature_pipeline"], DEMO_END, dry_run=True)}
+    for model in MODELS:
+        dry[f"{model}_training"] = run(dags[f"{model}_training"], history_end, dry_run=True)
+        dry[f"{model}_inference"] = run(dags[f"{model}_inference"], history_end, dry_run=True)
     assert state() == before
     skipped = {
         dag_id: {ti.task_id for ti in dag_run.get_task_instances() if ti.state == "skipped"}
         for dag_id, dag_run in dry.items()
     }
     assert skipped == {
-        "feature_pipeline": {"publish_feature_version"},
-        "training_pipeline": {"train_model", "promote_if_better"},
-        "batch_inference_pipeline": {"check_drift"},
+        "feature_pipeline": {f"publish__{g}" for g in [*FEATURE_GROUPS, *LABEL_GROUPS]},
+        **{f"{m}_training": {"train_model", "promote_if_better"} for m in MODELS},
+        **{f"{m}_inference": {"check_drift"} for m in MODELS},
     }
-    scored = next(
-        ti
-        for ti in dry["batch_inference_pipeline"].get_task_instances()
-        if ti.task_id == "score_batch"
-    )
-    summary = scored.xcom_pull(task_ids="score_batch")
-    assert summary["dry_run"] and summary["rows"] > 0
+    for model in MODELS:
+        scored = next(
+            ti
+            for ti in dry[f"{model}_inference"].get_task_instances()
+            if ti.task_id == "score_batch"
+        )
+        summary = scored.xcom_pull(task_ids="score_batch")
+        assert summary["dry_run"] and summary["rows"] > 0 and summary["model"] == model
+
+
+def test_a_run_before_the_projects_start_date_fails_saying_so(
+    dags, tmp_path: Path, demo_raw: Path, monkeypatch, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    """A range whose first date is before the project's start fails, naming the start date:
+    not a run that succeeds doing nothing."""
+    from fti.db.engine import session_scope
+    from fti.db.tables import FeatureVersion, ValidationRun
+
+    settings = demo_settings(tmp_path / "home", demo_raw)
+    monkeypatch.setenv("FTI_HOME", str(settings.home))
+    monkeypatch.setenv("FTI_RAW_PATH", str(demo_raw))
+    early = DEMO_START - timedelta(days=1)
+    failed = run(dags["feature_pipeline"], DEMO_START, "failed", start_date=early.isoformat())
+    states = {ti.task_id: ti.state for ti in failed.get_task_instances()}
+    assert states["validate_raw_events"] == "failed"
+    assert {s for t, s in states.items() if t != "validate_raw_events"} == {"upstream_failed"}
+    message = next(r.getMessage() for r in caplog.records if "failed on try" in r.getMessage())
+    assert "2025-12-31 is before the start date 2026-01-01 of project 'churn'" in message, message
+    assert "`fti check`" in message, message
+    with session_scope(settings.db_url) as session:
+        for table in (FeatureVersion, ValidationRun):
+            assert session.scalar(select(func.count()).select_from(table)) == 0
+
+
+def test_a_run_with_a_logical_date_before_the_projects_start_fails(
+    dags, tmp_path: Path, demo_raw: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A run whose logical date is before the project's start (the UI's or REST API's trigger)
+    has its tasks, and fails saying why, in every DAG."""
+    settings = demo_settings(tmp_path / "home", demo_raw)
+    monkeypatch.setenv("FTI_HOME", str(settings.home))
+    monkeypatch.setenv("FTI_RAW_PATH", str(demo_raw))
+    early = DEMO_START - timedelta(days=1)
+    for dag_id in ("feature_pipeline", "churn_training", "spend_inference"):
+        failed = run(dags[dag_id], early, "failed")
+        assert failed.get_task_instances(), dag_id
 
 
 def content_checksum(db_url: str) -> str:
@@ -188,10 +344,10 @@ def content_checksum(db_url: str) -> str:
 
     query = (
         "SELECT model_name, model_version, feature_group, feature_version, entity_id, as_of_date,"
-        " prediction, probability, logical_date FROM predictions"
+        " prediction, probability, value, logical_date FROM predictions"
         " ORDER BY model_name, as_of_date, entity_id"
     )
     with get_engine(db_url).connect() as connection:
         rows = connection.execute(text(query)).all()
-    assert rows
+    assert {r.model_name for r in rows} == set(MODELS)
     return hashlib.sha256(repr([tuple(map(str, r)) for r in rows]).encode()).hexdigest()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -15,10 +18,57 @@ from fti.registry.versions import register_version
 from fti.store.catalog import record_version
 from fti.store.versions import FeatureStore, PublishedVersion
 from tests.conftest import make_settings
-from tests.integration.test_database import lineage
 
 NOW = datetime(2026, 4, 30, 3, 0, tzinfo=UTC)
 RUN = "feature_pipeline/scheduled__2026-04-30T00:00:00+00:00"
+SCORED = "churn_inference/manual__2026-04-30"
+
+
+def lineage(**extra: Any) -> dict[str, Any]:
+    """A model version's registry row, as fti.pipelines.train_model registers one."""
+    return {
+        "artifact_uri": "/tmp/a.skops",
+        "artifact_sha256": "0" * 64,
+        "estimator": "sklearn.pipeline.Pipeline(HistGradientBoostingClassifier)",
+        "params": {"max_iter": 150},
+        "task": "binary",
+        "metric": "roc_auc",
+        "metrics": {"roc_auc": 0.8123, "log_loss": 0.41},
+        "feature_group": "customer_activity",
+        "feature_version": 1,
+        "feature_versions": {"customer_activity": 1, "customer_profile": 3},
+        "features": [
+            {"name": "logins_7d", "dtype": "int64", "group": "customer_activity", "ttl_days": 0},
+            {"name": "plan", "dtype": "string", "group": "customer_profile", "ttl_days": 7},
+        ],
+        "label": "churned_30d v2 (horizon 30 days)",
+        "label_group": "churned_30d",
+        "label_version": 2,
+        "train_start": date(2026, 1, 1),
+        "train_end": date(2026, 3, 31),
+        "n_train": 1000,
+        "n_holdout": 300,
+        "library_versions": {},
+        "code_version": "test",
+        "run_id": "churn_training/manual__2026-04-30",
+        "promotion": None,
+        **extra,
+    }
+
+
+def table_rows(page: str, heading: str) -> list[list[str]]:
+    """The text of each cell of the table under ``heading`` (an h1 or h2), row by row."""
+    section = re.split(rf"<h[12]>{re.escape(heading)}</h[12]>", page, maxsplit=1)[1]
+    section = section.split("</table>", 1)[0]
+    return [
+        [html.unescape(re.sub(r"<[^>]+>", "", cell)) for cell in re.findall(r"<td>(.*?)</td>", row)]
+        for row in re.findall(r"<tr>(.*?)</tr>", section.split("<tbody>", 1)[1])
+    ]
+
+
+def table_headers(page: str, heading: str) -> list[str]:
+    section = page.split(f"<h2>{heading}</h2>", 1)[1].split("</thead>", 1)[0]
+    return re.findall(r"<th>(.*?)</th>", section)
 
 
 @pytest.fixture
@@ -40,26 +90,52 @@ def client(tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
             "logins_7d": pa.array([3] * 1234, pa.int64()),
         }
     )
+    labels = pa.table(
+        {
+            "customer_id": pa.array(range(567), pa.int64()),
+            "label_date": pa.array([day - timedelta(days=30)] * 567, pa.date32()),
+            "label": pa.array([0, 1] * 283 + [0], pa.int64()),
+        }
+    )
 
-    def record(published: PublishedVersion) -> None:
-        with session_scope(settings.db_url) as session:
-            record_version(session, published, {day: rows}, RUN, lambda _: rows)
+    def record(table: pa.Table, when: date, kind: str):  # type: ignore[no-untyped-def]
+        def write(published: PublishedVersion) -> None:
+            with session_scope(settings.db_url) as session:
+                record_version(session, published, {when: table}, RUN, lambda _: table, kind=kind)
 
-    store.publish("customer_activity", {day: rows}, "one day", record=record)
+        return write
+
+    store.publish("customer_activity", {day: rows}, "one day", record=record(rows, day, "features"))
+    label_day = day - timedelta(days=30)
+    store.publish(
+        "churned_30d", {label_day: labels}, "labels", record=record(labels, label_day, "labels")
+    )
     with session_scope(settings.db_url) as session:
+        register_version(session, "churn", **lineage())
+        aliases.set_alias(session, "churn", "champion", 1, "test", "first")
         register_version(
             session,
-            "churn",
-            **lineage(metrics={"roc_auc": 0.8123}, feature_group="customer_activity"),
+            "spend",
+            **lineage(
+                task="regression",
+                metric="neg_root_mean_squared_error",
+                metrics={"neg_root_mean_squared_error": -41.5, "r2": 0.3},
+                feature_versions={"customer_activity": 1},
+                features=[{"name": "logins_7d", "dtype": "int64", "group": "customer_activity"}],
+                label="spend_next_30d v1 (horizon 30 days)",
+                label_group="spend_next_30d",
+                label_version=1,
+                run_id="spend_training/manual__2026-04-30",
+            ),
         )
-        aliases.set_alias(session, "churn", "champion", 1, "test", "first")
         session.add(
             PredictionRun(
-                run_id="batch_inference_pipeline/manual__2026-04-30",
+                run_id=SCORED,
                 model_name="churn",
                 model_version=1,
                 feature_group="customer_activity",
                 feature_version=1,
+                feature_versions={"customer_activity": 1, "customer_profile": 3},
                 as_of_date=date(2026, 4, 30),
                 status="succeeded",
                 row_count=2168,
@@ -72,7 +148,7 @@ def client(tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
         session.flush()
         session.add(
             DriftResult(
-                run_id="batch_inference_pipeline/manual__2026-04-30",
+                run_id=SCORED,
                 feature="logins_7d",
                 kind="feature",
                 psi=0.61,
@@ -91,11 +167,63 @@ def test_fti_page_lists_feature_versions_models_and_prediction_runs(client) -> N
     page = client.get("/fti/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     text = page.text
-    assert "customer_activity/v1" in text and "1234" in text  # feature version row
-    assert "champion" in text and "0.8123" in text  # model with alias and metric
-    assert "2168" in text and "succeeded" in text  # prediction run
+    # Feature and label groups, each with its kind.
+    groups = {row[0]: row for row in table_rows(text, "Feature and label group versions")}
+    assert groups["customer_activity"][1:4] == ["features", "v1", "1234"]
+    assert groups["churned_30d"][1:4] == ["labels", "v1", "567"]
+    assert groups["churned_30d"][5] == "2026-03-31 .. 2026-03-31"
+    # Each model with its own task and metric: no column assumes roc_auc.
+    assert table_headers(text, "Model versions") == [
+        "model",
+        "version",
+        "aliases",
+        "task",
+        "metric",
+        "holdout value",
+        "feature versions",
+        "label version",
+        "#",
+        "training window",
+        "run",
+    ]
+    models = {row[0]: row for row in table_rows(text, "Model versions")}
+    assert models["churn"][:9] == [
+        "churn",
+        "v1",
+        "champion",
+        "binary",
+        "roc_auc",
+        "0.8123",
+        "customer_activity v1, customer_profile v3",
+        "churned_30d v2",
+        "2",
+    ]
+    assert models["spend"][:9] == [
+        "spend",
+        "v1",
+        "",
+        "regression",
+        "neg_root_mean_squared_error",
+        "-41.5000",
+        "customer_activity v1",
+        "spend_next_30d v1",
+        "1",
+    ]
+    assert models["churn"][9] == "2026-01-01 .. 2026-03-31"
+    assert models["spend"][10] == "spend_training/manual__2026-04-30"
+    # The prediction run, with every group version it read.
+    (scored,) = table_rows(text, "Prediction runs")
+    assert scored[:6] == [
+        SCORED,
+        "churn v1",
+        "customer_activity v1, customer_profile v3",
+        "2026-04-30",
+        "succeeded",
+        "2168",
+    ]
     # lineage links to the Airflow run page, run id URL-encoded
     assert 'href="/dags/feature_pipeline/runs/scheduled__2026-04-30T00%3A00%3A00%2B00%3A00"' in text
+    assert 'href="/dags/spend_training/runs/manual__2026-04-30"' in text
 
 
 def test_plugin_adds_a_navigation_entry(client) -> None:  # type: ignore[no-untyped-def]
@@ -109,15 +237,27 @@ def test_plugin_adds_a_navigation_entry(client) -> None:  # type: ignore[no-unty
 def test_model_page_shows_lineage_and_alias_history(client) -> None:  # type: ignore[no-untyped-def]
     page = client.get("/fti/models/churn/1")
     assert page.status_code == 200
-    for fact in (
-        "artifact_sha256",
-        "0" * 64,
-        "feature_version",
-        "train_start",
-        "first",
-        "champion",
-    ):
-        assert fact in page.text
+    facts = {row[0]: row[1] for row in table_rows(page.text, "churn v1")}
+    assert (facts["task"], facts["metric"], facts["metric_value"]) == (
+        "binary",
+        "roc_auc",
+        "0.8123",
+    )
+    assert facts["feature_versions"] == "customer_activity v1, customer_profile v3"
+    assert (facts["label_group"], facts["label_version"]) == ("churned_30d", "2")
+    assert facts["artifact_sha256"] == "0" * 64 and facts["train_start"] == "2026-01-01"
+    assert facts["aliases"] == "['champion']"
+    assert facts["run_id"] == "churn_training/manual__2026-04-30"
+    history = table_rows(page.text, "Alias history")
+    assert [row[:5] for row in history] == [["champion", "", "1", "test", "first"]]
+    spend = {
+        row[0]: row[1] for row in table_rows(client.get("/fti/models/spend/1").text, "spend v1")
+    }
+    assert (spend["task"], spend["metric"], spend["metric_value"]) == (
+        "regression",
+        "neg_root_mean_squared_error",
+        "-41.5",
+    )
     assert 'href="models/churn/1"' in client.get("/fti/").text
     assert client.get("/fti/models/churn/9").status_code == 404
 
@@ -142,11 +282,9 @@ def test_feature_version_page_shows_schema_and_statistics(client) -> None:  # ty
 
 def test_drift_and_metrics_pages_show_charts(client) -> None:  # type: ignore[no-untyped-def]
     index = client.get("/fti/").text
-    assert 'href="drift?run_id=batch_inference_pipeline%2Fmanual__2026-04-30"' in index
+    assert 'href="drift?run_id=churn_inference%2Fmanual__2026-04-30"' in index
     assert "breached" in index and "models/churn/metrics" in index
-    drift = client.get(
-        "/fti/drift", params={"run_id": "batch_inference_pipeline/manual__2026-04-30"}
-    )
+    drift = client.get("/fti/drift", params={"run_id": SCORED})
     assert drift.status_code == 200
     assert "Over the PSI threshold 0.2: logins_7d" in drift.text
     assert drift.text.count("data:image/png;base64,") == 2  # PSI bars + one histogram
@@ -181,7 +319,13 @@ def test_the_fti_page_pages_through_thousands_of_runs(client) -> None:  # type: 
     first = client.get("/fti/", params={"per_page": 100})
     assert first.status_code == 200
     assert "cli__infer__02999" in first.text and "cli__infer__02899" not in first.text
+    # A run recorded without its groups' versions shows its spine's.
+    assert table_rows(first.text, "Prediction runs")[0][:3] == [
+        "cli__infer__02999",
+        "churn v1",
+        "customer_activity v1",
+    ]
     assert "page 1 of 31" in first.text and "?page=2&amp;per_page=100" in first.text
     last = client.get("/fti/", params={"page": 31, "per_page": 100}).text
-    assert "batch_inference_pipeline/manual__2026-04-30" in last  # the oldest run
+    assert SCORED in last  # the oldest run
     assert "older" not in last

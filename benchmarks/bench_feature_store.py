@@ -39,9 +39,9 @@ Three sub-benchmarks, chosen with ``--only pit,read,publish`` (default: all thre
    each, as nightly runs make them; ``bulk`` as one version. Then ONE more day is timed in
    two ways: ``FeatureStore.publish`` alone,
    split into its own steps by wrapping the store's git/DVC calls, and the
-   ``publish_features`` path: the same publish with ``record_version`` writing the catalog
+   ``publish_group`` path: the same publish with ``record_version`` writing the catalog
    row (statistics of the new partition merged with the kept ones), as
-   ``fti.pipelines.publish_features`` does. ratio = seconds / seconds at the smallest N. These
+   ``fti.pipelines.publish_group`` does. ratio = seconds / seconds at the smallest N. These
    workers first import what a publish imports lazily (DVC, networkx, ...). One more run per
    N in a plain fresh process shows what a real CLI/Airflow task pays on top of that.
 
@@ -890,7 +890,7 @@ def _catalog_url(store: str) -> str:
 
 
 def _catalog_record(store: Any, partitions: dict[date, Any]) -> Callable[[Any], None]:
-    """The ``record`` step of ``fti.pipelines.publish_features``: the version's catalog row."""
+    """The ``record`` step of ``fti.pipelines.publish_group``: the version's catalog row."""
     from fti.db.engine import session_scope
     from fti.store.catalog import record_version
     from fti.store.versions import read_partition_in_work_tree
@@ -1018,7 +1018,7 @@ def bench_publish(args: argparse.Namespace) -> tuple[list[Row], str, str]:
                 day += 1
         for kind, name in (
             ("plain", "FeatureStore.publish of one more day"),
-            ("record", "publish_features path: publish + catalog row (SQLite)"),
+            ("record", "publish_group path: publish + catalog row (SQLite)"),
             ("cold", "FeatureStore.publish, fresh process incl. DVC imports (1 run)"),
         ):
             results = runs[kind]
@@ -1056,7 +1056,7 @@ def bench_publish(args: argparse.Namespace) -> tuple[list[Row], str, str]:
 
 
 def _split_table(splits: list[tuple[int, Row, Row]]) -> str:
-    """Seconds by step (medians) of the plain publish and of the publish_features path."""
+    """Seconds by step (medians) of the plain publish and of the publish_group path."""
     seen = [
         k.split(":", 1)[1] for _, *rows in splits for row in rows for k in row.detail if ":" in k
     ]

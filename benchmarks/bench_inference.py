@@ -3,12 +3,17 @@
 For each size N and each database (an SQLite file, and/or a throwaway PostgreSQL database),
 one run of this script does, on a fresh FTI home in ``<workdir>/<N>``:
 
-1. setup (shown for information): ONE partition of N synthetic ``customer_activity`` rows
-   (the churn demo's columns and Arrow types, numpy-generated, one copy in memory) published
-   with ``FeatureStore.publish``; a model fitted with churn_demo's ``make_estimator`` on a
-   50,000-row synthetic sample with a real signal, stored with ``save_artifact`` and registered
-   (full lineage, training statistics) as champion in each database;
-2. ``score_to_spool`` alone (information: the scoring half of score_batch), which also leaves
+1. setup (shown for information): ONE partition of N synthetic rows for each of the churn
+   model's two feature groups, ``customer_activity`` and ``customer_profile`` (the churn demo's
+   columns and Arrow types, numpy-generated, one copy in memory), published with
+   ``FeatureStore.publish``; the ``churn`` model (its declared features from both groups)
+   fitted with churn_demo's ``make_classifier`` on a 50,000-row synthetic sample with a real
+   signal, stored with ``save_artifact`` and registered (full lineage: task, metric, both group
+   versions, features with their groups; training statistics and drift reference) as champion
+   in each database. Scoring therefore joins the profile group onto the activity spine, as a
+   real churn run does;
+2. ``score_to_spool`` alone (information: the scoring half of score_batch: both groups read and
+   joined, the skew guard and the drift counter watching), which also leaves
    the spool of N scores that step 4 writes, then one untimed ``write_slice`` so the slice holds
    N rows from here on (not at sizes >= 1e7, to save a full write: there the one score_batch
    run writes the slice fresh, and its row says so);
@@ -57,7 +62,6 @@ to_sql baseline above a size (it takes minutes at 1e7). Not run by pytest.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import shutil
@@ -76,7 +80,8 @@ TRAIN_ROWS = 50_000
 TO_SQL_MULTI_CHUNK = 1_000  # rows per multi-row INSERT: 12 columns -> 12,000 bind parameters
 LARGE = 10_000_000  # sizes from here on use --repeat-large
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
-GROUP = "customer_activity"
+GROUP = "customer_activity"  # the churn model's spine
+PROFILE_GROUP = "customer_profile"
 MODEL = "churn"
 # PostgreSQL's bare baselines load into these fresh tables (constant names, no user input).
 BARE_TABLES = {
@@ -128,15 +133,16 @@ class Row:
 
 
 def _feature_table(rows: int, seed: int, day: date | None) -> Any:
-    """``rows`` synthetic customer_activity rows: the real group's columns and Arrow types.
+    """``rows`` synthetic rows of both churn feature groups' columns, in their Arrow types.
 
     Built column by column from numpy (one copy of the rows in memory). With ``day`` None the
     table has no feature_date and carries a 0/1 ``label`` driven by the features (training).
+    ``_group_table`` cuts one group's partition out of it.
     """
     import numpy as np
     import pyarrow as pa
 
-    from churn_demo.project import PLANS
+    from churn_demo.project import PLANS, REGIONS
 
     rng = np.random.default_rng(seed)
     active = rng.integers(1, 31, rows)
@@ -148,12 +154,23 @@ def _feature_table(rows: int, seed: int, day: date | None) -> Any:
     tickets = rng.poisson(0.3, rows)
     since = np.minimum(rng.geometric(0.2, rows) - 1, 30)
     tenure = rng.integers(0, 1500, rows)
+    plan_age = np.minimum(tenure, rng.integers(0, 900, rows))
     plan_codes = rng.choice(3, rows, p=[0.5, 0.3, 0.2]).astype(np.int8)
+    region_codes = rng.choice(3, rows).astype(np.int8)
+    seats = rng.integers(1, 50, rows)
+    fee = np.round(np.array([9.0, 19.0, 39.0])[plan_codes] * seats * rng.uniform(0.8, 1.0, rows), 2)
+
+    def text(codes: Any, values: list[str]) -> pa.Array:
+        return pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(values)).cast(
+            pa.large_string()
+        )
+
     columns: dict[str, Any] = {"customer_id": pa.array(np.arange(1, rows + 1, dtype=np.int64))}
     if day is not None:
         days = np.full(rows, (day - date(1970, 1, 1)).days, dtype=np.int32)
         columns["feature_date"] = pa.array(days).cast(pa.date32())
     columns |= {
+        # customer_activity
         "logins_7d": pa.array(logins_7d.astype(np.int64)),
         "logins_30d": pa.array(logins_30d.astype(np.int64)),
         "purchases_30d": pa.array(purchases.astype(np.int64)),
@@ -162,10 +179,13 @@ def _feature_table(rows: int, seed: int, day: date | None) -> Any:
         "tickets_30d": pa.array(tickets.astype(np.int64)),
         "active_days_30d": pa.array(active.astype(np.int64)),
         "days_since_last_login": pa.array(since.astype(np.int64)),
+        # customer_profile
+        "plan": text(plan_codes, PLANS),
+        "monthly_fee": pa.array(fee),
+        "seats": pa.array(seats.astype(np.int64)),
+        "region": text(region_codes, REGIONS),
         "tenure_days": pa.array(tenure.astype(np.int64)),
-        "plan": pa.DictionaryArray.from_arrays(pa.array(plan_codes), pa.array(PLANS)).cast(
-            pa.large_string()
-        ),
+        "days_since_plan_change": pa.array(plan_age.astype(np.int64)),
     }
     if day is None:
         logit = (
@@ -181,8 +201,17 @@ def _feature_table(rows: int, seed: int, day: date | None) -> Any:
     return pa.table(columns)
 
 
-def _publish(home: str, rows: int) -> int:
-    """Initialise the home's store and publish ONE partition of ``rows`` synthetic rows."""
+def _group_table(table: Any, group: str) -> Any:
+    """One feature group's partition (key, date, its declared features) of ``_feature_table``."""
+    from churn_demo.project import project
+
+    features = list(project.feature_group(group).features)
+    return table.select(["customer_id", "feature_date", *features])
+
+
+def _publish(home: str, rows: int) -> dict[str, int]:
+    """Initialise the home's store and publish ONE partition of ``rows`` synthetic rows of each
+    of the churn model's feature groups; returns their versions."""
     from fti.store.registry_repo import init_store
     from fti.store.versions import FeatureStore
 
@@ -191,42 +220,68 @@ def _publish(home: str, rows: int) -> int:
     settings.artifacts_path.mkdir(parents=True, exist_ok=True)
     init_store(settings.store_path, settings.dvc_remote)
     table = _feature_table(rows, seed=rows, day=AS_OF)
-    published = FeatureStore(settings.store_path).publish(
-        GROUP, {AS_OF: table}, f"bench_inference: {rows} synthetic rows for {AS_OF}"
-    )
-    return published.version
+    store = FeatureStore(settings.store_path)
+    return {
+        group: store.publish(
+            group,
+            {AS_OF: _group_table(table, group)},
+            f"bench_inference: {rows} synthetic rows for {AS_OF}",
+        ).version
+        for group in (GROUP, PROFILE_GROUP)
+    }
 
 
-def _train(home: str, feature_version: int) -> dict[str, Any]:
-    """Fit churn_demo's estimator on a synthetic sample; store the artifact; return its lineage."""
+def _train(home: str, feature_versions: dict[str, int]) -> dict[str, Any]:
+    """Fit churn_demo's churn model on a synthetic sample; store the artifact; return its
+    lineage (what ``fti.pipelines.train_model`` registers)."""
     import pyarrow as pa
 
-    from churn_demo.project import FEATURES, make_estimator
+    from churn_demo.project import project
+    from fti.inference.score import predict
     from fti.lineage import code_version, library_versions
-    from fti.params import load_params
+    from fti.monitoring import drift
+    from fti.params import model_params
     from fti.pipelines import _describe
     from fti.store.statistics import column_statistics
     from fti.training.artifacts import save_artifact
-    from fti.training.fit import evaluate, fit
+    from fti.training.fit import fit
+    from fti.training.metrics import holdout_metrics
 
     settings = _settings(home)
-    params = load_params(settings.params_file, "train")
+    spec = project.model(MODEL)
+    chosen = project.model_features(spec)
+    names = [f.name for f in chosen]
+    params = model_params(settings.params_file, MODEL)
     sample = _feature_table(TRAIN_ROWS + TRAIN_ROWS // 4, seed=7, day=None)
-    dtypes = {name: str(sample.schema.field(name).type) for name in FEATURES}
+    dtypes = {name: str(sample.schema.field(name).type) for name in names}
     frame = sample.to_pandas()
     train, holdout = frame.iloc[:TRAIN_ROWS], frame.iloc[TRAIN_ROWS:]
-    model = fit(make_estimator(params, FEATURES), train, FEATURES, "label")
+    model = fit(spec.estimator(params, names), spec.task, train, names, "label")
     path, digest = save_artifact(model, settings.artifacts_path)
+    train_table = pa.Table.from_pandas(train[names], preserve_index=False)
     return {
         "artifact_uri": str(path),
         "artifact_sha256": digest,
         "estimator": _describe(model),
         "params": params,
-        "metrics": evaluate(model, holdout, FEATURES, "label"),
+        "task": spec.task,
+        "metric": spec.metric,
+        "metrics": holdout_metrics(spec.task, spec.metric, model, holdout[names], holdout["label"]),
         "feature_group": GROUP,
-        "feature_version": feature_version,
-        "features": [{"name": f, "dtype": dtypes[f]} for f in FEATURES],
+        "feature_version": feature_versions[GROUP],
+        "feature_versions": feature_versions,
+        "features": [
+            {
+                "name": f.name,
+                "group": f.group,
+                "dtype": dtypes[f.name],
+                "ttl_days": int(spec.ttl.get(f.group, 0)),
+            }
+            for f in chosen
+        ],
         "label": "synthetic churn label (bench_inference)",
+        "label_group": None,  # not from the store: a synthetic sample
+        "label_version": None,
         "train_start": AS_OF - timedelta(days=120),
         "train_end": AS_OF - timedelta(days=31),
         "n_train": len(train),
@@ -235,8 +290,10 @@ def _train(home: str, feature_version: int) -> dict[str, Any]:
         "code_version": code_version(),
         "run_id": "bench_inference_train",
         "promotion": None,
-        "training_statistics": column_statistics(
-            pa.Table.from_pandas(train[FEATURES], preserve_index=False)
+        "training_statistics": column_statistics(train_table),
+        "drift_reference": drift.reference(
+            {name: train_table.column(name) for name in names},
+            predict(spec.task, model, holdout[names]).observed,
         ),
         "n_iter": int(model.steps[-1][1].n_iter_),
     }
@@ -342,28 +399,29 @@ def _sqlite_path(url: str) -> str:
 
 
 def _score_to_spool(home: str, db_url: str, spool: str, fill: bool) -> tuple[int, float, float]:
-    """score_batch's scoring half alone: features -> model -> spool (timed); ``fill``: then write
-    the spool into the slice (untimed), so the score_batch runs replace a slice of N rows."""
+    """score_batch's scoring half alone: features of both groups -> model -> spool (timed), with
+    the skew guard and drift counter watching; ``fill``: then write the spool into the slice
+    (untimed), so the score_batch runs replace a slice of N rows."""
+    from fti.inference.features import feature_batches
     from fti.inference.score import read_spool, score_to_spool
     from fti.inference.skew import ServingProfile
     from fti.inference.write import write_slice
-    from fti.pipelines import _feature_names, _load
+    from fti.monitoring import drift
+    from fti.pipelines import _feature_names, _group_reads, _load, setup
     from fti.store.versions import FeatureStore
 
-    settings = _settings(home, db_url)
+    settings, project = setup(_settings(home, db_url))
     clock = time.perf_counter()
     row = _model_row(settings.db_url)
     store = FeatureStore(settings.store_path)
+    reads = _group_reads(project, row, store, AS_OF, "latest")
     names = _feature_names(row)
     estimator = _load(row)
-    batches = store.scanner(GROUP, row.feature_version, ["customer_id", *names], [AS_OF])
+    batches = feature_batches(store, reads, AS_OF, names)
     profile = ServingProfile(names, row.training_statistics or {})
-    # score_to_spool takes the skew profile as-is at 060a3e9, in a list of observers later.
-    observers = (
-        [profile] if "observers" in inspect.signature(score_to_spool).parameters else profile
-    )
+    counter = drift.DriftCounter(row.drift_reference or {}, names)
     rows = score_to_spool(
-        estimator, batches.to_batches(), "customer_id", names, Path(spool), observers
+        estimator, row.task, batches, reads[0].key, names, Path(spool), [profile, counter]
     )
     seconds, peak = time.perf_counter() - clock, _peak_rss_mib()
     if fill:
@@ -377,7 +435,7 @@ def _score_batch(home: str, db_url: str, run_id: str) -> tuple[int, float, float
     settings = _settings(home, db_url)
     _settle(settings.db_url)
     clock = time.perf_counter()
-    result = score_batch(AS_OF, run_id, settings=settings)
+    result = score_batch(MODEL, AS_OF, run_id, settings=settings)
     return result["rows"], time.perf_counter() - clock, _peak_rss_mib()
 
 
@@ -637,8 +695,8 @@ def run_size(size: int, args: argparse.Namespace) -> list[Row]:
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     pg_name = f"fti_bench_inf_{os.getpid()}_{size}"
     log(f"N={size:,}: publishing one partition of synthetic features")
-    version, pub_s, pub_rss = _measure(_publish, home, size)
-    lineage, train_s, train_rss = _measure(_train, home, version)
+    versions, pub_s, pub_rss = _measure(_publish, home, size)
+    lineage, train_s, train_rss = _measure(_train, home, versions)
     log(
         f"N={size:,}: published in {pub_s:.1f}s; trained in {train_s:.1f}s "
         f"({lineage['n_iter']} iterations, holdout AUC {lineage['metrics'].get('roc_auc', 0):.3f})"
@@ -647,7 +705,7 @@ def run_size(size: int, args: argparse.Namespace) -> list[Row]:
         Row(
             size,
             "-",
-            "setup: publish one partition of N synthetic rows (info)",
+            "setup: publish one partition of N synthetic rows per group, 2 groups (info)",
             size,
             pub_s,
             pub_rss,

@@ -3,14 +3,16 @@
 For each size N (raw events) one run does, on a fresh FTI home in ``<workdir>/<N>``:
 
 1. generate ~N raw events with the churn demo generator (``DAYS`` days; customers chosen so the
-   total is close to N; the table reports the real count);
+   total is close to N; the table reports the real count of ``events`` rows; the generator also
+   writes the ``crm`` source's daily snapshots, which are not counted);
 2. the feature pipeline as ONE range run over all days, timed step by step:
-   ``validate_raw_events`` → ``build_features`` → ``publish_features`` (rows/s = raw rows/s);
-3. one training (``build_training_set`` / ``train_model`` / ``promote_if_better``), shown for
-   information only;
+   ``validate_raw_events`` (both sources) → ``build_group`` of every feature and label group →
+   ``publish_group`` of each (rows/s = raw events rows/s);
+3. one training of the ``churn`` model (``build_training_set`` / ``train_model`` /
+   ``promote_if_better``), shown for information only;
 4. per database (SQLite file in the home, and/or a throwaway PostgreSQL database that is
-   migrated, trained on and dropped afterwards): ``score_batch`` for the last ``--score-days``
-   dates (rows summed over the calls).
+   migrated, trained on and dropped afterwards): ``score_batch`` of ``churn`` for the last
+   ``--score-days`` dates (rows summed over the calls).
 
 The prediction write step on its own (fti's ``write_slice`` against ``DataFrame.to_sql`` and a
 bare bulk load, up to 1e7 rows) is measured by ``benchmarks/bench_inference.py``.
@@ -44,7 +46,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS_FILE = REPO / "params.yaml"
-START = date(2026, 1, 1)
+START = date(2026, 1, 1)  # the demo project's start date
+MODEL = "churn"
 DAYS = 75  # 30 days of feature warm-up + 30 (label horizon) + 2 weekly label dates, at least
 EVENTS_PER_CUSTOMER_DAY = 1.14  # measured from churn_demo.generate (sign-ups included)
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -82,7 +85,8 @@ def _generate(home: str, customers: int) -> int:
 
     settings = _settings(home)
     paths = generate(settings.raw_path, START, START + timedelta(days=DAYS - 1), customers)
-    return sum(sum(1 for _ in path.open()) - 1 for path in paths)
+    # Events rows only (the generator returns the events files, then the CRM's).
+    return sum(sum(1 for _ in path.open()) - 1 for path in paths if path.parent.name == "events")
 
 
 def _initialise(home: str, db_url: str | None) -> int:
@@ -96,20 +100,30 @@ def _validate(home: str, db_url: str | None) -> int:
     from fti.pipelines import validate_raw_events
 
     end = START + timedelta(days=DAYS - 1)
-    return validate_raw_events(START, end, "bench_validate", _settings(home, db_url))["rows_read"]
+    summary = validate_raw_events(START, end, "bench_validate", _settings(home, db_url))
+    return summary["sources"]["events"]["rows_read"]
 
 
-def _build(home: str, db_url: str | None) -> str:
-    from fti.pipelines import build_features
+def _build(home: str, db_url: str | None) -> dict[str, str | None]:
+    """Every feature and label group's partitions of the range: {group: staged folder}."""
+    from fti.pipelines import build_group, setup
 
+    settings, project = setup(_settings(home, db_url))
     end = START + timedelta(days=DAYS - 1)
-    return build_features(START, end, "bench_build", _settings(home, db_url))
+    return {
+        g.name: build_group(g.name, START, end, "bench_build", settings) for g in project.groups
+    }
 
 
-def _publish(home: str, db_url: str | None, path: str) -> int:
-    from fti.pipelines import publish_features
+def _publish(home: str, db_url: str | None, paths: dict[str, str | None]) -> dict[str, int]:
+    from fti.pipelines import publish_group
 
-    return publish_features(path, "bench_publish", _settings(home, db_url))
+    settings = _settings(home, db_url)
+    return {
+        group: publish_group(group, path, "bench_publish", settings)["version"]
+        for group, path in paths.items()
+        if path
+    }
 
 
 def _training_set(home: str) -> tuple[str, int]:
@@ -117,7 +131,7 @@ def _training_set(home: str) -> tuple[str, int]:
 
     from fti.pipelines import build_training_set
 
-    path = build_training_set("latest", None, "bench_train", _settings(home))
+    path = build_training_set(MODEL, None, None, "bench_train", _settings(home))
     return path, len(pd.read_parquet(path, columns=["label"]))
 
 
@@ -133,7 +147,7 @@ def _score(home: str, db_url: str | None, dates: list[date]) -> int:
     from fti.pipelines import score_batch
 
     settings = _settings(home, db_url)
-    return sum(score_batch(d, f"bench_score_{d}", settings=settings)["rows"] for d in dates)
+    return sum(score_batch(MODEL, d, f"bench_score_{d}", settings=settings)["rows"] for d in dates)
 
 
 # ---- the run --------------------------------------------------------------------------------------
@@ -169,15 +183,31 @@ def feature_pipeline(size: int, home: str, db: str, db_url: str | None) -> list[
     read, val_s, val_rss = _measure(_validate, home, db_url)
     log(f"N={size}: building features ({val_s:.1f}s validating)")
     path, build_s, build_rss = _measure(_build, home, db_url)
-    log(f"N={size}: publishing ({build_s:.1f}s building)")
-    _, pub_s, pub_rss = _measure(_publish, home, db_url, path)
+    log(f"N={size}: publishing {', '.join(path)} ({build_s:.1f}s building)")
+    published, pub_s, pub_rss = _measure(_publish, home, db_url, path)
     total = val_s + build_s + pub_s
     peak = max(val_rss, build_rss, pub_rss)
     rows = [
         Row(size, "-", "generate raw events (info)", raw, gen_s, gen_rss),
         Row(size, db, "feature: validate_raw_events", read, val_s, val_rss, _share(val_s, total)),
-        Row(size, "-", "feature: build_features", read, build_s, build_rss, _share(build_s, total)),
-        Row(size, db, "feature: publish_features", read, pub_s, pub_rss, _share(pub_s, total)),
+        Row(
+            size,
+            "-",
+            f"feature: build_group x{len(path)}",
+            read,
+            build_s,
+            build_rss,
+            _share(build_s, total),
+        ),
+        Row(
+            size,
+            db,
+            f"feature: publish_group x{len(published)}",
+            read,
+            pub_s,
+            pub_rss,
+            _share(pub_s, total),
+        ),
         Row(size, db, "feature pipeline total", read, total, peak, "100%"),
     ]
     return rows

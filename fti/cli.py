@@ -246,7 +246,10 @@ def features_versions(group: str, as_json: JsonFlag = False) -> None:
     from fti.store.catalog import as_dict, list_versions
     from fti.store.versions import FeatureStore
 
+    from fti.definitions import load_project
+
     s = settings()
+    guarded(lambda: load_project(s.project).group(group))  # a typo names the known groups
     with session_scope(s.db_url) as session:
         rows = [as_dict(r) for r in list_versions(session, group, FeatureStore(s.store_path))]
     emit(

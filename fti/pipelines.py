@@ -559,6 +559,7 @@ def score_batch(
     """
     settings, project = setup(settings)
     spec = project.model(model_name)
+    check_dates(project, as_of, as_of)
     name = spec.name
     db = settings.db_url
 

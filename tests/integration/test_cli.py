@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
+from rich.console import Console
 from typer.testing import CliRunner
 
+from churn_demo import project as demo
 from fti.cli import app
 from tests.conftest import DEMO_END, PARAMS, demo_settings
 
 runner = CliRunner()
+FEATURE_GROUPS = ["customer_activity", "customer_profile"]
+LABEL_GROUPS = ["churned_30d", "spend_next_30d"]
+HORIZON = timedelta(days=30)
+
+# A definition with two mistakes in one model, for `fti check`.
+BROKEN_PROJECT = replace(
+    demo.project,
+    models=[replace(demo.churn, metric="r2", ttl={"customer_profile": 7, "crm": 3}), demo.spend],
+)
 
 
 @pytest.fixture
-def cli_env(tmp_path: Path, demo_raw: Path, monkeypatch):  # type: ignore[no-untyped-def]
-    settings = demo_settings(tmp_path / "home", demo_raw)
+def cli_env(tmp_path: Path, db_url: str, demo_raw: Path, monkeypatch):  # type: ignore[no-untyped-def]
+    settings = demo_settings(tmp_path / "home", demo_raw, db_url)
     # A promotion margin no candidate can clear: only the first version becomes champion by
     # itself, so the test decides every later alias change.
     params = yaml.safe_load(PARAMS.read_text())
@@ -26,32 +38,112 @@ def cli_env(tmp_path: Path, demo_raw: Path, monkeypatch):  # type: ignore[no-unt
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     for key, value in {
         "FTI_HOME": settings.home,
+        "FTI_DB_URL": db_url,
         "FTI_RAW_PATH": demo_raw,
         "FTI_PARAMS_FILE": tmp_path / "params.yaml",
+        "FTI_MANIFEST_PATH": tmp_path / "manifest.json",  # not the session's shared one
     }.items():
         monkeypatch.setenv(key, str(value))
+    # Tables as wide as they need to be (rich shortens cells to fit its 80 columns otherwise).
+    monkeypatch.setattr("fti.cli.console", Console(width=400))
     return settings
 
 
-def fti(*args: str, ok: bool = True) -> str:
+def fti(*args: str, code: int = 0) -> str:
     result = runner.invoke(app, list(args))
-    assert (result.exit_code == 0) == ok, result.output
+    assert result.exit_code == code, result.output
     return result.output
+
+
+def words(text: str) -> str:
+    """The output with its line wrapping undone (rich wraps at the terminal width)."""
+    return " ".join(text.split())
+
+
+def test_check_lists_the_project_and_writes_its_manifest(cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    shown = words(fti("check"))
+    for line in [
+        "project churn (churn_demo.project:project), start date 2026-01-01",
+        "source events: csv, time event_time (UTC), id event_id",
+        "source crm: csv, time as_of (America/New_York), id -",
+        "feature group customer_activity: 8 features from events, look-back 30 day(s)",
+        "feature group customer_profile: 6 features from crm, look-back 1 day(s)",
+        "label group churned_30d: from events, horizon 30 day(s)",
+        "label group spend_next_30d: from events, horizon 30 day(s)",
+        "model churn: binary, metric roc_auc, label churned_30d, 11 features from "
+        "customer_activity, customer_profile",
+        "model spend: regression, metric neg_root_mean_squared_error, label spend_next_30d, "
+        "10 features from customer_activity, customer_profile",
+    ]:
+        assert line in shown
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    checked = json.loads(fti("check", "--json"))
+    assert checked["models"] == manifest["models"]
+    assert {m["name"]: (m["task"], m["metric"], m["label"]) for m in checked["models"]} == {
+        "churn": ("binary", "roc_auc", "churned_30d"),
+        "spend": ("regression", "neg_root_mean_squared_error", "spend_next_30d"),
+    }
+    assert [g["name"] for g in checked["feature_groups"]] == FEATURE_GROUPS
+    assert [g["name"] for g in checked["labels"]] == LABEL_GROUPS
+
+
+def test_check_prints_every_problem_of_a_broken_definition(cli_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("FTI_PROJECT", "tests.integration.test_cli:BROKEN_PROJECT")
+    lines = fti("check", code=1).strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("error: model 'churn': ") for line in lines)
+    assert "metric 'r2' does not fit a binary model" in lines[0]
+    assert "ttl names 'crm', not one of its groups" in lines[1]
+    monkeypatch.setenv("FTI_PROJECT", "no_such_module:project")
+    assert "cannot load project definition 'no_such_module:project'" in fti("check", code=1)
 
 
 def test_the_loop_through_the_cli(cli_env, history_start) -> None:  # type: ignore[no-untyped-def]
     last = DEMO_END - timedelta(days=1)
-    published = json.loads(
+    ran = json.loads(
         fti("features", "run", "--start", str(history_start), "--end", str(last), "--json")
     )
-    assert published["version"] == 1
+    assert {g: p["version"] for g, p in ran["published"].items()} == dict.fromkeys(
+        FEATURE_GROUPS + LABEL_GROUPS, 1
+    )
+    assert set(ran["sources"]) == {"events", "crm"}
+    assert ran["rows_read"] == ran["rows_accepted"] + ran["rows_quarantined"] > 0
     fti("features", "run", "--date", str(DEMO_END))
+    only = json.loads(
+        fti("features", "run", "--date", str(DEMO_END), "--group", "customer_profile", "--json")
+    )
+    assert list(only["published"]) == ["customer_profile"]  # a rerun: nothing new
+    assert (
+        only["published"]["customer_profile"]["version"],
+        only["published"]["customer_profile"]["new"],
+    ) == (2, False)
+
+    # Every group, feature or label, is listed by its name.
+    for group in FEATURE_GROUPS:
+        versions = json.loads(fti("features", "versions", group, "--json"))
+        assert [(v["version"], v["kind"]) for v in versions] == [(1, "features"), (2, "features")]
+        assert versions[1]["max_date"] == str(DEMO_END)
+    for group in LABEL_GROUPS:
+        labels = json.loads(fti("features", "versions", group, "--json"))
+        assert [(v["version"], v["kind"]) for v in labels] == [(1, "labels"), (2, "labels")]
+        assert [(v["min_date"], v["max_date"]) for v in labels] == [
+            (str(history_start), str(last - HORIZON)),
+            (str(history_start), str(DEMO_END - HORIZON)),
+        ]
+    assert "churned_30d" in words(fti("features", "versions", "churned_30d"))
+
     versions = json.loads(fti("features", "versions", "customer_activity", "--json"))
-    assert [v["version"] for v in versions] == [1, 2] and versions[1]["max_date"] == str(DEMO_END)
     shown = json.loads(fti("features", "show", "customer_activity", "--version", "1", "--json"))
-    assert shown["schema"]["plan"] and shown["statistics"]["logins_7d"]["max"] >= 0
+    assert shown["schema"]["logins_7d"] and shown["statistics"]["logins_7d"]["max"] >= 0
+    profile = json.loads(fti("features", "show", "customer_profile", "--json"))
+    assert profile["version"] == 2 and profile["schema"]["plan"] and profile["kind"] == "features"
     latest = json.loads(fti("features", "show", "customer_activity", "--json"))
     assert latest["version"] == 2 and latest["rows"] == versions[1]["rows"]
+    label = json.loads(fti("features", "show", "churned_30d", "--json"))
+    assert label["kind"] == "labels" and set(label["schema"]) == {
+        "customer_id",
+        "feature_date",
+        "label",
+    }
     diff = json.loads(fti("features", "diff", "customer_activity", "1", "latest", "--json"))
     assert (diff["from"], diff["to"], diff["changed_dates"]) == (1, 2, [str(DEMO_END)])
     assert diff["schema"] == {"added": {}, "removed": {}, "retyped": {}}
@@ -62,38 +154,125 @@ def test_the_loop_through_the_cli(cli_env, history_start) -> None:  # type: igno
     }
 
     decision = json.loads(fti("train", "--model", "churn", "--json"))
-    assert decision["promoted"]
-    fti("train", "--model", "churn", "--feature-version", "1")
+    assert decision["promoted"] and decision["metric"] == "roc_auc"
+    assert decision["feature_versions"] == dict.fromkeys(FEATURE_GROUPS, 2)
+    fti("train", "--model", "churn", "--version", "customer_activity=1")
+    picked = ["customer_activity.logins_7d", "customer_profile.plan", "customer_profile.seats"]
+    fti("train", "--model", "churn", *[a for f in picked for a in ("--feature", f)])
+    spend = json.loads(fti("train", "--model", "spend", "--json"))
+    assert spend["promoted"] and spend["metric"] == "neg_root_mean_squared_error"
+    assert spend["candidate"] < 0
+
     models = json.loads(fti("models", "list", "--json"))
-    assert [m["version"] for m in models] == [1, 2] and models[0]["aliases"] == ["champion"]
-    assert json.loads(fti("models", "show", "churn", "--json"))["artifact_sha256"]
+    assert [(m["name"], m["version"]) for m in models] == [
+        ("churn", 1),
+        ("churn", 2),
+        ("churn", 3),
+        ("spend", 1),
+    ]
+    for m in models:  # each model's own metric
+        task, metric = {
+            "churn": ("binary", "roc_auc"),
+            "spend": ("regression", "neg_root_mean_squared_error"),
+        }[m["name"]]
+        assert (m["task"], m["metric"]) == (task, metric)
+        assert m["metric_value"] == m["metrics"][metric]
+    assert models[0]["aliases"] == models[3]["aliases"] == ["champion"]
+    assert 0.5 < models[0]["metric_value"] <= 1 and models[3]["metric_value"] < 0
+    assert (
+        models[3]["label_group"] == "spend_next_30d" and models[0]["label_group"] == "churned_30d"
+    )
+    listed = words(fti("models", "list"))
+    assert "neg_root_mean_squared_error" in listed and "roc_auc" in listed
+    third = json.loads(fti("models", "show", "churn", "--version", "3", "--json"))
+    assert third["features"] == picked
+    assert third["feature_ttl_days"] == {"customer_activity": 0, "customer_profile": 7}
+    shown_spend = json.loads(fti("models", "show", "spend", "--json"))
+    assert shown_spend["artifact_sha256"] and shown_spend["label_version"] == 2
+    assert shown_spend["feature_versions"] == dict.fromkeys(FEATURE_GROUPS, 2)
 
     scored = json.loads(fti("infer", "--model", "churn", "--date", str(DEMO_END), "--json"))
+    valued = json.loads(fti("infer", "--model", "spend", "--date", str(DEMO_END), "--json"))
+    assert (scored["task"], valued["task"]) == ("binary", "regression")
+    assert scored["rows"] == valued["rows"] > 0
     runs = json.loads(fti("predictions", "runs", "--json"))
-    assert runs[0]["row_count"] == scored["rows"] > 0 and runs[0]["status"] == "succeeded"
+    assert [r["model_name"] for r in runs] == ["spend", "churn"]
+    assert runs[0]["row_count"] == valued["rows"] and {r["status"] for r in runs} == {"succeeded"}
 
     fti("models", "promote", "churn", "2", "--reason", "try the newer one")
     history = json.loads(fti("models", "history", "churn", "--json"))
     assert [(h["from_version"], h["to_version"]) for h in history] == [(None, 1), (1, 2)]
+    spend_history = json.loads(fti("models", "history", "spend", "--json"))
+    assert [(h["from_version"], h["to_version"]) for h in spend_history] == [(None, 1)]
     assert "re-scored 0 date(s)" in fti("models", "rollback", "churn", "--no-rescore")
     compared = json.loads(fti("models", "compare", "churn", "1", "2", "--json"))
-    assert compared["feature_versions"] == {"v1": 2, "v2": 1} and "roc_auc" in compared["metrics"]
-    assert "churn champion was v1" in fti("models", "history", "churn", "--at", "2999-01-01")
+    assert compared["feature_versions"] == {
+        "v1": dict.fromkeys(FEATURE_GROUPS, 2),
+        "v2": {"customer_activity": 1, "customer_profile": 2},
+    }
+    assert compared["metric"] == "roc_auc" and "roc_auc" in compared["metrics"]
+    assert compared["label_versions"] == {"v1": "churned_30d v2", "v2": "churned_30d v2"}
+    assert "churn champion was v1" in words(fti("models", "history", "churn", "--at", "2999-01-01"))
 
-    rows = json.loads(fti("sql", "SELECT count(*) AS n FROM predictions", "--json"))
-    assert rows == [{"n": scored["rows"]}]
+    rows = json.loads(
+        fti(
+            "sql",
+            "SELECT model_name, count(*) AS n, count(value) AS values_, count(probability) AS p "
+            "FROM predictions GROUP BY model_name ORDER BY model_name",
+            "--json",
+        )
+    )
+    assert rows == [
+        {"model_name": "churn", "n": scored["rows"], "values_": 0, "p": scored["rows"]},
+        {"model_name": "spend", "n": valued["rows"], "values_": valued["rows"], "p": 0},
+    ]
     quarantined = json.loads(fti("quarantine", "list", "--json"))
     assert quarantined and {"file", "row_number", "column", "rule"} <= set(quarantined[0])
     shown = json.loads(fti("quarantine", "show", str(quarantined[0]["id"]), "--json"))
     assert shown["raw_values"] == quarantined[0]["raw_values"]
     assert shown["file_rows_read"] == shown["file_rows_accepted"] + shown["file_rows_quarantined"]
-    assert "no quarantined row 999999" in fti("quarantine", "show", "999999", ok=False)
+    assert "no quarantined row 999999" in fti("quarantine", "show", "999999", code=1)
+    # A day's quarantined rows of one source, as CSV with that source's columns.
+    for source in ("events", "crm"):
+        exported = fti("quarantine", "export", "--source", source, "--date", str(DEMO_END))
+        header, *lines = exported.strip().splitlines()
+        columns = demo.project.source(source).columns
+        assert header.split(",") == ["quarantine_id", "line", "rule", *columns]
+        expected = json.loads(
+            fti(
+                "sql",
+                "SELECT count(*) AS n FROM quarantined_rows q JOIN validation_runs v "
+                f"ON q.validation_run_id = v.id WHERE v.source = '{source}' "
+                f"AND v.logical_date = '{DEMO_END}'",
+                "--json",
+            )
+        )
+        assert len(lines) == expected[0]["n"] > 0
 
 
 def test_errors_are_one_line_with_exit_code_1(cli_env) -> None:  # type: ignore[no-untyped-def]
-    assert fti("sql", "DELETE FROM predictions", ok=False).startswith("error: fti sql is read-only")
-    assert "no alias 'champion'" in fti(
-        "infer", "--model", "churn", "--date", str(DEMO_END), ok=False
+    assert fti("sql", "DELETE FROM predictions", code=1).startswith("error: fti sql is read-only")
+    for model in ("churn", "spend"):
+        assert "no alias 'champion'" in fti(
+            "infer", "--model", model, "--date", str(DEMO_END), code=1
+        )
+    assert "defines no model 'fraud'; it has: churn, spend" in fti(
+        "train", "--model", "fraud", code=1
     )
-    assert "not 'fraud'" in fti("train", "--model", "fraud", ok=False)
-    assert "not a date" in fti("features", "run", "--date", "tomorrow", ok=False)
+    assert "before project 'churn''s start date 2026-01-01" in fti(
+        "features", "run", "--date", "2025-12-31", code=1
+    )
+    assert "defines no feature or label group 'nope'" in fti(
+        "features", "run", "--date", str(DEMO_END), "--group", "nope", code=1
+    )
+    assert "feature group 'customer_profile' has no feature 'nope'" in fti(
+        "train", "--model", "churn", "--feature", "customer_profile.nope", code=1
+    )
+    assert "defines no source 'nope'; it has: events, crm" in fti(
+        "quarantine", "export", "--source", "nope", "--date", str(DEMO_END), code=1
+    )
+    # Usage errors are click's: exit code 2.
+    assert "not a date" in fti("features", "run", "--date", "tomorrow", code=2)
+    assert "is not GROUP=VERSION" in fti(
+        "train", "--model", "churn", "--version", "customer_activity", code=2
+    )

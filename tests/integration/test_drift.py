@@ -1,4 +1,5 @@
-"""Drift per scoring run, on the churn demo's data with and without its drift switch."""
+"""Drift per scoring run of both demo models, on the churn demo's data with and without its
+drift switch."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from churn_demo import project as demo
 from fti import pipelines
 from fti.db.engine import session_scope
 from fti.db.tables import PredictionRun
@@ -29,48 +31,90 @@ def drifted_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return raw
 
 
-def score_end(home: Path, raw: Path) -> tuple[dict, list[dict]]:  # type: ignore[type-arg]
-    """Features for all days, a model trained before DRIFT_AFTER, the last day scored."""
+def score_end(home: Path, raw: Path) -> dict[str, tuple[dict, list[dict]]]:  # type: ignore[type-arg]
+    """Features for all days, both models trained before DRIFT_AFTER, the last day scored by
+    each (run ``score-<model>``). Returns each model's summary and drift results."""
     s = demo_settings(home, raw)
     start = DEMO_END - timedelta(days=DEMO_DAYS - 1)
     publish_history(s, start, DEMO_END)
-    # Trained as of before the drift began: its reference is undrifted in both homes.
-    training_set = pipelines.build_training_set("latest", DRIFT_AFTER - timedelta(days=1), "t", s)
-    version = pipelines.train_model(training_set, "t", settings=s)
-    pipelines.promote_if_better(training_set, version, "t", s)
-    summary = pipelines.score_batch(DEMO_END, "score", settings=s)
-    with session_scope(s.db_url) as session:
-        results = drift_of_run(session, "score")
-        run = session.scalar(select(PredictionRun).where(PredictionRun.run_id == "score"))
-        assert run is not None and run.drift_breached == bool(summary["drift_breached"])
-    return summary, results
+    scored = {}
+    for model in ("churn", "spend"):
+        # Trained as of before the drift began: its reference is undrifted in both homes.
+        training_set = pipelines.build_training_set(
+            model, None, DRIFT_AFTER - timedelta(days=1), f"t-{model}", s
+        )
+        version = pipelines.train_model(training_set, f"t-{model}", settings=s)
+        pipelines.promote_if_better(training_set, version, f"t-{model}", s)
+        run_id = f"score-{model}"
+        summary = pipelines.score_batch(model, DEMO_END, run_id, settings=s)
+        with session_scope(s.db_url) as session:
+            results = drift_of_run(session, run_id)
+            run = session.scalar(select(PredictionRun).where(PredictionRun.run_id == run_id))
+            assert run is not None and run.drift_breached == bool(summary["drift_breached"])
+        scored[model] = (summary, results)
+    return scored
 
 
 def test_drift_is_flagged_on_drifted_data_and_not_on_undrifted(
     tmp_path: Path, demo_raw: Path, drifted_raw: Path
 ) -> None:
-    calm, calm_results = score_end(tmp_path / "calm", demo_raw)
-    drifted, drifted_results = score_end(tmp_path / "drifted", drifted_raw)
+    calm_runs = score_end(tmp_path / "calm", demo_raw)
+    drifted_runs = score_end(tmp_path / "drifted", drifted_raw)
 
+    calm, calm_results = calm_runs["churn"]
+    drifted, drifted_results = drifted_runs["churn"]
     assert calm["drift_breached"] == []
     assert max(r["psi"] for r in calm_results) < 0.2
     assert "logins_7d" in drifted["drift_breached"]
     by_feature = {r["feature"]: r for r in drifted_results}
     assert by_feature["logins_7d"]["psi"] > 0.2 and by_feature["logins_7d"]["p_value"] < 0.001
     assert {r["kind"] for r in drifted_results} == {"feature", "prediction"}
-    for result in drifted_results:  # both histograms cover the same bins, nothing lost
-        assert len(result["bins"]) == len(result["expected"]) == len(result["observed"])
-        assert sum(result["observed"]) == drifted["rows"]
+    # Every feature of both groups is watched, the profile's (CRM) ones did not drift.
+    assert set(by_feature) == {*demo.ACTIVITY, "plan", "tenure_days", "days_since_plan_change"} | {
+        "prediction"
+    }
+    assert by_feature["plan"]["psi"] < 0.2 and by_feature["tenure_days"]["psi"] < 0.2
+
+    # The regression model: its numeric prediction is binned too; dearer purchases and fewer
+    # logins show in its features.
+    spend_calm, spend_calm_results = calm_runs["spend"]
+    spend, spend_results = drifted_runs["spend"]
+    assert spend_calm["drift_breached"] == []
+    assert max(r["psi"] for r in spend_calm_results) < 0.2
+    spend_by_feature = {r["feature"]: r for r in spend_results}
+    assert set(spend_by_feature) == {
+        "spend_7d",
+        "spend_30d",
+        "purchases_30d",
+        "logins_30d",
+        *demo.PROFILE,
+        "prediction",
+    }
+    assert "logins_30d" in spend["drift_breached"] and spend_by_feature["spend_7d"]["psi"] > 0.2
+    assert spend_by_feature["region"]["psi"] < 0.2
+
+    for summary, results in (drifted_runs["churn"], drifted_runs["spend"]):
+        for result in results:  # both histograms cover the same bins, nothing lost
+            assert len(result["bins"]) == len(result["expected"]) == len(result["observed"])
+            assert sum(result["observed"]) == summary["rows"]
 
 
 def test_monitor_report_writes_the_pictures(tmp_path: Path, drifted_raw: Path) -> None:
     from fti.monitoring.publish import write_reports
 
-    _, results = score_end(tmp_path / "home", drifted_raw)
-    written = write_reports(demo_settings(tmp_path / "home", drifted_raw), tmp_path / "out")
-    drift_html = Path(written["drift_report"]).read_text()
-    assert written["run_id"] == "score" and Path(written["drift_report"]).parent == tmp_path / "out"
-    assert "Over the PSI threshold 0.2" in drift_html and "logins_7d" in drift_html
-    # PSI bars, then one histogram per feature and one of the prediction
-    assert drift_html.count("data:image/png;base64,") == 1 + len(results)
-    assert "data:image/png;base64," in Path(written["metrics_report"]).read_text()
+    runs = score_end(tmp_path / "home", drifted_raw)
+    settings = demo_settings(tmp_path / "home", drifted_raw)
+    newest = write_reports(settings, tmp_path / "out")  # the newest run: spend's
+    written = write_reports(settings, tmp_path / "out", "score-churn")
+    assert newest["run_id"] == "score-spend" and newest["metrics_report"].endswith("spend.html")
+    for report, model in ((written, "churn"), (newest, "spend")):
+        drift_html = Path(report["drift_report"]).read_text()
+        assert Path(report["drift_report"]).parent == tmp_path / "out"
+        assert "Over the PSI threshold 0.2" in drift_html and "logins_30d" in drift_html
+        # PSI bars, then one histogram per feature and one of the prediction
+        assert drift_html.count("data:image/png;base64,") == 1 + len(runs[model][1])
+        assert "data:image/png;base64," in Path(report["metrics_report"]).read_text()
+    assert (
+        written["run_id"] == "score-churn"
+        and "logins_7d" in Path(written["drift_report"]).read_text()
+    )

@@ -19,7 +19,7 @@ from fti.db.engine import session_scope
 from fti.db.migrate import upgrade
 from fti.errors import StoreError, VersionNotFoundError
 from fti.store import versions
-from fti.store.catalog import list_versions
+from fti.store.catalog import list_versions, record_version
 from fti.store.registry_repo import init_store, open_dvc
 from fti.store.versions import FeatureStore
 from tests.integration import crashing_publisher
@@ -375,3 +375,57 @@ def test_a_new_empty_remote_gets_the_whole_of_the_next_version(
     store.publish(GROUP, {second: partition(second, 2)}, "v2 to the new remote")
     # v1's partition is not new in v2, but the new remote never had it: it was pushed too.
     assert read_from_fresh_clone(store, tmp_path / "clone", 2).equals(store.read(GROUP, 2))
+
+
+def label_partition(day: date, values: list[int]) -> pa.Table:
+    return pa.table(
+        {
+            "entity": pa.array(range(len(values)), pa.int64()),
+            "feature_date": pa.array([day] * len(values), pa.date32()),
+            "label": pa.array(values, pa.int64()),
+        }
+    )
+
+
+def test_label_groups_are_versioned_next_to_feature_groups(
+    store: FeatureStore, catalog: str
+) -> None:
+    """A label group is a group of the same store: its own versions, tags and catalog rows,
+    marked ``labels`` in the catalog."""
+    labels = "churned"
+
+    def publish(group: str, partitions: dict[date, pa.Table], kind: str) -> int:
+        def record(published: versions.PublishedVersion) -> None:
+            with session_scope(catalog, write=True) as session:
+                record_version(
+                    session,
+                    published,
+                    partitions,
+                    "test",
+                    lambda day: versions.read_partition_in_work_tree(store, group, day),
+                    kind=kind,
+                )
+
+        return store.publish(group, partitions, f"{kind} {sorted(partitions)}", record).version
+
+    later = DAY + timedelta(days=1)
+    assert publish(GROUP, {DAY: partition(DAY, 1), later: partition(later, 1)}, "features") == 1
+    assert publish(labels, {DAY: label_partition(DAY, [0, 1, 0])}, "labels") == 1
+    # The next day's labels mature later: a new label version, the features' stays.
+    assert publish(labels, {later: label_partition(later, [1, 1])}, "labels") == 2
+    assert store.versions(GROUP) == [1] and store.versions(labels) == [1, 2]
+    assert store.partition_dates(labels, 1) == [DAY]
+    assert store.partition_dates(labels, 2) == [DAY, later]
+    assert store.read(labels, 2, columns=["label"]).column("label").to_pylist() == [0, 1, 0, 1, 1]
+    tags = subprocess.run(
+        ["git", "tag"], cwd=store.path, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert {f"{GROUP}/v1", f"{labels}/v1", f"{labels}/v2"} <= set(tags)
+    with session_scope(catalog) as session:
+        rows = list_versions(session, store=store)
+        assert [(r.group_name, r.version, r.kind, r.row_count) for r in rows] == [
+            (GROUP, 1, "features", 6),
+            (labels, 1, "labels", 3),
+            (labels, 2, "labels", 5),
+        ]
+        assert rows[2].statistics["label"]["mean"] == pytest.approx(3 / 5)

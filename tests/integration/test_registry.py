@@ -23,6 +23,8 @@ from fti.registry.versions import compare, get_version, register_version
 from fti.training.artifacts import load_artifact, save_artifact, sha256_of
 from tests.integration.test_database import lineage
 
+MODELS = ("churn", "spend")
+
 
 def register_one(url: str) -> int:
     with session_scope(url, write=True) as session:
@@ -120,14 +122,31 @@ def test_history_at_answers_who_held_the_alias_then(db_url: str) -> None:
         assert aliases.holder_at(session, "m", "champion", datetime(2026, 6, 1, tzinfo=UTC)) == 3
 
 
-def test_compare_shows_metrics_features_and_windows(db_url: str) -> None:
+def test_two_models_number_their_versions_independently(db_url: str) -> None:
+    def register(name: str) -> int:
+        with session_scope(db_url, write=True) as session:
+            return register_version(session, name, **lineage()).version
+
+    with ThreadPoolExecutor(8) as threads:
+        futures = {name: [threads.submit(register, name) for _ in range(20)] for name in MODELS}
+        numbers = {name: sorted(f.result() for f in found) for name, found in futures.items()}
+    assert numbers == {name: list(range(1, 21)) for name in MODELS}
+
+
+def test_compare_shows_metrics_features_across_groups_and_windows(db_url: str) -> None:
+    def features(*named: tuple[str, str, str]) -> list[dict[str, object]]:
+        return [{"group": g, "name": f, "dtype": d, "ttl_days": 0} for g, f, d in named]
+
     with session_scope(db_url, write=True) as session:
         a = register_version(
             session,
             "m",
             **lineage(
                 metrics={"roc_auc": 0.70},
-                features=[{"name": f, "dtype": "int64"} for f in ("f1", "f2", "f3")],
+                feature_versions={"g": 1, "h": 1},
+                label_group="y",
+                label_version=1,
+                features=features(("g", "f1", "int64"), ("g", "f2", "int64"), ("h", "f3", "int64")),
             ),
         )
         b = register_version(
@@ -136,17 +155,25 @@ def test_compare_shows_metrics_features_and_windows(db_url: str) -> None:
             **lineage(
                 metrics={"roc_auc": 0.75},
                 params={"C": 2.0},
-                features=[{"name": f, "dtype": "int64"} for f in ("f2", "f3", "f4")],
+                feature_versions={"g": 2, "h": 1},
+                label_group="y",
+                label_version=2,
+                features=features(
+                    ("g", "f2", "int64"), ("h", "f3", "double"), ("h", "f4", "int64")
+                ),
             ),
         )
         result = compare(a, b)
+    assert result["metric"] == "roc_auc"
     assert result["metrics"]["roc_auc"]["delta"] == pytest.approx(0.05)
     assert result["features"] == {
-        "common": ["f2", "f3"],
-        "only_v1": ["f1"],
-        "only_v2": ["f4"],
-        "dtype_changed": [],
+        "common": ["g.f2", "h.f3"],
+        "only_v1": ["g.f1"],
+        "only_v2": ["h.f4"],
+        "dtype_changed": ["h.f3"],
     }
+    assert result["feature_versions"] == {"v1": {"g": 1, "h": 1}, "v2": {"g": 2, "h": 1}}
+    assert result["label_versions"] == {"v1": "y v1", "v2": "y v2"}
     assert result["params_changed"] == {"C": {"v1": 1.0, "v2": 2.0}}
 
 

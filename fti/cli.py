@@ -243,10 +243,9 @@ def features_run(
 def features_versions(group: str, as_json: JsonFlag = False) -> None:
     """The catalog of a feature group: version, rows, time range, DVC hash, git tag."""
     from fti.db.engine import session_scope
+    from fti.definitions import load_project
     from fti.store.catalog import as_dict, list_versions
     from fti.store.versions import FeatureStore
-
-    from fti.definitions import load_project
 
     s = settings()
     guarded(lambda: load_project(s.project).group(group))  # a typo names the known groups

@@ -38,12 +38,12 @@ lint: $(VENV)/.installed-dev
 # The Airflow UI with fti's DAGs and plugin on the embedded default (SQLite in FTI_HOME/airflow).
 airflow: $(VENV)/.installed
 	$(BIN)/fti init
-	$(BIN)/fti airflow-env > $(FTI_HOME)/airflow.env
+	$(BIN)/fti airflow-env --port $(AIRFLOW_PORT) > $(FTI_HOME)/airflow.env
 	@echo "Airflow UI: http://localhost:$(AIRFLOW_PORT)/plugin/fti  (user admin; Airflow writes the password to $(FTI_HOME)/airflow/simple_auth_manager_passwords.json.generated)"
 	set -a && . $(FTI_HOME)/airflow.env && set +a && PATH="$(CURDIR)/$(BIN):$$PATH" && \
 	  airflow db migrate > /dev/null && \
 	  airflow pools set fti_feature_store 1 "one feature-store publisher at a time" && \
-	  AIRFLOW__API__PORT=$(AIRFLOW_PORT) airflow standalone
+	  airflow standalone
 
 constraints: $(BIN)/python
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -19,6 +19,7 @@ from fti_common import (
     run_day,
     run_ref,
     schedule,
+    skip,
     skip_if_dry_run,
 )
 
@@ -74,14 +75,17 @@ def feature_pipeline():
 
         @task(task_id=f"publish__{group}", outlets=[group_asset(group)], pool=PUBLISH_POOL)
         def publish(partitions_path: str | None, **context) -> dict | None:
-            from airflow.sdk.exceptions import AirflowSkipException
-
             from fti import pipelines
 
             skip_if_dry_run(context, f"built {partitions_path}; not published")
             if partitions_path is None:
-                raise AirflowSkipException(f"{group}: no date of this run to publish yet")
+                skip(f"{group}: no date of this run to publish yet (labels mature later)")
             published = pipelines.publish_group(group, partitions_path, run_ref(context))
+            if not published["new"]:  # a rerun or a re-run backfill: nothing for training
+                skip(
+                    f"{group}: the partitions are what v{published['version']} already holds; "
+                    "no new version, no asset event"
+                )
             context["outlet_events"][group_asset(group)].extra = published
             return published
 

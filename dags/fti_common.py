@@ -98,12 +98,19 @@ def dry_run_param(what: str) -> Param:
     )
 
 
+def skip(reason: str) -> None:
+    """End the task here, skipped (so its outlets emit no asset event), saying why in its log
+    (Airflow itself logs only "Skipping task.")."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    log.info("fti: skipped: %s", reason)
+    raise AirflowSkipException(reason)
+
+
 def skip_if_dry_run(context: dict[str, Any], what: str) -> None:
     """End a dry run's task here, skipped: no write, and no asset event for downstream DAGs."""
     if context["params"].get("dry_run"):
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        raise AirflowSkipException(f"dry run: {what}")
+        skip(f"dry run: {what}")
 
 
 JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}
@@ -156,10 +163,11 @@ def scoring_request(context: dict[str, Any], model: str) -> dict[str, str | None
     if events:
         promoted = [event.extra for event in events if event.extra.get("promoted")]
         if not promoted:
-            from airflow.sdk.exceptions import AirflowSkipException
-
-            versions = ", ".join(f"v{event.extra.get('model_version')}" for event in events)
-            raise AirflowSkipException(f"{versions} not promoted: the champion's scores stand")
+            why = "; ".join(
+                f"v{event.extra.get('model_version')}: {event.extra.get('reason', 'not promoted')}"
+                for event in events
+            )
+            skip(f"{model} not promoted ({why}): the champion's scores stand")
         newest = promoted[-1]
         return {
             "as_of": str(newest["as_of"]),

@@ -125,6 +125,7 @@ def training_dag(spec: dict) -> None:
                     "feature_versions",
                     "label_version",
                     "as_of",
+                    "reason",
                 )
             }
             return decision

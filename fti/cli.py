@@ -199,13 +199,17 @@ def demo(
 
 
 @app.command("airflow-env")
-def airflow_env() -> None:
+def airflow_env(
+    port: Annotated[
+        int | None, typer.Option(help="The port the Airflow API server and UI listen on.")
+    ] = None,
+) -> None:
     """Print the environment (KEY='value' lines) for running Airflow on the embedded default."""
     import shlex
 
     from fti.demo import airflow_variables
 
-    for key, value in airflow_variables(settings()).items():
+    for key, value in airflow_variables(settings(), port).items():
         typer.echo(f"{key}={shlex.quote(value)}")
 
 

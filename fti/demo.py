@@ -35,9 +35,18 @@ PREDICTIONS_QUERY = (
 SCORE_COLUMN = {"binary": "probability", "multiclass": "probability", "regression": "value"}
 
 
-def airflow_variables(settings: Settings) -> dict[str, str]:
-    """What Airflow processes need on the embedded default (SQLite in FTI_HOME/airflow)."""
-    return dict(
+def airflow_variables(settings: Settings, port: int | None = None) -> dict[str, str]:
+    """What Airflow processes need on the embedded default (SQLite in FTI_HOME/airflow).
+
+    With ``port``, the API server listens there and the task supervisor calls the execution
+    API there too (it derives that URL from the base URL; left alone it calls port 8080).
+    """
+    served = (
+        {"AIRFLOW__API__PORT": str(port), "AIRFLOW__API__BASE_URL": f"http://localhost:{port}"}
+        if port
+        else {}
+    )
+    return served | dict(
         FTI_HOME=str(settings.home),
         FTI_PROJECT=settings.project,
         FTI_MANIFEST_PATH=str(settings.manifest_path),

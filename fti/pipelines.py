@@ -53,7 +53,7 @@ from fti.monitoring import drift
 from fti.monitoring.results import record_drift
 from fti.params import load_params, model_params
 from fti.registry import aliases
-from fti.registry.versions import get_version, lock_model, register_version
+from fti.registry.versions import find_identical, get_version, lock_model, register_version
 from fti.settings import Settings, file_safe, get_settings
 from fti.store.catalog import record_version
 from fti.store.statistics import column_statistics
@@ -114,7 +114,7 @@ def validate_raw_events(
     for source in chosen:
         counts = dict.fromkeys(("files", "rows_read", "rows_accepted", "rows_quarantined"), 0)
         for day in days(start, end):
-            with session_scope(settings.db_url) as session:
+            with session_scope(settings.db_url, write=True) as session:
                 result = validate_and_stage(
                     session,
                     source,
@@ -314,17 +314,16 @@ def load_training_set(path: str) -> tuple[TrainingSet, list[ModelFeature]]:
     return training, [ModelFeature(f["group"], f["name"]) for f in meta["features"]]
 
 
-def _fit_candidate(
+def _plan(
     training_set_path: str, overrides: dict[str, Any] | None, settings: Settings, project: Project
-) -> tuple[Any, dict[str, float], list[ModelFeature], dict[str, Any], TrainingSet, Model]:
-    """Fit on the training dates, evaluate on the holdout: model, metrics, features, params."""
+) -> tuple[TrainingSet, Model, list[ModelFeature], dict[str, Any]]:
+    """What a training run fits: the training set, the model, its features and params."""
     training, chosen = load_training_set(training_set_path)
     model = project.model(training.model)
     params = model_params(settings.params_file, model.name) | (overrides or {})
     picked = params.pop("features", None)
     if picked:
         chosen = project.model_features(model, list(picked))
-    names = [f.name for f in chosen]
     unknown = [
         f"{f.group}.{f.name}" for f in chosen if training.feature_groups.get(f.name) != f.group
     ]
@@ -334,6 +333,15 @@ def _fit_candidate(
             f"{', '.join(f'{g} v{v}' for g, v in training.feature_versions.items())}); "
             "build the training set with those features"
         )
+    return training, model, chosen, params
+
+
+def _fit_candidate(
+    training_set_path: str, overrides: dict[str, Any] | None, settings: Settings, project: Project
+) -> tuple[Any, dict[str, float], list[ModelFeature], dict[str, Any], TrainingSet, Model]:
+    """Fit on the training dates, evaluate on the holdout: model, metrics, features, params."""
+    training, model, chosen, params = _plan(training_set_path, overrides, settings, project)
+    names = [f.name for f in chosen]
     estimator = fit(model.estimator(params, names), model.task, training.train, names, LABEL)
     holdout = training.holdout
     scores = metrics.holdout_metrics(
@@ -364,8 +372,29 @@ def train_model(
 
     ``overrides`` replace params.yaml's ``train.<model>`` values; its ``features`` key (a
     list) picks features among those the training set read.
+
+    Idempotent: when a version was already trained on the same group and label versions,
+    training window, features, params and code version, that version is returned and nothing
+    is registered (a re-run backfill does not make a copy of the last model).
     """
     settings, project = setup(settings)
+    training, model, chosen, params = _plan(training_set_path, overrides, settings, project)
+    with session_scope(settings.db_url) as session:
+        same = find_identical(
+            session,
+            model.name,
+            feature_versions=training.feature_versions,
+            label_group=training.label_group,
+            label_version=training.label_version,
+            features=[{"group": f.group, "name": f.name} for f in chosen],
+            params=params,
+            code_version=code_version(),
+            train_start=min(training.train_dates),
+            train_end=max(training.holdout_dates),
+        )
+    if same is not None:
+        log.info("%s v%s was trained on exactly this; not registered again", model.name, same)
+        return same
     estimator, scores, chosen, params, training, model = _fit_candidate(
         training_set_path, overrides, settings, project
     )
@@ -445,6 +474,15 @@ def promote_if_better(
         candidate = get_version(session, model.name, version)
         held_by = aliases.current(session, model.name, aliases.CHAMPION)
         champion = get_version(session, model.name, held_by) if held_by is not None else None
+        if held_by == version:  # an identical re-training returned the champion itself
+            kept: dict[str, Any] = {
+                "metric": model.metric,
+                "margin": margin,
+                "candidate_version": version,
+                "promoted": False,
+                "reason": f"v{version} is already champion",
+            }
+            return _promotion_summary(kept, model, version, training, training_set_path)
         decision = gate(
             model.metric,
             margin,
@@ -464,7 +502,12 @@ def promote_if_better(
                 decision["reason"],
                 run_id,
             )
-    meta = _training_set_meta(training_set_path)
+    return _promotion_summary(decision, model, version, training, training_set_path)
+
+
+def _promotion_summary(
+    decision: dict[str, Any], model: Model, version: int, training: TrainingSet, path: str
+) -> dict[str, Any]:
     return {
         **decision,
         "model": model.name,
@@ -472,7 +515,7 @@ def promote_if_better(
         "feature_versions": training.feature_versions,
         "feature_version": training.feature_versions[next(iter(training.feature_versions))],
         "label_version": training.label_version,
-        "as_of": meta["as_of"],
+        "as_of": _training_set_meta(path)["as_of"],
     }
 
 

@@ -45,8 +45,10 @@ def get_engine(url: str) -> Engine:
 def session_scope(url: str, write: bool = False) -> Iterator[Session]:
     """A session that commits when the block ends and rolls back when it raises.
 
-    ``write=True`` for read-modify-write transactions (next version number, alias changes):
-    on SQLite it takes the write lock up front; PostgreSQL relies on row locks and constraints.
+    ``write=True`` for every transaction that writes: on SQLite it takes the write lock up
+    front (``BEGIN IMMEDIATE``), so concurrent writers wait for each other (busy timeout)
+    instead of one failing at once when it upgrades a read lock; PostgreSQL relies on row
+    locks and constraints.
     """
     factory = sessionmaker(get_engine(url), expire_on_commit=False)
     with factory.begin() as session:

@@ -23,8 +23,13 @@ def start_run(
     airflow_run_id: str | None,
     logical_date: date | None,
 ) -> None:
-    """Record ``run_id`` as running (a retry with the same id starts its row afresh)."""
-    with session_scope(db_url) as session:
+    """Record ``run_id`` as running (a retry with the same id starts its row afresh).
+
+    A write transaction from its first statement (SQLite: ``BEGIN IMMEDIATE``): ``merge`` reads
+    before it writes, and a read transaction that then writes fails at once on SQLite when
+    another writer holds the lock, instead of waiting for it.
+    """
+    with session_scope(db_url, write=True) as session:
         session.merge(
             PredictionRun(
                 run_id=run_id,
@@ -46,7 +51,10 @@ def start_run(
 
 
 def update_run(db_url: str, run_id: str, **values: Any) -> None:
-    with get_engine(db_url).begin() as connection:
+    with (
+        get_engine(db_url).connect().execution_options(sqlite_begin="IMMEDIATE") as connection,
+        connection.begin(),
+    ):
         connection.execute(
             update(PredictionRun).where(PredictionRun.run_id == run_id).values(**values)
         )

@@ -15,7 +15,7 @@ COLUMNS = ["feature", "kind", "psi", "p_value", "breached", "bins", "expected", 
 
 def record_drift(db_url: str, run_id: str, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Store a run's drift results (a retry replaces them); returns the breached ones."""
-    with session_scope(db_url) as session:
+    with session_scope(db_url, write=True) as session:
         session.execute(delete(DriftResult).where(DriftResult.run_id == run_id))
         session.add_all(DriftResult(run_id=run_id, **{k: r[k] for k in COLUMNS}) for r in results)
     return [r for r in results if r["breached"]]

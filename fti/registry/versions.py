@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -40,6 +40,42 @@ def register_version(session: Session, name: str, **lineage: Any) -> ModelVersio
     session.add(row)
     session.flush()
     return row
+
+
+def find_identical(
+    session: Session,
+    name: str,
+    feature_versions: dict[str, int],
+    label_group: str,
+    label_version: int,
+    features: list[dict[str, str]],
+    params: dict[str, Any],
+    code_version: str,
+    train_start: date,
+    train_end: date,
+) -> int | None:
+    """The newest version of ``name`` trained on exactly these inputs, if there is one.
+
+    Same group and label versions, training window, features (group and name, in order),
+    params and code version: training it again would only make a copy.
+    """
+    rows = session.scalars(
+        select(ModelVersion)
+        .where(
+            ModelVersion.name == name,
+            ModelVersion.label_group == label_group,
+            ModelVersion.label_version == label_version,
+            ModelVersion.code_version == code_version,
+            ModelVersion.train_start == train_start,
+            ModelVersion.train_end == train_end,
+        )
+        .order_by(ModelVersion.version.desc())
+    )
+    for row in rows:
+        mine = [{"group": f.get("group"), "name": f["name"]} for f in row.features]
+        if row.feature_versions == feature_versions and mine == features and row.params == params:
+            return row.version
+    return None
 
 
 def get_version(session: Session, name: str, version: int) -> ModelVersion:

@@ -56,10 +56,16 @@ def free_port() -> int:
 
 
 def wait_for(what: str, check: Callable[[], Any], seconds: float, log: Path | None = None) -> Any:
-    """Poll ``check`` until it returns something truthy; fail with ``what`` (and the log's tail)."""
+    """Poll ``check`` until it returns something truthy; fail with ``what`` (and the log's tail).
+
+    A busy machine answers slowly: a request that times out or is refused is "not yet".
+    """
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        result = check()
+        try:
+            result = check()
+        except httpx.HTTPError:
+            result = None
         if result:
             return result
         time.sleep(2)
@@ -131,13 +137,11 @@ def airflow(project: Project, demo_raw: Path) -> Iterator[Airflow]:
     settings = Settings(home=project.home, params_file=params_file, raw_path=demo_raw)
     # What `fti check` does: the manifest in FTI_HOME, which the DAG files are generated from.
     write_manifest(load_project(settings.project), settings.project, settings.manifest_path)
-    port = free_port()
+    port = free_port()  # not 8080: the port setting must reach the task supervisor too
     env = {
         **os.environ,
-        **airflow_variables(settings),
+        **airflow_variables(settings, port),  # what `make airflow AIRFLOW_PORT=...` uses
         "FTI_RAW_PATH": str(demo_raw),
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
@@ -156,7 +160,7 @@ def airflow(project: Project, demo_raw: Path) -> Iterator[Airflow]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://localhost:{port}"
     try:
 
         def healthy() -> bool:

@@ -215,7 +215,11 @@ def test_running_a_backfill_range_twice_changes_nothing(
 ) -> None:  # type: ignore[no-untyped-def]
     """A backfill runs each logical date of the range as a DAG run; here dag.test() does that
     (``airflow backfill create`` needs a running scheduler). The second pass over the same
-    range must leave the same group versions and the same prediction table."""
+    range must leave the same group versions, model versions and prediction table, and emit no
+    group asset event (the publish tasks skip, saying why)."""
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
     from fti.store.versions import FeatureStore
 
     backfill = [DEMO_END - timedelta(days=n) for n in (2, 1, 0)]
@@ -224,24 +228,46 @@ def test_running_a_backfill_range_twice_changes_nothing(
     for model in MODELS:
         train(dags, model, history_end)
 
-    def one_pass() -> tuple[dict[str, int], str]:
+    def one_pass() -> tuple[dict[str, int], str, int, set[str]]:
+        skipped = set()
         for day in backfill:
-            run(dags["feature_pipeline"], day)
+            features = run(dags["feature_pipeline"], day)
+            skipped |= {ti.task_id for ti in features.get_task_instances() if ti.state == "skipped"}
+            # What the scheduler would start: each model's training on the versions that landed.
+            for model in MODELS:
+                train(dags, model, day)
         for day in backfill:
             for model in MODELS:
                 run(dags[f"{model}_inference"], day)
         store = FeatureStore(settings.store_path)
         versions = {g: store.resolve(g, "latest") for g in [*FEATURE_GROUPS, *LABEL_GROUPS]}
-        return versions, content_checksum(settings.db_url)
+        with create_session() as session:
+            events = session.scalar(select(func.count()).select_from(AssetEvent))
+        return versions, content_checksum(settings.db_url), events, skipped
 
-    first_versions, first_predictions = one_pass()
-    second_versions, second_predictions = one_pass()
+    first_versions, first_predictions, first_events, first_skipped = one_pass()
+    models_after_first = model_versions(settings.db_url)
+    second_versions, second_predictions, second_events, second_skipped = one_pass()
 
     # One new version per group and night, and the re-run partitions equal the published
-    # ones: no new versions, the same predictions.
+    # ones: no new group versions, no asset event for training, no new model version (an
+    # identical training returns the existing one), the same predictions.
     assert first_versions == dict.fromkeys([*FEATURE_GROUPS, *LABEL_GROUPS], 1 + len(backfill))
+    assert first_skipped == set()
     assert second_versions == first_versions
+    assert second_skipped == {f"publish__{g}" for g in [*FEATURE_GROUPS, *LABEL_GROUPS]}
+    assert model_versions(settings.db_url) == models_after_first
+    # The second pass's asset events are the model asset events of its trainings only.
+    assert second_events - first_events == len(backfill) * len(MODELS)
     assert second_predictions == first_predictions
+
+
+def model_versions(db_url: str) -> list[tuple[str, int]]:
+    from fti.db.engine import session_scope
+    from fti.db.tables import ModelVersion
+
+    with session_scope(db_url) as session:
+        return sorted(session.execute(select(ModelVersion.name, ModelVersion.version)).tuples())
 
 
 def test_dry_runs_write_nothing_and_trigger_nothing(

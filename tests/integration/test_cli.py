@@ -259,7 +259,7 @@ def test_errors_are_one_line_with_exit_code_1(cli_env) -> None:  # type: ignore[
     assert "defines no model 'fraud'; it has: churn, spend" in fti(
         "train", "--model", "fraud", code=1
     )
-    assert "before project 'churn''s start date 2026-01-01" in fti(
+    assert "is before the start date 2026-01-01 of project 'churn'" in fti(
         "features", "run", "--date", "2025-12-31", code=1
     )
     assert "defines no feature or label group 'nope'" in fti(

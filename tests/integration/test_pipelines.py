@@ -349,7 +349,7 @@ def test_a_window_too_small_to_train_on_is_an_error_naming_the_numbers(
 
 def test_dates_before_the_project_start_are_refused(loop_settings) -> None:  # type: ignore[no-untyped-def]
     s = loop_settings
-    before = "2025-12-31 is before project 'churn''s start date 2026-01-01"
+    before = "2025-12-31 is before the start date 2026-01-01 of project 'churn'"
     with pytest.raises(FtiError, match=before):
         pipelines.run_features(date(2025, 12, 31), date(2026, 1, 2), "early", s)
     with pytest.raises(FtiError, match=before):
@@ -358,6 +358,8 @@ def test_dates_before_the_project_start_are_refused(loop_settings) -> None:  # t
         pipelines.build_group("customer_profile", date(2025, 12, 31), date(2026, 1, 1), "e", s)
     with pytest.raises(FtiError, match=before):
         pipelines.scoring_waits_for("churn", date(2025, 12, 31), settings=s)
+    with pytest.raises(FtiError, match=before):
+        pipelines.score_batch("churn", date(2025, 12, 31), "early", settings=s)
     with pytest.raises(FtiError, match="defines no model 'fraud'; it has: churn, spend"):
         pipelines.build_training_set("fraud", None, None, "x", s)
     with session_scope(s.db_url) as session:

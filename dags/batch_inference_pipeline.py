@@ -1,41 +1,51 @@
 """Batch inference pipelines, one per model of the project (``<model>_inference``): score a
 day's entities with the model's champion (or a named version).
 
-Each runs on params.yaml's schedule.inference cron (daily) once that day's features and a
-champion exist, and whenever its training run promotes a new champion: that run scores the
-date the model was trained as of, with exactly the model and feature version its asset event
-names.
+Each runs when its features land (a new version of the model's first feature group: its
+newest date is scored with the champion) and when its training promotes a new champion (the
+date it was trained as of is scored with exactly that model and feature version), and on
+params.yaml's schedule.inference cron if one is set. A date is scored once per model version:
+an asset-started request whose slice that version already wrote from the same feature
+versions is left out. Each request is its own mapped task, so dates run side by side.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import Param, PokeReturnValue, dag, task
+from airflow.sdk import (
+    AssetAny,
+    Param,
+    PokeReturnValue,
+    dag,
+    task,
+)
 from fti_common import (
     DEFAULT_ARGS,
     MANIFEST,
     START_DATE,
     TAGS,
     dry_run_param,
+    group_asset,
     log,
     model_asset,
     run_ref,
     schedule,
-    scoring_request,
+    scoring_requests,
+    skip,
     skip_if_dry_run,
 )
 
 
 def inference_dag(spec: dict) -> None:
-    name = spec["name"]
+    name, spine = spec["name"], spec["groups"][0]
 
     @dag(
         dag_id=f"{name}_inference",
-        schedule=schedule("inference", "@daily", [model_asset(name)]),
+        schedule=schedule("inference", None, AssetAny(model_asset(name), group_asset(spine))),
         start_date=START_DATE,
         catchup=False,
-        max_active_runs=1,
+        max_active_runs=4,  # dates side by side: each slice is written under its own lock
         default_args=DEFAULT_ARGS,
         tags=[*TAGS, "inference", f"model:{name}"],
         doc_md=f"Batch inference of **{name}** ({spec['task']}).\n\n{__doc__}",
@@ -56,32 +66,58 @@ def inference_dag(spec: dict) -> None:
                 "latest",
                 type="string",
                 pattern=r"^(latest|v?[0-9]+)$",
-                description=f"Version of {spec['groups'][0]} to read. latest: the newest "
-                "holding the date.",
+                description=f"Version of {spine} to read. latest: the newest holding the date.",
             ),
             "dry_run": dry_run_param("writing predictions and checking drift"),
         },
     )
     def inference():
-        @task.sensor(poke_interval=300, timeout=timedelta(hours=12), mode="reschedule")
-        def wait_for_features(**context) -> PokeReturnValue:
-            """Wait until the date's features and the model exist; pass on what to score."""
+        @task
+        def plan_scoring(**context) -> list[dict]:
+            """What to score; asset-started requests already scored by that version drop out."""
             from datetime import date
 
             from fti import pipelines
 
-            request = scoring_request(context, name)
-            waiting = pipelines.scoring_waits_for(
-                name,
-                date.fromisoformat(request["as_of"]),
-                request["model"],
-                request["feature_version"],
-            )
+            requests = scoring_requests(context, name, spine)
+            fresh = [
+                r
+                for r in requests
+                if r["started_by"] == "form"
+                or not pipelines.already_scored(
+                    name, date.fromisoformat(r["as_of"]), r["model"], r["feature_version"]
+                )
+            ]
+            for request in requests:
+                if request not in fresh:
+                    log.info(
+                        "fti: %s on %s is already scored: left out",
+                        request["model"],
+                        request["as_of"],
+                    )
+            if not fresh:
+                skip(f"{name}: every requested date is already scored by its model version")
+            return fresh
+
+        @task.sensor(poke_interval=120, timeout=timedelta(hours=12), mode="reschedule")
+        def wait_for_features(requests: list[dict]) -> PokeReturnValue:
+            """Until each date's features and model exist (asset-started: at once)."""
+            from datetime import date
+
+            from fti import pipelines
+
+            waiting = [
+                reason
+                for r in requests
+                for reason in pipelines.scoring_waits_for(
+                    name, date.fromisoformat(r["as_of"]), r["model"], r["feature_version"]
+                )
+            ]
             for reason in waiting:
                 log.info("fti: waiting: %s", reason)
-            return PokeReturnValue(is_done=not waiting, xcom_value=request)
+            return PokeReturnValue(is_done=not waiting, xcom_value=requests)
 
-        @task
+        @task(map_index_template="{{ task.op_kwargs['request']['as_of'] }}")
         def score_batch(request: dict, **context) -> dict:
             from datetime import date
 
@@ -91,7 +127,9 @@ def inference_dag(spec: dict) -> None:
             return pipelines.score_batch(
                 name,
                 date.fromisoformat(request["as_of"]),
-                run_ref(context),
+                # One prediction run per request: the first keeps the plain '<dag>/<run id>'.
+                run_ref(context)
+                + (f"__{context['ti'].map_index}" if context["ti"].map_index > 0 else ""),
                 model=request["model"],
                 feature_version=request["feature_version"],
                 airflow_run_id=context["run_id"],
@@ -115,7 +153,7 @@ def inference_dag(spec: dict) -> None:
                     "or the fti page, then retrain or clear this task to accept the drift."
                 )
 
-        check_drift(score_batch(wait_for_features()))
+        check_drift.expand(summary=score_batch.expand(request=wait_for_features(plan_scoring())))
 
     inference()
 

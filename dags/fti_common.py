@@ -16,7 +16,14 @@ from typing import Any
 
 import pendulum
 import yaml
-from airflow.sdk import Asset, AssetAll, AssetOrTimeSchedule, CronDataIntervalTimetable, Param
+from airflow.sdk import (
+    Asset,
+    AssetAll,
+    AssetAny,
+    AssetOrTimeSchedule,
+    CronDataIntervalTimetable,
+    Param,
+)
 
 from fti.manifest import read_manifest
 
@@ -74,19 +81,18 @@ def params_section(stage: str) -> dict[str, Any]:
     return section if isinstance(section, dict) else {}
 
 
-def schedule(stage: str, default: str | None, assets: list[Asset] | None = None) -> Any:
+def schedule(stage: str, default: str | None, assets: AssetAll | AssetAny | None = None) -> Any:
     """When a DAG runs: params.yaml's ``schedule.<stage>`` cron (``default`` if absent), or
-    once every one of ``assets`` has a new event, or either; ``None`` (no cron, no asset) is
-    manual runs only.
+    when the asset condition is met (``AssetAll``: every one has a new event; ``AssetAny``:
+    any), or either; ``None`` (no cron, no asset) is manual runs only.
 
     A cron run covers one interval: logical date = the start of the day it processes.
     """
     expression = params_section("schedule").get(stage, default)
     cron = CronDataIntervalTimetable(expression, timezone="UTC") if expression else None
-    if not assets:
+    if assets is None:
         return cron
-    condition = AssetAll(*assets)
-    return AssetOrTimeSchedule(timetable=cron, assets=condition) if cron else condition
+    return AssetOrTimeSchedule(timetable=cron, assets=assets) if cron else assets
 
 
 def dry_run_param(what: str) -> Param:
@@ -150,38 +156,56 @@ def run_day(context: dict[str, Any], override: str | None = None) -> date:
     return day
 
 
-def scoring_request(context: dict[str, Any], model: str) -> dict[str, str | None]:
-    """What an inference run of ``model`` scores: as_of, model (version or alias),
-    feature_version, and its logical_date.
+def scoring_requests(
+    context: dict[str, Any], model: str, spine: str
+) -> list[dict[str, str | None]]:
+    """What an inference run of ``model`` scores: a list of (as_of, model version or alias,
+    spine feature_version, logical_date, started_by) requests, one scoring task each.
 
-    A run started by new model versions (asset events) scores what the newest promoted one
-    was trained on, with that version; if none was promoted, the champion's predictions
-    stand and the run is skipped. Other runs take the form's values and their logical date.
+    Started by asset events (``started_by`` "promotion" or "features"): a promoted model
+    version scores the date it was trained as of, with that version and feature version; a
+    new version of the model's spine group scores its newest date with the champion. When
+    only unpromoted model versions started it, the champion's scores stand and the run is
+    skipped. Other runs (the form, a cron) score the form's values on their date.
     """
-    events = list(context.get("triggering_asset_events", {}).get(model_asset(model), []))
+    triggered = context.get("triggering_asset_events", {})
+    models = [event.extra for event in triggered.get(model_asset(model), [])]
+    features = [event.extra for event in triggered.get(group_asset(spine), [])]
     logical = run_day(context).isoformat() if context.get("logical_date") else None
-    if events:
-        promoted = [event.extra for event in events if event.extra.get("promoted")]
-        if not promoted:
-            why = "; ".join(
-                f"v{event.extra.get('model_version')}: {event.extra.get('reason', 'not promoted')}"
-                for event in events
-            )
-            skip(f"{model} not promoted ({why}): the champion's scores stand")
-        newest = promoted[-1]
-        return {
-            "as_of": str(newest["as_of"]),
-            "model": str(newest["model_version"]),
-            "feature_version": str(newest["feature_version"]),
+    if not models and not features:
+        params = context["params"]
+        return [
+            {
+                "as_of": run_day(context, params["as_of_date"]).isoformat(),
+                "model": str(params["model"]),
+                "feature_version": str(params["feature_version"]),
+                "logical_date": logical,
+                "started_by": "form",
+            }
+        ]
+    requests: dict[str, tuple[str, str, str]] = {}  # one per date: a slice is written once
+    for extra in features:  # the champion on the newest date of each new spine version
+        requests[str(extra["last_date"])] = ("champion", str(extra["version"]), "features")
+    for extra in sorted(models, key=lambda e: int(e.get("model_version") or 0)):
+        if extra.get("promoted"):  # a promotion wins its date: it is the newer champion
+            version = (str(extra["model_version"]), str(extra["feature_version"]), "promotion")
+            requests[str(extra["as_of"])] = version
+    if not requests:
+        why = "; ".join(
+            f"v{extra.get('model_version')}: {extra.get('reason', 'not promoted')}"
+            for extra in models
+        )
+        skip(f"{model} not promoted ({why}): the champion's scores stand")
+    return [
+        {
+            "as_of": as_of,
+            "model": ref,
+            "feature_version": version,
             "logical_date": logical,
+            "started_by": started_by,
         }
-    params = context["params"]
-    return {
-        "as_of": run_day(context, params["as_of_date"]).isoformat(),
-        "model": str(params["model"]),
-        "feature_version": str(params["feature_version"]),
-        "logical_date": logical,
-    }
+        for as_of, (ref, version, started_by) in sorted(requests.items())
+    ]
 
 
 def run_ref(context: dict[str, Any]) -> str:

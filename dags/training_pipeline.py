@@ -5,7 +5,7 @@ to champion only if it beats the champion on the same holdout."""
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import AssetAll, Param, dag, task
 from fti_common import (
     DEFAULT_ARGS,
     JSON_TYPES,
@@ -32,7 +32,7 @@ def training_dag(spec: dict) -> None:
 
     @dag(
         dag_id=f"{name}_training",
-        schedule=schedule("retrain", None, [group_asset(g) for g in reads]),
+        schedule=schedule("retrain", None, AssetAll(*(group_asset(g) for g in reads))),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from fti.db.engine import session_scope
-from fti.db.tables import ModelVersion, Prediction
+from fti.db.tables import ModelVersion, Prediction, PredictionRun
 from fti.definitions import (
     LABEL,
     LABEL_DATE,
@@ -221,7 +221,14 @@ def publish_group(
         f"{len(dates)} partition(s) {dates[0]}..{dates[-1]} by {run_id}",
         record=record,
     )
-    return {"group": group.name, "version": published.version, "new": published.new, "kind": kind}
+    return {
+        "group": group.name,
+        "version": published.version,
+        "new": published.new,
+        "kind": kind,
+        "first_date": dates[0].isoformat(),
+        "last_date": dates[-1].isoformat(),
+    }
 
 
 def run_features(
@@ -719,6 +726,36 @@ def rollback_model(
             )
             rescored.append(day.isoformat())
     return {"from_version": replaced, "to_version": restored, "rescored": rescored}
+
+
+def already_scored(
+    model_name: str,
+    as_of: date,
+    model: str = aliases.CHAMPION,
+    feature_version: str | int = "latest",
+    settings: Settings | None = None,
+) -> bool:
+    """Whether the slice of ``as_of`` was already written by the version ``model`` names,
+    from the feature versions a run would read now (so a rescore would change nothing)."""
+    settings, project = setup(settings)
+    spec = project.model(model_name)
+    store = FeatureStore(settings.store_path)
+    with session_scope(settings.db_url) as session:
+        try:
+            row = get_version(session, spec.name, aliases.resolve(session, spec.name, model))
+            reads = _group_reads(project, row, store, as_of, feature_version)
+        except FtiError:  # no such version, no features yet: not scored, the run says why
+            return False
+        versions = {r.group: r.version for r in reads}
+        done = session.scalars(
+            select(PredictionRun).where(
+                PredictionRun.model_name == spec.name,
+                PredictionRun.as_of_date == as_of,
+                PredictionRun.model_version == row.version,
+                PredictionRun.status == "succeeded",
+            )
+        )
+        return any(run.feature_versions == versions for run in done)
 
 
 def scoring_waits_for(

@@ -108,9 +108,30 @@ def test_feature_training_and_inference_dags_end_to_end(
 
     # The range run published version 1 of every group, label groups up to their horizon ago.
     history = asset_events(seen)
+    label_end = (history_end - timedelta(days=30)).isoformat()
     assert sorted(history, key=lambda e: e["group"]) == sorted(
-        [{"group": g, "version": 1, "new": True, "kind": "features"} for g in FEATURE_GROUPS]
-        + [{"group": g, "version": 1, "new": True, "kind": "labels"} for g in LABEL_GROUPS],
+        [
+            {
+                "group": g,
+                "version": 1,
+                "new": True,
+                "kind": "features",
+                "first_date": DEMO_START.isoformat(),
+                "last_date": history_end.isoformat(),
+            }
+            for g in FEATURE_GROUPS
+        ]
+        + [
+            {
+                "group": g,
+                "version": 1,
+                "new": True,
+                "kind": "labels",
+                "first_date": DEMO_START.isoformat(),
+                "last_date": label_end,
+            }
+            for g in LABEL_GROUPS
+        ],
         key=lambda e: e["group"],
     )
     with session_scope(settings.db_url) as session:
@@ -318,7 +339,7 @@ def test_dry_runs_write_nothing_and_trigger_nothing(
             for ti in dry[f"{model}_inference"].get_task_instances()
             if ti.task_id == "score_batch"
         )
-        summary = scored.xcom_pull(task_ids="score_batch")
+        summary = scored.xcom_pull(task_ids="score_batch", map_indexes=0)  # one date: one task
         assert summary["dry_run"] and summary["rows"] > 0 and summary["model"] == model
 
 

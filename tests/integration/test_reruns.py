@@ -79,3 +79,25 @@ def test_concurrent_scoring_runs_on_sqlite_queue_for_the_write_lock(
             select(PredictionRun.status, func.count()).group_by(PredictionRun.status)
         ).all()
     assert dict(states) == {"succeeded": 12}
+
+
+def test_a_date_is_scored_once_per_model_version(
+    tmp_path: Path, db_url: str, demo_raw: Path
+) -> None:
+    """What the inference DAG asks before an asset-started scoring: already written by this
+    model version from the same feature versions?"""
+    s = demo_settings(tmp_path / "home", demo_raw, db_url)
+    night = DEMO_END
+    history(s, night - timedelta(days=1))
+    train(s, "t1")
+    pipelines.run_features(night, night, "night", s)
+    assert not pipelines.already_scored("churn", night, settings=s)
+    pipelines.score_batch("churn", night, "i1", settings=s)
+    assert pipelines.already_scored("churn", night, settings=s)
+    assert pipelines.already_scored("churn", night, "1", "latest", settings=s)
+    assert not pipelines.already_scored("spend", night, settings=s)  # no spend champion yet
+    # A new champion has not scored it yet.
+    promoted = train(s, "t2", max_iter=300, learning_rate=0.2)
+    assert promoted["model_version"] == 2
+    assert pipelines.already_scored("churn", night, "1", settings=s)
+    assert not pipelines.already_scored("churn", night, "2", settings=s)

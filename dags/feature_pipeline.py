@@ -53,10 +53,14 @@ GROUPS = [g["name"] for g in MANIFEST["feature_groups"] + MANIFEST["labels"]]
 def feature_pipeline():
     @task
     def validate_raw_events(**context) -> dict:
+        from datetime import timedelta
+
         from fti import pipelines
 
         start = run_day(context, context["params"]["start_date"])
         end = run_day(context, context["params"]["end_date"] or start.isoformat())
+        # catchup is off: say which earlier days no run processed (and how to fill them).
+        pipelines.report_gaps(start - timedelta(days=1))
         return {
             "start": start.isoformat(),
             "end": end.isoformat(),

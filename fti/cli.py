@@ -659,6 +659,34 @@ def monitor_report(
     emit(guarded(lambda: write_reports(s, folder, run)), as_json)
 
 
+@monitor_app.command("gaps")
+def monitor_gaps(
+    through: Annotated[
+        str | None, typer.Option(help="Last day expected (default: yesterday, UTC).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Days no run processed since the project's start: groups without their partition, models
+    without their predictions, with the command that fills each. Exit 1 when there are any."""
+    from datetime import timedelta
+
+    from fti import pipelines
+
+    day = parse_date(through) if through else datetime.now(UTC).date() - timedelta(days=1)
+    gaps = [gap.as_dict() for gap in guarded(lambda: pipelines.find_gaps(day, settings()))]
+    if as_json:
+        emit(gaps, True)
+    elif not gaps:
+        console.print(f"no gaps up to {day}")
+    for gap in [] if as_json else gaps:
+        ranges = ", ".join(a if a == b else f"{a}..{b}" for a, b in gap["ranges"])
+        console.print(f"{gap['kind']} {gap['name']}: {gap['days']} day(s) missing: {ranges}")
+        for command in gap["fill"][:5]:
+            console.print(f"  {command}")
+    if gaps:
+        raise typer.Exit(1)
+
+
 # ---- sql --------------------------------------------------------------------------------------
 @app.command()
 def sql(query: str, as_json: JsonFlag = False) -> None:

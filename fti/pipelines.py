@@ -50,6 +50,7 @@ from fti.inference.skew import ServingProfile, check_features
 from fti.inference.write import Slice, write_slice
 from fti.lineage import code_version, library_versions
 from fti.monitoring import drift
+from fti.monitoring.gaps import Gap, missing_dates
 from fti.monitoring.results import record_drift
 from fti.params import load_params, model_params
 from fti.registry import aliases
@@ -726,6 +727,32 @@ def rollback_model(
             )
             rescored.append(day.isoformat())
     return {"from_version": replaced, "to_version": restored, "rescored": rescored}
+
+
+def find_gaps(through: date, settings: Settings | None = None) -> list[Gap]:
+    """The dates missing from the project's start through ``through``: groups without the
+    day's partition, models without the day's slice (fti.monitoring.gaps)."""
+    settings, project = setup(settings)
+    with session_scope(settings.db_url) as session:
+        return missing_dates(FeatureStore(settings.store_path), session, project, through)
+
+
+def report_gaps(through: date, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Log the gaps through ``through``, a warning each with the command that fills it."""
+    gaps = find_gaps(through, settings)
+    for gap in gaps:
+        ranges = ", ".join(f"{a}..{b}" if a != b else f"{a}" for a, b in gap.ranges())
+        log.warning(
+            "fti: %s %s has no %s for %s day(s) up to %s: %s; fill them with: %s",
+            "model" if gap.kind == "predictions" else "group",
+            gap.name,
+            "predictions" if gap.kind == "predictions" else "partition",
+            len(gap.days),
+            through,
+            ranges,
+            "; ".join(gap.fill()[:3]),
+        )
+    return [gap.as_dict() for gap in gaps]
 
 
 def already_scored(

@@ -101,3 +101,46 @@ def test_a_date_is_scored_once_per_model_version(
     assert promoted["model_version"] == 2
     assert pipelines.already_scored("churn", night, "1", settings=s)
     assert not pipelines.already_scored("churn", night, "2", settings=s)
+
+
+def test_days_no_run_processed_are_found_with_the_command_that_fills_them(
+    tmp_path: Path, demo_raw: Path, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    """catchup is off: a paused week leaves days unprocessed, and fti says which."""
+    from typer.testing import CliRunner
+
+    from fti.cli import app
+
+    s = demo_settings(tmp_path / "home", demo_raw)
+    paused = DEMO_END - timedelta(days=5)
+    history(s, paused)
+    train(s, "t1")
+    pipelines.score_batch("churn", paused, "i1", settings=s)
+    gaps = {(g["kind"], g["name"]): g for g in pipelines.report_gaps(DEMO_END, s)}
+    week = [(paused + timedelta(days=1)).isoformat(), DEMO_END.isoformat()]
+    assert gaps[("features", "customer_activity")]["ranges"] == [week]
+    assert gaps[("features", "customer_activity")]["fill"] == [
+        f"airflow backfill create --dag-id feature_pipeline --from-date {week[0]} --to-date {week[1]}"
+    ]
+    label_end = (DEMO_END - timedelta(days=30)).isoformat()
+    assert gaps[("labels", "churned_30d")]["ranges"] == [
+        [(paused - timedelta(days=29)).isoformat(), label_end]
+    ]
+    assert ("predictions", "churn") not in gaps  # its spine holds no unscored day yet
+    assert "group customer_activity has no partition for 5 day(s)" in caplog.text
+    # The week published: churn's days without predictions show up, spend was never scored.
+    pipelines.run_features(paused + timedelta(days=1), DEMO_END, "catch-up", s)
+    gaps = {(g["kind"], g["name"]): g for g in pipelines.report_gaps(DEMO_END, s)}
+    assert set(gaps) == {("predictions", "churn"), ("predictions", "spend")}
+    assert gaps[("predictions", "churn")]["ranges"] == [week]
+    assert gaps[("predictions", "spend")]["ranges"] == [[DEMO_END.isoformat()] * 2]
+
+    env = {
+        "FTI_HOME": str(s.home),
+        "FTI_RAW_PATH": str(demo_raw),
+        "FTI_PARAMS_FILE": str(s.params_file),
+    }
+    done = CliRunner().invoke(app, ["monitor", "gaps", "--through", DEMO_END.isoformat()], env=env)
+    assert done.exit_code == 1, done.output
+    assert f"predictions churn: 5 day(s) missing: {week[0]}..{week[1]}" in done.output
+    assert f"fti infer --model churn --date {week[0]}" in done.output

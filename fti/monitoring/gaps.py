@@ -1,0 +1,104 @@
+"""Dates missing between the project's start and a day: groups without their partition, models
+without their prediction slice.
+
+Airflow's DAGs run with ``catchup=False``: a fresh deployment or a paused week leaves days that
+no run processed, and nothing else says so. This module finds them; the feature pipeline logs
+them, `fti monitor gaps` prints them with the command that fills them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fti.db.tables import PredictionRun
+from fti.definitions import LabelGroup, Project
+from fti.errors import VersionNotFoundError
+from fti.store.versions import FeatureStore
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Days of a group (``kind`` features / labels) or a model (predictions) not done."""
+
+    kind: str
+    name: str
+    days: list[date]
+
+    def ranges(self) -> list[tuple[date, date]]:
+        """The days as contiguous (first, last) ranges."""
+        found: list[tuple[date, date]] = []
+        for day in self.days:
+            if found and (day - found[-1][1]).days == 1:
+                found[-1] = (found[-1][0], day)
+            else:
+                found.append((day, day))
+        return found
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "days": len(self.days),
+            "ranges": [[a.isoformat(), b.isoformat()] for a, b in self.ranges()],
+            "fill": self.fill(),
+        }
+
+    def fill(self) -> list[str]:
+        """The commands that fill the gap: a backfill of the feature pipeline (its new versions
+        start training and scoring), or scoring the days."""
+        if self.kind == "predictions":
+            return [
+                f"fti infer --model {self.name} --date {day.isoformat()}" for day in self.days[:31]
+            ]
+        return [
+            "airflow backfill create --dag-id feature_pipeline "
+            f"--from-date {first.isoformat()} --to-date {last.isoformat()}"
+            for first, last in self.ranges()
+        ]
+
+
+def _span(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def missing_dates(
+    store: FeatureStore, session: Session, project: Project, through: date
+) -> list[Gap]:
+    """Every group's dates from the project's start through ``through`` (a label group's
+    through ``through`` - horizon) that its newest version lacks, and every model's dates that
+    its spine group holds but no succeeded prediction run scored."""
+    gaps = []
+    held: dict[str, set[date]] = {}
+    for group in project.groups:
+        last = through - timedelta(days=group.horizon_days if isinstance(group, LabelGroup) else 0)
+        try:
+            dates = set(store.partition_dates(group.name, store.resolve(group.name, "latest")))
+        except VersionNotFoundError:
+            dates = set()
+        held[group.name] = dates
+        missing = [d for d in _span(project.first_date, last) if d not in dates]
+        if missing:
+            kind = "labels" if isinstance(group, LabelGroup) else "features"
+            gaps.append(Gap(kind, group.name, missing))
+    for model in project.models:
+        spine = project.model_groups(model)[0]
+        scored = set(
+            session.scalars(
+                select(PredictionRun.as_of_date).where(
+                    PredictionRun.model_name == model.name, PredictionRun.status == "succeeded"
+                )
+            )
+        )
+        newest = max(held[spine], default=None)
+        if newest is None:
+            continue
+        # Days since the model was first scored (history before it was never meant to be).
+        since = min(scored, default=newest)
+        missing = [d for d in sorted(held[spine]) if since <= d <= through and d not in scored]
+        if missing:
+            gaps.append(Gap("predictions", model.name, missing))
+    return gaps

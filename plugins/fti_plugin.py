@@ -2,18 +2,110 @@
 
 The page reads fti's database when it is requested (never at import), using the same
 settings (FTI_* environment variables) as the pipelines.
+
+Airflow authenticates none of a plugin's FastAPI app (a mounted app inherits none of the core
+API's dependencies), so every route here, the API docs included, depends on ``require_login``:
+the same login as the Airflow UI, through the auth manager Airflow runs (simple, FAB, ...).
 """
 
 from __future__ import annotations
 
 import html
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import FastAPI, Query
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-app = FastAPI(title="fti", description="Feature versions, models and prediction runs of fti")
+
+class LoginRequired(Exception):
+    """A browser navigation without a valid session: answered by Airflow's login page."""
+
+
+async def require_login(request: Request) -> None:
+    """Let through only a user Airflow's auth manager authenticates and allows to see the UI.
+
+    The user comes from a Bearer token or from the ``_token`` cookie the UI sets at login,
+    exactly as for Airflow's own API (``get_user``): none is 401, an expired token 401, a
+    forged one 403. The user must then be allowed ``AccessView.WEBSITE``, the permission of
+    every role that may use the Airflow UI (FAB's "can read Website"; the simple auth
+    manager's viewer and up): 403 otherwise. A browser navigation (Accept: text/html) without
+    a valid session is sent to the login page instead, and back here afterwards.
+    """
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
+    from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
+    from starlette.concurrency import run_in_threadpool
+
+    try:
+        user = await get_user(request, bearer_credentials=await bearer_scheme(request))
+    except HTTPException as exc:
+        # What the Airflow UI treats as "log in again": no, expired or invalid credentials.
+        relogin = exc.status_code == 401 or exc.detail == "Invalid JWT token"
+        if relogin and _wants_html(request):
+            raise LoginRequired from exc
+        raise
+    allowed = await run_in_threadpool(
+        get_auth_manager().is_authorized_view, access_view=AccessView.WEBSITE, user=user
+    )
+    if not allowed:
+        raise HTTPException(403, "Forbidden")
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def login_url(request: Request) -> str:
+    """Airflow's login entry (what its UI uses), coming back to this page afterwards.
+
+    ``/api/v2/auth/login`` checks ``next`` (it must be under ``[api] base_url``) and forwards to
+    the auth manager's own login page. Both paths are the browser's: under the base URL's path
+    even when a proxy strips that prefix before the api-server.
+    """
+    from airflow.api_fastapi.app import API_ROOT_PATH
+
+    path = request.url.path
+    if not path.startswith(API_ROOT_PATH):
+        path = API_ROOT_PATH.removesuffix("/") + path
+    back = path + (f"?{request.url.query}" if request.url.query else "")
+    return f"{API_ROOT_PATH}api/v2/auth/login?{urlencode({'next': back})}"
+
+
+app = FastAPI(
+    title="fti",
+    description="Feature versions, models and prediction runs of fti",
+    dependencies=[Depends(require_login)],
+    # FastAPI's own docs routes would skip the app's dependencies: served below instead.
+    docs_url=None,
+    redoc_url=None,
+    openapi_url=None,
+)
+
+
+@app.exception_handler(LoginRequired)
+async def _to_login(request: Request, exc: LoginRequired) -> RedirectResponse:
+    return RedirectResponse(login_url(request), status_code=303)
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi() -> JSONResponse:
+    return JSONResponse(app.openapi())
+
+
+@app.get("/docs", include_in_schema=False)
+def docs() -> HTMLResponse:
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    return get_swagger_ui_html(openapi_url="openapi.json", title="fti - Swagger UI")
+
+
+@app.get("/redoc", include_in_schema=False)
+def redoc() -> HTMLResponse:
+    from fastapi.openapi.docs import get_redoc_html
+
+    return get_redoc_html(openapi_url="openapi.json", title="fti - ReDoc")
+
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1f2933;max-width:80rem}

@@ -1,6 +1,6 @@
-"""The Airflow UI in a real headless Chromium: log in, open the fti page, trigger the churn
-model's inference DAG from its form with a non-default model version, wait for the run, see
-its prediction run.
+"""The Airflow UI in a real headless Chromium: the fti page asks for Airflow's login and comes
+back after it, then trigger the churn model's inference DAG from its form with a non-default
+model version, wait for the run, see its prediction run.
 
 A real ``airflow standalone`` (api-server, scheduler, dag-processor, triggerer; SQLite metadata
 in tmp) serves this repo's DAGs (generated from the churn demo's manifest) and plugin over a
@@ -218,11 +218,13 @@ def browser() -> Iterator[Any]:
 
 def api_runs(airflow: Airflow) -> list[dict[str, Any]]:
     """The inference DAG's runs, through Airflow's REST API (what the UI itself reads)."""
-    token = httpx.post(
+    login = httpx.post(
         f"{airflow.url}/auth/token",
         json={"username": "admin", "password": airflow.password},
         timeout=10,
-    ).json()["access_token"]
+    )
+    login.raise_for_status()  # a busy server's error is an HTTPError: "not yet" to wait_for
+    token = login.json()["access_token"]
     response = httpx.get(
         f"{airflow.url}/api/v2/dags/{DAG_ID}/dagRuns",
         headers={"Authorization": f"Bearer {token}"},
@@ -240,16 +242,21 @@ def test_trigger_inference_from_the_form_and_see_the_run_on_the_fti_page(
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:
-        # Log in with the admin password Airflow generated.
-        browser.get(f"{airflow.url}/")
+        # Without a login, fti's data is as closed as Airflow's own API.
+        assert_refused_without_login(airflow)
+
+        # A browser without a session is sent to Airflow's login page; after logging in with
+        # the admin password Airflow generated, it is back on the fti page.
+        browser.get(f"{airflow.url}/fti/")
+        wait_for("the login page", lambda: "/auth/login" in browser.current_url, 60)
         browser.find_element(By.NAME, "username").send_keys("admin")
         browser.find_element(By.NAME, "password").send_keys(airflow.password)
         browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
         wait_for("the login", lambda: "/auth/login" not in browser.current_url, 60)
+        assert browser.current_url == f"{airflow.url}/fti/", browser.current_url
 
         # The fti page: the group versions and the model versions, each model with its own
         # metric; no prediction run yet.
-        browser.get(f"{airflow.url}/fti/")
         page = browser.find_element(By.TAG_NAME, "body").text
         for shown in ("customer_activity", "churned_30d", "spend_next_30d", "labels"):
             assert shown in page, page
@@ -299,6 +306,30 @@ def test_trigger_inference_from_the_form_and_see_the_run_on_the_fti_page(
         assert project.as_of in line, line
     finally:
         browser.save_screenshot(str(ARTIFACTS / "fti-page-after.png"))
+
+
+def assert_refused_without_login(airflow: Airflow) -> None:
+    """No session, no token: a script gets 401 from fti as from Airflow's API, a browser the
+    login page (through Airflow's login entry, with the way back); no fti data either way."""
+
+    def get(path: str, **headers: str) -> httpx.Response:
+        return wait_for(
+            f"an answer from {path}",
+            lambda: httpx.get(f"{airflow.url}{path}", headers=headers, timeout=10),
+            60,
+            airflow.log,
+        )
+
+    assert get("/api/v2/dags").status_code == 401
+    for path in ("/fti/", "/fti/models/churn/1", "/fti/openapi.json"):
+        response = get(path)
+        assert response.status_code == 401, (path, response.text)
+        assert "customer_activity" not in response.text
+    response = get("/fti/", accept="text/html,application/xhtml+xml,*/*;q=0.8")
+    assert response.is_redirect, response
+    assert response.headers["location"] == "/api/v2/auth/login?next=%2Ffti%2F"
+    login = get(response.headers["location"])
+    assert login.is_redirect and login.headers["location"] == "/auth/login?next=%2Ffti%2F"
 
 
 def _dag_known(airflow: Airflow) -> bool:

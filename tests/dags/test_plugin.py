@@ -1,4 +1,9 @@
-"""The fti page inside the real Airflow api-server app, served from fti's database."""
+"""The fti page inside the real Airflow api-server app, served from fti's database.
+
+The app is the api-server's own (``create_app``: plugins mounted, the auth manager initialised),
+with the simple auth manager and the JWT secret tests/conftest.py configures. Every fti page
+asks for the same login as Airflow's UI and API: the content tests read as a logged-in admin.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pyarrow as pa
 import pytest
@@ -71,8 +77,37 @@ def table_headers(page: str, heading: str) -> list[str]:
     return re.findall(r"<th>(.*?)</th>", section)
 
 
+def token(role: str | None = "admin", username: str = "admin", seconds: int | None = None) -> str:
+    """A JWT as Airflow issues at login, from the auth manager the api-server initialised."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    user = SimpleAuthManagerUser(username=username, role=role)
+    if seconds is None:
+        return get_auth_manager().generate_jwt(user)
+    return get_auth_manager().generate_jwt(user, expiration_time_in_seconds=seconds)
+
+
+def forged(claims: dict[str, Any] | None = None) -> str:
+    """An admin's token (claims optionally changed) signed with a key that is not Airflow's."""
+    import jwt
+
+    valid = token()
+    payload = {**jwt.decode(valid, options={"verify_signature": False}), **(claims or {})}
+    header = jwt.get_unverified_header(valid)
+    return jwt.encode(payload, "not-the-secret" * 8, algorithm=header["alg"], headers=header)
+
+
+@pytest.fixture(scope="module")
+def airflow_db() -> None:
+    """Airflow's metadata database, as the api-server needs one (it looks up revoked tokens)."""
+    from airflow.utils import db
+
+    db.initdb()
+
+
 @pytest.fixture
-def client(tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
+def airflow_app(tmp_path: Path, monkeypatch, airflow_db: None):  # type: ignore[no-untyped-def]
     from airflow.api_fastapi.app import create_app
     from fastapi.testclient import TestClient
 
@@ -159,8 +194,160 @@ def client(tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
                 observed=[1900, 268, 0],
             )
         )
-    with TestClient(create_app()) as test_client:
-        yield test_client
+    app = create_app()
+    with TestClient(app):  # the api-server's startup (lifespan) once
+        yield app
+
+
+@pytest.fixture
+def client(airflow_app):  # type: ignore[no-untyped-def]
+    """Requests as the admin Airflow's login would give a token to."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(airflow_app, headers={"Authorization": f"Bearer {token()}"})
+
+
+@pytest.fixture
+def anonymous(airflow_app):  # type: ignore[no-untyped-def]
+    """Requests with no token and no session cookie, following no redirect."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(airflow_app, follow_redirects=False)
+
+
+PAGES = [
+    "/fti/",
+    "/fti/?page=1&per_page=10",
+    "/fti/features/customer_activity/1",
+    "/fti/models/churn/1",
+    "/fti/models/churn/metrics",
+    f"/fti/drift?run_id={quote(SCORED, safe='')}",
+    "/fti/docs",
+    "/fti/redoc",
+    "/fti/openapi.json",
+]
+HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def test_every_fti_route_is_listed_here(airflow_app) -> None:  # type: ignore[no-untyped-def]
+    """PAGES covers each route of the plugin app, so each is checked for the login below."""
+    from fastapi import FastAPI
+    from starlette.routing import Mount
+
+    (fti,) = (r.app for r in airflow_app.routes if isinstance(r, Mount) and r.path == "/fti")
+    assert isinstance(fti, FastAPI)
+    routes = {str(getattr(route, "path", "")) for route in fti.routes}
+    listed = {page.split("?")[0].removeprefix("/fti") for page in PAGES}
+    generic = {
+        "/features/{group}/{version}": "/features/customer_activity/1",
+        "/models/{name}/{version}": "/models/churn/1",
+        "/models/{name}/metrics": "/models/churn/metrics",
+    }
+    assert {generic.get(route, route) for route in routes} == listed
+
+
+def test_a_page_without_a_login_is_refused(anonymous) -> None:  # type: ignore[no-untyped-def]
+    assert anonymous.get("/api/v2/dags").status_code == 401
+    for page in PAGES:
+        # A script: 401, as Airflow's own API answers, and nothing of fti's data.
+        response = anonymous.get(page)
+        assert response.status_code == 401, (page, response.text)
+        assert response.json() == {"detail": "Not authenticated"}
+        # A browser: to Airflow's login (what its UI uses), coming back to this page afterwards.
+        response = anonymous.get(page, headers=HTML)
+        assert response.status_code == 303, (page, response.text)
+        back = quote(page, safe="")
+        assert response.headers["location"] == f"/api/v2/auth/login?next={back}"
+        assert "customer_activity" not in response.text
+        # Airflow accepts the way back and forwards to its auth manager's login page.
+        login = anonymous.get(response.headers["location"])
+        assert login.status_code == 307, (page, login.text)
+        assert login.headers["location"] == f"/auth/login?next={back}"
+
+
+def test_a_page_is_served_with_a_token_or_the_session_cookie(airflow_app) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    viewer = token(role="viewer", username="someone")
+    for client in (
+        TestClient(airflow_app, headers={"Authorization": f"Bearer {viewer}"}),
+        TestClient(airflow_app, cookies={"_token": viewer}),  # what the UI's login sets
+    ):
+        for page in PAGES:
+            response = client.get(page, headers=HTML)
+            assert response.status_code == 200, (page, response.text)
+            if page.startswith("/fti/openapi"):
+                assert "/models/{name}/{version}" in response.json()["paths"]
+            else:
+                assert response.headers["content-type"].startswith("text/html"), page
+
+
+def test_the_way_to_the_login_is_under_the_base_url(anonymous, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Behind ``[api] base_url = https://host/airflow/``, whether or not a proxy strips the
+    prefix, the browser goes to that Airflow's login and back to the page's public path."""
+    import airflow.api_fastapi.app
+
+    monkeypatch.setattr(airflow.api_fastapi.app, "API_ROOT_PATH", "/airflow/")
+    response = anonymous.get("/fti/models/churn/1?x=1", headers=HTML)
+    assert response.status_code == 303
+    assert response.headers["location"] == (
+        "/airflow/api/v2/auth/login?next=%2Fairflow%2Ffti%2Fmodels%2Fchurn%2F1%3Fx%3D1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("credential", "status"),
+    [
+        (lambda: token(seconds=-3600), 401),  # expired an hour ago
+        (lambda: forged(), 403),  # an admin's claims, another key
+        (lambda: forged({"role": "admin", "sub": "intruder"}), 403),
+        (lambda: "not-a-jwt", 403),
+    ],
+    ids=["expired", "forged", "forged-user", "garbage"],
+)
+def test_a_forged_or_expired_token_is_refused(airflow_app, credential, status: int) -> None:  # type: ignore[no-untyped-def]
+    """Refused with the status Airflow's API gives the same token, as a header or a cookie."""
+    from fastapi.testclient import TestClient
+
+    value = credential()
+    for client in (
+        TestClient(airflow_app, headers={"Authorization": f"Bearer {value}"}),
+        TestClient(airflow_app, cookies={"_token": value}, follow_redirects=False),
+    ):
+        assert client.get("/api/v2/dags").status_code == status
+        for page in PAGES:
+            response = client.get(page)
+            assert response.status_code == status, (page, response.text)
+            assert "customer_activity" not in response.text
+    # A browser with a stale or forged session logs in again.
+    browser = TestClient(airflow_app, cookies={"_token": value}, follow_redirects=False)
+    response = browser.get("/fti/models/churn/1", headers=HTML)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/api/v2/auth/login?next=")
+
+
+def test_an_explicit_token_wins_over_the_session_cookie(airflow_app) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    client = TestClient(
+        airflow_app, cookies={"_token": token()}, headers={"Authorization": f"Bearer {forged()}"}
+    )
+    assert client.get("/fti/").status_code == client.get("/api/v2/dags").status_code == 403
+
+
+def test_a_user_without_access_to_the_ui_gets_403(airflow_app) -> None:  # type: ignore[no-untyped-def]
+    """Authenticated, but the auth manager allows no view (a simple auth manager user without
+    a role): 403, and no redirect to the login page for a browser (that would loop)."""
+    from fastapi.testclient import TestClient
+
+    client = TestClient(
+        airflow_app, headers={"Authorization": f"Bearer {token(role=None)}"}, follow_redirects=False
+    )
+    for page in PAGES:
+        response = client.get(page)
+        assert response.status_code == 403, (page, response.text)
+        assert response.json() == {"detail": "Forbidden"}
+        assert client.get(page, headers=HTML).status_code == 403
 
 
 def test_fti_page_lists_feature_versions_models_and_prediction_runs(client) -> None:  # type: ignore[no-untyped-def]

@@ -12,15 +12,20 @@ RUN mkdir -p /var/lib/fti /opt/airflow/logs /opt/fti/src \
     && chmod -R g+rwX /var/lib/fti /opt/airflow/logs
 USER airflow
 
-# The library first (this layer is rebuilt only when the code or the pins change).
-# dvc-s3 lets DVC push to and pull from the S3-compatible remote (FTI_DVC_REMOTE=s3://...).
+# The library first (this layer is rebuilt only when the code or the pins change), with its
+# production extra (pyproject.toml): the Celery provider and Redis client for the workers, the
+# FAB provider for the auth manager and `airflow users create`, psycopg2 and asyncpg for
+# Airflow's metadata database and Celery's result backend, dvc-s3 for the S3 DVC remote; the
+# versions are constraints.txt's, the ones tests/live runs together (celery<5.7: the Celery
+# provider imports what celery 5.7 removed, which `pip check` cannot see).
 # `pip check` fails the build when fti's pins and the image's preinstalled providers disagree.
 COPY --chown=airflow:0 pyproject.toml constraints.txt /opt/fti/src/
 COPY --chown=airflow:0 fti /opt/fti/src/fti
 COPY --chown=airflow:0 churn_demo /opt/fti/src/churn_demo
 WORKDIR /opt/fti/src
-RUN pip install --no-cache-dir -c constraints.txt ".[s3]" \
-    && pip check
+RUN pip install --no-cache-dir -c constraints.txt ".[production]" \
+    && pip check \
+    && python -c "import airflow.providers.celery.executors.celery_executor, airflow.providers.fab.auth_manager.fab_auth_manager, asyncpg, psycopg2, redis, dvc_s3"
 
 # What Airflow loads (the default DAGS_FOLDER and PLUGINS_FOLDER of the image) and the
 # hyper-parameters (FTI_PARAMS_FILE in docker-compose.yaml points here).

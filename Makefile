@@ -1,6 +1,6 @@
 # fti: two commands do all set-up on a fresh machine.
 #   make demo   - create .venv if missing, install, run the churn demo end to end through Airflow
-#   make test   - create .venv if missing, install with dev extras, run the test suite
+#   make test   - create .venv if missing, install with dev and production extras, run the test suite
 # Installs are pinned by constraints.txt (regenerate with `make constraints` after changing deps).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -21,8 +21,10 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e .
 	touch $@
 
+# dev and production extras: the live test (tests/live) runs the production shape (Celery
+# workers, FAB auth manager, PostgreSQL drivers, S3 remote) beside the test tools.
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,production]"
 	touch $@
 
 demo: $(VENV)/.installed

@@ -85,7 +85,8 @@ def training_dag(spec: dict) -> None:
             from fti import pipelines
 
             params = context["params"]
-            run_day(context, params["as_of"])  # refuses a date before the project's start
+            if params["as_of"] or context.get("logical_date"):  # asset-started runs have neither
+                run_day(context, params["as_of"])  # refuses a date before the project's start
             versions = {group: params[f"{group}_version"] for group in reads}
             for group in reads:  # the versions that landed, when they started this run
                 for event in context.get("triggering_asset_events", {}).get(group_asset(group), []):

@@ -7,7 +7,10 @@ into the compose file or a version drift fails here instead of at `docker compos
 
 from __future__ import annotations
 
+import functools
+import importlib
 import re
+import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -355,11 +358,223 @@ def test_dockerfile_copies_what_the_context_sends() -> None:
     installed = " ".join(
         arguments for instruction, arguments in dockerfile_instructions() if instruction == "RUN"
     )
-    assert re.search(r"pip install .*-c constraints\.txt \"?\.(\[s3\])?", installed), (
-        "the image must install fti with constraints.txt"
+    assert re.search(r"pip install .*-c constraints\.txt \"?\.\[production\]", installed), (
+        "the image must install fti with its production extra, pinned by constraints.txt"
     )
-    assert "[s3]" in installed, "the image needs the s3 extra (dvc-s3) for the S3 remote"
-    pins = (REPO / "constraints.txt").read_text()
-    assert re.search(r"^dvc-s3==\d", pins, re.M), (
-        "constraints.txt must pin dvc-s3 (make constraints)"
-    )
+    pins = CONSTRAINTS.read_text()
+    for package in PRODUCTION_PACKAGES:
+        assert re.search(rf"^{re.escape(package)}==\d", pins, re.M | re.I), (
+            f"constraints.txt must pin {package} (make constraints)"
+        )
+
+
+# ---- what the services run is installed -------------------------------------------------------
+# The packages of the production extra (pyproject.toml), each pinned in constraints.txt.
+PRODUCTION_PACKAGES = [
+    "apache-airflow-providers-celery",
+    "celery",
+    "redis",
+    "apache-airflow-providers-fab",
+    "asyncpg",
+    "psycopg2-binary",
+    "dvc-s3",
+]
+# Compose's `${VAR:?message}` interpolations, replaced by a stand-in value to parse a URL.
+INTERPOLATION = re.compile(r"\$\{[^}]*\}")
+
+
+def airflow_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
+        name: service
+        for name, service in services.items()
+        if environment(service).get("AIRFLOW__CORE__EXECUTOR")
+    }
+
+
+@functools.cache
+def production_closure() -> frozenset[str]:
+    """The installed distributions that `pip install ".[production]"` brings (normalised names)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    seen: set[str] = set()
+    todo = [("fti", frozenset({"production"}))]
+    while todo:
+        name, extras = todo.pop()
+        key = canonicalize_name(name)
+        try:
+            dist = distribution(name)
+        except PackageNotFoundError:
+            continue
+        if key in seen and not extras:
+            continue
+        seen.add(key)
+        for text in dist.requires or []:
+            requirement = Requirement(text)
+            marker = requirement.marker
+            if marker is None or any(marker.evaluate({"extra": extra}) for extra in extras or {""}):
+                todo.append((requirement.name, frozenset(requirement.extras)))
+    return frozenset(seen)
+
+
+@functools.cache
+def distributions_by_module() -> dict[str, set[str]]:
+    from importlib.metadata import packages_distributions
+
+    from packaging.utils import canonicalize_name
+
+    return {
+        module: {canonicalize_name(d) for d in dists}
+        for module, dists in packages_distributions().items()
+    }
+
+
+def distribution_of(module: str) -> set[str]:
+    """The installed distributions that provide ``module``'s top-level package."""
+    return distributions_by_module().get(module.split(".")[0], set())
+
+
+def airflow_argv(service: dict[str, Any]) -> list[list[str]]:
+    """The `airflow ...` command lines a service runs: its command (the image's entrypoint runs
+    `airflow <command>`), the `airflow` lines of a bash command, and of its healthcheck."""
+    command = service.get("command")
+    lines: list[list[str]] = []
+    if isinstance(command, str):
+        lines.append(shlex.split(command))
+    scripts = [s for s in strings(command) if "\n" in s or s.startswith("airflow ")]
+    scripts += [
+        s for s in strings((service.get("healthcheck") or {}).get("test")) if "airflow" in s
+    ]
+    for script in scripts:
+        joined = script.replace("$$", "$").replace("\\\n", " ")
+        for line in re.split(r"\n|&&|;", joined):
+            words = shlex.split(line.strip()) if line.strip() else []
+            if words[:1] == ["airflow"]:
+                # Shell variables stand for values the parser only needs to be there.
+                lines.append(["x" if "$" in word else word for word in words[1:]])
+    return lines
+
+
+def test_every_airflow_command_exists(services: dict[str, dict[str, Any]]) -> None:
+    """Each `airflow` command line of compose parses with the installed Airflow and providers
+    (`celery worker` needs the Celery provider, `users create` the FAB auth manager)."""
+    from airflow.cli.cli_parser import get_parser
+
+    parser = get_parser()
+    checked = 0
+    for name, service in airflow_services(services).items():
+        for argv in airflow_argv(service):
+            try:
+                parser.parse_args(argv)
+            except SystemExit:
+                pytest.fail(f"service {name}: `airflow {' '.join(argv)}` is not a valid command")
+            checked += 1
+    assert checked >= 8, "expected the components, airflow-init and the healthchecks"
+
+
+def test_auth_manager_and_executor_are_installed(services: dict[str, dict[str, Any]]) -> None:
+    from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
+    from airflow.executors.base_executor import BaseExecutor
+    from airflow.executors.executor_loader import ExecutorLoader
+
+    closure = production_closure()
+    for name, service in airflow_services(services).items():
+        env = environment(service)
+        manager = env.get("AIRFLOW__CORE__AUTH_MANAGER")
+        assert manager, f"service {name}: no AIRFLOW__CORE__AUTH_MANAGER"
+        executor = env["AIRFLOW__CORE__EXECUTOR"]
+        executor = ExecutorLoader.executors.get(executor, executor)
+        for path, base in ((manager, BaseAuthManager), (executor, BaseExecutor)):
+            module, _, attribute = path.rpartition(".")
+            # ImportError: the provider is missing, or broken (a Celery it does not fit)
+            loaded = getattr(importlib.import_module(module), attribute)
+            assert issubclass(loaded, base), f"service {name}: {path} is not a {base.__name__}"
+            assert distribution_of(path) & closure, (
+                f"service {name}: {path} comes from {distribution_of(path)}, which the "
+                "production extra does not install"
+            )
+
+
+def test_celery_app_of_the_worker_healthcheck_imports(services: dict[str, dict[str, Any]]) -> None:
+    found = 0
+    for name, service in services.items():
+        for text in strings((service.get("healthcheck") or {}).get("test")):
+            for module in re.findall(r"--app\s+(\S+)\.app\b", text):
+                assert importlib.import_module(module).app, f"service {name}: {module}.app"
+                found += 1
+    assert found, "the worker's healthcheck pings the Celery app"
+
+
+def test_drivers_named_in_urls_are_installed(services: dict[str, dict[str, Any]]) -> None:
+    """Every URL a service connects with loads its driver: the SQLAlchemy dialect and DBAPI
+    (and the async driver Airflow derives from its metadata URL), Celery's broker transport,
+    the DVC remote's filesystem; each from a package the production extra installs."""
+    from sqlalchemy.engine import make_url
+
+    closure = production_closure()
+
+    def installed(module: str, why: str) -> None:
+        __import__(module)  # ImportError: the driver is missing
+        assert distribution_of(module) & closure, (
+            f"{why}: {module} comes from {distribution_of(module)}, which the production "
+            "extra does not install"
+        )
+
+    checked: set[str] = set()
+    for name, service in airflow_services(services).items():
+        env = {key: INTERPOLATION.sub("x", value) for key, value in environment(service).items()}
+        sql = {key: env[key] for key in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "FTI_DB_URL")}
+        sql["AIRFLOW__CELERY__RESULT_BACKEND"] = env[
+            "AIRFLOW__CELERY__RESULT_BACKEND"
+        ].removeprefix("db+")
+        if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC" in env:
+            sql["async metadata URL"] = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"]
+        else:  # what Airflow derives (airflow.settings._get_async_conn_uri_from_sync)
+            scheme, rest = sql["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].split(":", 1)
+            base = scheme.split("+", 1)[0]
+            aio = {"postgresql": "asyncpg", "mysql": "aiomysql", "sqlite": "aiosqlite"}
+            sql["async metadata URL"] = f"{base}+{aio[base]}:{rest}" if base in aio else scheme
+        for key, url in sql.items():
+            dialect = make_url(url).get_dialect()
+            dialect.import_dbapi()  # ImportError: the driver is missing
+            installed(dialect.driver, f"service {name}: {key} ({url.split(':')[0]})")
+            checked.add(url.split(":")[0])
+        broker = env["AIRFLOW__CELERY__BROKER_URL"].split(":")[0]
+        from kombu.transport import resolve_transport
+
+        transport = resolve_transport(broker)
+        assert transport, f"service {name}: no Celery transport for {broker}://"
+        installed(
+            {"redis": "redis", "rediss": "redis"}.get(broker, broker), f"service {name}: broker"
+        )
+        if env.get("FTI_DVC_REMOTE", "").startswith("s3://"):
+            import fsspec
+
+            fsspec.get_filesystem_class("s3")
+            installed("dvc_s3", f"service {name}: FTI_DVC_REMOTE")
+    assert {
+        "postgresql+psycopg2",
+        "postgresql",
+        "postgresql+asyncpg",
+        "postgresql+psycopg",
+    } <= checked
+
+
+def test_shared_secrets_are_one_env_entry_each(services: dict[str, dict[str, Any]]) -> None:
+    """Fernet key, JWT secret and API secret key: each one .env variable, the same in every
+    Airflow service (tokens signed by one component are checked by the others)."""
+    secrets = [
+        "AIRFLOW__CORE__FERNET_KEY",
+        "AIRFLOW__API_AUTH__JWT_SECRET",
+        "AIRFLOW__API__SECRET_KEY",
+    ]
+    variables = {}
+    for key in secrets:
+        values = {environment(service).get(key) for service in airflow_services(services).values()}
+        assert len(values) == 1 and None not in values, f"{key} differs between services: {values}"
+        (value,) = values
+        assert REQUIRED_VARIABLE.fullmatch(value), f"{key}: {value!r} is not one required variable"
+        variables[key] = BRACED.match(value).group(1)  # type: ignore[union-attr]
+    assert len(set(variables.values())) == len(secrets), f"secrets share a variable: {variables}"

@@ -1,0 +1,982 @@
+"""The production shape, live: what docker-compose.yaml runs, as processes on this machine.
+
+Docker does not run everywhere (not on CI's machines), so the test starts each service of the
+compose file as a child process of its own (own process group, stopped in a ``finally`` even
+when the test fails): Redis (the Celery broker) on a free port, an S3 emulator (moto) holding
+the DVC remote, two fresh PostgreSQL databases on the server at ``FTI_TEST_PG_ADMIN_URL`` (one
+for Airflow's metadata and Celery's results, one for fti), then ``airflow db migrate``, the
+pool and the FAB admin user (compose's airflow-init), and the Airflow api-server, scheduler,
+dag-processor, triggerer and two Celery workers, configured like compose's services (the keys
+of compose's Airflow environment are checked against the test's). FTI_HOME is prepared like
+an operator would: ``fti init``, a small churn history loaded with ``fti features run --start
+--end`` and both models trained with ``fti train``.
+
+Then the DAGs are unpaused and, each within a bounded time (a poll that times out or is
+refused is "not yet"):
+
+1. the scheduled feature run (``@daily``, catchup off: yesterday) publishes a version of every
+   group; each model's training starts from the assets (every group it reads), and inference
+   scores yesterday: one prediction per entity in PostgreSQL; the version's DVC objects are in
+   the bucket, and a ``git clone`` of the store with an empty cache reads it back from S3;
+   fti's page inside Airflow refuses a request without the login and serves one with it;
+2. a backfill of the two days before runs both dates at once, with tasks on both workers,
+   and the versions stay contiguous;
+3. a backfill of the last two days, twice: no new feature version, no asset event, no
+   training or inference run, no model version, and the prediction slices stay as they were.
+
+Budget: about 6 minutes on a 2-core machine; each phase prints its time. Logs of every process
+go to ``FTI_TEST_ARTIFACTS/live`` (default ``test-artifacts/live``). Quick local loop without it:
+``pytest -m 'not live'``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import PG_ADMIN_URL, REPO
+
+pytestmark = pytest.mark.live
+
+ARTIFACTS = Path(os.environ.get("FTI_TEST_ARTIFACTS", REPO / "test-artifacts")) / "live"
+BIN = Path(sys.executable).parent
+COMPOSE = REPO / "docker-compose.yaml"
+BUCKET = "fti-dvc"
+REMOTE = f"s3://{BUCKET}/feature-store"
+CUSTOMERS = 300
+# The history: enough days before yesterday for a model's training window (labels mature 30
+# days after their date; the spine's first 30 days warm up; two label dates a week apart).
+HISTORY_DAYS = 80
+PROJECT_START = date(2026, 1, 1)  # churn_demo.project's start_date: no raw file before it
+GAP_DAYS = 2  # the days between the history and yesterday: the concurrent backfill's dates
+FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+ADMIN = "admin"
+WORKERS = ("fti-worker-1", "fti-worker-2")
+WORKER_CONCURRENCY = 2
+STARTUP_SECONDS = 240
+RUN_SECONDS = 240
+# Settings the test adds to compose's Airflow environment, and why (the others are compose's).
+TEST_ONLY = {
+    "AIRFLOW_HOME": "the image's /opt/airflow",
+    "AIRFLOW__CORE__DAGS_FOLDER": "the image's default, where the Dockerfile copies dags/",
+    "AIRFLOW__CORE__PLUGINS_FOLDER": "the image's default, where the Dockerfile copies plugins/",
+    "AIRFLOW__API__PORT": "free port instead of the container's 8080",
+    "AIRFLOW__API__BASE_URL": "free port instead of the container's 8080",
+    "AIRFLOW__API__WORKERS": "one API worker process on a 2-core machine",
+    "AIRFLOW__CELERY__WORKER_CONCURRENCY": "two task slots per worker on a 2-core machine",
+    "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": "free port instead of 8974",
+    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": "free port per worker (one host)",
+    "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": "free port instead of 8794",
+    "AIRFLOW__CORE__HOSTNAME_CALLABLE": "each worker its own host name, as in containers",
+}
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    if not path.exists():
+        return f"({path} does not exist)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    service: bool  # a long-running service (must stay up), not a one-shot command
+
+
+@dataclass
+class Children:
+    """Child processes, each in its own process group, stopped together at the end."""
+
+    logs: Path
+    started: list[Child] = field(default_factory=list)
+
+    def start(self, name: str, argv: list[str], env: dict[str, str], service: bool = True) -> Child:
+        log = self.logs / f"{name}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=self.logs,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        child = Child(name, process, log, service)
+        self.started.append(child)
+        return child
+
+    def finish(self, child: Child, seconds: float) -> None:
+        """Wait for a one-shot command; fail with its log when it fails or hangs."""
+        deadline = time.monotonic() + seconds
+        while child.process.poll() is None:
+            if time.monotonic() > deadline:
+                self._signal(child, signal.SIGKILL)
+                pytest.fail(f"{child.name} did not finish in {seconds:.0f}s:\n{tail(child.log)}")
+            self.check()
+            time.sleep(0.5)
+        if child.process.returncode != 0:
+            pytest.fail(
+                f"{child.name} failed (exit {child.process.returncode}):\n{tail(child.log)}"
+            )
+
+    def check(self) -> None:
+        """Fail at once, with its log, when a service has exited."""
+        for child in self.started:
+            if child.service and child.process.poll() is not None:
+                pytest.fail(
+                    f"{child.name} exited with {child.process.returncode}:\n{tail(child.log)}"
+                )
+
+    @staticmethod
+    def _signal(child: Child, signum: int) -> None:
+        try:
+            os.killpg(child.process.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def stop(self) -> None:
+        """SIGTERM every group (newest first), then SIGKILL what is left after 30 s."""
+        for child in reversed(self.started):
+            self._signal(child, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for child in reversed(self.started):
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            self._signal(child, signal.SIGKILL)  # the group: children of a finished leader too
+            if child.process.poll() is None:
+                child.process.wait(timeout=10)
+
+
+@dataclass
+class Clock:
+    """Phase timings, printed as they end (and kept for the summary)."""
+
+    capsys: pytest.CaptureFixture[str]
+    started: float = field(default_factory=time.monotonic)
+    phases: list[tuple[str, float]] = field(default_factory=list)
+
+    def say(self, text: str) -> None:
+        with self.capsys.disabled():
+            print(f"\n[live {time.monotonic() - self.started:6.1f}s] {text}", flush=True)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        began = time.monotonic()
+        yield
+        seconds = time.monotonic() - began
+        self.phases.append((name, seconds))
+        self.say(f"{name}: {seconds:.1f}s")
+
+
+def wait_for(
+    what: str,
+    check: Callable[[], Any],
+    seconds: float,
+    children: Children,
+    why: Callable[[], str] | None = None,
+    every: float = 2.0,
+) -> Any:
+    """Poll ``check`` until it returns something truthy; fail saying what (and ``why()``).
+
+    A busy machine answers slowly: a request that times out or is refused, or a database that
+    is not there yet, is "not yet". A service that exited fails at once.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    deadline = time.monotonic() + seconds
+    while True:
+        children.check()
+        try:
+            result = check()
+        except (httpx.HTTPError, DBAPIError, OSError):
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"timed out after {seconds:.0f}s waiting for {what}\n{why() if why else ''}"
+            )
+        time.sleep(every)
+
+
+class Api:
+    """Airflow's REST API as the FAB admin (a JWT from /auth/token, renewed on 401)."""
+
+    def __init__(self, url: str, password: str) -> None:
+        self.url = url
+        self.password = password
+        self.token: str | None = None
+
+    def _headers(self) -> dict[str, str]:
+        if self.token is None:
+            response = httpx.post(
+                f"{self.url}/auth/token",
+                json={"username": ADMIN, "password": self.password},
+                timeout=30,
+            )
+            response.raise_for_status()
+            self.token = response.json()["access_token"]
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = httpx.request(
+            method, f"{self.url}{path}", headers=self._headers(), timeout=30, **kwargs
+        )
+        if response.status_code == 401:
+            self.token = None
+            response = httpx.request(
+                method, f"{self.url}{path}", headers=self._headers(), timeout=30, **kwargs
+            )
+        if response.status_code >= 500:  # a busy server: a poll tries again
+            response.raise_for_status()
+        if response.is_error:
+            raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
+        return response.json() if response.content else None
+
+    def page(self, path: str, login: bool, html: bool = False) -> httpx.Response:
+        """A GET as a script (or a browser: ``html``), with the admin's token or without."""
+        headers = self._headers() if login else {}
+        if html:
+            headers["Accept"] = "text/html"
+        return httpx.get(f"{self.url}{path}", headers=headers, timeout=30)
+
+
+class Db:
+    """Plain SQL against one PostgreSQL database (no pool: a fresh connection per query)."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        self.engine = create_engine(url, poolclass=NullPool)
+
+    def rows(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        from sqlalchemy import text
+
+        with self.engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql), params)]
+
+    def value(self, sql: str, **params: Any) -> Any:
+        rows = self.rows(sql, **params)
+        return rows[0][0] if rows else None
+
+
+def admin_engine():  # type: ignore[no-untyped-def]
+    from sqlalchemy import create_engine
+
+    return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+def database_url(name: str, driver: str) -> str:
+    """PG_ADMIN_URL's server and user, another database and driver."""
+    from sqlalchemy.engine import make_url
+
+    return (
+        make_url(PG_ADMIN_URL)
+        .set(drivername=driver, database=name)
+        .render_as_string(hide_password=False)
+    )
+
+
+def compose_airflow_environment() -> dict[str, str]:
+    """The environment every Airflow service of docker-compose.yaml shares."""
+    compose = yaml.safe_load(COMPOSE.read_text())
+    services = compose["services"]
+    return {str(k): str(v) for k, v in services["airflow-scheduler"]["environment"].items()}
+
+
+def same_keys_as_compose(env: dict[str, str]) -> None:
+    """The test sets what compose's Airflow services set, and more only where TEST_ONLY says."""
+    compose = set(compose_airflow_environment())
+    ours = {key for key in env if key.startswith(("AIRFLOW", "FTI_", "AWS_"))}
+    assert not compose - ours, (
+        f"docker-compose.yaml sets {sorted(compose - ours)}, which the live test does not"
+    )
+    assert not ours - compose - set(TEST_ONLY), (
+        f"the live test sets {sorted(ours - compose - set(TEST_ONLY))}, which compose does not"
+    )
+
+
+# ---- the test ----------------------------------------------------------------------------------
+@dataclass
+class Deployment:
+    children: Children
+    api: Api
+    airflow: Db
+    fti: Db
+    home: Path
+    airflow_home: Path
+    env: dict[str, str]
+    s3_env: dict[str, str]
+    dags: list[str]
+    reads: dict[str, list[str]]  # model -> the groups it reads (its training's AssetAll)
+    yesterday: date
+
+
+def not_across_midnight(clock: Clock) -> None:
+    """The @daily schedule makes a new run at 00:00 UTC: start after it, not just before."""
+    now = datetime.now(UTC)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+    if midnight - now < timedelta(minutes=10):
+        wait = (midnight - now).total_seconds() + 30
+        clock.say(f"waiting {wait:.0f}s for 00:00 UTC: a new scheduled run would land mid-test")
+        time.sleep(wait)
+
+
+def test_production_shape(
+    tmp_path: Path, postgres_server: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    redis_server = shutil.which("redis-server")
+    if redis_server is None:
+        message = "no redis-server here: `apt-get install redis-server`, as .ci/run does"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    clock = Clock(capsys)
+    not_across_midnight(clock)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    children = Children(logs)
+    suffix = uuid.uuid4().hex[:10]
+    databases = {"airflow": f"fti_live_airflow_{suffix}", "fti": f"fti_live_fti_{suffix}"}
+    admin = admin_engine()
+    created: list[str] = []
+    airflow_home = tmp_path / "airflow"
+    passed = False
+    try:
+        from sqlalchemy import text
+
+        with admin.connect() as connection:
+            for name in databases.values():
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+                created.append(name)
+        deployment = start_services(tmp_path, children, databases, redis_server, clock)
+        run_scenario(deployment, clock)
+        passed = True
+    finally:
+        children.stop()
+        with admin.connect() as connection:
+            for name in created:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for child in children.started:
+            if child.log.exists():
+                shutil.copy(child.log, ARTIFACTS / child.log.name)
+        if not passed and (airflow_home / "logs").exists():
+            shutil.rmtree(ARTIFACTS / "task-logs", ignore_errors=True)
+            shutil.copytree(airflow_home / "logs", ARTIFACTS / "task-logs")
+        summary = ", ".join(f"{name} {seconds:.0f}s" for name, seconds in clock.phases)
+        clock.say(f"total {time.monotonic() - clock.started:.0f}s ({summary})")
+
+
+def start_services(
+    tmp: Path,
+    children: Children,
+    databases: dict[str, str],
+    redis_server: str,
+    clock: Clock,
+) -> Deployment:
+    """Redis and the S3 emulator, then FTI_HOME and Airflow's database side by side, then
+    Airflow's components; returns once every component is healthy and the DAGs are parsed."""
+    # Redis with a password, set through a config file as compose does (not on the command line).
+    services_started = time.monotonic()
+    redis_port, redis_password = free_port(), secrets.token_hex(16)
+    redis_conf = tmp / "redis.conf"
+    redis_conf.write_text(
+        f'bind 127.0.0.1\nport {redis_port}\nrequirepass {redis_password}\nsave ""\nappendonly no\n'
+    )
+    children.start("redis", [redis_server, str(redis_conf)], dict(os.environ))
+    s3_port = free_port()
+    children.start(
+        "s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)], dict(os.environ)
+    )
+    # The standard AWS variables DVC's S3 remote reads (compose: AWS_* from .env); dummy
+    # credentials, in this test's processes only.
+    s3_env = {
+        "AWS_ACCESS_KEY_ID": "fti-live-test",
+        "AWS_SECRET_ACCESS_KEY": secrets.token_hex(16),
+        "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{s3_port}",
+        "AWS_REGION": "us-east-1",
+    }
+
+    def bucket() -> bool:
+        import boto3
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=s3_env["AWS_ENDPOINT_URL_S3"],
+            region_name=s3_env["AWS_REGION"],
+            aws_access_key_id=s3_env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=s3_env["AWS_SECRET_ACCESS_KEY"],
+        )
+        try:
+            client.create_bucket(Bucket=BUCKET)
+        except Exception:  # noqa: BLE001 - the emulator is not listening yet
+            return False
+        return True
+
+    wait_for("the S3 emulator", bucket, 60, children)
+    clock.phases.append(("databases, Redis, S3", time.monotonic() - services_started))
+    clock.say(f"PostgreSQL databases, Redis, S3 emulator and bucket: {clock.phases[-1][1]:.1f}s")
+
+    home, airflow_home = tmp / "home", tmp / "airflow"
+    api_port = free_port()
+    api_url = f"http://127.0.0.1:{api_port}"
+    admin_password = secrets.token_hex(12)
+    pg = {
+        name: database_url(database, "postgresql+psycopg2") for name, database in databases.items()
+    }
+    # Everything compose's Airflow services share, with this machine's hosts and ports.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AIRFLOW", "FTI_", "AWS_"))
+    }
+    from cryptography.fernet import Fernet
+
+    env |= s3_env | {
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": str(REPO),  # tests.live.worker_hostname, for the workers
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CORE__AUTH_MANAGER": FAB,
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "true",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg["airflow"],
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + pg["airflow"].replace("+psycopg2", "", 1),
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://:{redis_password}@127.0.0.1:{redis_port}/0",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
+        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+        "AIRFLOW__API__SECRET_KEY": secrets.token_hex(20),
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__API__BASE_URL": api_url,
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "true",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        "FTI_HOME": str(home),
+        "FTI_DB_URL": database_url(databases["fti"], "postgresql+psycopg"),
+        "FTI_DVC_REMOTE": REMOTE,
+        "FTI_PARAMS_FILE": str(REPO / "params.yaml"),
+    }
+    same_keys_as_compose(env)
+
+    # FTI_HOME (`fti init`, a small history, both models) and Airflow's database (compose's
+    # airflow-init: migrations, the publish pool, the admin user) side by side.
+    today = datetime.now(UTC).date()
+    yesterday = today - timedelta(days=1)
+    history_end = yesterday - timedelta(days=GAP_DAYS + 1)
+    history_start = yesterday - timedelta(days=HISTORY_DAYS)
+    # Raw files from 30 days before the history (the label group's first dates need them) to
+    # tomorrow (a run for today, should the test cross midnight after all, finds its files).
+    raw_start = max(history_start - timedelta(days=30), PROJECT_START)
+    setup = children.start(
+        "fti-setup",
+        [
+            "bash",
+            "-euc",
+            f"""
+            fti init
+            echo "fti-setup: init ${{SECONDS}}s"
+            python -m churn_demo.generate --out "$FTI_HOME/raw" --start {raw_start} \
+              --end {today + timedelta(days=1)} --customers {CUSTOMERS} --seed 3
+            echo "fti-setup: raw data ${{SECONDS}}s"
+            fti features run --start {history_start} --end {history_end}
+            echo "fti-setup: history {history_start}..{history_end} ${{SECONDS}}s"
+            fti train --model churn
+            fti train --model spend
+            echo "fti-setup: models ${{SECONDS}}s"
+            """,
+        ],
+        env,
+        service=False,
+    )
+    init = children.start(
+        "airflow-init",
+        [
+            "bash",
+            "-euc",
+            f"""
+            airflow db migrate
+            echo "airflow-init: migrated ${{SECONDS}}s"
+            airflow pools set fti_feature_store 1 "one feature-store publisher at a time"
+            airflow users create --role Admin --username {ADMIN} --password "$ADMIN_PASSWORD" \
+              --firstname fti --lastname admin --email admin@example.com
+            echo "airflow-init: done ${{SECONDS}}s"
+            """,
+        ],
+        env | {"ADMIN_PASSWORD": admin_password},
+        service=False,
+    )
+    with clock.phase("airflow-init (db migrate on PostgreSQL, pool, FAB admin user)"):
+        children.finish(init, 300)
+    wait_for("fti init's manifest", lambda: (home / "manifest.json").exists(), 120, children)
+
+    with clock.phase(
+        "Airflow components up (api-server, scheduler, dag-processor, triggerer, 2 workers)"
+    ):
+        children.start("api-server", ["airflow", "api-server", "--port", str(api_port)], env)
+        children.start("scheduler", ["airflow", "scheduler"], env)
+        children.start("dag-processor", ["airflow", "dag-processor"], env)
+        children.start("triggerer", ["airflow", "triggerer"], env)
+        for number, hostname in enumerate(WORKERS, start=1):
+            worker_env = env | {
+                "LIVE_WORKER_HOSTNAME": hostname,
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.live.worker_hostname.worker_hostname",
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            }
+            same_keys_as_compose(worker_env)
+            children.start(
+                f"worker-{number}",
+                [
+                    "airflow",
+                    "celery",
+                    "worker",
+                    "--celery-hostname",
+                    f"{hostname}@%h",
+                    "--concurrency",
+                    str(WORKER_CONCURRENCY),
+                ],
+                worker_env,
+            )
+        logs = {child.name: child.log for child in children.started}
+
+        def healthy() -> bool:
+            health = httpx.get(f"{api_url}/api/v2/monitor/health", timeout=10).json()
+            parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+            return all((health.get(part) or {}).get("status") == "healthy" for part in parts)
+
+        wait_for(
+            "Airflow's health (database, scheduler, triggerer, dag-processor)",
+            healthy,
+            STARTUP_SECONDS,
+            children,
+            lambda: tail(logs["api-server"]) + "\n" + tail(logs["scheduler"]),
+        )
+        for number in range(1, len(WORKERS) + 1):
+            log = logs[f"worker-{number}"]
+            wait_for(
+                f"Celery worker {number}",
+                lambda log=log: " ready." in log.read_text(errors="replace"),
+                STARTUP_SECONDS,
+                children,
+                lambda log=log: tail(log),
+            )
+
+    with clock.phase("fti-setup (fti init, raw data, history, both models) done after that"):
+        children.finish(setup, 600)
+    for line in setup.log.read_text().splitlines():
+        if line.startswith("fti-setup: "):
+            clock.say(line)
+
+    api = Api(api_url, admin_password)
+    import json
+
+    manifest = json.loads((home / "manifest.json").read_text())
+    models = [model["name"] for model in manifest["models"]]
+    dags = [
+        "feature_pipeline",
+        *(f"{model}_training" for model in models),
+        *(f"{model}_inference" for model in models),
+    ]
+
+    def parsed() -> bool:
+        errors = api.call("GET", "/api/v2/importErrors")
+        assert errors["total_entries"] == 0, f"DAG import errors: {errors}"
+        known = {
+            d["dag_id"] for d in api.call("GET", "/api/v2/dags", params={"limit": 100})["dags"]
+        }
+        return set(dags) <= known
+
+    with clock.phase("DAGs parsed"):
+        wait_for(
+            "the DAGs to be parsed", parsed, 120, children, lambda: tail(logs["dag-processor"])
+        )
+    return Deployment(
+        children=children,
+        api=api,
+        airflow=Db(database_url(databases["airflow"], "postgresql+psycopg")),
+        fti=Db(env["FTI_DB_URL"]),
+        home=home,
+        airflow_home=airflow_home,
+        env=env,
+        s3_env=s3_env,
+        dags=dags,
+        reads={model["name"]: [*model["groups"], model["label"]] for model in manifest["models"]},
+        yesterday=yesterday,
+    )
+
+
+# ---- the scenario ------------------------------------------------------------------------------
+def run_scenario(d: Deployment, clock: Clock) -> None:
+    groups = [row[0] for row in d.fti.rows("SELECT DISTINCT group_name FROM feature_versions")]
+    models = [dag.removesuffix("_training") for dag in d.dags if dag.endswith("_training")]
+    assert len(groups) == 4 and models == ["churn", "spend"], (groups, models)
+    assert versions(d) == {group: [1] for group in groups}
+    assert model_versions(d) == {model: [1] for model in models}
+    y = d.yesterday
+
+    # 1. The scheduled run of yesterday, the training it starts, the scoring of yesterday.
+    with clock.phase(f"scheduled feature run {y} -> training of both models -> inference"):
+        for dag_id in d.dags:
+            d.api.call("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+        scheduled = wait_for_run(
+            d, "the scheduled feature run", "feature_pipeline", "run_type = 'scheduled'"
+        )
+        assert scheduled["logical_date"].date() == y, scheduled
+        for model in models:
+            training = wait_for_run(
+                d,
+                f"{model}'s asset-triggered training",
+                f"{model}_training",
+                "run_type = 'asset_triggered'",
+            )
+            # Started by AssetAll: an event of every group the model reads.
+            consumed = {
+                row[0]
+                for row in d.airflow.rows(
+                    "SELECT a.name FROM dag_run r "
+                    "JOIN dagrun_asset_event x ON x.dag_run_id = r.id "
+                    "JOIN asset_event e ON e.id = x.event_id JOIN asset a ON a.id = e.asset_id "
+                    "WHERE r.dag_id = :dag AND r.run_id = :run",
+                    dag=f"{model}_training",
+                    run=training["run_id"],
+                )
+            }
+            assert consumed == {f"fti_group_{g}" for g in d.reads[model]}, (model, consumed)
+        for model in models:
+            until(
+                d,
+                f"{model}'s predictions for {y}",
+                lambda model=model: d.fti.value(
+                    "SELECT count(*) FROM prediction_runs WHERE model_name = :m "
+                    "AND as_of_date = :y AND status = 'succeeded'",
+                    m=model,
+                    y=y,
+                ),
+            )
+        settle(d)
+    assert versions(d) == {group: [1, 2] for group in groups}
+    # Training read the versions the run published (the asset events name them).
+    for model in models:
+        newest = d.fti.rows(
+            "SELECT version, feature_versions, label_version FROM model_versions "
+            "WHERE name = :m ORDER BY version DESC LIMIT 1",
+            m=model,
+        )[0]
+        assert newest[0] >= 2 and newest[2] == 2, (model, newest)
+        assert set(newest[1].values()) == {2}, (model, newest)
+    spine_rows = check_predictions(d, models, y)
+    check_bucket_and_clone(d, groups, y, spine_rows, clock)
+    check_fti_pages(d, y)
+
+    # 2. Two dates at once (a backfill runs up to max_active_runs of them side by side).
+    first, last = y - timedelta(days=GAP_DAYS), y - timedelta(days=1)
+    with clock.phase(f"backfill {first}..{last}: two feature runs at once"):
+        pair = backfill(d, first, last, "none", max_active_runs=2)
+        assert len(pair) == GAP_DAYS, pair
+        settle(d)
+    (a_start, a_end), (b_start, b_end) = ((r["start_date"], r["end_date"]) for r in pair)
+    assert max(a_start, b_start) < min(a_end, b_end), f"the two runs did not overlap: {pair}"
+    assert versions(d) == {group: [1, 2, 3, 4] for group in groups}, versions(d)
+    # Each group's versions stay contiguous: the two runs published v3 and v4 of every group.
+    pair_runs = {f"feature_pipeline/{r['run_id']}" for r in pair}
+    by_group: dict[str, list[tuple[int, str]]] = {}
+    for group, version, run in d.fti.rows(
+        "SELECT group_name, version, run_id FROM feature_versions ORDER BY version"
+    ):
+        if run in pair_runs:
+            by_group.setdefault(group, []).append((version, run))
+    for group in groups:
+        published = by_group.get(group, [])
+        assert [v for v, _ in published] == [3, 4], (group, published)
+        assert {run for _, run in published} == pair_runs, (group, published)
+    hosts = d.airflow.rows(
+        "SELECT hostname, count(*) FROM task_instance WHERE state = 'success' GROUP BY hostname"
+    )
+    pair_hosts = d.airflow.rows(
+        "SELECT task_id, hostname FROM task_instance WHERE dag_id = 'feature_pipeline' "
+        "AND run_id = ANY(:runs) ORDER BY start_date",
+        runs=[r["run_id"] for r in pair],
+    )
+    clock.say(f"tasks per worker: {dict(hosts)}; the two runs' tasks: {pair_hosts}")
+    assert set(WORKERS) <= {host for host, _ in hosts}, f"not every worker ran tasks: {hosts}"
+    assert set(WORKERS) <= {host for _, host in pair_hosts}, (
+        f"the two concurrent runs did not use both workers: {pair_hosts}"
+    )
+    check_predictions(d, models, y)
+
+    # 3. A backfill of published dates (the pair's last and the scheduled one), twice: nothing
+    # new, nothing duplicated.
+    before = state(d)
+    for attempt in (1, 2):
+        with clock.phase(f"backfill {last}..{y} again (pass {attempt})"):
+            runs = backfill(d, last, y, "completed", max_active_runs=2)
+            assert len(runs) == 2, runs
+            settle(d)
+        after = state(d)
+        for key in before:
+            assert after[key] == before[key], (
+                f"backfill pass {attempt} changed {key}:\nbefore {before[key]}\nafter  {after[key]}"
+            )
+    check_predictions(d, models, y)
+
+
+def versions(d: Deployment) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    for group, version in d.fti.rows(
+        "SELECT group_name, version FROM feature_versions ORDER BY group_name, version"
+    ):
+        found.setdefault(group, []).append(version)
+    return found
+
+
+def model_versions(d: Deployment) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    for name, version in d.fti.rows(
+        "SELECT name, version FROM model_versions ORDER BY name, version"
+    ):
+        found.setdefault(name, []).append(version)
+    return found
+
+
+def state(d: Deployment) -> dict[str, Any]:
+    """What a backfill of published dates must leave as it was."""
+    return {
+        "feature versions": versions(d),
+        "model versions": model_versions(d),
+        "prediction slices": d.fti.rows(
+            "SELECT model_name, as_of_date, count(*), count(DISTINCT entity_id), "
+            "min(model_version), max(model_version), min(run_id), max(run_id) "
+            "FROM predictions GROUP BY model_name, as_of_date ORDER BY 1, 2"
+        ),
+        "prediction runs": d.fti.value("SELECT count(*) FROM prediction_runs"),
+        "asset events": d.airflow.rows(
+            "SELECT a.name, count(*) FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+            "GROUP BY a.name ORDER BY 1"
+        ),
+        "training and inference runs": d.airflow.rows(
+            "SELECT dag_id, count(*) FROM dag_run WHERE dag_id <> 'feature_pipeline' "
+            "GROUP BY dag_id ORDER BY 1"
+        ),
+    }
+
+
+def failed_runs(d: Deployment) -> str:
+    """Failed or retried task instances, each with the tail of its log."""
+    lines = []
+    for dag_id, run_id, task_id, map_index, task_state, try_number in d.airflow.rows(
+        "SELECT dag_id, run_id, task_id, map_index, state, try_number FROM task_instance "
+        "WHERE state IN ('failed', 'up_for_retry', 'upstream_failed') ORDER BY start_date"
+    ):
+        lines.append(f"{dag_id} {run_id} {task_id}[{map_index}] {task_state} try {try_number}")
+        for log in sorted(
+            (d.airflow_home / "logs").glob(
+                f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/**/*.log"
+            )
+        ):
+            lines.append(tail(log, 25))
+    active = d.airflow.rows(
+        "SELECT dag_id, run_id, state FROM dag_run WHERE state IN ('queued', 'running')"
+    )
+    return "\n".join([f"active runs: {active}", *lines])
+
+
+def no_failures(d: Deployment) -> None:
+    """Fail at once when a task failed or waits for a retry (nothing here should need one)."""
+    if d.airflow.value(
+        "SELECT count(*) FROM task_instance "
+        "WHERE state IN ('failed', 'up_for_retry', 'upstream_failed')"
+    ) or d.airflow.value("SELECT count(*) FROM dag_run WHERE state = 'failed'"):
+        pytest.fail(f"a task failed:\n{failed_runs(d)}")
+
+
+def wait_for_run(d: Deployment, what: str, dag_id: str, where: str) -> dict[str, Any]:
+    """The first run of ``dag_id`` matching ``where`` once it succeeded; fail if it failed."""
+
+    def done() -> dict[str, Any] | None:
+        rows = d.airflow.rows(
+            "SELECT run_id, state, logical_date, start_date, end_date FROM dag_run "
+            f"WHERE dag_id = :dag AND {where} ORDER BY id LIMIT 1",
+            dag=dag_id,
+        )
+        if not rows:
+            return None
+        run_id, run_state, logical, start, end = rows[0]
+        if run_state != "success":
+            return None
+        return {"run_id": run_id, "logical_date": logical, "start_date": start, "end_date": end}
+
+    return until(d, what, done)
+
+
+def until(d: Deployment, what: str, check: Callable[[], Any], every: float = 2.0) -> Any:
+    """``wait_for`` a DAG-run outcome: fails at once when a task fails or is retried."""
+
+    def checked() -> Any:
+        no_failures(d)
+        return check()
+
+    return wait_for(what, checked, RUN_SECONDS, d.children, lambda: failed_runs(d), every)
+
+
+def settle(d: Deployment) -> None:
+    """Until nothing runs and nothing is queued: every run that events started is done."""
+    quiet: list[bool] = []
+
+    def idle() -> bool:
+        active = d.airflow.value(
+            "SELECT count(*) FROM dag_run WHERE state IN ('queued', 'running')"
+        )
+        quiet.append(active == 0)
+        return len(quiet) >= 2 and quiet[-1] and quiet[-2]
+
+    until(d, "every DAG run to finish", idle, every=3)
+
+
+def backfill(
+    d: Deployment, first: date, last: date, reprocess: str, max_active_runs: int
+) -> list[dict[str, Any]]:
+    """A backfill of the feature pipeline over [first, last] through the REST API (what
+    `airflow backfill create` does); returns its runs once the backfill completed."""
+    created = d.api.call(
+        "POST",
+        "/api/v2/backfills",
+        json={
+            "dag_id": "feature_pipeline",
+            "from_date": f"{first.isoformat()}T00:00:00Z",
+            "to_date": f"{last.isoformat()}T00:00:00Z",
+            "max_active_runs": max_active_runs,
+            "reprocess_behavior": reprocess,
+            "run_backwards": False,
+        },
+    )
+    backfill_id = created["id"]
+
+    until(
+        d,
+        f"backfill {backfill_id} ({first}..{last})",
+        lambda: d.api.call("GET", f"/api/v2/backfills/{backfill_id}")["completed_at"],
+    )
+    rows = d.airflow.rows(
+        "SELECT run_id, state, logical_date, start_date, end_date FROM dag_run "
+        "WHERE backfill_id = :b ORDER BY logical_date",
+        b=backfill_id,
+    )
+    assert all(row[1] == "success" for row in rows), rows
+    return [
+        {"run_id": r[0], "logical_date": r[2], "start_date": r[3], "end_date": r[4]} for r in rows
+    ]
+
+
+def check_predictions(d: Deployment, models: list[str], day: date) -> int:
+    """One prediction per entity of the spine's partition of ``day``, for every model."""
+    from fti.store.versions import FeatureStore
+
+    store = FeatureStore(d.home / "store")
+    spine = "customer_activity"
+    rows = store.read(spine, store.resolve(spine, "latest"), dates=[day]).num_rows
+    assert rows > 0
+    for model in models:
+        count, distinct = d.fti.rows(
+            "SELECT count(*), count(DISTINCT entity_id) FROM predictions "
+            "WHERE model_name = :m AND as_of_date = :y",
+            m=model,
+            y=day,
+        )[0]
+        assert count == distinct == rows, (model, day, count, distinct, rows)
+    return rows
+
+
+def check_fti_pages(d: Deployment, day: date) -> None:
+    """fti's pages inside Airflow need the UI's login (here FAB's): refused without it."""
+    refused = d.api.page("/fti/", login=False)
+    assert refused.status_code == 401, (refused.status_code, refused.text[:300])
+    browser = d.api.page("/fti/", login=False, html=True)
+    assert browser.status_code == 303 and "/auth/login" in browser.headers["location"], (
+        browser.status_code,
+        browser.headers,
+    )
+    served = d.api.page("/fti/", login=True)
+    assert served.status_code == 200, (served.status_code, served.text[:300])
+    for shown in ("customer_activity", "churned_30d", "churn", "spend", day.isoformat()):
+        assert shown in served.text, shown
+
+
+def check_bucket_and_clone(
+    d: Deployment, groups: list[str], day: date, spine_rows: int, clock: Clock
+) -> None:
+    """The new versions' DVC objects are in the bucket; a clone with an empty cache reads
+    the new version of the spine from S3."""
+    import boto3
+
+    from fti.store.versions import FeatureStore
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=d.s3_env["AWS_ENDPOINT_URL_S3"],
+        region_name=d.s3_env["AWS_REGION"],
+        aws_access_key_id=d.s3_env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=d.s3_env["AWS_SECRET_ACCESS_KEY"],
+    )
+    for _group, md5 in d.fti.rows(
+        "SELECT group_name, dvc_md5 FROM feature_versions WHERE version = 2"
+    ):
+        key = f"feature-store/files/md5/{md5[:2]}/{md5[2:]}"
+        client.head_object(Bucket=BUCKET, Key=key)  # raises when it is not there
+    objects = client.list_objects_v2(Bucket=BUCKET, Prefix="feature-store/")["KeyCount"]
+    clock.say(f"{objects} DVC objects in s3://{BUCKET}/feature-store")
+
+    clone = d.home.parent / "clone"
+    subprocess.run(
+        ["git", "clone", "-q", str(d.home / "store"), str(clone)], check=True, timeout=60
+    )
+    assert not (clone / ".dvc" / "cache").exists()
+    original = FeatureStore(d.home / "store").read("customer_activity", 2, dates=[day])
+    saved = {key: os.environ.get(key) for key in d.s3_env}
+    os.environ.update(d.s3_env)  # the clone's DVC reads the remote with these
+    try:
+        fetched = FeatureStore(clone).read("customer_activity", 2, dates=[day])
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    assert fetched.num_rows == spine_rows
+    assert fetched.sort_by("customer_id").equals(original.sort_by("customer_id"))
+    assert any((clone / ".dvc" / "cache").rglob("*")), "the clone read without fetching"

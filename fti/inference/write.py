@@ -9,8 +9,9 @@ e.g. ``{"rain": 0.7, "dry": 0.3}``, made by ``class_probabilities_json``); regre
 ``value``. A batch may leave out any score column but ``entity_id``: it is written as nulls.
 
 - PostgreSQL (``predictions`` has one partition per slice, migration 0006): one ADBC
-  connection, one transaction: an advisory lock on the slice (two copies of the same task queue
-  up instead of interleaving), a bare table for the new slice, binary ``COPY`` of the batches
+  connection, one transaction: an advisory lock that queues slice writers (two copies of the
+  same task, or writers of two slices, wait for each other instead of interleaving or
+  deadlocking on the swap), a bare table for the new slice, binary ``COPY`` of the batches
   into it (``adbc_ingest``), its key and indexes built in bulk (``fti_slice_index``), the old
   partition detached and dropped and the new one attached (``fti_slice_swap``, which waits for
   long readers in short tries so that other readers are not stalled behind it), the run row
@@ -42,6 +43,7 @@ from fti.db.tables import Prediction, PredictionRun
 from fti.errors import PredictionWriteError
 
 SQLITE_WRITE_CACHE_KIB = 1024 * 1024
+WRITER_LOCK = "fti-predictions-writer"  # PostgreSQL advisory lock: one slice writer at a time
 SCORE_SCHEMA = pa.schema(
     [
         ("entity_id", pa.string()),
@@ -161,10 +163,12 @@ def _write_postgresql(db_url: str, piece: Slice, batches: Iterator[pa.RecordBatc
     schema = pa.schema([*((n, t) for n, t in LINEAGE_TYPES.items()), *SCORE_SCHEMA])
     with adbc.connect(_libpq_uri(db_url)) as connection, connection.cursor() as cursor:
         try:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtext($1))",
-                parameters=(f"fti-slice:{piece.model_name}:{piece.as_of_date.isoformat()}",),
-            )
+            # One slice writer at a time in the database: staging a slice (CREATE TABLE ... LIKE
+            # predictions) holds a share lock on predictions until COMMIT, and the swap then
+            # needs it exclusively, so two writers of different slices would each wait for the
+            # other (a deadlock, seen under two Celery workers). Scoring, the long part, still
+            # runs side by side; only the bulk load and the swap queue here.
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext($1))", parameters=(WRITER_LOCK,))
             slice_key = (piece.model_name, piece.as_of_date)
             cursor.execute("SELECT fti_slice_stage($1, $2)", parameters=slice_key)
             (stage,) = cursor.fetchone()  # named by the server from the slice, not by us

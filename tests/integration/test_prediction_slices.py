@@ -20,7 +20,7 @@ from sqlalchemy import func, select, text
 from fti.db.engine import get_engine, session_scope
 from fti.db.tables import ModelAlias, Prediction
 from fti.errors import PredictionWriteError
-from fti.inference.write import SCORE_SCHEMA, class_probabilities_json, write_slice
+from fti.inference.write import SCORE_SCHEMA, Slice, class_probabilities_json, write_slice
 from tests.integration.slices import a_slice, scores, write
 from tests.integration.slow_writer import DAY, ROWS
 
@@ -80,6 +80,38 @@ def test_retries_reruns_and_concurrent_duplicates_leave_what_one_run_leaves(db_u
         copy.join()
     assert errors == []
     assert checksum(db_url) == single
+
+
+def test_concurrent_writers_of_different_slices_all_land(db_url: str) -> None:
+    """Two models and several dates written at once (the inference DAGs run side by side):
+    every slice lands whole; no writer deadlocks another."""
+    errors: list[BaseException] = []
+    pieces = [
+        a_slice(DAY - timedelta(days=n), 1, run_id=f"run-{model}-{n}", model_name=model)
+        for model in ("churn", "spend")
+        for n in range(3)
+    ]
+
+    def writer(piece: Slice) -> None:
+        try:
+            for _ in range(3):
+                write_slice(db_url, piece, scores(20_000, batch_size=5_000))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(piece,)) for piece in pieces]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with session_scope(db_url) as session:
+        counts = dict(
+            session.execute(
+                select(Prediction.model_name, func.count()).group_by(Prediction.model_name)
+            ).all()
+        )
+    assert counts == {"churn": 60_000, "spend": 60_000}
 
 
 def test_a_reader_polling_during_rewrites_never_sees_a_partial_slice(db_url: str) -> None:

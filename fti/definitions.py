@@ -98,6 +98,10 @@ class FeatureGroup:
     lookback_days: int = 1
     description: str = ""
 
+    kind = "features"  # the catalog's word for it (feature_versions.kind)
+    noun = "feature group"  # how messages name it
+    horizon = 0  # days after a date that computing it may see
+
 
 @dataclass(frozen=True)
 class LabelGroup:
@@ -117,6 +121,13 @@ class LabelGroup:
     build: BuildFunction
     lookback_days: int = 1
     description: str = ""
+
+    kind = "labels"
+    noun = "label group"
+
+    @property
+    def horizon(self) -> int:
+        return self.horizon_days
 
 
 @dataclass(frozen=True)
@@ -304,7 +315,7 @@ def check_project(project: Project) -> list[str]:
     entities = {e.name: e for e in project.entities}
     sources = {s.name: s for s in project.sources}
     for group in project.groups:
-        kind = "label group" if isinstance(group, LabelGroup) else "feature group"
+        kind = group.noun
         if group.entity.name not in entities or entities[group.entity.name] != group.entity:
             problems.append(
                 f"{kind} {group.name!r}: entity {group.entity.name!r} is not in the project's entities"

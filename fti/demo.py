@@ -138,8 +138,7 @@ def summary(settings: Settings, day: date, seconds: float) -> str:
                 .select_from(FeatureVersion)
                 .where(FeatureVersion.group_name == group.name)
             )
-            kind = "label group" if group in project.labels else "feature group"
-            lines.append(f"  {kind} {group.name}: {count or 0} version(s)")
+            lines.append(f"  {group.noun} {group.name}: {count or 0} version(s)")
         for model in project.models:
             versions = session.scalar(
                 select(func.count())

@@ -142,7 +142,7 @@ def group_dates(
     """The dates a feature run of [start, end] computes for ``group``: the same dates for a
     feature group; for a label group the dates whose horizon ended, [start - h, end - h], from
     the project's start date on."""
-    shift = timedelta(days=group.horizon_days if isinstance(group, LabelGroup) else 0)
+    shift = timedelta(days=group.horizon)
     first = max(start - shift, project.first_date)
     return days(first, end - shift) if end - shift >= first else []
 
@@ -198,7 +198,7 @@ def publish_group(
     """
     settings, project = setup(settings)
     group = project.group(group_name)
-    kind = "labels" if isinstance(group, LabelGroup) else "features"
+    kind = group.kind
     partitions = read_partitions(Path(partitions_path))
     store = FeatureStore(settings.store_path)
     dates = sorted(partitions)

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from fti.definitions import LABEL, LABEL_DATE, FeatureGroup, LabelGroup, Source
 from fti.errors import LeakageError, StoreError
 from fti.store.versions import DATE_COLUMN, PARTITION, partition_dir
+from fti.validation import day_bounds
 
 Group = FeatureGroup | LabelGroup
 LEAKAGE_CHECK_DATES = 3  # dates of a range build rebuilt alone (the first, the middle, one more)
@@ -35,7 +36,7 @@ def first_event_day(group: Group, day: date) -> date:
 def last_event_day(group: Group, day: date) -> date:
     """The last day of events computing ``day`` may use: the day itself, or for a label the
     end of its horizon."""
-    return day + timedelta(days=group.horizon_days if isinstance(group, LabelGroup) else 0)
+    return day + timedelta(days=group.horizon)
 
 
 def columns_of(group: Group) -> list[str]:
@@ -86,13 +87,12 @@ def _until(frame: pd.DataFrame, source: Source, last_day: date) -> pd.DataFrame:
     if frame.empty:
         return frame
     times = pd.to_datetime(frame[source.time_column], utc=True)
-    end = pd.Timestamp(last_day + timedelta(days=1)).tz_localize(source.timezone)
-    return frame[(times < end).to_numpy()]
+    return frame[(times < day_bounds(last_day, source.timezone)[1]).to_numpy()]
 
 
 def _conform(group: Group, frame: pd.DataFrame, dates: Sequence[date]) -> pa.Table:
     """The build's frame as an Arrow table of the group's columns, in the store's names."""
-    kind = "label group" if isinstance(group, LabelGroup) else "feature group"
+    kind = group.noun
     if isinstance(group, LabelGroup) and LABEL_DATE in frame.columns:
         frame = frame.rename(columns={LABEL_DATE: DATE_COLUMN})
     wanted = columns_of(group)
@@ -148,7 +148,7 @@ def _split(table: pa.Table, dates: Sequence[date]) -> dict[date, pa.Table]:
 
 
 def _compare(group: Group, day: date, ranged: pa.Table, alone: pa.Table, last: date) -> None:
-    kind = "label group" if isinstance(group, LabelGroup) else "feature group"
+    kind = group.noun
     if ranged.num_rows != alone.num_rows or not ranged.column(group.entity.key).equals(
         alone.column(group.entity.key)
     ):

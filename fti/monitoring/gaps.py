@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fti.db.tables import PredictionRun
-from fti.definitions import LabelGroup, Project
+from fti.definitions import Project
 from fti.errors import VersionNotFoundError
 from fti.store.versions import FeatureStore
 
@@ -74,7 +74,7 @@ def missing_dates(
     gaps = []
     held: dict[str, set[date]] = {}
     for group in project.groups:
-        last = through - timedelta(days=group.horizon_days if isinstance(group, LabelGroup) else 0)
+        last = through - timedelta(days=group.horizon)
         try:
             dates = set(store.partition_dates(group.name, store.resolve(group.name, "latest")))
         except VersionNotFoundError:
@@ -82,8 +82,7 @@ def missing_dates(
         held[group.name] = dates
         missing = [d for d in _span(project.first_date, last) if d not in dates]
         if missing:
-            kind = "labels" if isinstance(group, LabelGroup) else "features"
-            gaps.append(Gap(kind, group.name, missing))
+            gaps.append(Gap(group.kind, group.name, missing))
     for model in project.models:
         spine = project.model_groups(model)[0]
         scored = set(

@@ -345,17 +345,16 @@ def _plan(
 
 
 def _fit_candidate(
-    training_set_path: str, overrides: dict[str, Any] | None, settings: Settings, project: Project
-) -> tuple[Any, dict[str, float], list[ModelFeature], dict[str, Any], TrainingSet, Model]:
-    """Fit on the training dates, evaluate on the holdout: model, metrics, features, params."""
-    training, model, chosen, params = _plan(training_set_path, overrides, settings, project)
+    training: TrainingSet, model: Model, chosen: list[ModelFeature], params: dict[str, Any]
+) -> tuple[Any, dict[str, float]]:
+    """Fit on the training dates, evaluate on the holdout: the model and its metrics."""
     names = [f.name for f in chosen]
     estimator = fit(model.estimator(params, names), model.task, training.train, names, LABEL)
     holdout = training.holdout
     scores = metrics.holdout_metrics(
         model.task, model.metric, estimator, holdout[names], holdout[LABEL]
     )
-    return estimator, scores, chosen, params, training, model
+    return estimator, scores
 
 
 def try_training(
@@ -365,7 +364,7 @@ def try_training(
 ) -> dict[str, float]:
     """A dry run of train_model: fit and evaluate, store nothing; returns the holdout metrics."""
     settings, project = setup(settings)
-    scores = _fit_candidate(training_set_path, overrides, settings, project)[1]
+    scores = _fit_candidate(*_plan(training_set_path, overrides, settings, project))[1]
     log.info("dry run: nothing registered; holdout metrics %s", scores)
     return scores
 
@@ -403,9 +402,7 @@ def train_model(
     if same is not None:
         log.info("%s v%s was trained on exactly this; not registered again", model.name, same)
         return same
-    estimator, scores, chosen, params, training, model = _fit_candidate(
-        training_set_path, overrides, settings, project
-    )
+    estimator, scores = _fit_candidate(training, model, chosen, params)
     names = [f.name for f in chosen]
     path, digest = save_artifact(estimator, settings.artifacts_path)
     train_table = pa.Table.from_pandas(training.train[names], preserve_index=False)

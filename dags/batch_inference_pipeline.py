@@ -26,6 +26,7 @@ from fti_common import (
     START_DATE,
     TAGS,
     dry_run_param,
+    fail_fast,
     group_asset,
     log,
     model_asset,
@@ -73,6 +74,7 @@ def inference_dag(spec: dict) -> None:
     )
     def inference():
         @task
+        @fail_fast
         def plan_scoring(**context) -> list[dict]:
             """What to score; asset-started requests already scored by that version drop out."""
             from datetime import date
@@ -118,6 +120,7 @@ def inference_dag(spec: dict) -> None:
             return PokeReturnValue(is_done=not waiting, xcom_value=requests)
 
         @task(map_index_template="{{ task.op_kwargs['request']['as_of'] }}")
+        @fail_fast
         def score_batch(request: dict, **context) -> dict:
             from datetime import date
 

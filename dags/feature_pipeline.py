@@ -15,6 +15,7 @@ from fti_common import (
     START_DATE,
     TAGS,
     dry_run_param,
+    fail_fast,
     group_asset,
     run_day,
     run_ref,
@@ -52,6 +53,7 @@ GROUPS = [g["name"] for g in MANIFEST["feature_groups"] + MANIFEST["labels"]]
 )
 def feature_pipeline():
     @task
+    @fail_fast
     def validate_raw_events(**context) -> dict:
         from datetime import timedelta
 
@@ -69,6 +71,7 @@ def feature_pipeline():
 
     def build_and_publish(group: str):  # noqa: ANN202 - two tasks of one group
         @task(task_id=f"build__{group}")
+        @fail_fast
         def build(validated: dict, **context) -> str | None:
             from datetime import date
 
@@ -78,6 +81,7 @@ def feature_pipeline():
             return pipelines.build_group(group, start, end, run_ref(context))
 
         @task(task_id=f"publish__{group}", outlets=[group_asset(group)], pool=PUBLISH_POOL)
+        @fail_fast
         def publish(partitions_path: str | None, **context) -> dict | None:
             from fti import pipelines
 

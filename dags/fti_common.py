@@ -8,8 +8,10 @@ by ``fti check``) and params.yaml (schedules and the forms' defaults).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,32 @@ def say_what_failed(context: dict[str, Any]) -> None:
         ti.try_number,
         context.get("exception") or "see the log above",
     )
+
+
+def fail_fast(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A task body whose deterministic failures fail the task at once, without retries.
+
+    An fti error whose ``retry_helps`` is False (a bad raw file, too many quarantined rows, a
+    definition or leakage error) fails the same way on every try: the task fails now with that
+    one-line message instead of retrying it for minutes. Other errors keep the DAG's retries.
+    """
+
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from fti.errors import FtiError
+
+        try:
+            return function(*args, **kwargs)
+        except FtiError as exc:
+            if exc.retry_helps:
+                raise
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(
+                f"{exc} (not retried: the same input fails the same way)"
+            ) from exc
+
+    return run
 
 
 def params_section(stage: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from fti_common import (
     START_DATE,
     TAGS,
     dry_run_param,
+    fail_fast,
     group_asset,
     model_asset,
     params_section,
@@ -79,6 +80,7 @@ def training_dag(spec: dict) -> None:
     )
     def training():
         @task
+        @fail_fast
         def build_training_set(**context) -> str:
             from datetime import date
 
@@ -101,6 +103,7 @@ def training_dag(spec: dict) -> None:
             )
 
         @task
+        @fail_fast
         def train_model(training_set: str, **context) -> int:
             from fti import pipelines
 
@@ -111,6 +114,7 @@ def training_dag(spec: dict) -> None:
             return pipelines.train_model(training_set, run_ref(context), chosen)
 
         @task(outlets=[model_asset(name)])
+        @fail_fast
         def promote_if_better(training_set: str, version: int, **context) -> dict:
             from fti import pipelines
 

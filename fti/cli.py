@@ -2,20 +2,130 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
-from fti.errors import FtiError
+from fti.errors import FtiError, InputFileError
+
+DEBUG_HINT = "rerun with --debug (or FTI_DEBUG=1) to see the traceback"
+
+
+class OneLineErrors(TyperGroup):
+    """The `fti` command group: an error ends as one line per problem on stderr, exit code 1.
+
+    Every command runs inside :meth:`invoke`, so this is the one place errors are turned into
+    messages (see :func:`explain`); ``--debug`` or ``FTI_DEBUG=1`` lets the traceback through.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # exit codes, Ctrl-C and usage errors (exit code 2) are typer's to print
+        except Exception as exc:
+            if ctx.params.get("debug"):  # --debug, or FTI_DEBUG through the option's envvar
+                raise
+            fail(exc)
+
+
+def fail(exc: Exception) -> NoReturn:
+    """Print ``exc`` as `error:` lines on stderr (see :func:`explain`) and exit with code 1."""
+    for line in explain(exc):
+        typer.echo(f"error: {line}", err=True)
+    raise typer.Exit(1) from None
+
+
+def explain(exc: Exception) -> list[str]:
+    """What went wrong, as one line per problem that names the setting or file and what to do.
+
+    fti's own errors carry their message; a bad setting, an unreachable database and a file
+    that cannot be opened are a user's to fix, so they get a message too; anything else is
+    a bug or a case fti does not handle yet, and says how to get the traceback.
+    """
+    from pydantic import ValidationError
+    from sqlalchemy.exc import DBAPIError
+
+    from fti.settings import setting_problems
+
+    if isinstance(exc, FtiError):
+        return [line for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+    if isinstance(exc, ValidationError) and exc.title == "Settings":
+        return setting_problems(exc)
+    if isinstance(exc, DBAPIError):
+        return [_database_problem(exc)]
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return [_file_problem(exc)]
+    return [
+        f"unexpected {type(exc).__name__}: {_first_line(exc)} (a bug in fti, or a case it does "
+        f"not handle yet: {DEBUG_HINT} and report it)"
+    ]
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _database_problem(exc: Any) -> str:
+    """A failed connection or statement, with the database it was for (password hidden)."""
+    url = _configured_database()
+    reason = _first_line(exc.orig if exc.orig is not None else exc)
+    sqlite = url.startswith("sqlite")
+    if exc.statement is None:  # SQLAlchemy raised it while connecting
+        hint = (
+            "run `fti init` to create FTI_HOME and its database, or set FTI_DB_URL"
+            if sqlite
+            else "check that the server is running and FTI_DB_URL's host, port, user and database"
+        )
+        return f"cannot connect to the database FTI_DB_URL={url}: {reason}; {hint}"
+    if "no such table" in reason or getattr(exc.orig, "sqlstate", None) == "42P01":
+        return f"the database FTI_DB_URL={url} lacks fti's tables ({reason}); run `fti init`"
+    return f"database error at FTI_DB_URL={url}: {reason} ({DEBUG_HINT})"
+
+
+def _configured_database() -> str:
+    """FTI_DB_URL as it may be printed (password hidden)."""
+    from fti.settings import get_settings, hide_password
+
+    try:
+        return hide_password(get_settings().db_url)
+    except FtiError:
+        return "(see FTI_DB_URL)"
+
+
+_FILE_HINTS = {
+    errno.ENOENT: "check the path",
+    errno.EACCES: "check its permissions",
+    errno.EPERM: "check its permissions",
+    errno.EROFS: "choose a writable place",
+    errno.ENOSPC: "free some space",
+    errno.EISDIR: "give a file, not a folder",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EEXIST: "move it out of the way",
+}
+
+
+def _file_problem(exc: OSError) -> str:
+    """A file or folder that could not be opened or written, by name, with what to do."""
+    names = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 is not None else "")
+    reason = (exc.strerror or type(exc).__name__).lower()
+    hint = _FILE_HINTS.get(exc.errno or 0, DEBUG_HINT)
+    return f"{names}: {reason}; {hint}"
+
 
 app = typer.Typer(
-    help="fti: nightly feature, training and batch-inference pipelines.", no_args_is_help=True
+    cls=OneLineErrors,
+    help="fti: nightly feature, training and batch-inference pipelines.",
+    no_args_is_help=True,
 )
 features_app = typer.Typer(
     help="Feature pipeline and the feature-store catalog.", no_args_is_help=True
@@ -67,10 +177,31 @@ def emit(
         console.print("(none)")
         return
     columns = columns or list(rows[0])
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    if _table_width(columns, cells) > console.width:
+        _print_records(columns, cells)
+        return
     table = Table(*columns)
-    for row in rows:
-        table.add_row(*(_cell(row.get(c)) for c in columns))
+    for line in cells:
+        table.add_row(*line)
     console.print(table)
+
+
+def _table_width(columns: list[str], cells: list[list[str]]) -> int:
+    """Characters a rich table of these cells needs without shrinking any column: the widest
+    value (or header) of each column, plus a border and a space either side of each."""
+    widths = [max(len(name), *(len(line[i]) for line in cells)) for i, name in enumerate(columns)]
+    return sum(widths) + 3 * len(columns) + 1
+
+
+def _print_records(columns: list[str], cells: list[list[str]]) -> None:
+    """One block per row, one line per column (psql's expanded display, `\\x`): what a table
+    too wide for the terminal prints instead of headers shrunk to `┃ as_… ┃`."""
+    width = max(len(name) for name in columns)
+    for number, line in enumerate(cells, 1):
+        console.print(f"-[ RECORD {number} ]" + "-" * max(0, width - 10), highlight=False)
+        for name, value in zip(columns, line, strict=True):
+            console.print(f"{name:<{width}} | {value}", highlight=False, soft_wrap=True)
 
 
 def _cell(value: Any) -> str:
@@ -81,13 +212,19 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def guarded(action: Callable[[], Any]) -> Any:
-    """Run ``action``; turn an FtiError into a one-line message and exit code 1."""
-    try:
-        return action()
-    except FtiError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+@app.callback()
+def options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar="FTI_DEBUG",
+            help="Show the full traceback of an error (for bug reports) instead of one line.",
+        ),
+    ] = False,
+) -> None:
+    """Options of every command. An error prints one line per problem on stderr and exits
+    with code 1; --debug (or FTI_DEBUG=1) prints its traceback instead."""
 
 
 def settings():  # type: ignore[no-untyped-def]
@@ -100,12 +237,14 @@ def settings():  # type: ignore[no-untyped-def]
 @app.command()
 def init() -> None:
     """Create FTI_HOME: migrated database, feature-store repo and its DVC remote."""
+    from fti.settings import hide_password
     from fti.setup import initialise
 
     s = settings()
-    guarded(lambda: initialise(s))
+    initialise(s)
     console.print(
-        f"fti home ready at {s.home} (database {s.db_url}, store {s.store_path}, remote {s.dvc_remote})"
+        f"fti home ready at {s.home} (database {hide_password(s.db_url)}, store {s.store_path}, "
+        f"remote {s.dvc_remote})"
     )
     _write_manifest(s)
 
@@ -115,7 +254,7 @@ def _write_manifest(s: Any, quiet: bool = False) -> None:
     from fti.definitions import load_project
     from fti.manifest import write_manifest
 
-    path = write_manifest(guarded(lambda: load_project(s.project)), s.project, s.manifest_path)
+    path = write_manifest(load_project(s.project), s.project, s.manifest_path)
     if not quiet:
         console.print(f"manifest of {s.project} written to {path}")
 
@@ -187,15 +326,51 @@ def demo(
     from the project's start date as one range run, then one run per night."""
     from fti.demo import run_demo
 
-    guarded(
-        lambda: run_demo(
-            settings(),
-            nightly_days=days,
-            customers=customers,
-            end=parse_date(end),
-            drift_after=parse_date(drift_after) if drift_after else None,
-        )
+    run_demo(
+        settings(),
+        nightly_days=days,
+        customers=customers,
+        end=parse_date(end),
+        drift_after=parse_date(drift_after) if drift_after else None,
     )
+
+
+@app.command()
+def new(
+    folder: Annotated[
+        str, typer.Argument(help="Folder to create; its name is the project's package name.")
+    ],
+) -> None:
+    """Write a small, working project package to start from: definitions, params.yaml, a
+    sample of raw files, a test of its feature function, and the .env that points fti at it."""
+    from pathlib import Path
+
+    from fti.scaffold import SAMPLE, create_project
+
+    target = Path(folder)
+    path = create_project(target.name, target.parent)
+    typer.echo(
+        f"created {path}\nnext:\n  cd {folder}\n  pip install -e .\n  python -m pytest tests\n"
+        f"  fti check\n  fti run --start {SAMPLE.start} --end {SAMPLE.end}"
+    )
+
+
+@app.command()
+def run(
+    start: DateArg,
+    end: DateArg,
+    nights: Annotated[
+        int, typer.Option(help="Last days to run night by night (the rest is one range run).")
+    ] = 3,
+) -> None:
+    """Run the project's nightly DAGs through Airflow for [start, end]: the history as one range
+    run of the feature DAG, then the last NIGHTS days one by one (features, training, scoring),
+    as the scheduler would; ends with what the runs left."""
+    from fti.runner import run_nights, summary
+
+    s = settings()
+    done = run_nights(s, start, end, nights)
+    typer.echo(summary(s, end, done["seconds"]))
 
 
 @app.command("airflow-env")
@@ -207,7 +382,7 @@ def airflow_env(
     """Print the environment (KEY='value' lines) for running Airflow on the embedded default."""
     import shlex
 
-    from fti.demo import airflow_variables
+    from fti.runner import airflow_variables
 
     for key, value in airflow_variables(settings(), port).items():
         typer.echo(f"{key}={shlex.quote(value)}")
@@ -240,7 +415,7 @@ def features_run(
         run_id = cli_run_id("features")
         return {"run_id": run_id, **pipelines.run_features(first, last, run_id, s, group)}
 
-    emit(guarded(run), as_json)
+    emit(run(), as_json)
 
 
 @features_app.command("versions")
@@ -252,7 +427,7 @@ def features_versions(group: str, as_json: JsonFlag = False) -> None:
     from fti.store.versions import FeatureStore
 
     s = settings()
-    guarded(lambda: load_project(s.project).group(group))  # a typo names the known groups
+    load_project(s.project).group(group)  # a typo names the known groups
     with session_scope(s.db_url) as session:
         rows = [as_dict(r) for r in list_versions(session, group, FeatureStore(s.store_path))]
     emit(
@@ -289,7 +464,7 @@ def features_show(
         with session_scope(s.db_url) as session:
             return as_dict(get_version(session, group, store.resolve(group, version)), full=True)
 
-    emit(guarded(run), as_json)
+    emit(run(), as_json)
 
 
 @features_app.command("diff")
@@ -314,7 +489,7 @@ def features_diff(
             )
             return diff_versions(a, b)
 
-    emit(guarded(run), as_json)
+    emit(run(), as_json)
 
 
 # ---- training ---------------------------------------------------------------------------------
@@ -355,7 +530,7 @@ def train(
         number = pipelines.train_model(path, run_id, settings=s)
         return pipelines.promote_if_better(path, number, run_id, s)
 
-    emit(guarded(run), as_json)
+    emit(run(), as_json)
 
 
 # ---- models -----------------------------------------------------------------------------------
@@ -402,7 +577,7 @@ def models_show(
                 row, aliases_by_version(session, model).get((model, row.version)), full=True
             )
 
-    emit(guarded(run), as_json)
+    emit(run(), as_json)
 
 
 @models_app.command("compare")
@@ -420,7 +595,7 @@ def models_compare(model: str, first: str, second: str, as_json: JsonFlag = Fals
             )
             return compare(a, b)
 
-    emit(guarded(run), as_json)
+    emit(run(), as_json)
 
 
 @models_app.command("promote")
@@ -441,7 +616,7 @@ def models_promote(
             event = aliases.set_alias(session, model, alias, version, _actor(), reason)
             console.print(f"{model} {alias}: v{event.from_version} -> v{event.to_version}")
 
-    guarded(run)
+    run()
 
 
 @models_app.command("rollback")
@@ -466,7 +641,7 @@ def models_rollback(
             f"re-scored {len(result['rescored'])} date(s): {', '.join(result['rescored']) or 'none'}"
         )
 
-    guarded(run)
+    run()
 
 
 @models_app.command("history")
@@ -525,7 +700,7 @@ def infer(
             model, parse_date(date_), cli_run_id("infer"), version, feature_version, s
         )
 
-    emit(guarded(run), as_json)
+    emit(run(), as_json)
 
 
 @predictions_app.command("runs")
@@ -575,7 +750,7 @@ def quarantine_show(row_id: int, as_json: JsonFlag = False) -> None:
         with session_scope(settings().db_url) as session:
             return show_row(session, row_id)
 
-    emit(guarded(run), as_json)
+    emit(run(), as_json)
 
 
 @quarantine_app.command("export")
@@ -591,7 +766,7 @@ def quarantine_export(
     from fti.features.quarantine import export_rows
 
     s = settings()
-    chosen = guarded(lambda: _source(s, source))
+    chosen = _source(s, source)
     with session_scope(s.db_url) as session:
         rows = export_rows(session, chosen, parse_date(date_))
     text = rows.to_csv(index=False)
@@ -612,8 +787,6 @@ def quarantine_readmit(
     as_json: JsonFlag = False,
 ) -> None:
     """Validate fixed rows again and move those that pass into their day's accepted events."""
-    import pandas as pd
-
     from fti.db.engine import session_scope
     from fti.features.quarantine import readmit
     from fti.pipelines import quarantine_root
@@ -621,14 +794,32 @@ def quarantine_readmit(
     s = settings()
 
     def run() -> dict[str, Any]:
-        rows = pd.read_csv(fixed, dtype=str, keep_default_na=False, na_values=[""])
+        rows = _read_fixed_rows(fixed)
         with session_scope(s.db_url, write=True) as session:
             result = readmit(session, _source(s, source), rows, s.staging_path, quarantine_root(s))
         if result["readmitted"]:
             result["next"] = "rerun the feature pipeline for those dates to publish the rows"
         return result
 
-    emit(guarded(run), as_json)
+    emit(run(), as_json)
+
+
+def _read_fixed_rows(path: str) -> Any:
+    """The rows of a CSV written by `fti quarantine export` and fixed by hand, all as text."""
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except FileNotFoundError as exc:
+        raise InputFileError(
+            f"{path}: no such file; give the CSV that `fti quarantine export --out FILE` wrote, "
+            "with its rows fixed"
+        ) from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputFileError(
+            f"{path}: not a CSV from `fti quarantine export` ({_first_line(exc)}); export the "
+            "rows again with `fti quarantine export --out FILE` and fix them there"
+        ) from exc
 
 
 def _source(s: Any, name: str | None) -> Any:
@@ -656,7 +847,7 @@ def monitor_report(
 
     s = settings()
     folder = Path(out) if out else s.home / "reports"
-    emit(guarded(lambda: write_reports(s, folder, run)), as_json)
+    emit(write_reports(s, folder, run), as_json)
 
 
 @monitor_app.command("gaps")
@@ -673,7 +864,7 @@ def monitor_gaps(
     from fti import pipelines
 
     day = parse_date(through) if through else datetime.now(UTC).date() - timedelta(days=1)
-    gaps = [gap.as_dict() for gap in guarded(lambda: pipelines.find_gaps(day, settings()))]
+    gaps: list[dict[str, Any]] = [gap.as_dict() for gap in pipelines.find_gaps(day, settings())]
     if as_json:
         emit(gaps, True)
     elif not gaps:
@@ -693,7 +884,7 @@ def sql(query: str, as_json: JsonFlag = False) -> None:
     """Run a read-only query against fti's database."""
     from fti.sql import run_read_only
 
-    columns, rows = guarded(lambda: run_read_only(settings().db_url, query))
+    columns, rows = run_read_only(settings().db_url, query)
     emit([dict(zip(columns, r, strict=True)) for r in rows], as_json, columns)
 
 

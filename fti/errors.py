@@ -2,11 +2,20 @@
 
 
 class FtiError(Exception):
-    """Root of every error fti raises on purpose."""
+    """Root of every error fti raises on purpose.
+
+    ``retry_helps`` says whether running the same step again could succeed (a lock held, a
+    database busy). False for errors about the input or the definition: a retry of the same
+    input fails the same way, so the DAGs fail such a task at once instead of retrying it.
+    """
+
+    retry_helps = True
 
 
 class ConfigError(FtiError):
     """Settings, params.yaml or the project definition are wrong."""
+
+    retry_helps = False
 
 
 class DefinitionError(ConfigError):
@@ -16,13 +25,19 @@ class DefinitionError(ConfigError):
 class LeakageError(FtiError):
     """A group's build used rows after the date it computed (it peeked ahead)."""
 
+    retry_helps = False
+
 
 class InputFileError(FtiError):
     """A raw input file cannot be used at all (unreadable, missing columns, empty)."""
 
+    retry_helps = False
+
 
 class QuarantineThresholdError(FtiError):
     """Too large a share of a file's rows broke a validation rule."""
+
+    retry_helps = False
 
 
 class StoreError(FtiError):
@@ -43,6 +58,8 @@ class ArtifactIntegrityError(RegistryError):
 
 class SkewError(FtiError):
     """Features at scoring time differ from the ones the model was trained on."""
+
+    retry_helps = False
 
 
 class ReadOnlyQueryError(FtiError):

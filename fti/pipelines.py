@@ -56,7 +56,7 @@ from fti.params import load_params, model_params
 from fti.registry import aliases
 from fti.registry.versions import find_identical, get_version, lock_model, register_version
 from fti.settings import Settings, file_safe, get_settings
-from fti.store.catalog import record_version
+from fti.store.catalog import forget_untagged_versions, record_version
 from fti.store.statistics import column_statistics
 from fti.store.versions import FeatureStore, PublishedVersion, read_partition_in_work_tree
 from fti.training import metrics
@@ -64,7 +64,7 @@ from fti.training.artifacts import load_artifact, save_artifact
 from fti.training.dataset import TrainingSet
 from fti.training.dataset import build_training_set as _build_set
 from fti.training.fit import fit
-from fti.training.promotion import gate
+from fti.training.promotion import gate, shared_holdout
 
 log = logging.getLogger(__name__)
 
@@ -216,11 +216,16 @@ def publish_group(
                 kind=kind,
             )
 
+    def forget_untagged(tagged: list[int]) -> None:  # rows a publish killed before its tag left
+        with session_scope(settings.db_url, write=True) as session:
+            forget_untagged_versions(session, group.name, tagged)
+
     published = store.publish(
         group.name,
         partitions,
         f"{len(dates)} partition(s) {dates[0]}..{dates[-1]} by {run_id}",
         record=record,
+        forget_untagged=forget_untagged,
     )
     return {
         "group": group.name,
@@ -462,17 +467,22 @@ def promote_if_better(
     training_set_path: str, version: int, run_id: str, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Make ``version`` champion when it beats the champion on the same holdout rows, by the
-    model's own metric and params.yaml's ``promote.margin``.
+    model's own metric and params.yaml's ``promote`` section: by more than ``margin`` and
+    beyond noise (the paired-bootstrap interval of the gain, ``confidence``,
+    ``bootstrap_resamples``). The rows are the holdout of the newer of the candidate's and the
+    champion's as-of dates (fti.training.promotion.shared_holdout).
 
-    The decision, with both scores, is stored on the candidate's registry row. Returned with
-    the model, version, feature versions, label version and as-of date: what a new model
-    version's asset event tells the model's inference DAG.
+    The decision, with both scores, the gain and its interval and the holdout's as-of date,
+    is stored on the candidate's registry row. Returned with the model, version, feature
+    versions, label version and as-of date: what a new model version's asset event tells the
+    model's inference DAG.
     """
     settings, project = setup(settings)
-    training, _ = load_training_set(training_set_path)
+    training, chosen = load_training_set(training_set_path)
     model = project.model(training.model)
-    margin = float(load_params(settings.params_file, "promote").get("margin", 0.0))
-    holdout = training.holdout
+    section = load_params(settings.params_file, "promote")
+    margin = float(section.get("margin", 0.0))
+    as_of = date.fromisoformat(_training_set_meta(training_set_path)["as_of"])
     # One write transaction: the champion cannot change between comparing and promoting.
     with session_scope(settings.db_url, write=True) as session:
         lock_model(session, model.name)
@@ -488,14 +498,17 @@ def promote_if_better(
                 "reason": f"v{version} is already champion",
             }
             return _promotion_summary(kept, model, version, training, training_set_path)
+        store = FeatureStore(settings.store_path)
+        holdout, where = shared_holdout(store, project, model, training, chosen, as_of, champion)
         decision = gate(
             model.metric,
-            margin,
+            section,
             holdout,
             LABEL,
             (version, _load(candidate), _feature_names(candidate)),
             (champion.version, _load(champion), _feature_names(champion)) if champion else None,
         )
+        decision |= where  # which holdout: its as-of date, label dates, rows, versions
         candidate.promotion = decision
         if decision["promoted"]:
             aliases.set_alias(
@@ -648,6 +661,9 @@ def score_batch(
                 if dry_run
                 else record_drift(db, run_id, results)
             )
+            unjudged = next((r["reason"] for r in results if not r["judged"]), None)
+            if unjudged:
+                log.info("drift of %s v%s on %s not judged: %s", name, row.version, as_of, unjudged)
             for result in drifted:
                 log.warning(
                     "drift, %s v%s on %s: %s PSI %.3f over the threshold",
@@ -690,6 +706,7 @@ def score_batch(
         "rows": count,
         "warnings": [w["message"] for w in warnings],
         "drift_breached": [r["feature"] for r in drifted],
+        "drift_not_judged": unjudged,
         "seconds": round(time.perf_counter() - clock, 3),
         "dry_run": dry_run,
     }

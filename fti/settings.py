@@ -1,4 +1,8 @@
-"""The one settings object: environment variables with the ``FTI_`` prefix.
+"""The one settings object: environment variables with the ``FTI_`` prefix, and the ``FTI_``
+lines of a ``.env`` file in the current folder (what `fti new` writes into a project; other
+lines, such as docker compose's, are left to their owners). The environment wins over ``.env``.
+Relative paths are read from the current folder and kept absolute, so the Airflow processes
+`fti run` starts find the same places.
 
 Read it when a task runs (``get_settings()``), never at import or DAG-parse time.
 """
@@ -9,8 +13,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from fti.errors import ConfigError
+
+ENV_PREFIX = "FTI_"
 
 # Folders inside FTI_HOME that hold each kind of state, unless set on their own.
 _HOME_LAYOUT = {
@@ -21,12 +34,49 @@ _HOME_LAYOUT = {
     "staging_path": "staging",
     "manifest_path": "manifest.json",
 }
+_FOLDERS = ("home", "store_path", "artifacts_path", "raw_path", "staging_path")
+_FILES = ("manifest_path", "params_file")
+# 'package.module' or 'package.module:attribute' (the attribute defaults to 'project').
+_PROJECT_REFERENCE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*)?")
+# What each setting must look like, for the message that names a bad one.
+_EXPECTED = {
+    "home": "a folder (created by `fti init` if missing)",
+    "db_url": "a SQLAlchemy URL such as sqlite:////abs/path/fti.db or "
+    "postgresql+psycopg://user:password@host:5432/fti",
+    "store_path": "a folder (created by `fti init` if missing)",
+    "dvc_remote": "a DVC remote URL or folder",
+    "artifacts_path": "a folder (created when needed)",
+    "raw_path": "a folder with one subfolder of raw files per source",
+    "staging_path": "a folder (created when needed)",
+    "manifest_path": "a file path (written by `fti check`)",
+    "params_file": "the path of the project's params.yaml",
+    "project": "'package.module:attribute' of an importable module",
+    "max_quarantine_share": "a share of rows from 0 to 1, e.g. 0.2",
+}
+
+
+class _FtiLinesOfDotEnv(DotEnvSettingsSource):
+    """``.env`` as a settings source, its ``FTI_`` lines only (the file may be shared)."""
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in super().__call__().items() if k in self.settings_cls.model_fields}
 
 
 class Settings(BaseSettings):
     """Where fti keeps its state. Every location defaults to a folder inside ``home``."""
 
-    model_config = SettingsConfigDict(env_prefix="FTI_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", env_file=".env")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _FtiLinesOfDotEnv(settings_cls), file_secret_settings
 
     home: Path = Field(default=Path(".fti"), description="FTI_HOME: root of the embedded setup")
     db_url: str = Field(description="SQLAlchemy URL; an SQLite file in home by default")
@@ -60,8 +110,61 @@ class Settings(BaseSettings):
         for key, folder in _HOME_LAYOUT.items():
             if not values.get(key):
                 values[key] = str(home / folder)
-        values.setdefault("db_url", f"sqlite:///{home / 'fti.db'}")
+        values["params_file"] = values.get("params_file") or "params.yaml"
+        for key in (*_FOLDERS, *_FILES):
+            if values.get(key):
+                values[key] = Path(values[key]).expanduser().resolve()
+        remote = str(values["dvc_remote"])
+        if "://" not in remote:
+            values["dvc_remote"] = str(Path(remote).expanduser().resolve())
+        if not values.get("db_url"):
+            values["db_url"] = f"sqlite:///{home / 'fti.db'}"
         return values
+
+    @field_validator("db_url")
+    @classmethod
+    def _usable_url(cls, value: str) -> str:
+        """A URL SQLAlchemy can parse, of a dialect and driver that are installed."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(value).get_dialect().import_dbapi()
+        except ArgumentError as exc:  # includes NoSuchModuleError: an unknown dialect or driver
+            raise ValueError(f"not a usable SQLAlchemy URL ({exc})") from None
+        except ValueError as exc:  # e.g. a port that is not a number
+            raise ValueError(f"not a SQLAlchemy URL ({exc})") from None
+        except ImportError as exc:
+            raise ValueError(f"its database driver is not installed ({exc})") from None
+        return value
+
+    @field_validator(*_FOLDERS)
+    @classmethod
+    def _not_a_file(cls, value: Path) -> Path:
+        if value.is_file():
+            raise ValueError("is a file, not a folder")
+        return value
+
+    @field_validator(*_FILES)
+    @classmethod
+    def _not_a_folder(cls, value: Path) -> Path:
+        if value.is_dir():
+            raise ValueError("is a folder, not a file")
+        return value
+
+    @field_validator("dvc_remote")
+    @classmethod
+    def _remote_not_a_file(cls, value: str) -> str:
+        if "://" not in value and Path(value).expanduser().is_file():
+            raise ValueError("is a file, not a folder or remote URL")
+        return value
+
+    @field_validator("project")
+    @classmethod
+    def _project_reference(cls, value: str) -> str:
+        if not _PROJECT_REFERENCE.fullmatch(value):
+            raise ValueError("is not a 'module' or 'module:attribute' reference")
+        return value
 
     @property
     def airflow_home(self) -> Path:
@@ -69,8 +172,45 @@ class Settings(BaseSettings):
 
 
 def get_settings() -> Settings:
-    """Read the settings from the environment now."""
-    return Settings()  # type: ignore[call-arg]  # required fields are filled by the validator
+    """Read the settings from the environment now.
+
+    Raises:
+        ConfigError: a setting has a bad value; one line per bad setting, naming its
+            environment variable, the value (a database password hidden) and what it must be.
+    """
+    try:
+        return Settings()  # type: ignore[call-arg]  # required fields are filled by the validator
+    except ValidationError as exc:
+        # Not chained: pydantic's own message repeats FTI_DB_URL with its password.
+        raise ConfigError("\n".join(setting_problems(exc))) from None
+
+
+def setting_problems(error: ValidationError) -> list[str]:
+    """One line per bad setting in ``error``: its variable, its value, what is wrong and wanted."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
+        value = problem.get("input")
+        shown = hide_password(str(value)) if field == "db_url" else str(value)
+        reason = str(problem["msg"]).removeprefix("Value error, ")
+        reason = reason[:1].lower() + reason[1:]
+        wanted = _EXPECTED.get(field)
+        lines.append(f"{name}={shown!r}: {reason}" + (f"; set it to {wanted}" if wanted else ""))
+    return lines
+
+
+def hide_password(url: str) -> str:
+    """``url`` as it may be printed: its password replaced by ``***``, even when unparsable."""
+    from sqlalchemy.engine import make_url
+
+    masked = re.sub(r"^([^:/]+://[^:/@]*):.*@", r"\1:***@", url)  # up to the last '@'
+    if url.count("@") > 1:  # an unescaped '@' in the password: SQLAlchemy would split it
+        return masked
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - unparsable: mask whatever sits between 'user:' and '@'
+        return masked
 
 
 def file_safe(name: str) -> str:

@@ -297,10 +297,10 @@ def drift(run_id: str) -> HTMLResponse:
     from fti.settings import get_settings
 
     settings = get_settings()
-    threshold = Thresholds.from_params(load_params(settings.params_file, "monitor")).psi
+    thresholds = Thresholds.from_params(load_params(settings.params_file, "monitor"))
     with session_scope(settings.db_url) as session:
         try:
-            return HTMLResponse(drift_page(session, run_id, threshold))
+            return HTMLResponse(drift_page(session, run_id, thresholds))
         except FtiError as exc:
             return HTMLResponse(f"<p>{_e(exc)}</p>", status_code=404)
 

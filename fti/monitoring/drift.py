@@ -10,6 +10,11 @@ batch into the same bins, one record batch at a time, so memory does not grow wi
   (e: training, a: scored; empty bins count as 0.0001), and
 - a chi-square test of the two binned samples (scipy's ``chi2_contingency``); with many rows
   tiny shifts are "significant", so the p-value is reported and PSI decides the breach.
+
+A batch of fewer than ``Thresholds.min_rows`` rows is not judged: with a handful of rows most
+bins are empty and PSI is large whatever the distribution (one row scores a PSI of 8.3 against
+ten equal bins). Its results still carry PSI and the p-value, for information, but never a
+breach, and say why (``judged`` false, ``reason`` "not enough rows to judge: 1 < 100").
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy.stats import chi2_contingency
 
+from fti.errors import ConfigError
+
 NUMERIC_BINS = 10
 TOP_VALUES = 20
 PREDICTION = "prediction"  # the name drift results use for the probability distribution
@@ -32,13 +39,28 @@ FLOOR = 1e-4  # share used for an empty bin, so PSI stays finite
 class Thresholds:
     psi: float = 0.2  # 0.1-0.2 is commonly read as "moderate", above 0.2 as "significant"
     p_value: float = 0.001  # reported, not a breach on its own
+    min_rows: int = 100  # scored rows a run needs before its drift is judged
 
     @classmethod
     def from_params(cls, section: dict[str, Any]) -> Thresholds:
+        """The ``monitor`` section of params.yaml: psi_threshold, p_value, min_rows."""
+        min_rows = int(section.get("min_rows", cls.min_rows))
+        if min_rows < 1:
+            raise ConfigError(
+                f"monitor.min_rows must be at least 1, got {min_rows}: set it in params.yaml "
+                "to the fewest scored rows a run needs before its drift is judged"
+            )
         return cls(
             psi=float(section.get("psi_threshold", cls.psi)),
             p_value=float(section.get("p_value", cls.p_value)),
+            min_rows=min_rows,
         )
+
+    def unjudged(self, rows: int) -> str | None:
+        """Why a run of ``rows`` scored rows is not judged, or None when it is."""
+        if rows < self.min_rows:
+            return f"not enough rows to judge: {rows} < {self.min_rows}"
+        return None
 
 
 def reference(
@@ -125,17 +147,24 @@ class DriftCounter:
         self.prediction = (
             _Bins(drift_reference[PREDICTION]) if PREDICTION in drift_reference else None
         )
+        self.rows = 0
 
     def add(self, batch: pa.RecordBatch, probabilities: np.ndarray) -> None:
+        self.rows += batch.num_rows
         for name, bins in self.features.items():
             bins.add(batch.column(name))
         if self.prediction is not None:
             self.prediction.add(pa.array(probabilities, pa.float64()))
 
     def compare(self, thresholds: Thresholds) -> list[dict[str, Any]]:
-        """One result per feature (and ``prediction``): PSI, p-value, breached, both histograms."""
+        """One result per feature (and ``prediction``): PSI, p-value, breached, both histograms.
+
+        Each also has ``rows`` (the scored rows counted), ``judged`` and ``reason``: a run
+        of fewer than ``thresholds.min_rows`` rows is not judged and breaches nothing.
+        """
+        reason = thresholds.unjudged(self.rows)
         results = [
-            _compare(name, self.reference["features"][name], bins, thresholds, "feature")
+            _compare(name, self.reference["features"][name], bins, thresholds, "feature", reason)
             for name, bins in self.features.items()
         ]
         if self.prediction is not None:
@@ -146,13 +175,19 @@ class DriftCounter:
                     self.prediction,
                     thresholds,
                     "prediction",
+                    reason,
                 )
             )
         return results
 
 
 def _compare(
-    name: str, reference: dict[str, Any], observed: _Bins, thresholds: Thresholds, kind: str
+    name: str,
+    reference: dict[str, Any],
+    observed: _Bins,
+    thresholds: Thresholds,
+    kind: str,
+    unjudged: str | None,
 ) -> dict[str, Any]:
     expected = np.asarray(reference["counts"], dtype=float)
     actual = observed.counts.astype(float)
@@ -162,7 +197,10 @@ def _compare(
         "kind": kind,
         "psi": value,
         "p_value": chi_square_p(expected, actual),
-        "breached": bool(value > thresholds.psi),
+        "breached": unjudged is None and bool(value > thresholds.psi),
+        "judged": unjudged is None,
+        "reason": unjudged,
+        "rows": int(actual.sum()),
         "bins": bin_labels(reference),
         "expected": expected.astype(int).tolist(),
         "observed": actual.astype(int).tolist(),

@@ -18,7 +18,7 @@ from fti.settings import Settings, file_safe
 
 def write_reports(settings: Settings, folder: Path, run_id: str | None = None) -> dict[str, Any]:
     """The drift page of ``run_id`` (default: the newest run) and its model's metrics page."""
-    threshold = Thresholds.from_params(load_params(settings.params_file, "monitor")).psi
+    thresholds = Thresholds.from_params(load_params(settings.params_file, "monitor"))
     with session_scope(settings.db_url) as session:
         if run_id is None:
             run_id = session.scalar(
@@ -30,7 +30,7 @@ def write_reports(settings: Settings, folder: Path, run_id: str | None = None) -
         if run is None:
             raise FtiError(f"no prediction run {run_id!r}; `fti predictions runs` lists them")
         model = run.model_name
-        drift = drift_page(session, run_id, threshold)
+        drift = drift_page(session, run_id, thresholds)
         metrics = metrics_page(session, model)
     folder.mkdir(parents=True, exist_ok=True)
     drift_file = folder / f"drift-{file_safe(run_id)}.html"

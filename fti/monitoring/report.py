@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from fti.db.tables import ModelVersion, PredictionRun
 from fti.errors import FtiError
+from fti.monitoring.drift import Thresholds
 from fti.monitoring.results import drift_of_run
 from fti.registry.aliases import history
 
@@ -32,7 +33,10 @@ STYLE = (
 )
 
 
-def drift_page(session: Session, run_id: str, threshold: float) -> str:
+def drift_page(session: Session, run_id: str, thresholds: Thresholds) -> str:
+    """The drift report of one run; a run of fewer rows than ``thresholds.min_rows`` says it
+    was not judged (its PSI is shown, for information)."""
+    threshold = thresholds.psi
     run = session.get(PredictionRun, run_id)
     if run is None:
         raise FtiError(f"no prediction run {run_id!r}; `fti predictions runs` lists them")
@@ -47,11 +51,15 @@ def drift_page(session: Session, run_id: str, threshold: float) -> str:
         )
         return _page(title, body)
     breached = [r["feature"] for r in results if r["breached"]]
-    verdict = (
-        f"<p class='breached'>Over the PSI threshold {threshold:g}: {escape(', '.join(breached))}</p>"
-        if breached
-        else f"<p>Every feature within the PSI threshold {threshold:g}.</p>"
-    )
+    unjudged = thresholds.unjudged(sum(results[0]["observed"]))
+    if breached:
+        verdict = f"<p class='breached'>Over the PSI threshold {threshold:g}: {escape(', '.join(breached))}</p>"
+    elif unjudged:
+        verdict = (
+            f"<p>Drift not judged, {escape(unjudged)} (monitor.min_rows); PSI for information.</p>"
+        )
+    else:
+        verdict = f"<p>Every feature within the PSI threshold {threshold:g}.</p>"
     rows = "".join(
         f"<tr><td>{escape(r['feature'])}</td><td>{r['kind']}</td><td>{r['psi']:.3f}</td>"
         f"<td>{_p_value(r['p_value'])}</td>"

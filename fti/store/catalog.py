@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -70,6 +70,28 @@ def record_version(
     return row
 
 
+def forget_untagged_versions(session: Session, group: str, tagged: Collection[int]) -> list[int]:
+    """Delete the catalog rows of ``group`` whose version is not in ``tagged``; return them.
+
+    A publish killed after writing its row and before making its tag leaves a row for a
+    version that does not exist. The next publish of the group replaces it when it makes that
+    version again, but not when it finds nothing changed, so ``FeatureStore.publish`` hands
+    the group's tagged versions to this function under its lock (``forget_untagged``), when
+    no other publisher can be between its row and its tag.
+    """
+    listed = session.scalars(
+        select(FeatureVersion.version).where(FeatureVersion.group_name == group)
+    )
+    gone = sorted(set(listed) - set(tagged))
+    if gone:
+        session.execute(
+            delete(FeatureVersion).where(
+                FeatureVersion.group_name == group, FeatureVersion.version.in_(gone)
+            )
+        )
+    return gone
+
+
 def _kept_partition_statistics(
     session: Session, published: PublishedVersion
 ) -> dict[str, dict[str, Any]]:
@@ -110,7 +132,8 @@ def list_versions(
     ``store``, only versions whose git tag exists.
 
     (A publish killed between writing its row and tagging leaves a row the next publish of
-    the group replaces; the store's tags are what was published.)
+    the group deletes or replaces, see ``forget_untagged_versions``; the store's tags are what
+    was published.)
     """
     query = select(FeatureVersion).order_by(FeatureVersion.group_name, FeatureVersion.version)
     if limit is not None:

@@ -34,6 +34,12 @@ ranking metrics (``roc_auc``, ``average_precision``, ``top_k_accuracy``) score
 ``decision_function`` when the model has one, else ``predict_proba``. Unlike scikit-learn's
 scorers, probability metrics get the model's own classes (``labels=model.classes_``, and the
 positive class ``classes_[1]``), so a holdout lacking a class still has a ``log_loss``.
+
+``predictions`` keeps a model's response on a holdout so that the metric of any resample of its
+rows (``resampled_values``, the promotion gate's bootstrap) needs no model: the common metrics
+(``roc_auc``, ``roc_auc_ovr``, ``average_precision``, ``accuracy``, ``log_loss``, the squared
+and absolute errors, ``r2``) are computed for all resamples at once, the others by scikit-learn on each resample's
+rows; either way the value is ``score``'s on those rows.
 """
 
 from __future__ import annotations
@@ -50,7 +56,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sklearn.metrics import get_scorer, get_scorer_names
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    get_scorer,
+    get_scorer_names,
+    log_loss,
+    mean_absolute_error,
+    mean_squared_error,
+    r2_score,
+    roc_auc_score,
+    root_mean_squared_error,
+)
 
 from fti.errors import ConfigError, DefinitionError
 
@@ -127,6 +144,82 @@ def score(name: str, model: Any, X: pd.DataFrame, y: npt.ArrayLike) -> float | N
     (e.g. ``log_loss`` of a regressor); errors of the model itself (wrong columns) propagate.
     """
     return _score(_metric(name), model, X, np.asarray(y), {})
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """A model's response on a holdout, computed once: what metric ``name`` scores of it.
+
+    The metric of any subset or resample of the rows follows from these arrays alone, so a
+    bootstrap predicts once, not once per resample (models predict each row on its own).
+    """
+
+    name: str
+    truth: np.ndarray
+    response: np.ndarray  # predict, predict_proba or decision_function, as ``score`` picks it
+    kwargs: Mapping[str, Any]  # the scorer's arguments and the model's class arguments
+    classes: np.ndarray | None  # the model's classes_ (None for a regressor)
+
+
+def predictions(name: str, model: Any, X: pd.DataFrame, y: npt.ArrayLike) -> Predictions:
+    """``model``'s response on (X, y) that metric ``name`` scores, for ``score_predictions``
+    and ``resampled_values``. Raises ConfigError as ``score`` does."""
+    metric = _metric(name)
+    truth = np.asarray(y)
+    found = getattr(model, "classes_", None)
+    classes = None if found is None else np.asarray(found)
+    if len(truth) == 0:  # nothing to predict; every value is None
+        return Predictions(name, truth, np.empty(0), {}, classes)
+    response, extra = _prediction(metric, model, X, {})
+    return Predictions(name, truth, np.asarray(response), {**metric.kwargs, **extra}, classes)
+
+
+def score_predictions(kept: Predictions) -> float | None:
+    """The metric on all rows of ``kept``: what ``score`` returns for the same model and rows."""
+    if len(kept.truth) == 0:
+        return None
+    return _value(_metric(kept.name), kept.truth, kept.response, kept.kwargs, kept.classes)
+
+
+def resample_counts(rows: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap resamples of ``rows`` rows: each draws ``rows`` row numbers with replacement;
+    returned as how often each row is drawn, (resamples x rows) int32 counts."""
+    wide = resamples * rows >= np.iinfo(np.int32).max
+    drawn = rng.integers(0, rows, size=(resamples, rows), dtype=np.int64 if wide else np.int32)
+    drawn += (np.arange(resamples) * rows).astype(drawn.dtype)[:, None]  # r * rows + row
+    flat = np.bincount(drawn.ravel(), minlength=resamples * rows)
+    return flat.reshape(resamples, rows).astype(np.int32)
+
+
+def resampled_values(kept: Predictions, counts: npt.ArrayLike) -> np.ndarray:
+    """The metric on each resample of ``kept``'s rows, in ``score``'s units; NaN where it is
+    not defined on a resample's rows (one class only, for instance).
+
+    ``counts`` (resamples x rows, ``resample_counts``) says how often each row is drawn in
+    each resample. Equal to ``score`` on the resampled rows, up to floating-point rounding.
+    The common metrics are computed for every resample at once; the others call scikit-learn
+    once per resample.
+    """
+    drawn = np.asarray(counts)
+    if drawn.ndim != 2 or drawn.shape[1] != len(kept.truth):
+        raise ValueError(f"counts must be (resamples x {len(kept.truth)} rows), not {drawn.shape}")
+    metric = _metric(kept.name)
+    values = np.full(len(drawn), np.nan)
+    if len(kept.truth) == 0:
+        return values
+    vectorised = _vectorised(metric, kept) if score_predictions(kept) is not None else None
+    redo = np.ones(len(drawn), dtype=bool)
+    if vectorised is not None:
+        raw, redo = vectorised(drawn)
+        values = raw if metric.loss else metric.sign * raw
+    everyone = np.arange(len(kept.truth))
+    for row in np.flatnonzero(redo):  # scikit-learn on the resample's own rows
+        rows = np.repeat(everyone, drawn[row])
+        found = _value(
+            metric, kept.truth[rows], kept.response[rows], kept.kwargs, kept.classes, warn=False
+        )
+        values[row] = np.nan if found is None else found
+    return values
 
 
 def holdout_metrics(
@@ -320,13 +413,26 @@ def _score(
     if len(truth) == 0:
         return None
     prediction, extra = _prediction(metric, model, X, responses)
+    classes = getattr(model, "classes_", None)
+    return _value(metric, truth, prediction, {**metric.kwargs, **extra}, classes)
+
+
+def _value(
+    metric: _Metric,
+    truth: np.ndarray,
+    prediction: Any,
+    kwargs: Mapping[str, Any],
+    classes: Any,
+    warn: bool = True,
+) -> float | None:
+    """The metric of these predictions, in ``score``'s units; None when not defined."""
     function_name = getattr(metric.function, "__name__", "")
-    if function_name in _NEEDS_EVERY_CLASS and not np.isin(model.classes_, truth).all():
+    if function_name in _NEEDS_EVERY_CLASS and not np.isin(classes, truth).all():
         return None
-    value = _compute(metric.function, truth, prediction, {**metric.kwargs, **extra})
-    if value is None:
+    computed = _compute(metric.function, truth, prediction, kwargs, warn)
+    if computed is None:
         return None
-    return value if metric.loss else metric.sign * value
+    return computed if metric.loss else metric.sign * computed
 
 
 def _respond(model: Any, X: pd.DataFrame, method: str, responses: dict[str, Any]) -> Any:
@@ -368,9 +474,14 @@ def _prediction(
 
 
 def _compute(
-    function: Any, truth: np.ndarray, prediction: Any, kwargs: Mapping[str, Any]
+    function: Any,
+    truth: np.ndarray,
+    prediction: Any,
+    kwargs: Mapping[str, Any],
+    warn: bool = True,
 ) -> float | None:
-    """``function``'s finite value, None when undefined on these rows (its warnings dropped)."""
+    """``function``'s finite value, None when undefined on these rows (its warnings dropped);
+    ``warn=False`` drops the warnings of a defined value too (a bootstrap's resamples)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -379,6 +490,190 @@ def _compute(
             return None
     if not math.isfinite(value):
         return None
-    for warning in caught:
+    for warning in caught if warn else ():
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return value
+
+
+# ---- resamples, all at once ---------------------------------------------------------------------
+# A vectorised metric: (resamples x rows) counts -> (its values in the function's own units,
+# which resamples scikit-learn must compute itself).
+_Vectorised = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+# roc_auc_score's arguments the vectorised AUC knows (a binary AUC ignores them all).
+_ROC_AUC_ARGUMENTS = frozenset({"labels", "average", "multi_class"})
+_REGRESSION_FUNCTIONS = (r2_score, mean_absolute_error, mean_squared_error, root_mean_squared_error)
+
+
+def _vectorised(metric: _Metric, kept: Predictions) -> _Vectorised | None:
+    """The metric of every resample at once from per-row terms, for the common metrics whose
+    arguments it covers; None: scikit-learn computes each resample.
+
+    Only called when scikit-learn scores all rows (the arrays fit the function).
+    """
+    function, kwargs = metric.function, dict(kept.kwargs)
+    truth, response = kept.truth, kept.response
+    if truth.ndim != 1:
+        return None
+    if function is roc_auc_score:
+        return _roc_auc_of(kept, kwargs)
+    if function is average_precision_score:
+        binary = kept.classes is not None and len(kept.classes) == 2 and response.ndim == 1
+        if binary and set(kwargs) <= {"pos_label", "average"} and "pos_label" in kwargs:
+            return _average_precision(truth == kwargs["pos_label"], response)
+        return None
+    if function is log_loss and set(kwargs) == {"labels"}:
+        return _log_loss(truth, response, np.asarray(kwargs["labels"]))
+    if kwargs or response.ndim != 1:
+        return None
+    if function is accuracy_score:
+        return _mean_of_rows((truth == response).astype(np.float64))
+    if function not in _REGRESSION_FUNCTIONS:
+        return None
+    actual, predicted = truth.astype(np.float64), response.astype(np.float64)
+    if function is r2_score:
+        return _r2(actual, predicted)
+    if function is mean_absolute_error:
+        return _mean_of_rows(np.abs(actual - predicted))
+    squares = (actual - predicted) ** 2
+    return _mean_of_rows(squares, np.sqrt if function is root_mean_squared_error else None)
+
+
+def _roc_auc_of(kept: Predictions, kwargs: Mapping[str, Any]) -> _Vectorised | None:
+    """Binary AUC, and one-vs-rest AUC (macro or support-weighted mean of each class's AUC
+    against the others, as scikit-learn computes it for ``labels``)."""
+    truth, response, classes = kept.truth, kept.response, kept.classes
+    if classes is None or kwargs.get("max_fpr") is not None:
+        return None
+    if not set(kwargs) <= _ROC_AUC_ARGUMENTS or not np.isin(truth, classes).all():
+        return None
+    if len(classes) == 2 and response.ndim == 1:
+        return _roc_auc(truth == np.sort(classes)[1], response)  # the larger label positive
+    average = kwargs.get("average", "macro")
+    labels = kwargs.get("labels")
+    if kwargs.get("multi_class") != "ovr" or average not in ("macro", "weighted") or labels is None:
+        return None
+    if response.ndim != 2 or response.shape[1] != len(labels):
+        return None
+    members = [truth == label for label in labels]
+    per_class = [_roc_auc(member, response[:, k]) for k, member in enumerate(members)]
+
+    def evaluate(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        each = np.column_stack([auc(counts)[0] for auc in per_class])  # NaN: class absent
+        if average == "macro":
+            return each.mean(axis=1), np.zeros(len(counts), dtype=bool)
+        support = np.column_stack([counts @ member for member in members])
+        return (each * support).sum(axis=1) / support.sum(axis=1), np.zeros(len(counts), bool)
+
+    return evaluate
+
+
+def _mean_of_rows(
+    terms: np.ndarray, then: Callable[[np.ndarray], np.ndarray] | None = None
+) -> _Vectorised:
+    """A metric that is the mean of per-row ``terms`` (then ``then`` of it)."""
+
+    def evaluate(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        means = (counts @ terms) / counts.sum(axis=1)
+        return (means if then is None else then(means)), np.zeros(len(counts), dtype=bool)
+
+    return evaluate
+
+
+def _log_loss(truth: np.ndarray, response: np.ndarray, labels: np.ndarray) -> _Vectorised | None:
+    """log_loss's per-row terms: minus the log of the probability of the true class, clipped
+    to [eps, 1 - eps] as scikit-learn clips it; columns in sorted label order."""
+    ordered = np.unique(labels)
+    proba = response if response.dtype in (np.float32, np.float64) else response.astype(float)
+    if proba.ndim == 1:
+        proba = np.column_stack([1 - proba, proba])
+    if proba.ndim != 2 or proba.shape[1] != len(ordered) or not np.isin(truth, ordered).all():
+        return None
+    eps = np.finfo(proba.dtype).eps
+    true = proba[np.arange(len(truth)), np.searchsorted(ordered, truth)]
+    return _mean_of_rows(-np.log(np.clip(true, eps, 1 - eps)).astype(np.float64))
+
+
+def _r2(truth: np.ndarray, response: np.ndarray) -> _Vectorised:
+    """r2 = 1 - residual / total sum of squares. Resamples whose truth is (nearly) constant,
+    where scikit-learn's value hangs on rounding and its 1.0-or-0.0 rule, are left to it."""
+    residual = (truth - response) ** 2
+    centred = truth - truth.mean()
+
+    def evaluate(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = counts.sum(axis=1)
+        spread = counts @ centred**2
+        total = spread - (counts @ centred) ** 2 / rows
+        near_constant = ~(total > 1e-9 * spread)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = 1 - (counts @ residual) / total
+        return np.where(near_constant, np.nan, values), near_constant
+
+    return evaluate
+
+
+def _average_precision(positive: np.ndarray, scores: np.ndarray) -> _Vectorised:
+    """Binary average precision: over the distinct scores, highest first, the precision at
+    each weighted by the share of positives it newly recalls.
+
+    Rows sorted by score once; each class's cumulative counts run over its own rows, read at
+    the last row of each distinct score.
+    """
+    order = np.argsort(-scores, kind="stable")
+    ranked = scores[order]
+    ends = np.r_[np.flatnonzero(ranked[1:] != ranked[:-1]), len(ranked) - 1]
+    is_positive = positive[order]
+    positives, negatives = order[is_positive], order[~is_positive]
+    # how many rows of each class come at or before each distinct score's last row
+    positives_up_to = np.searchsorted(np.flatnonzero(is_positive), ends, side="right")
+    negatives_up_to = np.searchsorted(np.flatnonzero(~is_positive), ends, side="right")
+
+    def evaluate(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        hits = _cumulative(counts[:, positives])[:, positives_up_to]
+        misses = _cumulative(counts[:, negatives])[:, negatives_up_to]
+        recalled = np.diff(hits, axis=1, prepend=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            precision = np.where(recalled > 0, hits / (hits + misses), 0.0)
+            values = (recalled * precision).sum(axis=1) / hits[:, -1]
+        defined = (hits[:, -1] > 0) & (misses[:, -1] > 0)  # every class drawn
+        return np.where(defined, np.maximum(values, 0.0), np.nan), np.zeros(len(counts), bool)
+
+    return evaluate
+
+
+def _cumulative(counts: np.ndarray) -> np.ndarray:
+    """Running totals along each resample, after a leading 0: column k sums the first k."""
+    totals = np.zeros((len(counts), counts.shape[1] + 1), dtype=np.int64)
+    np.cumsum(counts, axis=1, out=totals[:, 1:])
+    return totals
+
+
+def _roc_auc(positive: np.ndarray, scores: np.ndarray) -> _Vectorised:
+    """Binary ROC AUC as the Mann-Whitney statistic of each resample: the share of (positive,
+    negative) pairs ranked right, ties counting half.
+
+    Cumulative counts run over the rows of the smaller class sorted by score; each row of the
+    larger class finds the rows scored below it and tied with it by a search done once.
+    """
+    larger_positive = positive.sum() >= (~positive).sum()
+    larger = np.flatnonzero(positive if larger_positive else ~positive)
+    smaller = np.flatnonzero(~positive if larger_positive else positive)
+    smaller = smaller[np.argsort(scores[smaller], kind="stable")]
+    ranked = scores[smaller]
+    below = np.searchsorted(ranked, scores[larger], side="left")
+    up_to = np.searchsorted(ranked, scores[larger], side="right")
+    tied = bool((below != up_to).any())
+
+    def evaluate(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cumulative = _cumulative(counts[:, smaller])
+        weights = counts[:, larger]
+        twice = cumulative[:, below]  # twice the smaller-class rows below, ties counted once
+        twice += cumulative[:, up_to] if tied else twice
+        twice *= weights
+        above = twice.sum(axis=1) / 2  # (larger, smaller) pairs ranked larger-above-smaller
+        pairs = weights.sum(axis=1, dtype=np.int64) * cumulative[:, -1]
+        right = above if larger_positive else pairs - above
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = np.where(pairs > 0, right / pairs, np.nan)
+        return values, np.zeros(len(counts), dtype=bool)
+
+    return evaluate

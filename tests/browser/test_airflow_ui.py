@@ -126,7 +126,7 @@ class Airflow:
 def airflow(project: Project, demo_raw: Path) -> Iterator[Airflow]:
     """``airflow standalone`` on free ports over the project; DAGs scheduled by hand only."""
     from fti.definitions import load_project
-    from fti.demo import airflow_variables
+    from fti.runner import airflow_variables
     from fti.manifest import write_manifest
     from fti.settings import Settings
 

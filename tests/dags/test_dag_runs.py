@@ -10,11 +10,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import pendulum
-import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import DEMO_END, DEMO_START, PARAMS, REPO, demo_settings
+from tests.conftest import DEMO_END, DEMO_START, PARAMS, demo_settings
+from tests.dags.conftest import run
 
 FEATURE_GROUPS = ["customer_activity", "customer_profile"]
 LABEL_GROUPS = {"churned_30d": 30, "spend_next_30d": 30}  # label group: horizon in days
@@ -22,31 +21,6 @@ MODELS = {
     "churn": ("binary", "roc_auc", "churned_30d"),
     "spend": ("regression", "neg_root_mean_squared_error", "spend_next_30d"),
 }
-
-
-@pytest.fixture(scope="module")
-def dags():  # type: ignore[no-untyped-def]
-    from airflow.dag_processing.dagbag import BundleDagBag
-    from airflow.utils import db
-
-    db.initdb()
-    bag = BundleDagBag(str(REPO / "dags"), bundle_path=REPO / "dags")
-    assert bag.import_errors == {}
-    for dag in bag.dags.values():  # a failing task should fail the test now, not after retry delays
-        for task in dag.tasks:
-            task.retries = 0
-    return bag.dags
-
-
-def run(dag, day: date, expect: str = "success", **conf: Any):  # type: ignore[no-untyped-def]
-    defaults = dag.params.dump()  # dag.test() merges conf into the DAG's params in place
-    dag_run = dag.test(
-        logical_date=pendulum.datetime(day.year, day.month, day.day, tz="UTC"),
-        run_conf={**defaults, **conf},
-    )
-    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
-    assert dag_run.state == expect, states
-    return dag_run
 
 
 def asset_events(after: int, dag_run=None) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]

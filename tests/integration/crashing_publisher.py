@@ -12,11 +12,21 @@ worker dies when its machine or container goes away:
   the cache / to the remote;
 - ``git_commit``: inside ``git commit`` (a pre-commit hook holds it with the index locked);
 - ``record``: before the catalog row is written;
-- ``tag``: after the catalog row, before the git tag.
+- ``tag``: after the catalog row, before the git tag;
+- ``head_lock``: inside the first git command that moves HEAD, holding ``.git/HEAD.lock`` and
+  the branch's ref lock (a ``reference-transaction`` hook kills the group when git has taken
+  them): the publish's ``git commit``, or the ``git reset`` of its recovery when the store has
+  a killed publish to recover;
+- ``rwlock``: inside DVC's add, half way through rewriting its ``.dvc/tmp/rwlock`` file;
+- a name in ``versions.FAULT_POINTS`` (``publish.marker``, ``recover.*``): there, through
+  ``FTI_FAULT_POINT``.
+
+The hooks stay in the store: ``remove_hooks`` takes them away before the next publish.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -31,13 +41,32 @@ import pyarrow.parquet as pq
 
 from fti.db.engine import session_scope
 from fti.store import versions
-from fti.store.catalog import record_version
+from fti.store.catalog import forget_untagged_versions, record_version
 from fti.store.versions import FeatureStore
 
 GROUP = "activity"
 FIRST = date(2026, 2, 1)
 NEW_DAYS = [FIRST + timedelta(days=1), FIRST + timedelta(days=2)]
-STEPS = ["parquet", "swap", "dvc_add", "dvc_push", "git_commit", "record", "tag"]
+STEPS = [
+    "parquet",
+    "swap",
+    "dvc_add",
+    "dvc_push",
+    "git_commit",
+    "record",
+    "tag",
+    "publish.marker",
+    "head_lock",
+    "rwlock",
+]
+HOOKS = ("pre-commit", "reference-transaction")  # what ``git_commit`` and ``head_lock`` install
+# Kill the process group once git holds the locks of a transaction that moves HEAD.
+HEAD_LOCK_HOOK = """#!/bin/sh
+if [ "$1" = prepared ] && grep -q ' HEAD$'; then
+    kill -KILL 0
+fi
+exit 0
+"""
 
 
 def partition(day: date, value: int, rows: int = 2_000) -> pa.Table:
@@ -85,6 +114,32 @@ def die_after_first_copy(step: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+def install_hook(store: FeatureStore, name: str, script: str) -> None:
+    hook = store.path / ".git" / "hooks" / name
+    hook.write_text(script)
+    hook.chmod(0o755)
+
+
+def remove_hooks(store: Path) -> None:
+    """Take away the git hooks ``arm`` installs (the next publish must run without them)."""
+    for name in HOOKS:
+        (store / ".git" / "hooks" / name).unlink(missing_ok=True)
+
+
+class HalfWrittenJson:
+    """``json`` for ``dvc.rwlock``: its next ``dump`` writes half the text, then the group dies."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(json, name)
+
+    @staticmethod
+    def dump(obj: Any, fobj: Any, **kwargs: Any) -> None:
+        text = json.dumps(obj, **kwargs)
+        fobj.write(text[: len(text) // 2])
+        fobj.flush()
+        die()
+
+
 def die_before(original: Callable[..., Any]) -> Callable[..., Any]:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         die()
@@ -121,14 +176,20 @@ def arm(store: FeatureStore, step: str, record: list[Callable[[Any], None]]) -> 
     elif step == "dvc_push":
         cls._dvc_push = die_after_first_copy(cls._dvc_push)  # type: ignore[method-assign]
     elif step == "git_commit":
-        hook = store.path / ".git" / "hooks" / "pre-commit"
-        hook.write_text("#!/bin/sh\nsleep 30\n")
-        hook.chmod(0o755)
+        install_hook(store, "pre-commit", "#!/bin/sh\nsleep 30\n")
         cls._git_commit = die_during(cls._git_commit, 1.0)  # type: ignore[method-assign]
     elif step == "record":
         record[0] = die_before(record[0])
     elif step == "tag":
         cls._git_tag = die_before(cls._git_tag)  # type: ignore[method-assign]
+    elif step == "head_lock":
+        install_hook(store, "reference-transaction", HEAD_LOCK_HOOK)
+    elif step == "rwlock":
+        import dvc.rwlock
+
+        dvc.rwlock.json = HalfWrittenJson()  # type: ignore[assignment]
+    elif step in versions.FAULT_POINTS:
+        os.environ["FTI_FAULT_POINT"] = step
     else:
         raise SystemExit(f"unknown step {step!r}; one of {STEPS}")
 
@@ -151,9 +212,20 @@ def catalog_writer(
     return record
 
 
+def catalog_forgetter(db_url: str) -> Callable[[list[int]], None]:
+    """The ``forget_untagged`` step of a publish: catalog rows of versions never tagged go."""
+
+    def forget(tagged: list[int]) -> None:
+        with session_scope(db_url, write=True) as session:
+            forget_untagged_versions(session, GROUP, tagged)
+
+    return forget
+
+
 def publish(store: FeatureStore, db_url: str, partitions: dict[date, pa.Table], run_id: str) -> int:
     record = catalog_writer(db_url, store, partitions, run_id)
-    return store.publish(GROUP, partitions, run_id, record=record).version
+    forget = catalog_forgetter(db_url)
+    return store.publish(GROUP, partitions, run_id, record=record, forget_untagged=forget).version
 
 
 if __name__ == "__main__":
@@ -162,5 +234,11 @@ if __name__ == "__main__":
     partitions = {day: partition(day, 2) for day in NEW_DAYS}
     record = [catalog_writer(sys.argv[2], store, partitions, "killed")]
     arm(store, sys.argv[3], record)
-    store.publish(GROUP, partitions, "killed", record=record[0])
+    store.publish(
+        GROUP,
+        partitions,
+        "killed",
+        record=record[0],
+        forget_untagged=catalog_forgetter(sys.argv[2]),
+    )
     raise SystemExit("the publish finished although it should have been killed")

@@ -55,11 +55,23 @@ def score_end(home: Path, raw: Path) -> dict[str, tuple[dict, list[dict]]]:  # t
     return scored
 
 
+@pytest.fixture(scope="module")
+def scored_homes(
+    tmp_path_factory: pytest.TempPathFactory, demo_raw: Path, drifted_raw: Path
+) -> dict[str, tuple[Path, dict[str, tuple[dict, list[dict]]]]]:  # type: ignore[type-arg]
+    """Homes ``calm`` (the demo's data) and ``drifted``, each with score_end's runs in it."""
+    homes = tmp_path_factory.mktemp("scored")
+    return {
+        name: (homes / name, score_end(homes / name, raw))
+        for name, raw in (("calm", demo_raw), ("drifted", drifted_raw))
+    }
+
+
 def test_drift_is_flagged_on_drifted_data_and_not_on_undrifted(
-    tmp_path: Path, demo_raw: Path, drifted_raw: Path
+    scored_homes: dict[str, tuple[Path, dict[str, tuple[dict, list[dict]]]]],  # type: ignore[type-arg]
 ) -> None:
-    calm_runs = score_end(tmp_path / "calm", demo_raw)
-    drifted_runs = score_end(tmp_path / "drifted", drifted_raw)
+    calm_runs = scored_homes["calm"][1]
+    drifted_runs = scored_homes["drifted"][1]
 
     calm, calm_results = calm_runs["churn"]
     drifted, drifted_results = drifted_runs["churn"]
@@ -118,3 +130,70 @@ def test_monitor_report_writes_the_pictures(tmp_path: Path, drifted_raw: Path) -
         written["run_id"] == "score-churn"
         and "logins_7d" in Path(written["drift_report"]).read_text()
     )
+
+
+def test_a_run_below_the_minimum_rows_is_not_judged_and_does_not_breach(
+    tmp_path: Path,
+    drifted_raw: Path,
+    scored_homes: dict[str, tuple[Path, dict[str, tuple[dict, list[dict]]]]],  # type: ignore[type-arg]
+) -> None:
+    """Drifted data scored by a run with fewer rows than monitor.min_rows: PSI is still
+    recorded, but nothing breaches and the run is not marked drifted; at the minimum it is."""
+    import yaml
+
+    home, runs = scored_homes["drifted"]
+    drifted, _ = runs["churn"]
+    assert "logins_7d" in drifted["drift_breached"]
+    rows = drifted["rows"]
+    settings = demo_settings(home, drifted_raw)
+    params = yaml.safe_load(settings.params_file.read_text())
+    for min_rows, judged in ((rows + 1, False), (rows, True)):
+        params["monitor"]["min_rows"] = min_rows
+        params_file = tmp_path / f"params-{min_rows}.yaml"
+        params_file.write_text(yaml.safe_dump(params))
+        run_id = f"score-churn-min-{min_rows}"
+        summary = pipelines.score_batch(
+            "churn",
+            DEMO_END,
+            run_id,
+            settings=settings.model_copy(update={"params_file": params_file}),
+        )
+        with session_scope(settings.db_url) as session:
+            results = {r["feature"]: r for r in drift_of_run(session, run_id)}
+            run = session.scalar(select(PredictionRun).where(PredictionRun.run_id == run_id))
+            assert run is not None and run.drift_breached is judged
+        assert results["logins_7d"]["psi"] > 0.2 and summary["rows"] == rows
+        assert ("logins_7d" in summary["drift_breached"]) is judged
+        assert results["logins_7d"]["breached"] is judged
+        if not judged:
+            assert not any(r["breached"] for r in results.values())
+
+
+def test_a_run_below_the_minimum_says_so_in_its_summary_and_report(
+    tmp_path: Path,
+    drifted_raw: Path,
+    scored_homes: dict[str, tuple[Path, dict[str, tuple[dict, list[dict]]]]],  # type: ignore[type-arg]
+) -> None:
+    """The reason a run was not judged is in its summary and on its drift report."""
+    from html import escape
+
+    import yaml
+
+    from fti.monitoring.publish import write_reports
+
+    home, runs = scored_homes["drifted"]
+    settings = demo_settings(home, drifted_raw)
+    rows = runs["churn"][0]["rows"]
+    params = yaml.safe_load(settings.params_file.read_text())
+    params["monitor"]["min_rows"] = rows + 1
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+    few = settings.model_copy(update={"params_file": params_file})
+    summary = pipelines.score_batch("churn", DEMO_END, "score-churn-few", settings=few)
+    reason = f"not enough rows to judge: {rows} < {rows + 1}"
+    assert summary["drift_not_judged"] == reason and summary["drift_breached"] == []
+    page = Path(write_reports(few, tmp_path / "out", "score-churn-few")["drift_report"])
+    assert escape(reason) in page.read_text() and "Over the PSI threshold" not in page.read_text()
+    judged = write_reports(settings, tmp_path / "out", "score-churn")["drift_report"]
+    assert "not enough rows" not in Path(judged).read_text()
+    assert runs["churn"][0]["drift_not_judged"] is None

@@ -194,7 +194,7 @@ def test_a_publish_killed_at_any_step_leaves_the_previous_version_and_the_next_o
         timeout=120,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    (store.path / ".git" / "hooks" / "pre-commit").unlink(missing_ok=True)  # the test's own hook
+    crashing_publisher.remove_hooks(store.path)  # the test's own hooks
 
     # A reader (a fresh process would do the same) sees version 1, whole.
     reader = FeatureStore(store.path)

@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from fti.errors import ConfigError
 from fti.monitoring.drift import DriftCounter, Thresholds, psi, reference
 
 RNG = np.random.default_rng(0)
@@ -55,3 +56,32 @@ def test_counts_do_not_depend_on_batching_and_keep_every_row() -> None:
     plan = next(r for r in one if r["feature"] == "plan")
     assert plan["bins"][-2:] == ["other", "null"] and plan["observed"][-1] == 1
     assert next(r for r in one if r["feature"] == "x")["observed"][-1] == 1  # NaN: the null bin
+
+
+def test_a_batch_below_the_minimum_is_not_judged_and_breaches_nothing() -> None:
+    for rows in (1, 99):
+        shifted = counted(RNG.normal(3.0, 1, rows), ["a"] * rows, 7).compare(Thresholds())
+        x = next(r for r in shifted if r["feature"] == "x")
+        assert x["psi"] > 0.2  # reported for information: it would have breached
+        for result in shifted:
+            assert result["judged"] is False and result["breached"] is False
+            assert result["reason"] == f"not enough rows to judge: {rows} < 100"
+            assert result["rows"] == rows == sum(result["observed"])
+
+
+def test_a_batch_at_the_minimum_is_judged_and_a_shift_breaches() -> None:
+    shifted = counted(RNG.normal(3.0, 1, 100), ["a"] * 100, 7).compare(Thresholds())
+    by_feature = {r["feature"]: r for r in shifted}
+    assert all(r["judged"] and r["reason"] is None for r in shifted)
+    assert by_feature["x"]["breached"] and by_feature["plan"]["breached"]
+    assert by_feature["x"]["rows"] == 100
+
+
+def test_the_minimum_comes_from_params_and_can_be_lowered() -> None:
+    assert Thresholds.from_params({}).min_rows == 100
+    params = Thresholds.from_params({"psi_threshold": 0.3, "p_value": 0.01, "min_rows": 1})
+    assert params == Thresholds(psi=0.3, p_value=0.01, min_rows=1)
+    one = counted(np.array([3.0]), ["a"], 1).compare(params)
+    assert next(r for r in one if r["feature"] == "x")["breached"] is True
+    with pytest.raises(ConfigError, match="monitor.min_rows must be at least 1, got 0"):
+        Thresholds.from_params({"min_rows": 0})

@@ -1,6 +1,6 @@
-"""Run the fti DAGs through real Airflow, in one process, for `fti demo`.
+"""Run the fti DAGs through real Airflow, in one process, for `fti run` (and `fti demo`).
 
-Usage: python dags/demo_runner.py '<json plan>'   (fti.demo builds the plan and the environment)
+Usage: python dags/range_runner.py '<json plan>'   (fti.runner builds the plan and the environment)
 
 Each DAG run goes through ``dag.test()`` against Airflow's SQLite metadata database in
 AIRFLOW_HOME: real DAG parsing, serialization, task instances, XComs and asset events. What the
@@ -36,7 +36,7 @@ def main(plan: dict) -> int:
         print(f"DAG import errors: {bag.import_errors}", file=sys.stderr)
         return 1
 
-    for dag in bag.dags.values():  # fail fast: a demo should not sit out retry delays
+    for dag in bag.dags.values():  # fail fast: a run from a terminal should not sit out retry delays
         for task in dag.tasks:
             task.retries = 0
     # dag.test() merges run_conf into the DAG's params in place: start every run from defaults.

@@ -1,0 +1,202 @@
+"""`fti new`: the project it writes works as it is. Its own tests pass, its definition checks,
+and the pipeline functions the CLI runs publish its sample, train a champion and score the
+sample's last date; names that cannot be a project package are refused with their reason."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from fti import pipelines
+from fti.db.engine import session_scope
+from fti.db.tables import ModelVersion, Prediction
+from fti.definitions import check_project, data_problems, load_project
+from fti.errors import ConfigError
+from fti.registry import aliases
+from fti.scaffold import SAMPLE, create_project
+from fti.settings import Settings
+from fti.setup import initialise
+
+NAME = "corner_shop"
+REFERENCE = f"{NAME}.project:project"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A new project in tmp, its folder on sys.path (as PYTHONPATH or `pip install -e .`)."""
+    folder = create_project(NAME, tmp_path)
+    monkeypatch.syspath_prepend(str(folder))
+    yield folder
+    for module in [m for m in sys.modules if m == NAME or m.startswith(f"{NAME}.")]:
+        del sys.modules[module]  # the next test's project is another folder
+
+
+def files_under(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_new_writes_the_package_settings_sample_and_readme(tmp_path: Path) -> None:
+    folder = create_project(NAME, tmp_path)
+    assert folder == (tmp_path / NAME).resolve()
+    assert list(tmp_path.iterdir()) == [tmp_path / NAME]  # no scratch folder left behind
+    days = [SAMPLE.start + timedelta(days=i) for i in range(SAMPLE.days)]
+    samples = {f"data/raw/sales/{day.isoformat()}.csv" for day in days}
+    assert files_under(folder) == {
+        ".env",
+        ".gitignore",
+        "README.md",
+        "params.yaml",
+        "pyproject.toml",
+        f"{NAME}/__init__.py",
+        f"{NAME}/project.py",
+        "tests/test_features.py",
+        *samples,
+    }
+    assert (folder / ".env").read_text().splitlines()[-4:] == [
+        f"FTI_PROJECT={REFERENCE}",
+        "FTI_HOME=.fti",
+        "FTI_RAW_PATH=data/raw",
+        "FTI_PARAMS_FILE=params.yaml",
+    ]
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert "{{" not in path.read_text() and "{%" not in path.read_text(), path
+    params = yaml.safe_load((folder / "params.yaml").read_text())
+    assert set(params) == {"train", "promote", "monitor", "schedule"}
+    assert list(params["train"]) == ["sales_forecast"]
+    config = tomllib.loads((folder / "pyproject.toml").read_text())
+    assert config["project"]["name"] == NAME
+    assert config["tool"]["setuptools"]["packages"] == [NAME]
+    assert config["tool"]["pytest"]["ini_options"]["pythonpath"] == ["."]
+    readme = (folder / "README.md").read_text()
+    for command in ("fti check", f"fti run --start {SAMPLE.start} --end {SAMPLE.end}", "fti sql"):
+        assert command in readme
+    sample = folder / "data" / "raw" / "sales"
+    assert sum(p.stat().st_size for p in sample.iterdir()) < 64_000  # tens of KB
+    first = (sample / f"{SAMPLE.start}.csv").read_text().splitlines()
+    assert first[0] == "sale_id,store_id,closed_at,customers,sales"
+    assert len(first) == 1 + SAMPLE.stores
+
+
+def test_the_sample_is_the_same_every_time(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one, two = create_project(NAME, tmp_path / "a"), create_project(NAME, tmp_path / "b")
+    for name in files_under(one):
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+
+
+def test_its_own_tests_pass(project: Path) -> None:
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "3 passed" in ran.stdout
+
+
+def test_its_definition_checks_and_matches_its_sample(project: Path) -> None:
+    loaded = load_project(REFERENCE)
+    assert check_project(loaded) == []
+    assert data_problems(loaded, project / "data" / "raw") == []
+    assert (loaded.name, loaded.first_date) == (NAME, SAMPLE.start)
+    assert [e.name for e in loaded.entities] == ["store"]
+    assert [(m.name, m.task, m.label.name) for m in loaded.models] == [
+        ("sales_forecast", "regression", "sales_next_7d")
+    ]
+
+
+def test_the_pipelines_train_a_champion_and_score_the_last_date(
+    project: Path, tmp_path: Path
+) -> None:
+    settings = Settings(  # type: ignore[call-arg]  # the validator fills the other paths
+        home=tmp_path / "home",
+        raw_path=project / "data" / "raw",
+        params_file=project / "params.yaml",
+        project=REFERENCE,
+        manifest_path=tmp_path / "manifest.json",
+    )
+    initialise(settings)
+    night = SAMPLE.end
+    history = pipelines.run_features(SAMPLE.start, night - timedelta(days=1), "history", settings)
+    assert history["rows_read"] == history["rows_accepted"] == SAMPLE.stores * (SAMPLE.days - 1)
+    assert {g: p["version"] for g, p in history["published"].items()} == {
+        "store_sales": 1,
+        "sales_next_7d": 1,
+    }
+    # What `fti train --model sales_forecast` runs.
+    path = pipelines.build_training_set("sales_forecast", None, None, "train-1", settings)
+    version = pipelines.train_model(path, "train-1", settings=settings)
+    decision = pipelines.promote_if_better(path, version, "train-1", settings)
+    assert decision["promoted"] and decision["metric"] == "neg_mean_absolute_error"
+
+    pipelines.run_features(night, night, "night", settings)
+    # What `fti infer --model sales_forecast --date <night>` runs.
+    scored = pipelines.score_batch("sales_forecast", night, "infer-1", settings=settings)
+    assert scored["rows"] == SAMPLE.stores
+    with session_scope(settings.db_url) as session:
+        assert aliases.current(session, "sales_forecast", aliases.CHAMPION) == version
+        row = session.scalars(select(ModelVersion)).one()
+        predictions = session.scalars(
+            select(Prediction).where(Prediction.as_of_date == night)
+        ).all()
+    assert row.n_train >= 100 and row.n_holdout >= 25
+    assert row.feature_versions == {"store_sales": 1}
+    assert sorted(p.entity_id for p in predictions) == [str(i) for i in range(1, SAMPLE.stores + 1)]
+    # A week's sales of a store: thousands, never a null or a negative forecast.
+    assert all(p.value is not None and p.value > 1000 for p in predictions)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("1abc", "is not a Python identifier"),
+        ("my-shop", "is not a Python identifier"),
+        ("class", "is a Python keyword"),
+        ("CornerShop", "must be lower case"),
+        ("_shop", "must be lower case, start with a letter"),
+        ("pandas", "already an importable module"),
+        ("random", "already an importable module"),
+    ],
+)
+def test_names_that_cannot_be_a_project_are_refused(tmp_path: Path, name: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=reason) as raised:
+        create_project(name, tmp_path)
+    assert repr(name) in str(raised.value) and "\n" not in str(raised.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_folder_is_left_alone(tmp_path: Path) -> None:
+    existing = tmp_path / NAME
+    existing.mkdir()
+    (existing / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="already exists"):
+        create_project(NAME, tmp_path)
+    assert files_under(existing) == {"notes.txt"}
+    with pytest.raises(ConfigError, match="not an existing folder"):
+        create_project(NAME, tmp_path / "nowhere")
+
+
+def test_a_failure_half_way_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fti import scaffold
+
+    def broken(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(scaffold, "write_sample", broken)
+    with pytest.raises(OSError, match="disk full"):
+        create_project(NAME, tmp_path)
+    assert list(tmp_path.iterdir()) == []

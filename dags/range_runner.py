@@ -36,7 +36,8 @@ def main(plan: dict) -> int:
         print(f"DAG import errors: {bag.import_errors}", file=sys.stderr)
         return 1
 
-    for dag in bag.dags.values():  # fail fast: a run from a terminal should not sit out retry delays
+    # Fail fast: a run from a terminal should not sit out retry delays.
+    for dag in bag.dags.values():
         for task in dag.tasks:
             task.retries = 0
     # dag.test() merges run_conf into the DAG's params in place: start every run from defaults.

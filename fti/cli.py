@@ -737,7 +737,7 @@ def quarantine_list(as_json: JsonFlag = False, limit: int = 100) -> None:
 
     with session_scope(settings().db_url) as session:
         rows = list_rows(session, limit)
-    emit(rows, as_json, ["id", "file", "row_number", "column", "rule"])
+    emit(rows, as_json, ["id", "file", "row_number", "column", "rule", "file_status"])
 
 
 @quarantine_app.command("show")

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -55,7 +56,14 @@ class FeatureVersion(Base):
 
 
 class ValidationRun(Base):
-    """Accounting of one raw file: rows read = rows accepted + rows quarantined."""
+    """Accounting of the latest validation of one raw file.
+
+    ``status`` ``accepted``: rows read = rows accepted + rows quarantined, and
+    ``rows_readmitted`` of the accepted rows came from a re-admission (fti.features.quarantine).
+    ``rejected``: the file was not used (``reason`` says why); nothing of it is staged,
+    ``rows_read`` is null when the file could not be read, ``rows_quarantined`` counts the bad
+    rows found and ``quarantined_rows`` holds a sample of them.
+    """
 
     __tablename__ = "validation_runs"
     __table_args__ = (UniqueConstraint("source", "file"),)
@@ -64,17 +72,29 @@ class ValidationRun(Base):
     source: Mapped[str] = mapped_column(String(200))
     file: Mapped[str] = mapped_column(String(500))
     logical_date: Mapped[date] = mapped_column(Date)
-    rows_read: Mapped[int] = mapped_column(Integer)
+    rows_read: Mapped[int | None] = mapped_column(Integer)
     rows_accepted: Mapped[int] = mapped_column(Integer)
     rows_quarantined: Mapped[int] = mapped_column(Integer)
     run_id: Mapped[str] = mapped_column(String(250))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Added by migration 0008.
+    status: Mapped[str] = mapped_column(String(20), server_default="accepted")
+    reason: Mapped[str | None] = mapped_column(Text)
+    rows_readmitted: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Whether the accepted ids of this file are in accepted_ids (false: validated before 0008;
+    # fti.features.events records them from the staged events before the next validation).
+    ids_recorded: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class QuarantinedRow(Base):
-    """A raw row set aside by validation, with the rule it broke and its original values."""
+    """A raw row set aside by validation, with the rule it broke and its original values.
+
+    Ids are never handed out twice (AUTOINCREMENT on SQLite, a sequence on PostgreSQL), so an
+    id in an old export never names another row.
+    """
 
     __tablename__ = "quarantined_rows"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     validation_run_id: Mapped[int] = mapped_column(
@@ -85,6 +105,65 @@ class QuarantinedRow(Base):
     column: Mapped[str] = mapped_column(String(200))
     rule: Mapped[str] = mapped_column(String(500))
     raw_values: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AcceptedId(Base):
+    """Which day holds each accepted id of a source that declares an ``id_column``.
+
+    An id is accepted on one day only; a later (or earlier) day's repeat is quarantined as a
+    duplicate. The key makes the check an index lookup of the day's ids, whatever the history.
+    Ids are stored as text (int64 ids as their decimal digits).
+    """
+
+    __tablename__ = "accepted_ids"
+    __table_args__ = (
+        # Date first: a day's ids are found (to drop them) without offering the planner a
+        # second index led by ``source`` for the lookups by id.
+        Index("ix_accepted_ids_date_source", "logical_date", "source"),
+        {"sqlite_with_rowid": False},
+    )
+
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    id_value: Mapped[str] = mapped_column(Text, primary_key=True)
+    logical_date: Mapped[date] = mapped_column(Date)
+
+
+class Readmission(Base):
+    """A quarantined row fixed by hand and re-admitted: applied again whenever its day is
+    validated, as long as the raw file still holds the original at that line.
+
+    ``original``: the line's raw values in the file (``{"line": text}`` for a line that could
+    not be split into fields); ``fixed``: the values re-admitted in its place. ``status``:
+    ``applied``, or ``stale`` when the latest validation found the raw line changed.
+    """
+
+    __tablename__ = "readmissions"
+    __table_args__ = (UniqueConstraint("source", "logical_date", "row_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    logical_date: Mapped[date] = mapped_column(Date)
+    file: Mapped[str] = mapped_column(String(500))
+    row_number: Mapped[int] = mapped_column(Integer)
+    quarantine_id: Mapped[int] = mapped_column(Integer, index=True)  # the row re-admitted
+    original: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fixed: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20))
+    readmitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RetiredQuarantineIds(Base):
+    """The ids a replaced validation of a file had given its quarantined rows: an old export
+    that names them is told to export again."""
+
+    __tablename__ = "retired_quarantine_ids"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    file: Mapped[str] = mapped_column(String(500))
+    first_id: Mapped[int] = mapped_column(Integer, index=True)
+    last_id: Mapped[int] = mapped_column(Integer)
+    retired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ModelVersion(Base):

@@ -126,8 +126,8 @@ class Airflow:
 def airflow(project: Project, demo_raw: Path) -> Iterator[Airflow]:
     """``airflow standalone`` on free ports over the project; DAGs scheduled by hand only."""
     from fti.definitions import load_project
-    from fti.runner import airflow_variables
     from fti.manifest import write_manifest
+    from fti.runner import airflow_variables
     from fti.settings import Settings
 
     params = yaml.safe_load(PARAMS.read_text())

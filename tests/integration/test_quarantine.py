@@ -53,6 +53,16 @@ def test_fixed_rows_are_readmitted_and_still_bad_ones_stay(
     pipelines.validate_raw_events(DAY, DAY, "r", settings, sources=["events"])
 
     copy = pq.read_table(quarantine_file(pipelines.quarantine_root(settings), source.name, DAY))
+    assert copy.schema == pa.schema(
+        [
+            ("id", pa.int64()),
+            ("file", pa.string()),
+            ("row_number", pa.int64()),
+            ("column", pa.string()),
+            ("rule", pa.string()),
+            ("raw_values", pa.string()),
+        ]
+    )
     assert copy.column("row_number").to_pylist() == [14, 15, 16]
     assert json.loads(copy.column("raw_values")[0].as_py())["amount"] == "-19.90"
 

@@ -199,7 +199,20 @@ QUARANTINED = {
     "wrong type": (with_row(customer_id="seven"), "parse as int64"),
     "null": (with_row(event_type=""), "event_type: not null"),
     "NaN amount": (with_row(amount="nan"), "amount: parse as float64"),
-    "infinite amount": (with_row(amount="inf"), "amount: in_range"),
+    "infinite amount": (
+        with_row(amount="inf"),
+        "amount: parse as float64 (got 'inf': not a finite number)",
+    ),
+    "infinite id": (
+        with_row(customer_id="-inf"),
+        "customer_id: parse as int64 (got '-inf': not a finite integer)",
+    ),
+    "id beyond int64": (with_row(customer_id="1e308"), "customer_id: parse as int64 (got '1e308'"),
+    "cut-off time": (
+        with_row(event_time="2026-03-10T11:5"),
+        "event_time: parse as datetime64[ns, UTC] (got '2026-03-10T11:5': incomplete timestamp",
+    ),
+    "cut-off date": (with_row(signup_date="2023-09"), "(got '2023-09': incomplete timestamp"),
     "negative amount": (with_row(amount="-5"), "amount: in_range"),
     "duplicate id": (with_row(event_id="g0"), "unique id"),
     "out of window": (with_row(event_time="2026-03-11T08:00:00+00:00"), "inside logical date"),

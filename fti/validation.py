@@ -67,6 +67,7 @@ from fti.definitions import Source
 from fti.errors import InputFileError
 
 QUARANTINE_COLUMNS = ["row_number", "column", "rule", "raw_values"]
+GOT_CHARS = 100  # of a raw value quoted in a rule ("(got '...')"); longer ones end in "…"
 # Records kept of a file rejected for too many bad rows (the first bad rows by row number).
 QUARANTINE_SAMPLE = 1000
 UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
@@ -759,7 +760,7 @@ def _got_values(raw: pd.DataFrame, problem: _Problem, got: np.ndarray) -> pyarro
     values = None
     for name in pd.unique(names[got]):
         rows = got & (names == name)
-        quoted = _quoted(raw[name].iloc[problem.positions[rows]], REPR_PLAIN, "'", repr)
+        quoted = _shortened(_quoted(raw[name].iloc[problem.positions[rows]], REPR_PLAIN, "'", repr))
         if rows.all():  # the usual problem: one column's values
             return quoted
         if values is None:
@@ -767,6 +768,14 @@ def _got_values(raw: pd.DataFrame, problem: _Problem, got: np.ndarray) -> pyarro
         values = pc.replace_with_mask(values, pyarrow.array(rows), quoted)
     assert values is not None
     return values
+
+
+def _shortened(texts: pyarrow.Array) -> pyarrow.Array:
+    """Texts cut to ``GOT_CHARS`` characters with an ellipsis: a rule quotes the start of a very
+    long raw value (the record's raw values keep all of it)."""
+    long = pc.greater(pc.utf8_length(texts), GOT_CHARS)
+    cut = pc.binary_join_element_wise(pc.utf8_slice_codeunits(texts, 0, GOT_CHARS), "…", "")
+    return pc.if_else(long, cut, texts)
 
 
 def _joined(problems: pd.DataFrame, name: str, separator: str) -> pd.Series:

@@ -14,6 +14,7 @@ of their raw line before every validation of their day, so a rerun keeps them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -40,6 +41,7 @@ from fti.definitions import Source
 from fti.errors import InputFileError, QuarantineThresholdError
 from fti.validation import (
     QUARANTINE_COLUMNS,
+    QUARANTINE_SAMPLE,
     RawRows,
     ValidationResult,
     empty_rows,
@@ -50,9 +52,11 @@ from fti.validation import (
 
 log = logging.getLogger(__name__)
 
-SAMPLE_ROWS = (
-    1000  # quarantine records kept of a file rejected for too many bad rows (as validation)
-)
+# What the quarantine table's columns hold at most (String(200), String(500)): a rule quoting a
+# very long raw value is cut, with an ellipsis; raw_values keeps the whole value.
+COLUMN_CHARS, RULE_CHARS = 200, 500
+# Longer ids are stored by their sha256: PostgreSQL's btree refuses keys above ~2.7 KB.
+ID_CHARS = 512
 ID_CHUNK = 5000  # ids per IN (...) lookup: below SQLite's 32766 and PostgreSQL's 65535 binds
 ACCEPTED_IDS = Base.metadata.tables["accepted_ids"]
 QUARANTINED = Base.metadata.tables["quarantined_rows"]
@@ -138,12 +142,23 @@ def insert_quarantined(session: Session, run_id: int, file: str, rows: pd.DataFr
         "quarantined_rows",
         ["validation_run_id", "file", "row_number", "column", "rule", "raw_values"],
         (
-            (run_id, file, int(line), str(column), str(rule), _json_text(values))
+            (
+                run_id,
+                file,
+                int(line),
+                _fit(str(column), COLUMN_CHARS),
+                _fit(str(rule), RULE_CHARS),
+                _json_text(values),
+            )
             for line, column, rule, values in zip(
                 rows["row_number"], rows["column"], rows["rule"], rows["raw_values"], strict=True
             )
         ),
     )
+
+
+def _fit(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _json_text(values: Any) -> str:
@@ -222,8 +237,13 @@ def write_copy(session: Session, run: ValidationRun, root: Path) -> Path:
 
 # ---- ids across days ---------------------------------------------------------------------------
 def id_text(values: pd.Series) -> list[str]:
-    """Ids as ``accepted_ids`` stores them: text (an int64 id as its digits)."""
-    return [str(v) for v in values]
+    """Ids as ``accepted_ids`` stores them: text (an int64 id as its digits); an id longer than
+    ``ID_CHARS`` as ``sha256:<hex>`` of its text."""
+    texts = [str(v) for v in values]
+    return [
+        t if len(t) <= ID_CHARS else "sha256:" + hashlib.sha256(t.encode()).hexdigest()
+        for t in texts
+    ]
 
 
 # PostgreSQL: one primary-key probe per id, whatever the planner's statistics say. Without them
@@ -500,7 +520,7 @@ def validate_and_stage(
         message = threshold_message(
             path, bad, result.rows_read, max_quarantine_share, result.over_threshold
         )
-        sample = result.quarantined.head(SAMPLE_ROWS)
+        sample = result.quarantined.head(QUARANTINE_SAMPLE)
         outcome = Outcome("rejected", result.rows_read, 0, bad, sample, reason=message)
         reject(session, source, day, path, outcome, run_id, staging_root, quarantine_root)
         raise QuarantineThresholdError(message)

@@ -219,7 +219,12 @@ def readmit(
     records = {
         r.id: r
         for r in session.scalars(
-            select(QuarantinedRow).where(QuarantinedRow.id.in_(fixed["quarantine_id"].tolist()))
+            select(QuarantinedRow)
+            .join(ValidationRun, QuarantinedRow.validation_run_id == ValidationRun.id)
+            .where(
+                QuarantinedRow.id.in_(fixed["quarantine_id"].tolist()),
+                ValidationRun.source == source.name,  # another source's ids are unknown here
+            )
         )
     }
     refuse_unknown(session, source, sorted(set(fixed["quarantine_id"]) - set(records)))
@@ -275,8 +280,6 @@ def readmit_rows(
                 bad[line] = f"{source.id_column}: duplicate of {held[value].isoformat()}"
     keep = [line not in bad for line in lines]
     passed = result.accepted[keep]
-    if len(passed):
-        stage_more(staging_root, source, run.logical_date, passed)
     admitted = [line for line, ok in zip(lines, keep, strict=True) if ok]
     if ids:
         remember_ids(
@@ -308,4 +311,7 @@ def readmit_rows(
     run.rows_accepted += len(passed)
     run.rows_quarantined -= len(passed)
     run.rows_readmitted += len(passed)
+    session.flush()  # the database's checks first: a refused write stages nothing
+    if len(passed):
+        stage_more(staging_root, source, run.logical_date, passed)
     return len(passed), bad

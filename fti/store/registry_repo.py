@@ -16,6 +16,11 @@ GIT_IDENTITY = [
     "user.email=fti@localhost",
     "-c",
     "commit.gpgsign=false",
+    # A commit's automatic `git gc` runs in the foreground, inside the publish lock: no git
+    # process outlives the command that started it, so the next publish may clear every lock
+    # git left (recovery does) without touching a live one.
+    "-c",
+    "gc.autoDetach=false",
 ]
 
 

@@ -30,7 +30,6 @@ from fti.db.tables import AcceptedId, QuarantinedRow, Readmission, ValidationRun
 from fti.definitions import Source
 from fti.errors import InputFileError, QuarantineThresholdError
 from fti.features.events import (
-    SAMPLE_ROWS,
     load_events,
     quarantine_file,
     raw_file,
@@ -39,6 +38,7 @@ from fti.features.events import (
 )
 from fti.features.quarantine import list_rows, show_row
 from fti.store.versions import FeatureStore
+from fti.validation import QUARANTINE_SAMPLE
 from tests.conftest import make_settings
 from tests.unit.test_validation import CRM, CRM_GOOD, DAY, EVENT_COLUMNS, GOOD
 
@@ -193,7 +193,7 @@ def test_a_rejected_file_is_recorded_its_day_unstaged_and_the_version_kept(setti
     assert (run.status, run.reason, run.run_id) == ("rejected", message, "bad")
     assert (run.rows_read, run.rows_accepted) == (1200, 0)
     rows = quarantined(settings)
-    assert 0 < len(rows) <= SAMPLE_ROWS <= run.rows_quarantined
+    assert 0 < len(rows) <= QUARANTINE_SAMPLE <= run.rows_quarantined
     assert not set(old_ids) & {q[0] for q in rows}  # the previous run's rows are gone
     assert all(rule.startswith("plan: ") and "platinum" in rule for *_, rule in rows)
     copy = pq.read_table(quarantine_file(pipelines.quarantine_root(settings), "events", DAY))
@@ -509,3 +509,58 @@ def test_migration_0008_keeps_0007s_rows_and_downgrades(db_at_0007: str, tmp_pat
     upgrade(db_at_0007)
     with session_scope(db_at_0007) as session:
         assert session.scalar(select(func.count()).select_from(QuarantinedRow)) == 1
+
+
+def test_a_very_long_cell_and_a_very_long_id_fit_the_database(settings) -> None:  # type: ignore[no-untyped-def]
+    """A multi-megabyte raw value is quarantined (its rule quotes the start of it) and a long,
+    valid id is accepted and remembered, on PostgreSQL too, whose varchar and btree limits
+    SQLite does not have."""
+    import random
+    import string
+
+    noise = random.Random(7)
+    long_id = "".join(noise.choices(string.ascii_letters + string.digits, k=20_000))
+    write_day(
+        settings,
+        DAY,
+        [event("e1", event_type="x" * 3_000_000), event(long_id)]
+        + [event(f"e{i}") for i in range(2, 10)],
+    )
+    pipelines.validate_raw_events(DAY, DAY, "long", settings, ["events"])
+    run = accounting(settings, DAY)
+    assert (run.status, run.rows_read, run.rows_accepted, run.rows_quarantined) == (
+        "accepted",
+        10,
+        9,
+        1,
+    )
+    with session_scope(settings.db_url) as session:
+        (rule,) = session.scalars(select(QuarantinedRow.rule)).all()
+        held = session.scalar(select(func.count()).select_from(AcceptedId))
+    assert rule.startswith("event_type: ") and "(got 'xxxx" in rule and len(rule) <= 500, rule
+    assert held == 9
+    write_day(settings, NEXT, [event(long_id, NEXT)] + [event(f"n{i}", NEXT) for i in range(9)])
+    pipelines.validate_raw_events(NEXT, NEXT, "long", settings, ["events"])
+    assert accounting(settings, NEXT).rows_quarantined == 1  # the long id is a duplicate
+
+
+def test_quarantine_ids_of_another_source_are_not_readmitted_into_this_one(
+    settings, monkeypatch, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """An export of `events` handed back with `--source crm` names no crm row: refused, and
+    nothing is staged or remembered under crm."""
+    write_day(settings, DAY, [event(f"g{i}") for i in range(1, 10)] + [event("x", plan="gold")])
+    pipelines.validate_raw_events(DAY, DAY, "r", settings, sources=["events"])
+    use_cli(settings, monkeypatch)
+    exported = tmp_path / "fix.csv"
+    export = ["quarantine", "export", "--date", str(DAY), "--out", str(exported)]
+    assert runner.invoke(app, export).exit_code == 0
+    crm = pipelines.setup(settings)[1].source("crm")
+    fix = pd.read_csv(exported, dtype=str, keep_default_na=False).assign(plan="basic")
+    fix = fix.assign(**{c: CRM_GOOD[c] for c in crm.columns if c not in fix.columns})
+    fix.to_csv(exported, index=False)
+    done = runner.invoke(app, ["quarantine", "readmit", str(exported), "--source", "crm"])
+    assert done.exit_code == 1, done.output
+    assert f"[{fix['quarantine_id'][0]}]" in done.output, done.output
+    assert len(quarantined(settings)) == 1
+    assert not staged_file(settings.staging_path, crm, DAY).exists()

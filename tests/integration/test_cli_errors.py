@@ -253,7 +253,7 @@ def run_fti(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("FTI_")}
     environment.update(env)
     return subprocess.run(
-        [str(FTI), *args], env=environment, capture_output=True, text=True, timeout=120
+        [str(FTI), *args], env=environment, capture_output=True, text=True, timeout=1800
     )
 
 

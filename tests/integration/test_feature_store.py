@@ -191,7 +191,7 @@ def test_a_publish_killed_at_any_step_leaves_the_previous_version_and_the_next_o
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=1800,  # a guard against a hang, not a speed limit
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     crashing_publisher.remove_hooks(store.path)  # the test's own hooks

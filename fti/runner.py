@@ -111,11 +111,9 @@ def plan(start: date, end: date, nights: int) -> dict[str, Any]:
 
 def check_range(project: Project, start: date, end: date, nights: int) -> None:
     """Refuse a range the DAGs would refuse, before Airflow starts."""
-    if start < project.first_date:
-        raise ConfigError(
-            f"--start {start} is before the start date {project.first_date} of project "
-            f"{project.name!r}: start on or after it"
-        )
+    from fti.pipelines import check_dates
+
+    check_dates(project, start, end)
     if nights < 0 or end - timedelta(days=nights) < start:
         raise ConfigError(
             f"--nights {nights} does not fit in {start}..{end}: the history needs at least its "

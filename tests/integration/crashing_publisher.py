@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -118,6 +119,27 @@ def install_hook(store: FeatureStore, name: str, script: str) -> None:
     hook = store.path / ".git" / "hooks" / name
     hook.write_text(script)
     hook.chmod(0o755)
+
+
+def run_killed(store: FeatureStore, catalog: str, step: str) -> None:
+    """Run a publish of the new days in another process, SIGKILLed at ``step``; then remove
+    the test's own git hooks (what the kill left is the next publisher's to recover)."""
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.crashing_publisher",
+            str(store.path),
+            catalog,
+            step,
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=1800,  # a guard against a hang, not a speed limit
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    remove_hooks(store.path)
 
 
 def remove_hooks(store: Path) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
-import signal
 import subprocess
-import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date, timedelta
@@ -179,22 +177,7 @@ def test_a_publish_killed_at_any_step_leaves_the_previous_version_and_the_next_o
     assert crashing_publisher.publish(store, catalog, first, "v1") == 1
     before = store.read(GROUP, 1)
 
-    killed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.integration.crashing_publisher",
-            str(store.path),
-            catalog,
-            step,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,  # a guard against a hang, not a speed limit
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
-    crashing_publisher.remove_hooks(store.path)  # the test's own hooks
+    crashing_publisher.run_killed(store, catalog, step)
 
     # A reader (a fresh process would do the same) sees version 1, whole.
     reader = FeatureStore(store.path)

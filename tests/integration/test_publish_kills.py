@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -50,26 +49,6 @@ def catalog(tmp_path: Path) -> str:
 def publish_first(store: FeatureStore, catalog: str) -> pa.Table:
     assert crashing_publisher.publish(store, catalog, {FIRST: partition(FIRST, 1)}, "v1") == 1
     return store.read(GROUP, 1)
-
-
-def kill_publisher(store: FeatureStore, catalog: str, step: str) -> None:
-    """Run a publish of two new days in another process that is SIGKILLed at ``step``."""
-    killed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.integration.crashing_publisher",
-            str(store.path),
-            catalog,
-            step,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,  # a guard against a hang, not a speed limit
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
-    crashing_publisher.remove_hooks(store.path)
 
 
 def git_lines(store: FeatureStore, *args: str) -> list[str]:
@@ -141,7 +120,7 @@ def test_a_kill_that_leaves_a_lock_or_a_marker_half_made_does_not_stop_the_next_
     store: FeatureStore, catalog: str, step: str, left: Callable[[Path], None]
 ) -> None:
     v1 = publish_first(store, catalog)
-    kill_publisher(store, catalog, step)
+    crashing_publisher.run_killed(store, catalog, step)
     left(store.path)  # the kill landed at the exact point
     assert_next_publish_makes_v2(store, catalog, v1)
 
@@ -188,7 +167,9 @@ def test_an_unreadable_marker_recovers_every_group(store: FeatureStore, catalog:
     v1 = publish_first(store, catalog)
     labels = {FIRST: partition(FIRST, 0, 10)}
     assert store.publish("churned", labels, "labels v1").version == 1
-    kill_publisher(store, catalog, "tag")  # activity's two new days committed, not tagged
+    crashing_publisher.run_killed(
+        store, catalog, "tag"
+    )  # activity's two new days committed, not tagged
     assert len(list(store.group_dir(GROUP).iterdir())) == 3
     (store.path / IN_PROGRESS).write_text("")  # as a publish killed while writing it left it
 
@@ -209,8 +190,10 @@ def test_a_kill_during_the_next_runs_recovery_still_lets_the_run_after_it_publis
     store: FeatureStore, catalog: str, point: str
 ) -> None:
     v1 = publish_first(store, catalog)
-    kill_publisher(store, catalog, "tag")  # a commit, a catalog row, no tag
-    kill_publisher(store, catalog, point)  # the next run dies while recovering from that
+    crashing_publisher.run_killed(store, catalog, "tag")  # a commit, a catalog row, no tag
+    crashing_publisher.run_killed(
+        store, catalog, point
+    )  # the next run dies while recovering from that
     if point == "head_lock":  # inside recovery's `git reset`, holding HEAD.lock
         head_lock_left(store.path)
     assert (store.path / IN_PROGRESS).exists()
@@ -222,7 +205,9 @@ def test_a_catalog_row_whose_tag_was_never_made_goes_at_the_next_publish_that_ch
     store: FeatureStore, db_url: str
 ) -> None:
     v1 = publish_first(store, db_url)
-    kill_publisher(store, db_url, "tag")  # the row of v2 is written, its tag never made
+    crashing_publisher.run_killed(
+        store, db_url, "tag"
+    )  # the row of v2 is written, its tag never made
     assert [row[0] for row in catalog_rows(db_url)] == [1, 2]
 
     rerun = {FIRST: partition(FIRST, 1)}  # the data of v1: no new version

@@ -125,6 +125,7 @@ def validate_raw_events(
                     run_id,
                     settings.max_quarantine_share,
                     quarantine_root(settings),
+                    quarantine_min_rows=settings.quarantine_min_rows,
                 )
             counts["files"] += 1
             counts["rows_read"] += result.rows_read

@@ -52,6 +52,7 @@ _EXPECTED = {
     "params_file": "the path of the project's params.yaml",
     "project": "'package.module:attribute' of an importable module",
     "max_quarantine_share": "a share of rows from 0 to 1, e.g. 0.2",
+    "quarantine_min_rows": "a whole number of rows, 0 or more, e.g. 10",
 }
 
 
@@ -97,8 +98,26 @@ class Settings(BaseSettings):
         default=0.2,
         ge=0.0,
         le=1.0,
-        description="fail a file when more of its rows than this are bad",
+        description="fail a file when more of its rows than this are bad (and more than "
+        "quarantine_min_rows)",
     )
+    quarantine_min_rows: int = Field(
+        default=10,
+        ge=0,
+        description="fail a file for its share of bad rows only when more than this many are bad",
+    )
+    """A file is rejected only when its bad rows are more than ``max_quarantine_share`` of the
+    rows read *and* more than this many; 0 lets the share alone decide.
+
+    Why 10: the share gate is there to stop a broken export (a changed schema, a wrong
+    delimiter, a cut file), which breaks rows by the hundred. On a small file the share says
+    little: one bad row of a one-row day is 100%, and the share alone fails the day for it.
+    Ten or fewer bad rows are few enough to read in `fti quarantine list` and fix by hand, so
+    they are quarantined and the rest of the file accepted. At the default share (0.2) the count
+    only matters for files of fewer than 10 / 0.2 = 50 rows; larger files are judged by their
+    share alone. The price: a broken export of a file of ten rows or fewer is accepted with
+    every row quarantined (its counts and `fti quarantine list` show it); set 0 to refuse it.
+    """
 
     @model_validator(mode="before")
     @classmethod

@@ -42,7 +42,8 @@ whitespace is ignored, anything else quarantines the row with a rule that says w
   whole. Only invalid UTF-8 is reported as an encoding problem.
 
 A file with a ``max_quarantine_share`` stops being validated once its bad rows certainly exceed
-that share; it keeps a sample of ``QUARANTINE_SAMPLE`` records (see ``ValidationResult``).
+that share and ``quarantine_min_rows`` (both only grow as validation goes on); it keeps a sample
+of ``QUARANTINE_SAMPLE`` records (see ``ValidationResult``).
 """
 
 from __future__ import annotations
@@ -99,9 +100,10 @@ class ValidationResult:
     """One file's rows split into accepted (typed) and quarantined (one record per bad row).
 
     ``rows_bad`` counts the bad rows found. ``over_threshold``: validation was asked for a
-    ``max_quarantine_share`` and the bad rows certainly exceed it; it stopped there, the file is
-    rejected whole: ``accepted`` is empty and ``quarantined`` holds at most
-    ``QUARANTINE_SAMPLE`` records, those of the first bad rows found by row number. Otherwise
+    ``max_quarantine_share`` and the bad rows certainly exceed it and ``quarantine_min_rows``;
+    it stopped there, the file is rejected whole: ``accepted`` is empty and ``quarantined``
+    holds at most ``QUARANTINE_SAMPLE`` records, those of the first bad rows found by row
+    number (``rows_bad`` may be fewer than the file holds). Otherwise
     ``rows_read == rows_accepted + rows_quarantined`` and ``rows_bad == rows_quarantined``.
     """
 
@@ -367,14 +369,16 @@ def validate_frame(
     file: Path,
     malformed: Sequence[tuple[int, str, str]] = (),
     max_quarantine_share: float | None = None,
+    quarantine_min_rows: int = 0,
 ) -> ValidationResult:
     """Split text rows into typed accepted rows and quarantined rows, one record per bad row.
 
     ``raw``'s index is each row's line (CSV) or row (Parquet) in the file; ``malformed``
     lines (line, problem, text) could not be split into fields and are quarantined whole.
     With ``max_quarantine_share``, validation stops as soon as the bad rows certainly make up
-    more than that share of the rows read: the result is ``over_threshold`` (see
-    ``ValidationResult``).
+    more than that share of the rows read and are more than ``quarantine_min_rows``: the result
+    is ``over_threshold`` (see ``ValidationResult``); ``is_over_threshold`` of the full count
+    gives the same decision.
 
     Raises:
         InputFileError: a rule failed for the file as a whole rather than for rows.
@@ -382,11 +386,9 @@ def validate_frame(
     rows_read = len(raw) + len(malformed)
     flags = _Flags(len(raw))
 
-    def over() -> bool:
+    def over() -> bool:  # bad rows are only ever added: once over, the whole file is too
         bad = flags.count + len(malformed)
-        return (
-            max_quarantine_share is not None and bad > 0 and bad / rows_read > max_quarantine_share
-        )
+        return is_over_threshold(bad, rows_read, max_quarantine_share, quarantine_min_rows)
 
     def rejected() -> ValidationResult:
         sample = _records(raw, flags, malformed, QUARANTINE_SAMPLE)
@@ -829,12 +831,35 @@ def _quoted(
     return quoted.fill_null(null)
 
 
+def is_over_threshold(
+    bad: int, rows_read: int, max_quarantine_share: float | None, quarantine_min_rows: int = 0
+) -> bool:
+    """Whether ``bad`` rows of ``rows_read`` reject a file: more than ``max_quarantine_share`` of
+    them (None: never) and more than ``quarantine_min_rows`` (0: the share alone decides)."""
+    return (
+        max_quarantine_share is not None
+        and bad > quarantine_min_rows
+        and bad > 0
+        and bad / rows_read > max_quarantine_share
+    )
+
+
 def validate_file(
-    path: Path, source: Source, logical_date: date, max_quarantine_share: float | None = None
+    path: Path,
+    source: Source,
+    logical_date: date,
+    max_quarantine_share: float | None = None,
+    quarantine_min_rows: int = 0,
 ) -> ValidationResult:
     """Read and validate one raw file (``format`` and ``missing_day`` as the source says);
-    ``max_quarantine_share`` as in ``validate_frame``."""
+    ``max_quarantine_share`` and ``quarantine_min_rows`` as in ``validate_frame``."""
     raw = read_raw_file(path, source)
     return validate_frame(
-        raw.frame, source, logical_date, path, raw.malformed, max_quarantine_share
+        raw.frame,
+        source,
+        logical_date,
+        path,
+        raw.malformed,
+        max_quarantine_share,
+        quarantine_min_rows,
     )

@@ -45,6 +45,7 @@ from fti.validation import (
     RawRows,
     ValidationResult,
     empty_rows,
+    is_over_threshold,
     read_raw_file,
     validate_file,
     validate_frame,
@@ -425,25 +426,32 @@ def apply_readmissions(
 
 # ---- one day's file ---------------------------------------------------------------------------
 def _validate(
-    path: Path, source: Source, day: date, share: float, fixes: Sequence[Readmission]
+    path: Path,
+    source: Source,
+    day: date,
+    share: float,
+    min_rows: int,
+    fixes: Sequence[Readmission],
 ) -> tuple[ValidationResult, pd.DataFrame | None, int]:
     """Validate a file, with its re-admissions applied when it has any. Returns the result,
     the raw text validated (None when not kept) and how many accepted rows were re-admitted."""
     if not fixes:
-        return validate_file(path, source, day, max_quarantine_share=share), None, 0
+        return validate_file(path, source, day, share, min_rows), None, 0
     raw, applied = apply_readmissions(read_raw_file(path, source), source, fixes)
-    result = validate_frame(raw.frame, source, day, path, raw.malformed, max_quarantine_share=share)
+    result = validate_frame(raw.frame, source, day, path, raw.malformed, share, min_rows)
     if result.over_threshold:
         return result, raw.frame, 0
     readmitted = len(applied & set(accepted_lines(raw.frame, result)))
     return result, raw.frame, readmitted
 
 
-def threshold_message(path: Path, bad: int, rows_read: int, share: float, early: bool) -> str:
+def threshold_message(
+    path: Path, bad: int, rows_read: int, share: float, min_rows: int, early: bool
+) -> str:
     return (
         f"{path}: {'at least ' if early else ''}{bad} of {rows_read} rows ({bad / rows_read:.1%}) "
-        f"broke a rule, above FTI_MAX_QUARANTINE_SHARE={share}; see `fti quarantine list`, fix "
-        "the file and rerun"
+        f"broke a rule, above FTI_MAX_QUARANTINE_SHARE={share} and more than "
+        f"FTI_QUARANTINE_MIN_ROWS={min_rows}; see `fti quarantine list`, fix the file and rerun"
     )
 
 
@@ -477,6 +485,8 @@ def validate_and_stage(
     run_id: str,
     max_quarantine_share: float,
     quarantine_root: Path,
+    *,
+    quarantine_min_rows: int,
 ) -> ValidationResult:
     """Validate one day's raw file, record its accounting and quarantine (the table and a
     Parquet copy under ``quarantine_root``), and stage the accepted rows.
@@ -484,7 +494,9 @@ def validate_and_stage(
     The day's re-admitted rows replace their raw lines first; an accepted id another day holds
     is quarantined as a duplicate of that day. A day of no rows (``missing_day="empty"``: no
     file, or a header alone) is recorded with 0 rows against the expected path and stages an
-    empty, typed Parquet file.
+    empty, typed Parquet file. The file is rejected when its bad rows (cross-day duplicates
+    included) are more than ``max_quarantine_share`` of the rows read and more than
+    ``quarantine_min_rows``.
 
     Raises:
         InputFileError: the file cannot be used at all. The rejection is recorded and
@@ -495,7 +507,9 @@ def validate_and_stage(
     record_history_ids(session, source, staging_root)
     fixes = day_readmissions(session, source, day)
     try:
-        result, raw, readmitted = _validate(path, source, day, max_quarantine_share, fixes)
+        result, raw, readmitted = _validate(
+            path, source, day, max_quarantine_share, quarantine_min_rows, fixes
+        )
     except InputFileError as exc:
         failed = Outcome("rejected", None, 0, 0, pd.DataFrame(columns=QUARANTINE_COLUMNS))
         reject(
@@ -514,11 +528,16 @@ def validate_and_stage(
     if not result.over_threshold:
         result = quarantine_repeats(session, source, result, raw)
     bad = result.rows_bad if result.over_threshold else result.rows_quarantined
-    if result.over_threshold or (
-        result.rows_read and bad / result.rows_read > max_quarantine_share
+    if result.over_threshold or is_over_threshold(
+        bad, result.rows_read, max_quarantine_share, quarantine_min_rows
     ):
         message = threshold_message(
-            path, bad, result.rows_read, max_quarantine_share, result.over_threshold
+            path,
+            bad,
+            result.rows_read,
+            max_quarantine_share,
+            quarantine_min_rows,
+            result.over_threshold,
         )
         sample = result.quarantined.head(QUARANTINE_SAMPLE)
         outcome = Outcome("rejected", result.rows_read, 0, bad, sample, reason=message)

@@ -90,6 +90,11 @@ def _all_rows_bad(raw: Path) -> None:
     _edit(raw, change)
 
 
+def _one_bad_row_alone(raw: Path) -> None:
+    """A day of a single row, and that row bad: 100% of the file, but one row."""
+    _edit(raw, lambda frame: frame.head(1).assign(amount="-1"))
+
+
 def _drop_column(raw: Path) -> None:
     _edit(raw, lambda frame: frame.drop(columns=["event_type"]))
 
@@ -120,7 +125,12 @@ CASES = [
     Case("byte-order mark", _bom("\n"), quarantined=0),
     Case("byte-order mark and CRLF", _bom("\r\n"), quarantined=0),
     Case("a 3 MB cell", _long_cell, rule="event_type"),
-    Case("every row bad", _all_rows_bad, rejected="FTI_MAX_QUARANTINE_SHARE=0.2"),
+    Case("one row, and it is bad", _one_bad_row_alone, rule="amount: in_range"),
+    Case(
+        "every row bad",
+        _all_rows_bad,
+        rejected="above FTI_MAX_QUARANTINE_SHARE=0.2 and more than FTI_QUARANTINE_MIN_ROWS=10;",
+    ),
     Case("a column missing", _drop_column, rejected="missing required column(s) event_type"),
 ]
 

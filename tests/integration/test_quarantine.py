@@ -114,6 +114,7 @@ def stage(settings, source: Source) -> ValidationResult:  # type: ignore[no-unty
             "r",
             0.5,
             pipelines.quarantine_root(settings),
+            quarantine_min_rows=settings.quarantine_min_rows,
         )
 
 

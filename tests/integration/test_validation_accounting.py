@@ -153,6 +153,7 @@ def test_integer_ids_repeat_across_days_whichever_day_ran_first(settings) -> Non
                 "r",
                 0.5,
                 pipelines.quarantine_root(settings),
+                quarantine_min_rows=settings.quarantine_min_rows,
             )
 
     stage(NEXT)
@@ -188,7 +189,8 @@ def test_a_rejected_file_is_recorded_its_day_unstaged_and_the_version_kept(setti
         pipelines.run_features(DAY, DAY, "bad", settings, groups=[GROUP])
     message = str(raised.value)
     assert " of 1200 rows (" in message
-    assert "above FTI_MAX_QUARANTINE_SHARE=0.005;" in message  # as given, not "0%"
+    assert "above FTI_MAX_QUARANTINE_SHARE=0.005 and" in message  # as given, not "0%"
+    assert "more than FTI_QUARANTINE_MIN_ROWS=10;" in message  # the default
     run = accounting(settings, DAY)
     assert (run.status, run.reason, run.run_id) == ("rejected", message, "bad")
     assert (run.rows_read, run.rows_accepted) == (1200, 0)
@@ -242,8 +244,12 @@ def test_a_rejected_file_is_recorded_its_day_unstaged_and_the_version_kept(setti
 def test_rows_of_a_rejected_file_cannot_be_readmitted(
     settings, monkeypatch, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
+    settings = settings.model_copy(update={"quarantine_min_rows": 0})  # 3 bad rows reject
     write_day(settings, DAY, [event(f"b{i}", plan="platinum") for i in range(1, 4)])
-    with pytest.raises(QuarantineThresholdError, match=r"FTI_MAX_QUARANTINE_SHARE=0\.2;"):
+    with pytest.raises(
+        QuarantineThresholdError,
+        match=r"FTI_MAX_QUARANTINE_SHARE=0\.2 and more than FTI_QUARANTINE_MIN_ROWS=0;",
+    ):
         pipelines.validate_raw_events(DAY, DAY, "r", settings, sources=["events"])
     use_cli(settings, monkeypatch)
     exported = tmp_path / "fix.csv"
@@ -498,8 +504,9 @@ def test_migration_0008_keeps_0007s_rows_and_downgrades(db_at_0007: str, tmp_pat
 
     # A rejected file: 0007 cannot say so, so downgrading forgets its record.
     write_day(settings, NEXT, [event("x", NEXT, plan="gold")])
+    strict = settings.model_copy(update={"quarantine_min_rows": 0})  # one bad row rejects
     with pytest.raises(QuarantineThresholdError, match="1 of 1 rows"):
-        pipelines.validate_raw_events(NEXT, NEXT, "r0008", settings, sources=["events"])
+        pipelines.validate_raw_events(NEXT, NEXT, "r0008", strict, sources=["events"])
     command.downgrade(alembic_config(db_at_0007), "0007")
     with get_engine(db_at_0007).connect() as connection:
         runs = connection.execute(text("SELECT logical_date, rows_read FROM validation_runs")).all()

@@ -1,6 +1,6 @@
 """What a value must look like to be read: exact integers, finite numbers, complete timestamps;
 files with a byte-order mark or a very long cell; and the cost of a file of bad rows (stop at
-the quarantine share, records built column-wise but the same as one by one)."""
+the quarantine share and count, records built column-wise but the same as one by one)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from fti.errors import InputFileError
 from fti.validation import (
     QUARANTINE_COLUMNS,
     QUARANTINE_SAMPLE,
+    ValidationResult,
     empty_rows,
+    is_over_threshold,
     validate_file,
     validate_frame,
 )
@@ -377,12 +379,55 @@ def test_the_share_is_exceeded_only_above_it(tmp_path: Path, bad: int, over: boo
         pd.testing.assert_frame_equal(result.quarantined, full.quarantined)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    kinds=st.lists(st.sampled_from(["good", "amount", "time", "null", "twice"]), max_size=40),
-    share=st.floats(0.0, 1.0),
+@pytest.mark.parametrize(
+    ("bad", "min_rows", "over"),
+    [(11, 10, True), (10, 10, False), (2400, 2400, False), (2400, 2399, True), (1, 0, True)],
 )
-def test_with_a_share_the_answer_is_complete_or_over_it(kinds: list[str], share: float) -> None:
+def test_the_count_is_exceeded_only_above_it(
+    tmp_path: Path, bad: int, min_rows: int, over: bool
+) -> None:
+    """Every file here is mostly bad (far above the share): the count alone decides."""
+    path = bad_file(tmp_path, bad // 10, bad, plan="gold")
+    full = validate_file(path, SOURCE, DAY)
+    result = validate_file(path, SOURCE, DAY, 0.2, quarantine_min_rows=min_rows)
+    assert result.over_threshold is over
+    if over:  # stopped at the first pass that found more than min_rows bad rows: all of them
+        assert result.rows_bad == bad and result.rows_accepted == 0
+    else:  # the whole answer, exactly as without a share
+        assert result.rows_read == result.rows_accepted + result.rows_quarantined
+        pd.testing.assert_frame_equal(result.accepted, full.accepted)
+        pd.testing.assert_frame_equal(result.quarantined, full.quarantined)
+
+
+def test_the_early_stop_waits_for_the_count(tmp_path: Path) -> None:
+    """Parse failures alone are within the count, the rule failures after them are not: the
+    stop comes at the later pass, not at the first one over the share."""
+    rows = [dict(GOOD, event_id=f"p{i}", amount="x") for i in range(5)]  # pass 1: parse
+    rows += [dict(GOOD, event_id=f"r{i}", plan="gold") for i in range(5)]  # pass 2: schema
+    raw = frame(rows)
+
+    def check(min_rows: int) -> ValidationResult:
+        return validate_frame(raw, SOURCE, DAY, Path("x.csv"), (), 0.2, min_rows)
+
+    assert check(4).over_threshold and check(4).rows_bad == 5  # stopped after pass 1
+    assert check(5).over_threshold and check(5).rows_bad == 10  # not before pass 2
+    full = check(10)
+    assert not full.over_threshold and full.rows_quarantined == 10
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kinds=st.lists(
+        st.sampled_from(["good", "amount", "time", "null", "twice", "unsplit"]), max_size=40
+    ),
+    share=st.floats(0.0, 1.0),
+    min_rows=st.integers(0, 15),
+)
+def test_with_a_share_the_answer_is_complete_or_over_it(
+    kinds: list[str], share: float, min_rows: int
+) -> None:
+    """Stopping early decides as the full validation would: more than the share and more than
+    ``min_rows`` bad rows; otherwise the answer is the full one."""
     change = {
         "good": {},
         "amount": {"amount": "-1"},
@@ -390,19 +435,26 @@ def test_with_a_share_the_answer_is_complete_or_over_it(kinds: list[str], share:
         "null": {"plan": None},
         "twice": {"event_id": "g0"},
     }
-    rows = [dict(GOOD, event_id=f"g{i}") | change[k] for i, k in enumerate(kinds)]
+    rows = [dict(GOOD, event_id=f"g{i}") | change.get(k, {}) for i, k in enumerate(kinds)]
     raw = frame(rows)
-    full = validate_frame(raw, SOURCE, DAY, Path("x.csv"))
-    result = validate_frame(raw, SOURCE, DAY, Path("x.csv"), max_quarantine_share=share)
+    unsplit = [i + 2 for i, k in enumerate(kinds) if k == "unsplit"]  # lines
+    raw = raw.drop(index=unsplit)
+    malformed = [(line, "2 field(s) where the header has 7", "a,b") for line in unsplit]
+    full = validate_frame(raw, SOURCE, DAY, Path("x.csv"), malformed)
+    assert full.rows_read == len(kinds) == full.rows_accepted + full.rows_quarantined
+    assert not full.over_threshold and full.rows_bad == full.rows_quarantined
+    expected = full.rows_bad > min_rows and full.rows_bad / full.rows_read > share
+    assert is_over_threshold(full.rows_bad, full.rows_read, share, min_rows) is expected
+    result = validate_frame(raw, SOURCE, DAY, Path("x.csv"), malformed, share, min_rows)
+    assert result.over_threshold is expected
     if result.over_threshold:
-        assert result.rows_bad / result.rows_read > share and result.rows_accepted == 0
-        assert result.rows_bad <= full.rows_bad
+        assert result.rows_bad / result.rows_read > share and result.rows_bad > min_rows
+        assert result.rows_bad <= full.rows_bad and result.rows_accepted == 0
         numbers = result.quarantined["row_number"]
         assert len(numbers) == min(QUARANTINE_SAMPLE, result.rows_bad)
         assert numbers.is_monotonic_increasing
         assert set(numbers) <= set(full.quarantined["row_number"])
     else:
-        assert full.rows_bad <= share * full.rows_read + 1e-9
         assert result.rows_read == result.rows_accepted + result.rows_quarantined
         pd.testing.assert_frame_equal(result.accepted, full.accepted)
         pd.testing.assert_frame_equal(result.quarantined, full.quarantined)

@@ -492,6 +492,49 @@ def features_diff(
     emit(run(), as_json)
 
 
+@features_app.command("get")
+def features_get(
+    group: str,
+    entities: Annotated[list[str], typer.Argument(help="Entity keys, e.g. 494 17.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Rows from the online store: each entity's newest row of the group's version online."""
+    from fti.definitions import load_project
+    from fti.online.store import as_records, read_online
+
+    s = settings()
+    chosen = load_project(s.project).group(group)  # a typo names the known groups
+    if chosen.kind != "features":
+        raise FtiError(f"{group!r} is a {chosen.noun}: only feature groups are served online")
+    found = read_online(s.db_url, group, entities)
+    if found.version is None:
+        raise FtiError(
+            f"no version of {group} is online: publish one (`fti features run`) or run "
+            f"`fti features materialise --group {group}`"
+        )
+    records = as_records(found, entities)
+    if as_json:
+        emit(records, as_json)
+        return
+    emit([r for r in records if r["found"]], as_json)
+    if found.missing:
+        typer.echo(f"not online in {group} v{found.version}: {' '.join(found.missing)}", err=True)
+
+
+@features_app.command("materialise")
+def features_materialise(
+    group: Annotated[
+        list[str] | None, typer.Option(help="Only this feature group (repeat for more).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Put the newest version of each feature group into the online store (idempotent)."""
+    from fti.online.materialise import materialise_latest
+
+    done = materialise_latest(settings(), group or None)
+    emit([m.as_dict() for m in done], as_json)
+
+
 # ---- training ---------------------------------------------------------------------------------
 @app.command()
 def train(

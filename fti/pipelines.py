@@ -52,6 +52,7 @@ from fti.lineage import code_version, library_versions
 from fti.monitoring import drift
 from fti.monitoring.gaps import Gap, missing_dates
 from fti.monitoring.results import record_drift
+from fti.online.materialise import forget_untagged_online, materialise_published
 from fti.params import load_params, model_params
 from fti.registry import aliases
 from fti.registry.versions import find_identical, get_version, lock_model, register_version
@@ -216,10 +217,12 @@ def publish_group(
                 lambda day: read_partition_in_work_tree(store, group.name, day),
                 kind=kind,
             )
+            materialise_published(session, store, group, published)  # same transaction
 
     def forget_untagged(tagged: list[int]) -> None:  # rows a publish killed before its tag left
         with session_scope(settings.db_url, write=True) as session:
             forget_untagged_versions(session, group.name, tagged)
+            forget_untagged_online(session, store, group, tagged)
 
     published = store.publish(
         group.name,

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -324,3 +325,79 @@ class DriftResult(Base):
     bins: Mapped[list[Any]] = mapped_column(JSON)  # bin labels
     expected: Mapped[list[Any]] = mapped_column(JSON)  # training counts per bin
     observed: Mapped[list[Any]] = mapped_column(JSON)  # scored counts per bin
+
+
+class OnlineRow(Base):
+    """The online store: each entity's newest row of a feature group's version online.
+
+    ``entity_key`` is the key as text (int64 keys as their decimal digits); ``feature_values``
+    the row's feature values as a JSON array in the order of the group's online schema
+    (``OnlineState.schema``), with dates and times as their Arrow integer storage, so a reader
+    rebuilds them with the published types (fti.online.codec). ``version``: the version the
+    row was written from (a later version that keeps the entity's newest row does not rewrite
+    it); ``row_hash`` tells a materialisation which rows changed. Migration 0009.
+    """
+
+    __tablename__ = "online_rows"
+    __table_args__ = (
+        PrimaryKeyConstraint("group_name", "entity_key", name="pk_online_rows"),
+        # The rows whose partition a new version may have replaced: feature_date >= its first.
+        Index("ix_online_rows_group_date", "group_name", "feature_date"),
+        {"sqlite_with_rowid": False},
+    )
+
+    group_name: Mapped[str] = mapped_column(String(200))
+    entity_key: Mapped[str] = mapped_column(Text)
+    feature_date: Mapped[date] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer)
+    row_hash: Mapped[int] = mapped_column(BigInteger)
+    feature_values: Mapped[str] = mapped_column(Text)
+
+
+class OnlineState(Base):
+    """Which version of a feature group the online store holds, written in the transaction
+    that writes its rows (a reader reads both in one snapshot)."""
+
+    __tablename__ = "online_state"
+
+    group_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    entity_key: Mapped[str] = mapped_column(String(200))  # the key column's name
+    # {"columns": {name: type}, "arrow": base64 Arrow schema}: the entity key and the features
+    # in the order of ``OnlineRow.feature_values`` (fti.store.versions.schema_to_json).
+    schema: Mapped[dict[str, Any]] = mapped_column(JSON)
+    schema_hash: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)  # entities held
+    rows_written: Mapped[int] = mapped_column(Integer)  # by the last materialisation
+    rows_deleted: Mapped[int] = mapped_column(Integer)
+    materialised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ServedPrediction(Base):
+    """A prediction served on request (``fti serve``'s optional request log), with the lineage
+    columns of ``predictions`` so monitoring compares served and batch scores."""
+
+    __tablename__ = "served_predictions"
+    __table_args__ = (
+        Index("ix_served_predictions_model_at", "model_name", "served_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    request_id: Mapped[str] = mapped_column(String(100))
+    served_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int] = mapped_column(Integer)
+    entity_id: Mapped[str] = mapped_column(String(200))
+    prediction: Mapped[int | None] = mapped_column(Integer)
+    probability: Mapped[float | None] = mapped_column(Float)
+    value: Mapped[float | None] = mapped_column(Float)
+    predicted_class: Mapped[str | None] = mapped_column(String(200))
+    class_probabilities: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    feature_group: Mapped[str] = mapped_column(String(200))  # the model's spine group
+    feature_version: Mapped[int] = mapped_column(Integer)
+    feature_versions: Mapped[dict[str, Any]] = mapped_column(JSON)  # {group: version} served
+    feature_date: Mapped[date | None] = mapped_column(Date)  # the spine row's date
+    stale: Mapped[bool] = mapped_column(Boolean, server_default=false())

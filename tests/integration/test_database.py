@@ -24,6 +24,9 @@ TABLES = {
     "alias_events",
     "prediction_runs",
     "predictions",
+    "online_rows",
+    "online_state",
+    "served_predictions",
 }
 
 

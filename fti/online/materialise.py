@@ -1,0 +1,460 @@
+"""Materialise a feature group's version into the online store: each entity's newest row.
+
+A publish calls :func:`materialise_published` inside the transaction that writes the version's
+catalog row, before the version's git tag: the catalog row, the online rows and the tag land
+together or not at all. A publish killed after that transaction and before its tag leaves
+rows of a version that does not exist; the next publish of the group (under the store's lock,
+see ``FeatureStore.publish``) calls :func:`forget_untagged_online`, which puts the group's
+newest tagged version back online. The rule: **the online store holds the newest tagged
+version of each feature group**, or, between a publish's transaction and its tag, the version
+being tagged.
+
+What a materialisation writes:
+
+- Only entities whose newest row changed (a hash of feature date and values per row), in one
+  transaction with the group's ``online_state`` row; a reader reading both in one snapshot
+  sees the old version or the new one, never a mix. The same version again writes nothing.
+- An entity that has no row in the version any more (its only partitions were replaced
+  without it) is deleted; no other row is.
+- A new version whose previous version is online reads only its changed partitions, plus,
+  for the few entities whose online row sat in a replaced partition and is not in it any
+  more, their rows in the other partitions (the newest row of an entity can only change if a
+  partition at or after its current feature date changed). Otherwise (first load, a schema
+  change, recovery, ``fti features materialise``) the whole version is read, newest
+  partition first, keeping one row per entity.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from itertools import repeat
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from fti.db.tables import OnlineRow, OnlineState
+from fti.errors import FtiError
+from fti.online import codec
+from fti.store.statistics import schema_hash, schema_of
+from fti.store.versions import (
+    DATE_COLUMN,
+    FeatureStore,
+    PublishedVersion,
+    fault_point,
+    partition_dir,
+    schema_to_json,
+)
+
+if TYPE_CHECKING:
+    from fti.definitions import FeatureGroup, LabelGroup
+    from fti.settings import Settings
+
+PUBLISH_LOCK = ".publish.lock"  # FeatureStore.publish's lock file in the store (versions.py)
+LOCK_TIMEOUT_S = 600
+DELETE_CHUNK = 500
+SQLITE_WRITE_CACHE_KIB = 256 * 1024  # see fti.inference.write: big upserts thrash a small cache
+COLUMNS = ("group_name", "entity_key", "feature_date", "version", "row_hash", "feature_values")
+# Written between a materialisation's rows and its state row (tests kill the publisher there).
+FAULT_POINT = "online.rows"
+
+
+@dataclass(frozen=True)
+class Materialised:
+    """What a materialisation did: ``mode`` full, incremental, unchanged or removed."""
+
+    group: str
+    version: int | None
+    rows: int  # entities online now
+    written: int  # rows inserted or updated
+    deleted: int
+    mode: str
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "version": self.version,
+            "mode": self.mode,
+            "rows": self.rows,
+            "written": self.written,
+            "deleted": self.deleted,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True)
+class VersionSource:
+    """A version's partitions to read: ``read(dates, filter)`` returns their rows, typed with
+    ``schema`` (the version's, entity key and feature date included)."""
+
+    group: str
+    version: int
+    schema: pa.Schema
+    dates: list[date]
+    read: Callable[[Sequence[date], pc.Expression | None], pa.Table]
+
+
+def work_tree_source(store: FeatureStore, published: PublishedVersion) -> VersionSource:
+    """The version a publish is making, from the store's work tree (it has no tag yet)."""
+    folder = store.group_dir(published.group)
+
+    def read(dates: Sequence[date], where: pc.Expression | None) -> pa.Table:
+        files = [str(partition_dir(folder, day) / "part-0.parquet") for day in dates]
+        return ds.dataset(files, schema=published.schema, format="parquet").to_table(filter=where)
+
+    return VersionSource(
+        published.group, published.version, published.schema, list(published.dates), read
+    )
+
+
+def tagged_source(store: FeatureStore, group: str, version: int) -> VersionSource:
+    """A published (tagged) version, read through the store."""
+
+    def read(dates: Sequence[date], where: pc.Expression | None) -> pa.Table:
+        return store.read(group, version, dates=list(dates), where=where)
+
+    return VersionSource(
+        group, version, store.schema(group, version), store.partition_dates(group, version), read
+    )
+
+
+# ---- entry points ----------------------------------------------------------------------------
+def materialise_published(
+    session: Session,
+    store: FeatureStore,
+    group: FeatureGroup | LabelGroup,
+    published: PublishedVersion,
+) -> Materialised | None:
+    """Put the version a publish is making online, in the publish's catalog transaction.
+
+    Label groups are not served: None for them.
+    """
+    if group.kind != "features":
+        return None
+    source = work_tree_source(store, published)
+    return materialise(session, source, group.entity.key, published.changed_dates)
+
+
+def forget_untagged_online(
+    session: Session, store: FeatureStore, group: FeatureGroup | LabelGroup, tagged: Collection[int]
+) -> Materialised | None:
+    """Put the newest of the ``tagged`` versions back online when the online rows are of a
+    version that never got its tag (a publish killed before its tag); None when they are not.
+
+    Called under the store's publish lock, like ``forget_untagged_versions``.
+    """
+    if group.kind != "features":
+        return None
+    state = _locked_state(session, group.name)
+    if state is None or state.version in tagged:
+        return None
+    if not tagged:
+        return _remove(session, group.name)
+    return materialise(session, tagged_source(store, group.name, max(tagged)), group.entity.key)
+
+
+def materialise_latest(
+    settings: Settings, groups: Sequence[str] | None = None
+) -> list[Materialised]:
+    """Put the newest version of each feature group (or of ``groups``) online; idempotent.
+
+    For stores published before the online store existed, and after a recovery. Holds the
+    store's publish lock per group, so no publish is between its transaction and its tag.
+
+    Raises:
+        FtiError: a named group is a label group (label groups are not served).
+    """
+    from filelock import FileLock
+
+    from fti.db.engine import session_scope
+    from fti.definitions import load_project
+
+    project = load_project(settings.project)
+    chosen = [project.group(name) for name in groups] if groups else project.feature_groups
+    for group in chosen:
+        if group.kind != "features":
+            raise FtiError(
+                f"{group.name!r} is a {group.noun}: only feature groups are materialised "
+                f"online; feature groups: {', '.join(g.name for g in project.feature_groups)}"
+            )
+    store = FeatureStore(settings.store_path)
+    done = []
+    for group in chosen:
+        with FileLock(str(store.path / PUBLISH_LOCK), timeout=LOCK_TIMEOUT_S):
+            tagged = store.versions(group.name)
+            with session_scope(settings.db_url, write=True) as session:
+                if not tagged:
+                    done.append(_remove(session, group.name))
+                    continue
+                source = tagged_source(store, group.name, tagged[-1])
+                done.append(materialise(session, source, group.entity.key))
+    return done
+
+
+# ---- materialising ---------------------------------------------------------------------------
+def materialise(
+    session: Session, source: VersionSource, key: str, changed: Sequence[date] | None = None
+) -> Materialised:
+    """Make the online rows of ``source.group`` those of ``source``, in ``session``.
+
+    ``changed``: the partitions this version wrote over the previous one (a publish's
+    ``changed_dates``); with the previous version online, only they are read (and the rows of
+    entities that left them). Without, or with another version or schema online, the whole
+    version is read. The caller commits.
+    """
+    started = time.perf_counter()
+    group = source.group
+    features = [n for n in source.schema.names if n not in (key, DATE_COLUMN)]
+    if key not in source.schema.names:
+        raise FtiError(
+            f"{group} v{source.version} has no entity key column {key!r}; it has "
+            f"{', '.join(source.schema.names)}: check the group's entity in the project"
+        )
+    online_schema = pa.schema([source.schema.field(n) for n in [key, *features]])
+    digest = schema_hash(schema_of(online_schema))
+    state = _locked_state(session, group)
+    if state is not None and (state.version, state.schema_hash) == (source.version, digest):
+        return Materialised(group, source.version, state.rows, 0, 0, "unchanged", _since(started))
+    incremental = (
+        changed is not None
+        and state is not None
+        and state.version == source.version - 1
+        and state.schema_hash == digest
+        and set(changed) <= set(source.dates)
+    )
+    if incremental:
+        assert changed is not None
+        newest, online, gone = _changed_newest(session, source, key, sorted(changed))
+        mode = "incremental"
+    else:
+        newest = _newest_of_version(source, key)
+        online = _online_rows(session, group, since=None)
+        gone = online.index.difference(pd.Index(_keys(newest, key))).to_numpy()
+        mode = "full"
+    written = _write_changed(session, source, key, features, newest, online)
+    _delete(session, group, list(gone))
+    fault_point(FAULT_POINT)
+    rows = (
+        newest.num_rows
+        if mode == "full"
+        else session.scalar(select(func.count()).where(OnlineRow.group_name == group)) or 0
+    )
+    values = {
+        "version": source.version,
+        "entity_key": key,
+        "schema": json.loads(schema_to_json(online_schema)),
+        "schema_hash": digest,
+        "rows": rows,
+        "rows_written": written,
+        "rows_deleted": len(gone),
+        "materialised_at": datetime.now(UTC),
+    }
+    if state is None:
+        session.add(OnlineState(group_name=group, **values))
+    else:
+        for name, value in values.items():
+            setattr(state, name, value)
+    session.flush()
+    return Materialised(group, source.version, rows, written, len(gone), mode, _since(started))
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
+
+
+def _locked_state(session: Session, group: str) -> OnlineState | None:
+    """The group's state row, locked until the transaction ends (PostgreSQL; a SQLite write
+    transaction holds the database's write lock already)."""
+    return session.scalar(
+        select(OnlineState).where(OnlineState.group_name == group).with_for_update()
+    )
+
+
+def _remove(session: Session, group: str) -> Materialised:
+    """No version of the group is published: nothing of it online."""
+    started = time.perf_counter()
+    gone = _count(session.execute(delete(OnlineRow).where(OnlineRow.group_name == group)))
+    held = _count(session.execute(delete(OnlineState).where(OnlineState.group_name == group)))
+    mode = "removed" if held else "none"
+    return Materialised(group, None, 0, 0, gone or 0, mode, _since(started))
+
+
+def _count(result: Any) -> int:
+    return int(result.rowcount or 0)  # a DELETE's CursorResult
+
+
+def _keys(table: pa.Table, key: str) -> np.ndarray:
+    return codec.key_text(table.column(key)).to_numpy(zero_copy_only=False)
+
+
+def _days(table: pa.Table) -> np.ndarray:
+    return table.column(DATE_COLUMN).to_numpy().astype("datetime64[D]")
+
+
+def newest_per_entity(table: pa.Table, key: str) -> pa.Table:
+    """One row per entity: its newest by feature date (of equal dates, the last one)."""
+    table = table.filter(pc.is_valid(table.column(key)))
+    if table.num_rows == 0:
+        return table
+    frame = pd.DataFrame({"k": table.column(key).to_numpy(zero_copy_only=False), "d": _days(table)})
+    last = frame.sort_values("d", kind="stable").drop_duplicates("k", keep="last")
+    return table.take(pa.array(np.sort(last.index.to_numpy())))
+
+
+def _newest_of_version(source: VersionSource, key: str) -> pa.Table:
+    """Each entity's newest row over every partition: newest partition first, an entity's
+    first row found is its newest (memory: the result plus one partition)."""
+    found: list[pa.Table] = []
+    seen: list[pa.Array] = []
+    for day in sorted(source.dates, reverse=True):
+        rows = newest_per_entity(source.read([day], None), key)
+        if seen and rows.num_rows:
+            known = pa.chunked_array(seen, rows.schema.field(key).type).combine_chunks()
+            rows = rows.filter(pc.invert(pc.is_in(rows.column(key), value_set=known)))
+        if rows.num_rows:
+            found.append(rows)
+            seen.append(rows.column(key).combine_chunks())
+    if not found:
+        return source.schema.empty_table()
+    return pa.concat_tables(found)
+
+
+def _changed_newest(
+    session: Session, source: VersionSource, key: str, changed: list[date]
+) -> tuple[pa.Table, pd.DataFrame, np.ndarray]:
+    """With the previous version online: the newest rows that may differ from the online
+    ones, the online rows they are compared with, and the entities to delete.
+
+    An entity whose online row is older than the first changed partition and not in any
+    changed partition keeps its row, unread. Of the others, the online rows (feature date at
+    or after the first changed partition: one indexed range) are compared with the newest
+    row of the changed partitions; an entity whose online row was in a replaced partition and
+    is not there any more gets its newest row from the other partitions.
+    """
+    key_type = source.schema.field(key).type
+    newest = newest_per_entity(source.read(changed, None), key)
+    online = _online_rows(session, source.group, since=changed[0])
+    keys, days = _keys(newest, key), _days(newest)
+    at = online.index.get_indexer(keys)
+    held = at >= 0
+    online_days = np.append(online["feature_date"].to_numpy(), np.datetime64("NaT", "D"))
+    replaced = np.array(changed, dtype="datetime64[D]")
+    held_day = online_days[at]  # at -1 (not held): the NaT appended
+    in_replaced = held & np.isin(held_day, replaced)
+    # A held row in a kept partition newer than the changed rows stays (nothing to write).
+    keep = ~held | (days >= held_day)
+    left = in_replaced & (days < held_day)  # its row's partition was replaced, an older row came
+    vanished = online.index[online["feature_date"].isin(replaced)].difference(pd.Index(keys))
+    lookup = np.concatenate([keys[left], vanished.to_numpy()])
+    kept = newest.filter(pa.array(keep & ~left))
+    if not len(lookup):
+        return kept, online, np.array([], dtype=object)
+    others = sorted(set(source.dates) - set(changed))
+    wanted = pa.array(lookup.tolist(), pa.string()).cast(key_type)
+    candidates = [newest.filter(pa.array(left))]
+    if others:
+        candidates.append(source.read(others, pc.field(key).isin(wanted)))
+    found = newest_per_entity(pa.concat_tables(candidates), key)
+    gone = pd.Index(lookup).difference(pd.Index(_keys(found, key))).to_numpy()
+    return pa.concat_tables([kept, found]), online, gone
+
+
+def _online_rows(session: Session, group: str, since: date | None) -> pd.DataFrame:
+    """(feature date, row hash) of the group's online rows (from ``since`` on), by entity."""
+    query = select(OnlineRow.entity_key, OnlineRow.feature_date, OnlineRow.row_hash).where(
+        OnlineRow.group_name == group
+    )
+    if since is not None:
+        query = query.where(OnlineRow.feature_date >= since)
+    rows = session.execute(query).all()
+    return pd.DataFrame(
+        {
+            "feature_date": np.array([r[1] for r in rows], dtype="datetime64[D]"),
+            "row_hash": np.array([r[2] for r in rows], dtype=np.int64),
+        },
+        index=pd.Index([r[0] for r in rows], dtype=object),
+    )
+
+
+def _write_changed(
+    session: Session,
+    source: VersionSource,
+    key: str,
+    features: list[str],
+    newest: pa.Table,
+    online: pd.DataFrame,
+) -> int:
+    """Upsert the rows of ``newest`` whose hash differs from their online row's (or that have
+    none); returns how many."""
+    if newest.num_rows == 0:
+        return 0
+    keys, days = _keys(newest, key), _days(newest)
+    texts = codec.encode(newest, features)
+    hashes = codec.row_hashes(days, texts)
+    at = online.index.get_indexer(keys)
+    held = online["row_hash"].to_numpy()
+    old = held[at] if len(held) else np.zeros(len(at), np.int64)  # at -1: any row, masked below
+    changed = np.flatnonzero((at < 0) | (old != hashes))
+    if not len(changed):
+        return 0
+    picked = changed.tolist()
+    rows = list(
+        zip(
+            repeat(source.group),
+            keys[changed].tolist(),
+            np.datetime_as_string(days[changed], unit="D").tolist(),
+            repeat(source.version),
+            hashes[changed].tolist(),
+            [texts[i] for i in picked],
+            strict=False,  # the repeats are endless
+        )
+    )
+    _upsert(session, rows)
+    return len(rows)
+
+
+def _upsert(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    """Insert or replace rows in one go: COPY into a temporary table and one INSERT ... ON
+    CONFLICT on PostgreSQL, one executemany on SQLite; inside the session's transaction."""
+    connection = session.connection()
+    driver: Any = connection.connection.driver_connection
+    names = ", ".join(COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[2:])
+    conflict = f"ON CONFLICT (group_name, entity_key) DO UPDATE SET {updates}"
+    if connection.dialect.name == "postgresql":
+        with driver.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS fti_online_stage"
+                " (LIKE online_rows) ON COMMIT DROP"
+            )
+            cursor.execute("TRUNCATE fti_online_stage")
+            with cursor.copy(f"COPY fti_online_stage ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                f"INSERT INTO online_rows ({names}) SELECT {names} FROM fti_online_stage {conflict}"
+            )
+        return
+    driver.execute(f"PRAGMA cache_size=-{SQLITE_WRITE_CACHE_KIB}")
+    driver.executemany(
+        f"INSERT INTO online_rows ({names}) VALUES ({', '.join('?' * len(COLUMNS))}) {conflict}",
+        rows,
+    )
+
+
+def _delete(session: Session, group: str, keys: list[Any]) -> None:
+    for start in range(0, len(keys), DELETE_CHUNK):
+        chunk = [str(k) for k in keys[start : start + DELETE_CHUNK]]
+        session.execute(
+            delete(OnlineRow).where(OnlineRow.group_name == group, OnlineRow.entity_key.in_(chunk))
+        )

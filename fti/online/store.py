@@ -1,0 +1,241 @@
+"""Read the online store: the newest row of entities of a feature group, typed as published.
+
+A read is one SQL statement (the group's state row joined with the requested rows by
+primary key), so it sees one snapshot on SQLite and PostgreSQL alike: the rows of the version
+the state row names, never a mix of two versions. The group's schema is decoded once per
+process and schema hash, so a request of one entity costs one indexed statement.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy import and_, bindparam, select
+
+from fti.db.engine import get_engine
+from fti.db.tables import OnlineRow, OnlineState
+from fti.errors import FtiError, StoreError
+from fti.online import codec
+from fti.store.versions import DATE_COLUMN, schema_from_json
+
+INTEGER = re.compile(r"^[+-]?[0-9]+$")
+ATTEMPTS = 5  # reads that meet a schema change between two statements try again
+
+
+@dataclass(frozen=True)
+class OnlineRows:
+    group: str
+    version: int | None  # the group's version online (None: nothing materialised)
+    schema: pa.Schema  # the group's published schema (entity key, feature columns; no date)
+    # One row per FOUND entity, indexed by the entity key as the group's dtype (int64 or str),
+    # columns: the requested feature columns with published dtypes, plus "feature_date"
+    # (datetime.date).
+    rows: pd.DataFrame
+    missing: list[str]  # requested keys (as given, text) not held
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """A group's online schema as written under one schema hash (immutable per hash)."""
+
+    schema_hash: str
+    key: str
+    schema: pa.Schema  # entity key first, then the features in the order of the stored values
+
+    @property
+    def features(self) -> list[pa.Field]:
+        return list(self.schema)[1:]
+
+
+_layouts: dict[tuple[str, str], _Layout] = {}  # (db_url, group) -> the layout last seen
+
+
+def read_online(
+    db_url: str, group: str, entities: Sequence[str], columns: Sequence[str] | None = None
+) -> OnlineRows:
+    """The online rows of ``entities`` (keys as text) of ``group``: ``columns`` (default:
+    every feature) with their published types, and each row's ``feature_date``.
+
+    A key that does not parse as the group's entity dtype is missing, like a key not held.
+
+    Raises:
+        StoreError: a requested column is not a feature of the version online.
+    """
+    given = [str(e) for e in entities]
+    engine = get_engine(db_url)
+    for _ in range(ATTEMPTS):
+        layout = _layouts.get((db_url, group))
+        if layout is None:
+            layout = _fetch_layout(db_url, group)
+            if layout is None:
+                return _nothing(group, given, columns)
+        typed = _parse(given, layout.schema.field(0).type)
+        with engine.connect() as connection:
+            keys = list(dict.fromkeys(typed.values()))
+            found = connection.execute(_SNAPSHOT, {"group": group, "keys": keys}).all()
+        if not found:  # the state row went (the group's versions were all forgotten)
+            _layouts.pop((db_url, group), None)
+            return _nothing(group, given, columns)
+        if found[0].schema_hash != layout.schema_hash:
+            _layouts.pop((db_url, group), None)  # a new schema came online: decode with it
+            continue
+        return _rows(group, found, layout, given, typed, columns)
+    raise FtiError(
+        f"the online schema of {group!r} kept changing during the read: try again"
+    )  # pragma: no cover - only under a schema change per statement
+
+
+def online_state(db_url: str, group: str) -> dict[str, Any] | None:
+    """The version of ``group`` online: ``version``, ``schema`` (Arrow, no date column),
+    ``columns`` ({name: type}), ``entity_key``, ``materialised_at``, ``rows`` (entities held),
+    ``rows_written`` and ``rows_deleted`` (by the last materialisation); None when nothing is.
+    """
+    with get_engine(db_url).connect() as connection:
+        state = connection.execute(
+            select(OnlineState).where(OnlineState.group_name == group)
+        ).first()
+    if state is None:
+        return None
+    return {
+        "group": group,
+        "version": state.version,
+        "entity_key": state.entity_key,
+        "schema": _decode_schema(state.schema),
+        "columns": dict(state.schema["columns"]),
+        "materialised_at": state.materialised_at,
+        "rows": state.rows,
+        "rows_written": state.rows_written,
+        "rows_deleted": state.rows_deleted,
+    }
+
+
+def _decode_schema(stored: dict[str, Any]) -> pa.Schema:
+    return schema_from_json(json.dumps(stored))
+
+
+def _fetch_layout(db_url: str, group: str) -> _Layout | None:
+    with get_engine(db_url).connect() as connection:
+        state = connection.execute(
+            select(OnlineState.schema_hash, OnlineState.entity_key, OnlineState.schema).where(
+                OnlineState.group_name == group
+            )
+        ).first()
+    if state is None:
+        return None
+    layout = _Layout(state.schema_hash, state.entity_key, _decode_schema(state.schema))
+    _layouts[(db_url, group)] = layout
+    return layout
+
+
+_ROWS = OnlineRow.__table__
+_STATE = OnlineState.__table__
+# One statement: the state row, joined with the rows of the keys asked for (by primary key).
+_SNAPSHOT = (
+    select(
+        _STATE.c.version,
+        _STATE.c.schema_hash,
+        _ROWS.c.entity_key,
+        _ROWS.c.feature_date,
+        _ROWS.c.feature_values,
+    )
+    .select_from(
+        _STATE.outerjoin(
+            _ROWS,
+            and_(
+                _ROWS.c.group_name == _STATE.c.group_name,
+                _ROWS.c.entity_key.in_(bindparam("keys", expanding=True)),
+            ),
+        )
+    )
+    .where(_STATE.c.group_name == bindparam("group"))
+)
+
+
+def _parse(given: list[str], key_type: pa.DataType) -> dict[str, str]:
+    """{key as given: key as stored} for the keys that parse as the entity's type."""
+    if not pa.types.is_integer(key_type):
+        return {text: text for text in given}
+    parsed = {}
+    for text in given:
+        if INTEGER.match(text):
+            number = int(text)
+            if -(2**63) <= number < 2**63:
+                parsed[text] = str(number)
+    return parsed
+
+
+def _rows(
+    group: str,
+    found: Sequence[Any],
+    layout: _Layout,
+    given: list[str],
+    typed: dict[str, str],
+    columns: Sequence[str] | None,
+) -> OnlineRows:
+    version = found[0].version
+    features = [f.name for f in layout.features]
+    wanted = list(columns) if columns is not None else features
+    unknown = [c for c in wanted if c not in features]
+    if unknown:
+        raise StoreError(
+            f"{group} v{version} online has no feature column(s) {', '.join(unknown)}; it has "
+            f"{', '.join(features) or 'none'}"
+        )
+    held = {r.entity_key: r for r in found if r.entity_key is not None}
+    order = [k for k in dict.fromkeys(typed[t] for t in given if t in typed) if k in held]
+    picked = [held[k] for k in order]
+    table = codec.decode([r.feature_values for r in picked], layout.features, wanted)
+    frame = table.to_pandas()
+    key_field = layout.schema.field(0)
+    index = pa.array(order, pa.string()).cast(key_field.type).to_pandas()
+    frame.index = pd.Index(index, name=layout.key)
+    days = pa.array([_day(r.feature_date) for r in picked], pa.date32())
+    frame[DATE_COLUMN] = days.to_pandas().to_numpy()  # datetime.date objects, by position
+    missing = [t for t in given if typed.get(t) not in held]
+    return OnlineRows(group, version, _without_date(layout.schema), frame, missing)
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _without_date(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f for f in schema if f.name != DATE_COLUMN])
+
+
+def _nothing(group: str, given: list[str], columns: Sequence[str] | None) -> OnlineRows:
+    frame = pd.DataFrame(columns=[*(columns or []), DATE_COLUMN])
+    return OnlineRows(group, None, pa.schema([]), frame, list(given))
+
+
+def as_records(result: OnlineRows, entities: Sequence[str]) -> list[dict[str, Any]]:
+    """One JSON-ready object per requested entity, in the order given: ``entity`` (as given),
+    ``found``, ``version`` (the group's version online), ``feature_date`` and the features
+    (dates and times in ISO form; NaN and NaT as null)."""
+    frame = result.rows
+    by_key = {str(k): i for i, k in enumerate(frame.index)}
+    records = []
+    for entity in entities:
+        record: dict[str, Any] = {"entity": entity, "found": entity not in result.missing}
+        record["version"] = result.version
+        if record["found"]:
+            key = str(int(entity)) if pa.types.is_integer(result.schema.field(0).type) else entity
+            row = frame.iloc[by_key[key]]
+            record.update({name: _native(row[name]) for name in [DATE_COLUMN, *frame.columns]})
+        records.append(record)
+    return records
+
+
+def _native(value: Any) -> Any:
+    if value is None or (not isinstance(value, list | dict) and pd.isna(value)):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value.item() if hasattr(value, "item") else value

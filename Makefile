@@ -37,15 +37,11 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check fti dags plugins tests benchmarks churn_demo
 	$(BIN)/mypy
 
-# The Airflow UI with fti's DAGs and plugin on the embedded default (SQLite in FTI_HOME/airflow).
+# The Airflow UI with fti's DAGs and plugin on the embedded default (SQLite in FTI_HOME/airflow):
+# `fti airflow` does the set-up (fti init, Airflow's database, the feature-store pool) and runs
+# airflow standalone; from a project folder of your own, run `fti airflow` there.
 airflow: $(VENV)/.installed
-	$(BIN)/fti init
-	$(BIN)/fti airflow-env --port $(AIRFLOW_PORT) > $(FTI_HOME)/airflow.env
-	@echo "Airflow UI: http://localhost:$(AIRFLOW_PORT)/plugin/fti  (user admin; Airflow writes the password to $(FTI_HOME)/airflow/simple_auth_manager_passwords.json.generated)"
-	set -a && . $(FTI_HOME)/airflow.env && set +a && PATH="$(CURDIR)/$(BIN):$$PATH" && \
-	  airflow db migrate > /dev/null && \
-	  airflow pools set fti_feature_store 1 "one feature-store publisher at a time" && \
-	  airflow standalone
+	$(BIN)/fti airflow --port $(AIRFLOW_PORT)
 
 constraints: $(BIN)/python
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

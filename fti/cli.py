@@ -379,13 +379,36 @@ def airflow_env(
         int | None, typer.Option(help="The port the Airflow API server and UI listen on.")
     ] = None,
 ) -> None:
-    """Print the environment (KEY='value' lines) for running Airflow on the embedded default."""
-    import shlex
+    """Print the environment (KEY='value' lines) for running Airflow on the embedded default:
+    fti's settings as absolute paths, fti's DAG and plugin folders, the project on PYTHONPATH."""
+    from fti.runner import airflow_variables, shell_lines
 
-    from fti.runner import airflow_variables
+    for line in shell_lines(airflow_variables(settings(), port)):
+        typer.echo(line)
 
-    for key, value in airflow_variables(settings(), port).items():
-        typer.echo(f"{key}={shlex.quote(value)}")
+
+@app.command("airflow")
+def airflow(
+    port: Annotated[int, typer.Option(help="The port the Airflow UI listens on.")] = 8080,
+    prepare_only: Annotated[
+        bool,
+        typer.Option(
+            help="Prepare, print the environment (as airflow-env) and stop: no airflow standalone."
+        ),
+    ] = False,
+) -> None:
+    """The Airflow UI on this project's DAGs and the fti pages (embedded default): fti init,
+    Airflow's database migrated, the feature-store pool, then `airflow standalone` until Ctrl-C."""
+    from fti.runner import airflow_banner, prepare_airflow, shell_lines, start_airflow
+
+    s = settings()
+    variables = prepare_airflow(s, port, say=lambda line: typer.echo(line, err=True))
+    if prepare_only:
+        for line in shell_lines(variables):
+            typer.echo(line)
+        return
+    typer.echo(airflow_banner(s, port))
+    start_airflow(variables)
 
 
 # ---- features ---------------------------------------------------------------------------------

@@ -1,24 +1,34 @@
-"""`fti run`: a project's nightly DAGs through Airflow over a range of dates.
+"""A project's DAGs through Airflow, from the project's folder: `fti run` and `fti airflow`.
 
-The history up to ``end - nights`` is loaded by one range run of the feature DAG; then each of
-the last ``nights`` days gets its feature, training and inference runs, as the scheduler would
-start them. The DAGs run with ``dag.test()`` in one process (``dags/range_runner.py``) against
-Airflow's metadata in ``FTI_HOME/airflow``: real parsing, task instances, XComs and asset
-events. Any project works: the DAG files are generated from its manifest, and the Airflow
-processes import the project from the folder it was found in.
+`fti run`: the history up to ``end - nights`` is loaded by one range run of the feature DAG;
+then each of the last ``nights`` days gets its feature, training and inference runs, as the
+scheduler would start them. The DAGs run with ``dag.test()`` in one process
+(``dags/range_runner.py``) against Airflow's metadata in ``FTI_HOME/airflow``: real parsing,
+task instances, XComs and asset events.
+
+`fti airflow`: the same DAGs in the Airflow UI, ``airflow standalone`` on that metadata, once
+:func:`prepare_airflow` has made it ready (fti's home, the manifest, Airflow's database, the
+publish pool).
+
+Any project works: the DAG files are generated from its manifest, and the Airflow processes
+import the project from the folder it was found in (:func:`airflow_variables`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import func, select
 
@@ -29,7 +39,7 @@ from fti.errors import ConfigError, FtiError
 from fti.manifest import write_manifest
 from fti.registry import aliases
 from fti.registry.versions import get_version
-from fti.settings import Settings
+from fti.settings import ENV_PREFIX, Settings
 from fti.setup import initialise
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +52,12 @@ PREDICTIONS_QUERY = (
     "ORDER BY {column} DESC LIMIT 10;"
 )
 SCORE_COLUMN = {"binary": "probability", "multiclass": "probability", "regression": "value"}
+# The one-slot pool the publish tasks run in (dags/fti_common.PUBLISH_POOL): one publisher at a time.
+PUBLISH_POOL = "fti_feature_store"
+POOL_DESCRIPTION = "one feature-store publisher at a time"
+AIRFLOW_PORT = 8080  # Airflow's own default
+# Where Airflow's simple auth manager (the embedded default) writes the generated admin password.
+PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
 
 
 def project_folder(reference: str) -> Path | None:
@@ -61,8 +77,11 @@ def project_folder(reference: str) -> Path | None:
 
 def airflow_variables(settings: Settings, port: int | None = None) -> dict[str, str]:
     """What Airflow processes need to run this project's DAGs on the embedded default (SQLite
-    in FTI_HOME/airflow): fti's settings as absolute paths, and the project's folder on
-    PYTHONPATH so every task imports the same definitions the CLI loaded.
+    in FTI_HOME/airflow), whatever folder they start in: every fti setting (``FTI_*``, paths
+    absolute, so a value that came from the project's ``.env`` reaches them too), Airflow's home
+    in FTI_HOME/airflow, fti's DAG and plugin folders, and the project's folder first on
+    PYTHONPATH (then the current PYTHONPATH's entries, made absolute) so every task imports the
+    same definitions the CLI loaded.
 
     With ``port``, the API server listens there and the task supervisor calls the execution
     API there too (it derives that URL from the base URL; left alone it calls port 8080).
@@ -74,16 +93,14 @@ def airflow_variables(settings: Settings, port: int | None = None) -> dict[str, 
     )
     folder = project_folder(settings.project)
     paths = [str(folder)] if folder else []
-    paths += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in paths]
+    for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        absolute = str(Path(entry).resolve()) if entry else ""
+        if absolute and absolute not in paths:
+            paths.append(absolute)
     return (
         served
+        | fti_variables(settings)
         | dict(
-            FTI_HOME=str(settings.home),
-            FTI_PROJECT=settings.project,
-            FTI_MANIFEST_PATH=str(settings.manifest_path.resolve()),
-            FTI_DB_URL=settings.db_url,
-            FTI_RAW_PATH=str(settings.raw_path.resolve()),
-            FTI_PARAMS_FILE=str(settings.params_file.resolve()),
             AIRFLOW_HOME=str(settings.airflow_home),
             AIRFLOW__CORE__DAGS_FOLDER=str(DAGS),
             AIRFLOW__CORE__PLUGINS_FOLDER=str(PLUGINS),
@@ -91,6 +108,135 @@ def airflow_variables(settings: Settings, port: int | None = None) -> dict[str, 
         )
         | ({"PYTHONPATH": os.pathsep.join(paths)} if paths else {})
     )
+
+
+def fti_variables(settings: Settings) -> dict[str, str]:
+    """Every setting as its ``FTI_*`` variable, paths absolute (None: left out)."""
+    variables = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, Path):
+            text = str(value.resolve())
+        elif isinstance(value, str | int | float):  # bool is an int
+            text = str(value)
+        elif hasattr(value, "get_secret_value"):
+            text = str(value.get_secret_value())
+        else:
+            text = json.dumps(value, default=str)  # pydantic-settings reads complex values as JSON
+        variables[f"{ENV_PREFIX}{name.upper()}"] = text
+    return variables
+
+
+def shell_lines(variables: dict[str, str]) -> list[str]:
+    """``KEY='value'`` lines a POSIX shell can source (``set -a; . ./airflow.env; set +a``)."""
+    return [f"{key}={shlex.quote(value)}" for key, value in variables.items()]
+
+
+def require_dags() -> None:
+    """Refuse to go on when fti's DAG folder is not there (fti installed from a wheel).
+
+    Raises:
+        FtiError: the folder and how to install fti so that it is there.
+    """
+    if not (DAGS / "range_runner.py").exists():
+        raise FtiError(
+            f"fti runs the DAGs in {DAGS}, which is not there: install fti from its "
+            "repository with `pip install -e .` (make demo does)"
+        )
+
+
+def airflow_executable() -> str:
+    """The ``airflow`` command of fti's environment (beside this Python), else the PATH's.
+
+    Raises:
+        FtiError: there is none.
+    """
+    beside = Path(sys.executable).parent / "airflow"
+    found = str(beside) if beside.exists() else shutil.which("airflow")
+    if found is None:
+        raise FtiError(
+            f"the airflow command is not installed beside {sys.executable} nor on PATH: "
+            "install fti with `pip install -e .` (it brings Airflow)"
+        )
+    return found
+
+
+def airflow_process_env(variables: dict[str, str]) -> dict[str, str]:
+    """The environment the ``airflow`` commands run in: this one, ``variables`` over it, and
+    fti's environment first on PATH (airflow standalone starts its components by name)."""
+    bin_dir = str(Path(sys.executable).parent)
+    return {
+        **os.environ,
+        **variables,
+        "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
+    }
+
+
+def prepare_airflow(
+    settings: Settings, port: int | None = None, say: Callable[[str], None] = print
+) -> dict[str, str]:
+    """Make Airflow ready to serve the project's DAGs on the embedded default, from any
+    project folder: what `fti init` does (FTI_HOME, the manifest the DAG files read), Airflow's
+    metadata database in FTI_HOME/airflow migrated, and the publish pool (one slot) created.
+    Idempotent. ``say`` gets a line per step.
+
+    Returns:
+        The variables Airflow needs (:func:`airflow_variables`, with ``port``).
+
+    Raises:
+        ConfigError, DefinitionError: the project does not load.
+        FtiError: the DAG folder or the airflow command is missing, or a step failed (its
+            command, exit code and last line of output).
+    """
+    project = load_project(settings.project)
+    require_dags()
+    airflow = airflow_executable()
+    with contextlib.redirect_stdout(sys.stderr):  # DVC's "Initialized" note: stdout is the caller's
+        initialise(settings)
+    path = write_manifest(project, settings.project, settings.manifest_path)
+    say(f"fti home ready at {settings.home}; manifest of {settings.project} written to {path}")
+    variables = airflow_variables(settings, port)
+    env = airflow_process_env(variables)
+    settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    steps = [
+        (f"Airflow's database in {settings.airflow_home} migrated", ["db", "migrate"]),
+        (
+            f"pool {PUBLISH_POOL} ready (1 slot)",
+            ["pools", "set", PUBLISH_POOL, "1", POOL_DESCRIPTION],
+        ),
+    ]
+    for done_message, args in steps:
+        done = subprocess.run(
+            [airflow, *args], env=env, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+            raise FtiError(
+                f"`airflow {' '.join(args[:2])}` failed (exit {done.returncode}) with "
+                f"AIRFLOW_HOME={settings.airflow_home}: {lines[-1] if lines else 'no output'}"
+            )
+        say(done_message)
+    return variables
+
+
+def airflow_banner(settings: Settings, port: int | None = None) -> str:
+    """Where the UI will be and how to log in, for the lines before ``airflow standalone``."""
+    url = f"http://localhost:{port or AIRFLOW_PORT}"
+    return (
+        f"Airflow UI: {url} (fti pages: {url}/fti/); user admin, password in "
+        f"{settings.airflow_home / PASSWORDS_FILE} (written on first start); Ctrl-C stops it"
+    )
+
+
+def start_airflow(variables: dict[str, str]) -> NoReturn:
+    """Replace this process with ``airflow standalone`` in ``variables`` (what
+    :func:`prepare_airflow` returned), so Ctrl-C stops Airflow itself."""
+    airflow = airflow_executable()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(airflow, [airflow, "standalone"], airflow_process_env(variables))
 
 
 def plan(start: date, end: date, nights: int) -> dict[str, Any]:
@@ -130,11 +276,7 @@ def run_nights(settings: Settings, start: date, end: date, nights: int) -> dict[
     """
     project = load_project(settings.project)
     check_range(project, start, end, nights)
-    if not (DAGS / "range_runner.py").exists():
-        raise FtiError(
-            f"fti run runs the DAGs in {DAGS}, which is not there: install fti from its "
-            "repository with `pip install -e .` (make demo does)"
-        )
+    require_dags()
     clock = time.perf_counter()
     initialise(settings)
     write_manifest(project, settings.project, settings.manifest_path)

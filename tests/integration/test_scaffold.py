@@ -9,6 +9,7 @@ import sys
 import tomllib
 from collections.abc import Iterator
 from datetime import timedelta
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,10 @@ from fti.db.tables import ModelVersion, Prediction
 from fti.definitions import check_project, data_problems, load_project
 from fti.errors import ConfigError
 from fti.registry import aliases
-from fti.scaffold import SAMPLE, create_project
+from fti.scaffold import SAMPLE, TEMPLATE, create_project
 from fti.settings import Settings
 from fti.setup import initialise
+from tests.conftest import REPO
 
 NAME = "corner_shop"
 REFERENCE = f"{NAME}.project:project"
@@ -50,11 +52,14 @@ def test_new_writes_the_package_settings_sample_and_readme(tmp_path: Path) -> No
     days = [SAMPLE.start + timedelta(days=i) for i in range(SAMPLE.days)]
     samples = {f"data/raw/sales/{day.isoformat()}.csv" for day in days}
     assert files_under(folder) == {
+        ".dvcignore",
         ".env",
         ".gitignore",
         "README.md",
+        "dvc.yaml",
         "params.yaml",
         "pyproject.toml",
+        "reports/.gitkeep",
         f"{NAME}/__init__.py",
         f"{NAME}/project.py",
         "tests/test_features.py",
@@ -70,8 +75,15 @@ def test_new_writes_the_package_settings_sample_and_readme(tmp_path: Path) -> No
         if path.is_file():
             assert "{{" not in path.read_text() and "{%" not in path.read_text(), path
     params = yaml.safe_load((folder / "params.yaml").read_text())
-    assert set(params) == {"train", "promote", "monitor", "schedule"}
+    assert set(params) == {"train", "promote", "monitor", "schedule", "data", "project"}
     assert list(params["train"]) == ["sales_forecast"]
+    # What dvc.yaml reads: the raw folder of .env's FTI_RAW_PATH, the sample's dates, the package.
+    assert params["data"] == {
+        "raw": "data/raw",
+        "start": SAMPLE.start.isoformat(),
+        "end": SAMPLE.end.isoformat(),
+    }
+    assert params["project"] == {"package": NAME}
     config = tomllib.loads((folder / "pyproject.toml").read_text())
     assert config["project"]["name"] == NAME
     assert config["tool"]["setuptools"]["packages"] == [NAME]
@@ -84,6 +96,18 @@ def test_new_writes_the_package_settings_sample_and_readme(tmp_path: Path) -> No
     first = (sample / f"{SAMPLE.start}.csv").read_text().splitlines()
     assert first[0] == "sale_id,store_id,closed_at,customers,sales"
     assert len(first) == 1 + SAMPLE.stores
+
+
+def test_the_project_gets_the_repositorys_dvc_yaml(tmp_path: Path) -> None:
+    """One pipeline file: the template is dvc.yaml as it stands (no Jinja in it), the same
+    text as the repository's, which runs the churn demo by the same stages."""
+    template = files("fti").joinpath(*TEMPLATE, "dvc.yaml.jinja").read_text()
+    repository = (REPO / "dvc.yaml").read_text()
+    assert template == repository, "dvc.yaml and fti/templates/project/dvc.yaml.jinja differ"
+    assert (create_project(NAME, tmp_path) / "dvc.yaml").read_text() == repository
+    stages = yaml.safe_load(repository)["stages"]
+    assert list(stages) == ["features", "train", "infer"]
+    assert "churn" not in repository and "fti/" not in repository  # fti is an installed package
 
 
 def test_the_sample_is_the_same_every_time(tmp_path: Path) -> None:

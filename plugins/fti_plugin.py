@@ -6,23 +6,35 @@ settings (FTI_* environment variables) as the pipelines.
 Airflow authenticates none of a plugin's FastAPI app (a mounted app inherits none of the core
 API's dependencies), so every route here, the API docs included, depends on ``require_login``:
 the same login as the Airflow UI, through the auth manager Airflow runs (simple, FAB, ...).
+
+A model version's page can also make that version champion, or roll the champion back
+(POST forms, see ``promote`` and ``roll_back``): that needs more than the login (the auth
+manager's permission to edit the model's inference DAG) and a same-origin form (CSRF checks).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
-from urllib.parse import quote, urlencode
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+from urllib.parse import quote, urlencode, urlsplit
 
+from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 class LoginRequired(Exception):
     """A browser navigation without a valid session: answered by Airflow's login page."""
 
 
-async def require_login(request: Request) -> None:
+async def require_login(request: Request) -> BaseUser:
     """Let through only a user Airflow's auth manager authenticates and allows to see the UI.
 
     The user comes from a Bearer token or from the ``_token`` cookie the UI sets at login,
@@ -50,6 +62,10 @@ async def require_login(request: Request) -> None:
     )
     if not allowed:
         raise HTTPException(403, "Forbidden")
+    return user
+
+
+User = Annotated[BaseUser, Depends(require_login)]
 
 
 def _wants_html(request: Request) -> bool:
@@ -331,8 +347,15 @@ def _group_versions(versions: dict[str, int]) -> str:
 
 
 @app.get("/models/{name}/{version}", response_class=HTMLResponse)
-def model_version(name: str, version: int) -> HTMLResponse:
-    """One model version's full lineage (what `fti models show` prints) and its alias history."""
+def model_version(
+    request: Request, name: str, version: int, user: User, event: int | None = None
+) -> HTMLResponse:
+    """One model version's full lineage (what `fti models show` prints), the champion with the
+    forms that change it (for a user who may, see ``may_change_aliases``) and the alias history.
+
+    ``event`` is an alias change just made through a form (Post/Redirect/Get): the page says
+    in one line what was recorded, read back from the history.
+    """
     from fti.db.engine import session_scope
     from fti.errors import RegistryError
     from fti.registry import aliases
@@ -345,7 +368,9 @@ def model_version(name: str, version: int) -> HTMLResponse:
         except RegistryError as exc:
             return HTMLResponse(f"<p>{_e(exc)}</p>", status_code=404)
         lineage = as_dict(row, aliases_by_version(session, name).get((name, version)), full=True)
-        events = [aliases.event_as_dict(e) for e in aliases.history(session, name)]
+        events = {e.id: aliases.event_as_dict(e) for e in aliases.history(session, name)}
+        champion = aliases.current(session, name, aliases.CHAMPION)
+        served = last_served(session, name)
     facts = [
         [_e(key), _group_versions(value) if key == "feature_versions" and value else _e(value)]
         for key, value in lineage.items()
@@ -361,17 +386,306 @@ def model_version(name: str, version: int) -> HTMLResponse:
             _e(e["reason"]),
             _e(e["created_at"]),
         ]
-        for e in events
+        for e in events.values()
     ]
+    done = events.get(event) if event is not None else None
     return HTMLResponse(
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>{_e(name)} v{version}</title><style>{STYLE}</style></head><body>"
         f"<p><a href='../../'>&larr; fti</a></p><h1>{_e(name)} v{version}</h1>"
+        + (f"<p class='note' role='status'>{_e(_recorded(done))}</p>" if done else "")
+        + "<h2>Champion</h2>"
+        + _serving_line(champion, served)
+        + _champion_section(request, user, name, version, champion, list(events.values()))
+        + "<h2>Lineage</h2>"
         + _table(["field", "value"], facts)
         + "<h2>Alias history</h2>"
         + _table(["alias", "from", "to", "who", "why", "when"], history)
         + "</body></html>"
     )
+
+
+def last_served(session: Session, name: str) -> tuple[int, datetime] | None:
+    """The version ``fti serve`` last answered with for model ``name``, and when, from its
+    request log (``served_predictions``); None when nothing was logged or the table is not
+    there yet (a database before migration 0009)."""
+    from sqlalchemy import DateTime, Integer, String, column, inspect, select, table
+
+    if not inspect(session.connection()).has_table("served_predictions"):
+        return None
+    served = table(
+        "served_predictions",
+        column("model_name", String),
+        column("model_version", Integer),
+        column("served_at", DateTime(timezone=True)),
+    )
+    row = session.execute(
+        select(served.c.model_version, served.c.served_at)
+        .where(served.c.model_name == name)
+        .order_by(served.c.served_at.desc())
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def _serving_line(champion: int | None, served: tuple[int, datetime] | None) -> str:
+    """What the real-time service answers with: ``fti serve`` follows the champion alias."""
+    target = f"v{champion}" if champion is not None else "none yet"
+    line = f"<p class='serving'>Served by <code>fti serve</code>: champion &rarr; {target}"
+    if served is not None:
+        line += f"; last served: v{_e(served[0])} at {_e(served[1])}"
+    return line + ".</p>"
+
+
+def _recorded(event: dict[str, object]) -> str:
+    was = f"v{event['from_version']}" if event["from_version"] is not None else "none"
+    return (
+        f"Recorded: {event['name']} {event['alias']} {was} -> v{event['to_version']} "
+        f"by {event['actor']} ({event['reason']})."
+    )
+
+
+def _champion_section(
+    request: Request,
+    user: BaseUser,
+    name: str,
+    version: int,
+    champion: int | None,
+    events: list[dict[str, object]],
+) -> str:
+    """Who is champion; the forms only for a user who may change aliases: "Make champion" on
+    any other version's page, "Roll back champion" on the champion's page when the champion
+    has a previous holder to go back to."""
+    from fti.registry.aliases import CHAMPION
+
+    lines = [
+        "<p>"
+        + (
+            f"No version of {_e(name)} is champion yet."
+            if champion is None
+            else f"v{champion} is champion" + (" (this version)." if champion == version else ".")
+        )
+        + "</p>"
+    ]
+    if not may_change_aliases(user, name):
+        return "".join(lines)
+    token = _form_token(request)
+    reason = (
+        f"<label>Reason <input name='reason' required maxlength='{MAX_REASON}' size='50' "
+        "placeholder='why: recorded in the alias history'></label> "
+    )
+    hidden = f"<input type='hidden' name='token' value='{_e(token)}'>"
+    if champion != version:
+        lines.append(
+            f"<form method='post' action='{version}/promote' class='alias-form'>"
+            f"{hidden}{reason}<button type='submit'>Make champion</button></form>"
+        )
+    else:
+        champion_events = [e for e in events if e["alias"] == CHAMPION]
+        previous = champion_events[-1]["from_version"] if champion_events else None
+        if previous is not None:
+            lines.append(
+                f"<form method='post' action='{version}/rollback' class='alias-form'>"
+                f"{hidden}{reason}<button type='submit'>Roll back champion</button> "
+                f"<small>to v{_e(previous)}, the version this one replaced; predictions "
+                f"already written by v{version} stay until their dates are scored again "
+                f"(<code>fti infer --model {_e(name)} --date D</code>)</small></form>"
+            )
+    return "".join(lines)
+
+
+# ---- changing the champion from the page ------------------------------------------------------
+MAX_REASON = 1000
+
+
+class FormRefused(Exception):
+    """A form post that changes nothing: answered with one line of HTML and the status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@app.exception_handler(FormRefused)
+async def _refused(request: Request, exc: FormRefused) -> HTMLResponse:
+    return HTMLResponse(
+        "<!doctype html><html><head><meta charset='utf-8'><title>fti: not changed</title>"
+        f"<style>{STYLE}</style></head><body><p class='failed' role='alert'>{_e(exc)}</p>"
+        f"<p><a href='../{quote(str(request.path_params.get('version', '')))}'>&larr; back</a></p>"
+        "</body></html>",
+        status_code=exc.status,
+    )
+
+
+def may_change_aliases(user: BaseUser, name: str) -> bool:
+    """Whether ``user`` may point model ``name``'s aliases at another version.
+
+    The auth manager decides, with its own check for what an alias change does: the champion
+    alias is what the model's inference DAG (``{name}_inference``) scores with, so changing it
+    is editing that DAG's behaviour: ``is_authorized_dag(method="PUT")`` on that DAG. With the
+    FAB auth manager that is "can edit on DAGs" (roles User, Op, Admin; not Viewer) or "can
+    edit" on that one DAG (per-DAG access control); with the simple auth manager the roles
+    user, op and admin, not viewer. Airflow's other checks fit worse: ``is_authorized_view``
+    (what viewing needs) is granted to every viewer, and ``is_authorized_custom_view`` is
+    granted to every viewer by the simple auth manager whatever the method.
+    """
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
+
+    return get_auth_manager().is_authorized_dag(
+        method="PUT", details=DagDetails(id=f"{name}_inference"), user=user
+    )
+
+
+def _credential(request: Request) -> str:
+    """The credential the request was authenticated with, as ``get_user`` picks it: an
+    ``Authorization: Bearer`` header wins over the ``_token`` session cookie."""
+    from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
+
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value:
+        return value.strip()
+    return request.cookies.get(COOKIE_NAME_JWT_TOKEN, "")
+
+
+def _form_token(request: Request) -> str:
+    """The per-form CSRF token: an HMAC of the session's credential with Airflow's
+    ``[api] secret_key`` (shared by every api-server). A page of another site can neither read
+    the credential (an http-only cookie) nor the key, so it cannot make the token."""
+    from airflow.configuration import conf
+
+    key = conf.get("api", "secret_key").encode()
+    message = b"fti-alias-form\0" + _credential(request).encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def _origin(url: str) -> str | None:
+    """``scheme://host[:port]`` of a URL, default ports left out; None without a host."""
+    parts = urlsplit(url.strip())
+    if not parts.scheme or not parts.hostname:
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    return f"{parts.scheme.lower()}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def _check_same_origin(request: Request) -> None:
+    """Refuse a form posted from another origin: the browser's ``Origin`` (or, when it sends
+    none, its ``Referer``) must be this Airflow's own origin, that of ``[api] base_url`` when it
+    names one (what users browse, in front of any proxy), else the request's own host."""
+    from airflow.api_fastapi import app as airflow_app
+
+    own = _origin(airflow_app.API_BASE_URL) or _origin(str(request.base_url))
+    sent = request.headers.get("origin")
+    if not sent or sent == "null":
+        sent = request.headers.get("referer")
+    if not sent:
+        raise FormRefused(403, "Refused: the form was posted without an Origin or Referer.")
+    if _origin(sent) != own:
+        raise FormRefused(403, "Refused: the form was posted from another site.")
+
+
+def _check_form(request: Request, user: BaseUser, name: str, token: str) -> None:
+    """What every alias-changing post must pass: the permission, then the CSRF checks."""
+    if not may_change_aliases(user, name):
+        raise FormRefused(403, "Forbidden: changing a model's champion needs edit rights on DAGs.")
+    _check_same_origin(request)
+    if not hmac.compare_digest(token.encode(), _form_token(request).encode()):
+        raise FormRefused(
+            403, "Refused: the form's token does not match your session; reload the page."
+        )
+
+
+def _reason(text: str) -> str:
+    reason = " ".join(text.split())
+    if not reason:
+        raise FormRefused(400, "Not changed: a reason is required; it goes into the alias history.")
+    if len(reason) > MAX_REASON:
+        raise FormRefused(400, f"Not changed: the reason is longer than {MAX_REASON} characters.")
+    return reason
+
+
+def _actor(user: BaseUser) -> str:
+    """The Airflow user's name, as the auth manager gives it, for the alias history."""
+    return (user.get_name() or user.get_id())[:200]
+
+
+def _back(version: int, event: int) -> RedirectResponse:
+    """Post/Redirect/Get: back to the version's page (relative, so under any base URL),
+    which then shows the recorded change."""
+    return RedirectResponse(f"../{version}?event={event}", status_code=303)
+
+
+@app.post("/models/{name}/{version}/promote", response_class=HTMLResponse)
+def promote(
+    request: Request,
+    name: str,
+    version: int,
+    user: User,
+    reason: Annotated[str, Form()] = "",
+    token: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    """Make ``version`` champion, recorded with the Airflow user's name and the reason: what
+    ``fti models promote NAME VERSION --reason ...`` does (``aliases.set_alias``), without the
+    training pipeline's metric gate (a person decides, as on the command line)."""
+    from fti.db.engine import session_scope
+    from fti.errors import RegistryError
+    from fti.registry import aliases
+    from fti.registry.versions import get_version, lock_model
+    from fti.settings import get_settings
+
+    _check_form(request, user, name, token)
+    why = _reason(reason)
+    with session_scope(get_settings().db_url, write=True) as session:
+        lock_model(session, name)
+        try:
+            get_version(session, name, version)
+        except RegistryError as exc:
+            raise FormRefused(404, f"Not changed: {exc}") from exc
+        if aliases.current(session, name, aliases.CHAMPION) == version:
+            raise FormRefused(409, f"Not changed: {name} v{version} is already champion.")
+        event = aliases.set_alias(session, name, aliases.CHAMPION, version, _actor(user), why)
+        return _back(version, event.id)
+
+
+@app.post("/models/{name}/{version}/rollback", response_class=HTMLResponse)
+def roll_back(
+    request: Request,
+    name: str,
+    version: int,
+    user: User,
+    reason: Annotated[str, Form()] = "",
+    token: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    """Re-point champion from ``version`` to the version it replaced (``aliases.rollback``, what
+    ``fti models rollback`` does), only while ``version`` is still champion: a form posted twice,
+    or from a stale page, does not roll back a second time. Predictions are not re-scored here
+    (that runs the model over every date, too long for a request): the page says how."""
+    from fti.db.engine import session_scope
+    from fti.errors import RegistryError
+    from fti.registry import aliases
+    from fti.registry.versions import lock_model
+    from fti.settings import get_settings
+
+    _check_form(request, user, name, token)
+    why = _reason(reason)
+    with session_scope(get_settings().db_url, write=True) as session:
+        lock_model(session, name)
+        held_by = aliases.current(session, name, aliases.CHAMPION)
+        if held_by != version:
+            now = f"v{held_by} is champion now" if held_by is not None else "it has no champion"
+            raise FormRefused(
+                409, f"Not changed: {name} v{version} is not champion ({now}); reload the page."
+            )
+        try:
+            event = aliases.rollback(session, name, aliases.CHAMPION, _actor(user), why)
+        except RegistryError as exc:
+            raise FormRefused(409, f"Not changed: {exc}") from exc
+        return _back(version, event.id)
 
 
 @app.get("/features/{group}/{version}", response_class=HTMLResponse)

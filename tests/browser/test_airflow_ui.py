@@ -1,6 +1,7 @@
 """The Airflow UI in a real headless Chromium: the fti page asks for Airflow's login and comes
 back after it, then trigger the churn model's inference DAG from its form with a non-default
-model version, wait for the run, see its prediction run.
+model version, wait for the run, see its prediction run, and make that version champion from
+its page on the fti pages.
 
 A real ``airflow standalone`` (api-server, scheduler, dag-processor, triggerer; SQLite metadata
 in tmp) serves this repo's DAGs (generated from the churn demo's manifest) and plugin over a
@@ -140,7 +141,7 @@ def airflow(project: Project, demo_raw: Path) -> Iterator[Airflow]:
     port = free_port()  # not 8080: the port setting must reach the task supervisor too
     env = {
         **os.environ,
-        **airflow_variables(settings, port),  # what `make airflow AIRFLOW_PORT=...` uses
+        **airflow_variables(settings, port),  # what `fti airflow --port ...` uses
         "FTI_RAW_PATH": str(demo_raw),
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
@@ -304,8 +305,40 @@ def test_trigger_inference_from_the_form_and_see_the_run_on_the_fti_page(
         line = next(row for row in page.splitlines() if run["dag_run_id"] in row)
         assert "succeeded" in line and f"churn v{project.other}" in line, line
         assert project.as_of in line, line
+
+        # The version that scored well is made champion from its page: a reason, one click;
+        # the page comes back with the change recorded under the admin's name.
+        promote_on_the_model_page(browser, airflow, project)
     finally:
         browser.save_screenshot(str(ARTIFACTS / "fti-page-after.png"))
+
+
+def promote_on_the_model_page(browser: Any, airflow: Airflow, project: Project) -> None:
+    from selenium.webdriver.common.by import By
+
+    page = f"{airflow.url}/fti/models/churn/{project.other}"
+    browser.get(page)
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert f"v{project.champion} is champion." in body, body
+    reason = f"v{project.other} scored {project.as_of} well"
+    browser.find_element(By.NAME, "reason").send_keys(reason)
+    browser.save_screenshot(str(ARTIFACTS / "model-page-promote.png"))
+    browser.find_element(By.XPATH, "//button[normalize-space()='Make champion']").click()
+
+    # Post/Redirect/Get: the page again, with the change it recorded.
+    wait_for("the page after the post", lambda: "?event=" in browser.current_url, 60)
+    assert browser.current_url.startswith(f"{page}?event="), browser.current_url
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert (
+        f"Recorded: churn champion v{project.champion} -> v{project.other} by admin ({reason})."
+        in body
+    ), body
+    assert f"v{project.other} is champion (this version)." in body, body
+    history = body.split("Alias history", 1)[1].splitlines()
+    newest = next(row for row in reversed(history) if row.startswith("champion "))
+    assert newest.startswith(f"champion {project.champion} {project.other} admin {reason}"), newest
+    assert "Make champion" not in body and "Roll back champion" in body, body
+    browser.save_screenshot(str(ARTIFACTS / "model-page-promoted.png"))
 
 
 def assert_refused_without_login(airflow: Airflow) -> None:

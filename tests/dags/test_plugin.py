@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import pyarrow as pa
 import pytest
+from sqlalchemy import text
 
 from fti.db.engine import session_scope
 from fti.db.tables import DriftResult, PredictionRun
@@ -227,6 +228,8 @@ PAGES = [
     "/fti/openapi.json",
 ]
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+# The forms that change the champion (posted from the model version page).
+POSTS = ["/fti/models/churn/1/promote", "/fti/models/churn/1/rollback"]
 
 
 def test_every_fti_route_is_listed_here(airflow_app) -> None:  # type: ignore[no-untyped-def]
@@ -237,11 +240,13 @@ def test_every_fti_route_is_listed_here(airflow_app) -> None:  # type: ignore[no
     (fti,) = (r.app for r in airflow_app.routes if isinstance(r, Mount) and r.path == "/fti")
     assert isinstance(fti, FastAPI)
     routes = {str(getattr(route, "path", "")) for route in fti.routes}
-    listed = {page.split("?")[0].removeprefix("/fti") for page in PAGES}
+    listed = {page.split("?")[0].removeprefix("/fti") for page in PAGES + POSTS}
     generic = {
         "/features/{group}/{version}": "/features/customer_activity/1",
         "/models/{name}/{version}": "/models/churn/1",
         "/models/{name}/metrics": "/models/churn/metrics",
+        "/models/{name}/{version}/promote": "/models/churn/1/promote",
+        "/models/{name}/{version}/rollback": "/models/churn/1/rollback",
     }
     assert {generic.get(route, route) for route in routes} == listed
 
@@ -263,6 +268,9 @@ def test_a_page_without_a_login_is_refused(anonymous) -> None:  # type: ignore[n
         login = anonymous.get(response.headers["location"])
         assert login.status_code == 307, (page, login.text)
         assert login.headers["location"] == f"/auth/login?next={back}"
+    for form in POSTS:
+        response = anonymous.post(form, data={"reason": "r", "token": "t"})
+        assert response.status_code == 401, (form, response.text)
 
 
 def test_a_page_is_served_with_a_token_or_the_session_cookie(airflow_app) -> None:  # type: ignore[no-untyped-def]
@@ -348,6 +356,8 @@ def test_a_user_without_access_to_the_ui_gets_403(airflow_app) -> None:  # type:
         assert response.status_code == 403, (page, response.text)
         assert response.json() == {"detail": "Forbidden"}
         assert client.get(page, headers=HTML).status_code == 403
+    for form in POSTS:
+        assert client.post(form, data={"reason": "r", "token": "t"}).status_code == 403
 
 
 def test_fti_page_lists_feature_versions_models_and_prediction_runs(client) -> None:  # type: ignore[no-untyped-def]
@@ -516,3 +526,288 @@ def test_the_fti_page_pages_through_thousands_of_runs(client) -> None:  # type: 
     last = client.get("/fti/", params={"page": 31, "per_page": 100}).text
     assert SCORED in last  # the oldest run
     assert "older" not in last
+
+
+# ---- changing the champion from the model version page ----------------------------------------
+ORIGIN = "http://testserver"  # the TestClient's own origin
+
+
+def browser_session(app, role: str, username: str):  # type: ignore[no-untyped-def]
+    """A browser logged in to the UI: the session cookie only, redirects not followed."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(app, cookies={"_token": token(role, username)}, follow_redirects=False)
+
+
+def form_token(page: str, action: str) -> str:
+    """The hidden CSRF token of the form posting to ``action`` on ``page``."""
+    form = re.search(rf"<form method='post' action='{re.escape(action)}'.*?</form>", page, re.S)
+    assert form, page
+    found = re.search(r"name='token' value='([0-9a-f]+)'", form.group(0))
+    assert found, form.group(0)
+    return found.group(1)
+
+
+def champion_of(name: str) -> int | None:
+    from fti.settings import get_settings
+
+    with session_scope(get_settings().db_url) as session:
+        return aliases.current(session, name, aliases.CHAMPION)
+
+
+def champion_events(name: str) -> list[tuple[int | None, int, str, str]]:
+    from fti.settings import get_settings
+
+    with session_scope(get_settings().db_url) as session:
+        return [
+            (e.from_version, e.to_version, e.actor, e.reason)
+            for e in aliases.history(session, name, aliases.CHAMPION)
+        ]
+
+
+@pytest.fixture
+def churn_v2(airflow_app) -> None:  # type: ignore[no-untyped-def]
+    """A second churn version, not champion (v1 is)."""
+    from fti.settings import get_settings
+
+    with session_scope(get_settings().db_url, write=True) as session:
+        assert register_version(session, "churn", **lineage()).version == 2
+
+
+def test_a_user_makes_a_version_champion_from_its_page(airflow_app, churn_v2) -> None:  # type: ignore[no-untyped-def]
+    alice = browser_session(airflow_app, "user", "alice")
+    page = alice.get("/fti/models/churn/2")
+    assert page.status_code == 200
+    assert "v1 is champion." in page.text and "Make champion" in page.text
+    assert "Roll back champion" not in page.text  # v2 is not champion: nothing to roll back
+    secret = form_token(page.text, "2/promote")
+
+    response = alice.post(
+        "/fti/models/churn/2/promote",
+        data={"reason": "  beats v1 on April\n", "token": secret},
+        headers={"Origin": ORIGIN},
+    )
+    # Post/Redirect/Get: back to the page, which reads the recorded change back.
+    assert response.status_code == 303, response.text
+    assert response.headers["location"].startswith("../2?event=")
+    assert champion_of("churn") == 2
+    assert champion_events("churn")[-1] == (1, 2, "alice", "beats v1 on April")
+    shown = alice.get("/fti/models/churn/2?" + response.headers["location"].split("?")[1])
+    assert "Recorded: churn champion v1 -&gt; v2 by alice (beats v1 on April)." in shown.text
+    assert table_rows(shown.text, "Alias history")[-1][:5] == [
+        "champion",
+        "1",
+        "2",
+        "alice",
+        "beats v1 on April",
+    ]
+    assert "v2 is champion (this version)." in shown.text
+    assert "Make champion" not in shown.text
+    # The same form posted again (a double click, a reload): refused in one line, no change.
+    again = alice.post(
+        "/fti/models/churn/2/promote",
+        data={"reason": "again", "token": secret},
+        headers={"Origin": ORIGIN},
+    )
+    assert again.status_code == 409
+    assert "Not changed: churn v2 is already champion." in again.text
+    assert "<a href='../2'>" in again.text  # back to the page the form was on
+    assert "Traceback" not in again.text and len(champion_events("churn")) == 2
+    # An unknown version: one line, 404.
+    unknown = alice.post(
+        "/fti/models/churn/9/promote",
+        data={"reason": "why not", "token": secret},
+        headers={"Origin": ORIGIN},
+    )
+    assert unknown.status_code == 404 and "Not changed:" in unknown.text
+    assert "churn" in unknown.text and "Traceback" not in unknown.text
+    assert champion_of("churn") == 2
+
+
+def test_a_user_rolls_the_champion_back_from_its_page(airflow_app, churn_v2) -> None:  # type: ignore[no-untyped-def]
+    bob = browser_session(airflow_app, "op", "bob")
+    # v1 has been champion from the start: there is no earlier holder, so no rollback.
+    assert "Roll back champion" not in bob.get("/fti/models/churn/1").text
+    secret = form_token(bob.get("/fti/models/churn/2").text, "2/promote")
+    promoted = bob.post(
+        "/fti/models/churn/2/promote",
+        data={"reason": "try v2", "token": secret},
+        headers={"Origin": ORIGIN},
+    )
+    assert promoted.status_code == 303
+    page = bob.get("/fti/models/churn/2").text
+    assert "Roll back champion" in page and "to v1" in page
+    assert "Roll back champion" not in bob.get("/fti/models/churn/1").text
+    rolled = bob.post(
+        "/fti/models/churn/2/rollback",
+        data={"reason": "v2 misbehaves", "token": form_token(page, "2/rollback")},
+        headers={"Origin": ORIGIN},
+    )
+    assert rolled.status_code == 303, rolled.text
+    assert champion_of("churn") == 1
+    assert champion_events("churn")[-1] == (2, 1, "bob", "v2 misbehaves")
+    shown = bob.get("/fti/models/churn/2?" + rolled.headers["location"].split("?")[1]).text
+    assert "Recorded: churn champion v2 -&gt; v1 by bob (v2 misbehaves)." in shown
+    # The rollback form posted again (from the now stale page) does not roll back twice.
+    twice = bob.post(
+        "/fti/models/churn/2/rollback",
+        data={"reason": "again", "token": form_token(page, "2/rollback")},
+        headers={"Origin": ORIGIN},
+    )
+    assert twice.status_code == 409
+    assert "Not changed: churn v2 is not champion (v1 is champion now)" in twice.text
+    assert champion_of("churn") == 1 and len(champion_events("churn")) == 3
+
+
+def test_a_viewer_sees_no_form_and_cannot_post_one(airflow_app, churn_v2) -> None:  # type: ignore[no-untyped-def]
+    viewer = browser_session(airflow_app, "viewer", "vera")
+    page = viewer.get("/fti/models/churn/2")
+    assert page.status_code == 200 and "v1 is champion." in page.text
+    assert "<form" not in page.text and "Make champion" not in page.text
+    # Even with a valid token for her own session and the right origin: 403.
+    secret = hmac_token_of(airflow_app, viewer, "/fti/models/churn/2")
+    for action in ("promote", "rollback"):
+        response = viewer.post(
+            f"/fti/models/churn/2/{action}",
+            data={"reason": "let me", "token": secret},
+            headers={"Origin": ORIGIN},
+        )
+        assert response.status_code == 403, response.text
+        assert "Forbidden" in response.text and "Traceback" not in response.text
+    assert champion_of("churn") == 1 and len(champion_events("churn")) == 1
+
+
+def hmac_token_of(app, client, path: str) -> str:  # type: ignore[no-untyped-def]
+    """The token the plugin puts in a form for ``client``'s session cookie (a viewer sees no
+    form to read it from), computed by the plugin's own function."""
+    from starlette.requests import Request
+    from starlette.routing import Mount
+
+    (fti,) = (r.app for r in app.routes if isinstance(r, Mount) and r.path == "/fti")
+    plugin = next(r.endpoint for r in fti.routes if getattr(r, "name", "") == "promote")
+    cookie = f"_token={client.cookies['_token']}".encode()
+    request = Request(
+        {"type": "http", "method": "GET", "path": path, "headers": [(b"cookie", cookie)]}
+    )
+    return str(plugin.__globals__["_form_token"](request))
+
+
+def test_a_form_from_another_site_or_without_the_token_is_refused(
+    airflow_app, churn_v2, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    import airflow.api_fastapi.app
+
+    alice = browser_session(airflow_app, "user", "alice")
+    secret = form_token(alice.get("/fti/models/churn/2").text, "2/promote")
+    refused = [
+        ({"Origin": "https://evil.example"}, secret, "posted from another site"),
+        ({"Origin": "http://testserver.evil.example"}, secret, "posted from another site"),
+        ({"Origin": "https://testserver"}, secret, "posted from another site"),  # other scheme
+        ({"Referer": "https://evil.example/fti/models/churn/2"}, secret, "another site"),
+        ({"Origin": "null"}, secret, "without an Origin or Referer"),  # a sandboxed frame
+        ({}, secret, "without an Origin or Referer"),
+        ({"Origin": ORIGIN}, "", "token does not match"),
+        ({"Origin": ORIGIN}, "0" * 64, "token does not match"),
+        # The token of another session (the admin's page) does not fit alice's session.
+        (
+            {"Origin": ORIGIN},
+            hmac_token_of(airflow_app, browser_session(airflow_app, "admin", "admin"), "/"),
+            "token does not match",
+        ),
+    ]
+    for headers, value, why in refused:
+        response = alice.post(
+            "/fti/models/churn/2/promote",
+            data={"reason": "csrf", "token": value},
+            headers=headers,
+        )
+        assert response.status_code == 403, (headers, response.text)
+        assert why in response.text, (headers, response.text)
+    # A reason is required (the browser asks for it too): 400, one line.
+    for reason in ("", "   \n "):
+        response = alice.post(
+            "/fti/models/churn/2/promote",
+            data={"reason": reason, "token": secret},
+            headers={"Origin": ORIGIN},
+        )
+        assert response.status_code == 400
+        assert "a reason is required" in response.text
+    response = alice.post(
+        "/fti/models/churn/2/promote", data={"token": secret}, headers={"Origin": ORIGIN}
+    )
+    assert response.status_code == 400
+    assert champion_of("churn") == 1 and len(champion_events("churn")) == 1
+    # Behind [api] base_url the origin users browse is that URL's, not the request's host.
+    monkeypatch.setattr(airflow.api_fastapi.app, "API_BASE_URL", "https://airflow.example.com/")
+    response = alice.post(
+        "/fti/models/churn/2/promote",
+        data={"reason": "from the proxy", "token": secret},
+        headers={"Origin": ORIGIN},
+    )
+    assert response.status_code == 403
+    # A same-origin Referer (a browser that sends no Origin) is accepted.
+    response = alice.post(
+        "/fti/models/churn/2/promote",
+        data={"reason": "from the proxy", "token": secret},
+        headers={"Referer": "https://airflow.example.com:443/fti/models/churn/2"},
+    )
+    assert response.status_code == 303, response.text
+    assert champion_events("churn")[-1] == (1, 2, "alice", "from the proxy")
+
+
+# ---- what the real-time service serves ---------------------------------------------------------
+def serving_line(page: str) -> str:
+    found = re.search(r"<p class='serving'>(.*?)</p>", page)
+    assert found, page
+    return html.unescape(re.sub(r"<[^>]+>", "", found.group(1)))
+
+
+def test_model_page_says_what_fti_serve_serves(client, churn_v2) -> None:  # type: ignore[no-untyped-def]
+    from fti.db.tables import ServedPrediction
+    from fti.settings import get_settings
+
+    line = serving_line(client.get("/fti/models/churn/2").text)
+    assert line == "Served by fti serve: champion → v1."  # nothing served yet
+    assert serving_line(client.get("/fti/models/spend/1").text) == (
+        "Served by fti serve: champion → none yet."
+    )
+    served = {
+        "feature_group": "customer_activity",
+        "feature_version": 1,
+        "feature_versions": {"customer_activity": 1},
+        "entity_id": "7",
+        "prediction": 1,
+        "probability": 0.9,
+    }
+    with session_scope(get_settings().db_url, write=True) as session:
+        session.add_all(
+            [
+                ServedPrediction(
+                    request_id="a", served_at=NOW, model_name="churn", model_version=1, **served
+                ),
+                ServedPrediction(
+                    request_id="b",
+                    served_at=NOW + timedelta(minutes=5),
+                    model_name="churn",
+                    model_version=2,
+                    **served,
+                ),
+                ServedPrediction(  # another model's, later
+                    request_id="c",
+                    served_at=NOW + timedelta(hours=1),
+                    model_name="spend",
+                    model_version=1,
+                    **served,
+                ),
+            ]
+        )
+    line = serving_line(client.get("/fti/models/churn/1").text)
+    assert line.startswith(
+        "Served by fti serve: champion → v1; last served: v2 at 2026-04-30 03:05"
+    )
+    # A database before migration 0009 (no served_predictions table): the page still works.
+    with session_scope(get_settings().db_url, write=True) as session:
+        session.execute(text("DROP TABLE served_predictions"))
+    page = client.get("/fti/models/churn/1")
+    assert page.status_code == 200
+    assert serving_line(page.text) == "Served by fti serve: champion → v1."

@@ -52,6 +52,7 @@ def test_new_writes_the_package_settings_sample_and_readme(tmp_path: Path) -> No
     days = [SAMPLE.start + timedelta(days=i) for i in range(SAMPLE.days)]
     samples = {f"data/raw/sales/{day.isoformat()}.csv" for day in days}
     assert files_under(folder) == {
+        ".dockerignore",
         ".dvcignore",
         ".env",
         ".gitignore",

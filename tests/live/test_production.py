@@ -317,7 +317,7 @@ def compose_airflow_environment() -> dict[str, str]:
 def same_keys_as_compose(env: dict[str, str]) -> None:
     """The test sets what compose's Airflow services set, and more only where TEST_ONLY says."""
     compose = set(compose_airflow_environment())
-    ours = {key for key in env if key.startswith(("AIRFLOW", "FTI_", "AWS_"))}
+    ours = {key for key in env if key.startswith(("AIRFLOW", "FTI_", "AWS_", "PYTHONPATH"))}
     assert not compose - ours, (
         f"docker-compose.yaml sets {sorted(compose - ours)}, which the live test does not"
     )
@@ -466,7 +466,9 @@ def start_services(
 
     env |= s3_env | {
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": str(REPO),  # tests.live.worker_hostname, for the workers
+        # The project's folder (compose's /opt/fti/project: churn_demo and params.yaml), and
+        # tests.live.worker_hostname for the workers.
+        "PYTHONPATH": str(REPO),
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
@@ -492,6 +494,7 @@ def start_services(
         "FTI_DB_URL": database_url(databases["fti"], "postgresql+psycopg"),
         "FTI_DVC_REMOTE": REMOTE,
         "FTI_PARAMS_FILE": str(REPO / "params.yaml"),
+        "FTI_PROJECT": "churn_demo.project:project",  # compose's default (the image's project)
     }
     same_keys_as_compose(env)
 

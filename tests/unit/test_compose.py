@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 import tomllib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -238,16 +243,34 @@ def test_every_variable_is_listed_in_env_example(
 
 
 # ---- fti settings ------------------------------------------------------------------------------
+def serve_variables() -> set[str]:
+    """The FTI_SERVE_* variables the scoring service reads (fti.serve.config), apart from
+    fti.settings.Settings."""
+    from fti.serve.config import serve_config
+
+    read: set[str] = set()
+
+    class Recording(dict[str, str]):
+        def get(self, key: str, default: Any = None) -> Any:
+            read.add(key)
+            return super().get(key, default)
+
+    serve_config(Recording())
+    return read
+
+
 def test_fti_variables_are_settings_fields(services: dict[str, dict[str, Any]]) -> None:
     prefix = Settings.model_config.get("env_prefix", "")
     assert prefix == "FTI_"
-    fields = {f"{prefix}{name}".upper() for name in Settings.model_fields}
+    fields = {f"{prefix}{name}".upper() for name in Settings.model_fields} | serve_variables()
+    assert "FTI_SERVE_TOKEN" in fields
     seen = set()
     for name, service in services.items():
         for key in environment(service):
             if key.upper().startswith(prefix):
                 assert key in fields, (
-                    f"service {name}: {key} is not a field of fti.settings.Settings ({sorted(fields)})"
+                    f"service {name}: {key} is neither a field of fti.settings.Settings nor read "
+                    f"by fti.serve.config ({sorted(fields)})"
                 )
                 seen.add(key)
     assert {"FTI_HOME", "FTI_DB_URL", "FTI_DVC_REMOTE"} <= seen
@@ -260,6 +283,11 @@ def test_fti_settings_point_at_postgres_and_s3(services: dict[str, dict[str, Any
             assert env["FTI_DB_URL"].startswith("postgresql+psycopg://"), (
                 f"service {name}: FTI_DB_URL"
             )
+        if name in airflow_services(services):  # fti-serve reads no feature-store version
+            assert env.get("FTI_DVC_REMOTE", "").startswith("s3://"), (
+                f"service {name}: FTI_DVC_REMOTE"
+            )
+        if "FTI_DVC_REMOTE" in env:
             assert env["FTI_DVC_REMOTE"].startswith("s3://"), f"service {name}: FTI_DVC_REMOTE"
             assert env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL"), (
                 f"service {name}: DVC's S3 remote needs an endpoint (AWS_ENDPOINT_URL_S3)"
@@ -318,12 +346,13 @@ def test_airflow_image_tag_matches_constraints(
 
 
 def test_dockerfile_base_matches_constraints_and_python(airflow_pin: str) -> None:
+    # Stages other than the image: the project's files (`FROM scratch AS project`).
     bases = [
         arguments.split()[0]
         for instruction, arguments in dockerfile_instructions()
-        if instruction == "FROM"
+        if instruction == "FROM" and arguments.split()[0] != "scratch"
     ]
-    assert len(bases) == 1, f"{DOCKERFILE}: expected one FROM, got {bases}"
+    assert len(bases) == 1, f"{DOCKERFILE}: expected one FROM of an image, got {bases}"
     requires = tomllib.loads(PYPROJECT.read_text())["project"]["requires-python"]
     python = re.search(r">=\s*(\d+\.\d+)", requires)
     assert python, f"{PYPROJECT}: requires-python has no lower bound"
@@ -347,6 +376,8 @@ def test_dockerfile_copies_what_the_context_sends() -> None:
     ]
     assert copies, f"{DOCKERFILE}: copies nothing"
     for arguments in copies:
+        if "--from=" in arguments:  # from a stage or a named context, not this one
+            continue
         words = [word for word in arguments.split() if not word.startswith("--")]
         for source in words[:-1]:
             assert (REPO / source).exists(), (
@@ -578,3 +609,336 @@ def test_shared_secrets_are_one_env_entry_each(services: dict[str, dict[str, Any
         assert REQUIRED_VARIABLE.fullmatch(value), f"{key}: {value!r} is not one required variable"
         variables[key] = BRACED.match(value).group(1)  # type: ignore[union-attr]
     assert len(set(variables.values())) == len(secrets), f"secrets share a variable: {variables}"
+
+
+# ---- the project: built into the image, mounted into every fti container ---------------------
+# Where the image holds the project (its package and params.yaml) and compose mounts it.
+PROJECT_ROOT = PurePosixPath("/opt/fti/project")
+# The compose variables that choose the project, with the churn demo as their defaults.
+PROJECT_VARIABLES = {
+    "FTI_PROJECT_DIR": ".",
+    "FTI_PROJECT_PACKAGE": "churn_demo",
+    "FTI_PROJECT": "churn_demo.project:project",
+}
+# Compose interpolation: `$$`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?error}`.
+INTERPOLATE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}")
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """``text`` as compose reads it with ``env`` as .env (a required variable that is missing
+    fails the test, as compose stops)."""
+
+    def value(found: re.Match[str]) -> str:
+        if found.group(0) == "$$":
+            return "$"
+        name, colon, kind, rest = found.groups()
+        current = env.get(name)
+        unset = current is None or (colon == ":" and current == "")
+        if kind == "-" and unset:
+            return rest
+        if kind == "?" and unset:
+            pytest.fail(f"compose would stop: {name}: {rest}")
+        return current or ""
+
+    return INTERPOLATE.sub(value, text)
+
+
+def fti_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The services that run fti: the Airflow components and fti-serve."""
+    return {name: s for name, s in services.items() if "FTI_HOME" in environment(s)}
+
+
+def bind_mounts(service: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        entry
+        for entry in service.get("volumes") or []
+        if isinstance(entry, dict) and entry.get("type") == "bind"
+    ]
+
+
+def project_mounts(service: dict[str, Any], env: dict[str, str]) -> dict[str, Path]:
+    """Target inside PROJECT_ROOT (relative) -> host source, of the service's project mounts."""
+    found = {}
+    for entry in bind_mounts(service):
+        target = PurePosixPath(interpolate(entry["target"], env))
+        if target.is_relative_to(PROJECT_ROOT):
+            source = Path(interpolate(entry["source"], env))
+            found[str(target.relative_to(PROJECT_ROOT))] = (
+                source if source.is_absolute() else COMPOSE.parent / source
+            )
+    return found
+
+
+def dockerfile_stages() -> list[tuple[str, list[tuple[str, str]]]]:
+    """(stage name or base, its instructions) for each FROM of the Dockerfile."""
+    stages: list[tuple[str, list[tuple[str, str]]]] = []
+    for instruction, arguments in dockerfile_instructions():
+        if instruction == "FROM":
+            words = arguments.split()
+            stages.append((words[2] if len(words) == 3 else words[0], []))
+        elif stages:
+            stages[-1][1].append((instruction, arguments))
+    return stages
+
+
+def key_values(arguments: str) -> dict[str, str]:
+    """`A=1 B=2` (ENV, ARG) as a dict; a bare `A` maps to ''."""
+    return dict((word.split("=", 1) + [""])[:2] for word in shlex.split(arguments))
+
+
+def test_every_fti_container_runs_the_same_project(services: dict[str, dict[str, Any]]) -> None:
+    """airflow-init (its `fti init` writes the manifest the DAG files read), every Airflow
+    component and fti-serve: one FTI_PROJECT, PYTHONPATH on the project's folder, its
+    params.yaml, and the same read-only mounts of the project's package and params.yaml."""
+    fti = fti_services(services)
+    assert set(airflow_services(services)) | {"fti-serve"} <= set(fti), sorted(fti)
+    seen = set()
+    for name, service in fti.items():
+        env = environment(service)
+        assert str(PROJECT_ROOT) in env.get("PYTHONPATH", "").split(":"), (
+            f"service {name}: PYTHONPATH must hold {PROJECT_ROOT}, got {env.get('PYTHONPATH')!r}"
+        )
+        assert env.get("FTI_PARAMS_FILE") == str(PROJECT_ROOT / "params.yaml"), (
+            f"service {name}: FTI_PARAMS_FILE must be the project's {PROJECT_ROOT}/params.yaml"
+        )
+        mounts = [
+            entry
+            for entry in bind_mounts(service)
+            if entry["target"].startswith(f"{PROJECT_ROOT}/")
+        ]
+        for entry in mounts:
+            assert entry.get("read_only") is True, f"service {name}: mount {entry['target']} rw"
+            assert (entry.get("bind") or {}).get("create_host_path") is False, (
+                f"service {name}: mount {entry['target']} must not create a missing source"
+            )
+        key = (
+            env.get("FTI_PROJECT"),
+            yaml.safe_dump(sorted(mounts, key=lambda e: e["target"])),
+        )
+        seen.add(key)
+        targets = {str(PurePosixPath(e["target"]).relative_to(PROJECT_ROOT)) for e in mounts}
+        assert targets == {"${FTI_PROJECT_PACKAGE:-churn_demo}", "params.yaml"}, (
+            f"service {name}: mounts {sorted(targets)} into {PROJECT_ROOT}"
+        )
+    assert len(seen) == 1, f"fti's services disagree on FTI_PROJECT or the project's mounts: {seen}"
+    ((project, _),) = seen
+    assert project == f"${{FTI_PROJECT:-{PROJECT_VARIABLES['FTI_PROJECT']}}}", project
+
+
+def test_image_carries_the_project_where_compose_mounts_it(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """The image's copy (Dockerfile) comes from the folder compose mounts, lands at the same
+    paths, under the same settings, with the same defaults: the churn demo."""
+    stages = dict(dockerfile_stages())
+    assert "project" in stages, f"{DOCKERFILE}: no stage `project` (the default project's files)"
+    demo = {arguments.split()[-1] for i, arguments in stages["project"] if i == "COPY"}
+    assert demo == {"/churn_demo", "/params.yaml"}, f"{DOCKERFILE}: stage project copies {demo}"
+    image = dockerfile_stages()[-1][1]
+    args = {k: v for i, a in image if i == "ARG" for k, v in key_values(a).items()}
+    image_env = {k: v for i, a in image if i == "ENV" for k, v in key_values(a).items()}
+    defaults = {k: v for k, v in PROJECT_VARIABLES.items() if k != "FTI_PROJECT_DIR"}
+    assert args == defaults, f"{DOCKERFILE}: ARG defaults {args}, compose's {defaults}"
+    copied = {
+        interpolate(a.split()[-1].replace("${", "${X_"), {f"X_{k}": v for k, v in args.items()})
+        for i, a in image
+        if i == "COPY" and "--from=project" in a
+    }
+    assert any(
+        i == "COPY"
+        and "--from=project" in a
+        and "params.yaml" in a.split()
+        and a.split()[-1].rstrip("/") == str(PROJECT_ROOT)
+        for i, a in image
+    ), f"{DOCKERFILE}: the project's params.yaml must go into {PROJECT_ROOT}/"
+    for name, service in fti_services(services).items():
+        env = environment(service)
+        assert image_env["PYTHONPATH"] == env["PYTHONPATH"], f"service {name}: PYTHONPATH"
+        assert image_env["FTI_PARAMS_FILE"] == env["FTI_PARAMS_FILE"], f"service {name}"
+        assert image_env["FTI_PROJECT"] == "${FTI_PROJECT}", f"{DOCKERFILE}: ENV FTI_PROJECT"
+        mounted = {str(PROJECT_ROOT / t) for t in project_mounts(service, {})}
+        # the image's params.yaml and requirements.txt go in with one COPY into the folder
+        assert mounted - {str(PROJECT_ROOT / "params.yaml")} <= copied, (
+            f"service {name} mounts {sorted(mounted)}; the image copies {sorted(copied)}"
+        )
+        build = service.get("build")
+        if build:
+            assert build["additional_contexts"]["project"] == "${FTI_PROJECT_DIR:-.}", name
+            assert build["args"] == {k: f"${{{k}:-{v}}}" for k, v in defaults.items()}, name
+            mount_dir = {
+                str(e["source"]).rsplit("/", 1)[0]
+                for e in bind_mounts(service)
+                if e["target"].startswith(f"{PROJECT_ROOT}/")
+            }
+            assert mount_dir == {build["additional_contexts"]["project"]}, (
+                f"service {name}: the image is built from one folder, {mount_dir} is mounted"
+            )
+
+
+def test_default_project_is_the_demo(
+    services: dict[str, dict[str, Any]], env_example: dict[str, str]
+) -> None:
+    """With .env.example's values, or none, the mounts are the repository's churn_demo and
+    params.yaml, and FTI_PROJECT loads."""
+    from fti.definitions import load_project
+
+    for name, values in {"no values": {}, ".env.example": env_example}.items():
+        for service_name, service in fti_services(services).items():
+            mounts = project_mounts(service, values)
+            assert mounts == {
+                "churn_demo": COMPOSE.parent / "./churn_demo",
+                "params.yaml": COMPOSE.parent / "./params.yaml",
+            }, f"{name}: service {service_name} mounts {mounts}"
+            assert all(path.exists() for path in mounts.values())
+            reference = interpolate(environment(service)["FTI_PROJECT"], values)
+            assert load_project(reference).name == "churn"
+
+
+def test_a_new_project_runs_from_the_mount(
+    services: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """A project `fti new` writes, named in .env, as the containers see it: a stand-in for
+    /opt/fti/project holding what compose mounts there, the services' environment with that
+    folder for /opt/fti/project; airflow-init's `fti init` writes the new project's manifest,
+    and fti-serve's settings load the same definition and params.yaml."""
+    bin_dir = Path(sys.executable).parent
+    name = "compose_sales"
+    hang_guard = 1800
+    (tmp_path / "teams").mkdir()
+    made = subprocess.run(
+        [str(bin_dir / "fti"), "new", str(tmp_path / "teams" / name)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=hang_guard,
+    )
+    assert made.returncode == 0, made.stderr
+    dotenv = {
+        "FTI_PROJECT_DIR": str(tmp_path / "teams" / name),
+        "FTI_PROJECT_PACKAGE": name,
+        "FTI_PROJECT": f"{name}.project:project",
+        "POSTGRES_FTI_PASSWORD": "x",
+        "FTI_SERVE_TOKEN": "x",
+    }
+    root = tmp_path / "opt-fti-project"  # stands for PROJECT_ROOT inside the containers
+    home = tmp_path / "fti-home"
+    outside = tmp_path / "cwd"  # no .env here: the containers' working folder has none
+    outside.mkdir()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("FTI_", "PYTHON"))}
+
+    def container_env(service: dict[str, Any]) -> dict[str, str]:
+        root.mkdir(exist_ok=True)
+        for target, source in project_mounts(service, dotenv).items():
+            assert source.exists(), f"compose would stop: bind source {source} does not exist"
+            if (root / target).exists():
+                continue
+            # A copy, not a symlink: settings resolve paths, and a bind mount has none.
+            if source.is_dir():
+                shutil.copytree(source, root / target)
+            else:
+                shutil.copy2(source, root / target)
+        env = {
+            key: interpolate(value, dotenv).replace(str(PROJECT_ROOT), str(root))
+            for key, value in environment(service).items()
+            if key.startswith("FTI_") or key == "PYTHONPATH"
+        }
+        # This machine's database and home instead of fti-db and the fti-home volume.
+        env |= {"FTI_HOME": str(home), "FTI_DB_URL": f"sqlite:///{home / 'fti.db'}"}
+        env.pop("FTI_DVC_REMOTE", None)  # S3 in compose: a local remote in FTI_HOME here
+        return base | env
+
+    init = services["airflow-init"]
+    assert any(line.strip() == "fti init" for line in strings(init["command"])[-1].splitlines())
+    done = subprocess.run(
+        [str(bin_dir / "fti"), "init"],
+        cwd=outside,
+        env=container_env(init),
+        capture_output=True,
+        text=True,
+        timeout=hang_guard,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    manifest = json.loads((home / "manifest.json").read_text())
+    assert manifest["reference"] == f"{name}.project:project", manifest["reference"]
+
+    probe = (
+        "import json; from fti.definitions import load_project; "
+        "from fti.settings import get_settings; s = get_settings(); "
+        "print(json.dumps([load_project(s.project).name, str(s.params_file), "
+        "s.params_file.is_file()]))"
+    )
+    serve = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=outside,
+        env=container_env(services["fti-serve"]),
+        capture_output=True,
+        text=True,
+        timeout=hang_guard,
+    )
+    assert serve.returncode == 0, serve.stderr
+    assert json.loads(serve.stdout) == [name, str(root / "params.yaml"), True]
+
+
+# ---- fti-serve ---------------------------------------------------------------------------------
+def test_fti_serve_runs_the_serve_command(services: dict[str, dict[str, Any]]) -> None:
+    """fti-serve: the fti image, `fti serve` with options the installed CLI accepts, its token
+    from .env without a default, a healthcheck on /health at the port it listens on, started
+    after fti-db and airflow-init, and no fixed host port (so it scales)."""
+    import typer
+
+    from fti.cli import app
+
+    serve = services.get("fti-serve")
+    assert serve, "no service fti-serve"
+    built = {s.get("image") for s in services.values() if "build" in s}
+    assert serve.get("image") in built, f"fti-serve runs {serve.get('image')}, not the fti image"
+    entrypoint, command = serve.get("entrypoint") or [], serve.get("command") or []
+    assert entrypoint[-1:] == ["fti"] and command[:1] == ["serve"], (entrypoint, command)
+
+    cli = typer.main.get_command(app)  # a click group (typer's vendored click)
+    parent = cli.context_class(cli, info_name="fti")
+    command_of_serve = cli.get_command(parent, "serve")  # type: ignore[attr-defined]
+    assert command_of_serve, (
+        "`fti serve` does not exist in the installed CLI (fti/cli.py); fti-serve runs it"
+    )
+    params = command_of_serve.make_context("serve", list(command[1:]), parent=parent).params
+    helped = subprocess.run(
+        [str(Path(sys.executable).parent / "fti"), "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert helped.returncode == 0, helped.stdout + helped.stderr
+    port = int(params["port"])
+    assert params["host"] == "0.0.0.0", "listen on every interface of the container"
+
+    env = environment(serve)
+    assert REQUIRED_VARIABLE.fullmatch(env.get("FTI_SERVE_TOKEN", "")), (
+        f"fti-serve: FTI_SERVE_TOKEN must be a required ${{VAR:?message}}, got {env.get('FTI_SERVE_TOKEN')!r}"
+    )
+    leaked = {k for k in env if k.startswith(("AIRFLOW", "AWS_"))}
+    assert not leaked, f"fti-serve needs no Airflow or S3 settings: {sorted(leaked)}"
+
+    health = " ".join(strings((serve.get("healthcheck") or {}).get("test")))
+    assert f"http://localhost:{port}/health" in health, f"fti-serve healthcheck: {health!r}"
+    depends = serve.get("depends_on") or {}
+    assert (depends.get("fti-db") or {}).get("condition") == "service_healthy", depends
+    assert (depends.get("airflow-init") or {}).get("condition") == (
+        "service_completed_successfully"
+    ), depends
+
+    for entry in serve.get("ports") or []:
+        published, _, target = interpolate(str(entry), {}).rpartition(":")
+        assert target == str(port), f"fti-serve publishes {target}, listens on {port}"
+        low, _, high = published.rpartition(":")[2].partition("-")
+        assert high and int(high) > int(low), (
+            f"fti-serve publishes a fixed host port {published}: a second replica could not "
+            "start; use a range or none"
+        )
+    homes = [
+        (source, target)
+        for source, target in filter(None, map(volume_source, serve.get("volumes") or []))
+    ]
+    assert homes and all(str(e).endswith(":ro") for e in serve["volumes"] if isinstance(e, str)), (
+        f"fti-serve mounts fti-home read-only: {serve['volumes']}"
+    )

@@ -769,6 +769,39 @@ def infer(
     emit(run(), as_json)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8000,
+    insecure_no_token: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-token",
+            help="Serve without authentication when FTI_SERVE_TOKEN is not set (trusted networks only).",
+        ),
+    ] = False,
+) -> None:
+    """Real-time scoring service: POST /models/{name}/predict with the alias's model (champion
+    by default), following promotions and rollbacks; /health, /ready, /metrics."""
+    import uvicorn
+
+    from fti.serve.app import create_app
+    from fti.serve.config import serve_config
+
+    config = serve_config()
+    if config.token is None and not insecure_no_token:
+        raise FtiError(
+            "FTI_SERVE_TOKEN is not set: set it to a long random secret (e.g. `openssl rand "
+            "-hex 32`), or pass --insecure-no-token to serve without authentication"
+        )
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    uvicorn.run(create_app(settings(), config), host=host, port=port, log_level="info")
+
+
 @predictions_app.command("runs")
 def predictions_runs(as_json: JsonFlag = False, limit: int = 50) -> None:
     """Prediction runs with model and feature versions and row counts, newest first."""

@@ -43,7 +43,7 @@ from fti.features.build import (
     write_partitions,
 )
 from fti.features.events import load_events, raw_file, staged_file, validate_and_stage
-from fti.inference.features import GroupRead, feature_batches
+from fti.inference.features import GroupRead, feature_batches, model_groups
 from fti.inference.runs import fail_run, start_run, update_run
 from fti.inference.score import predict, read_spool, score_to_spool
 from fti.inference.skew import ServingProfile, check_features
@@ -575,18 +575,13 @@ def _group_reads(
     The spine at the newest version holding the date (or the one named); the other groups at
     their latest version, of which rows at most their TTL old count.
     """
-    by_group: dict[str, list[dict[str, Any]]] = {}
-    for feature in row.features:
-        by_group.setdefault(feature.get("group", row.feature_group), []).append(feature)
-    order = [row.feature_group, *[g for g in by_group if g != row.feature_group]]
     reads = []
-    for name in order:
+    for name, trained in model_groups(row.feature_group, row.features):
         version = (
             feature_version_for(store, name, as_of, spine_ref)
             if name == row.feature_group
             else store.resolve(name, "latest")
         )
-        trained = by_group[name]
         serving = {f.name: str(f.type) for f in store.schema(name, version)}
         check_features(f"{row.name} v{row.version}", trained, serving, f"{name} v{version}")
         reads.append(

@@ -3,11 +3,14 @@
 The spool (a Parquet file of ``SCORE_SCHEMA``) lets scoring finish before the database write
 starts, so the write transaction holds its lock only as long as the bulk load takes, and memory
 stays at one batch whatever the slice size. ``predict`` is the one place a model's outputs are
-turned into prediction columns, for every task.
+turned into prediction columns, for every task; ``score_rows`` the one place feature rows reach
+it, for batch (``score_to_spool``) and for the scoring service (fti.serve) alike.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +71,32 @@ def predict(task: str, estimator: Any, frame: pd.DataFrame) -> Outputs:
     )
 
 
+def score_rows(task: str, estimator: Any, rows: pa.RecordBatch, features: Sequence[str]) -> Outputs:
+    """Score ``rows`` (from ``fti.inference.features.model_rows``) on ``features``, in the
+    trained order: what batch inference and the scoring service both call."""
+    return predict(task, estimator, rows.select(list(features)).to_pandas())
+
+
+def as_records(outputs: Outputs) -> list[dict[str, Any]]:
+    """The outputs as one JSON-ready dict per row, named as the predictions table's columns
+    (``class_probabilities`` as an object); a NaN becomes None."""
+    columns = {name: array.to_pylist() for name, array in outputs.columns.items()}
+    if "class_probabilities" in columns:
+        columns["class_probabilities"] = [
+            None if text is None else json.loads(text) for text in columns["class_probabilities"]
+        ]
+    return [
+        {name: _json_ready(values[i]) for name, values in columns.items()}
+        for i in range(len(outputs.observed))
+    ]
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def score_to_spool(
     estimator: Any,
     task: str,
@@ -87,7 +116,7 @@ def score_to_spool(
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            outputs = predict(task, estimator, batch.select(features).to_pandas())
+            outputs = score_rows(task, estimator, batch, features)
             for observer in observers:
                 observer.add(batch, outputs.observed)
             columns = {"entity_id": pc.cast(batch.column(entity), pa.string()), **outputs.columns}

@@ -135,7 +135,9 @@ models_app = typer.Typer(
 )
 predictions_app = typer.Typer(help="Prediction runs and tables.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Raw rows set aside by validation.", no_args_is_help=True)
-monitor_app = typer.Typer(help="Drift and model-quality reports.", no_args_is_help=True)
+monitor_app = typer.Typer(
+    help="Drift, model-quality reports, gaps and platform health.", no_args_is_help=True
+)
 app.add_typer(features_app, name="features")
 app.add_typer(models_app, name="models")
 app.add_typer(predictions_app, name="predictions")
@@ -974,6 +976,48 @@ def monitor_gaps(
         for command in gap["fill"][:5]:
             console.print(f"  {command}")
     if gaps:
+        raise typer.Exit(1)
+
+
+@monitor_app.command("health")
+def monitor_health(
+    as_json: JsonFlag = False,
+    now: Annotated[
+        str | None,
+        typer.Option(help="The moment to judge at, ISO (default: now; without offset: UTC)."),
+    ] = None,
+    nights: Annotated[int, typer.Option(min=1, help="Nights of failures to list.")] = 7,
+) -> None:
+    """Freshness of every feature group, label group and model against its fresh_by, and the
+    failed runs of the last nights. Exit 1 when something is stale, never published or failed."""
+    from fti import pipelines
+    from fti.db.engine import session_scope
+    from fti.monitoring.health import health
+    from fti.store.versions import FeatureStore
+
+    try:
+        moment = datetime.fromisoformat(now) if now else datetime.now(UTC)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"{now!r} is not an ISO date and time", param_hint="--now"
+        ) from exc
+    s, project = pipelines.setup(settings())
+    with session_scope(s.db_url) as session:
+        result = health(session, project, moment, nights, FeatureStore(s.store_path))
+    if as_json:
+        emit(result.as_dict(), True)
+    else:
+        rows = [
+            f.as_dict() | {"age_hours": None if f.age_hours is None else f"{f.age_hours:.1f}"}
+            for f in result.freshness
+        ]
+        columns = ["kind", "name", "status", "newest_date", "expected_date", "due_at", "age_hours"]
+        emit(rows, False, columns)
+        if result.failures:
+            emit([f.as_dict() for f in result.failures], False, ["kind", "name", "date", "reason"])
+    for line in result.problems():
+        typer.echo(line, err=True)
+    if not result.healthy:
         raise typer.Exit(1)
 
 

@@ -17,7 +17,7 @@ import importlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,6 +35,7 @@ MISSING_DAY = ("fail", "empty")
 ENTITY_DTYPES = ("int64", "string")
 LABEL_DATE = "label_date"  # the date column a label group's build returns
 LABEL = "label"  # the value column a label group's build returns
+FRESH_AT = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 # build(sources, dates): ``sources`` maps each of the group's source names to its validated
 # events (the days fti hands over), ``dates`` the dates to compute.
@@ -79,6 +80,53 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Freshness:
+    """When the data of a date D is due: by ``at`` (``HH:MM``, UTC) on D + ``days_after``.
+
+    ``FeatureGroup(..., fresh_by=Freshness(days_after=1, at="03:00"))``: the version holding
+    D is published by 03:00 UTC on D+1. On a model: its predictions for D; on a label group:
+    the labels the night of D publishes (those of D - ``horizon_days``). Undeclared, the
+    default is the end of D+1. ``fti monitor health`` flags what is late.
+    """
+
+    days_after: int = 1
+    at: str = "23:59"
+
+    def due(self, day: date) -> datetime:
+        """When the data of ``day`` is due (UTC)."""
+        return datetime.combine(day + timedelta(days=self.days_after), self.time_of_day, UTC)
+
+    def expected_date(self, now: datetime) -> date:
+        """The newest date whose data is due at ``now`` (a naive ``now`` is read as UTC)."""
+        now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+        at = self.time_of_day
+        shifted = now - timedelta(hours=at.hour, minutes=at.minute)
+        return shifted.date() - timedelta(days=self.days_after)
+
+    @property
+    def time_of_day(self) -> time:
+        return time.fromisoformat(self.at)
+
+    def problems(self, where: str) -> list[str]:
+        """What is wrong with it, one line each naming ``where`` (empty when sound)."""
+        problems = []
+        if not isinstance(self.days_after, int) or self.days_after < 0:
+            problems.append(
+                f"{where}: fresh_by days_after {self.days_after!r} must be a whole number "
+                "of days >= 0"
+            )
+        if not isinstance(self.at, str) or not FRESH_AT.match(self.at):
+            problems.append(
+                f"{where}: fresh_by at {self.at!r} is not a UTC time of day as 'HH:MM' "
+                "(00:00 to 23:59)"
+            )
+        return problems
+
+
+DEFAULT_FRESHNESS = Freshness()
+
+
+@dataclass(frozen=True)
 class FeatureGroup:
     """A table keyed by (entity, date), computed by the team's ``build`` from its sources.
 
@@ -88,6 +136,7 @@ class FeatureGroup:
     [D - lookback_days + 1, D] only; fti checks that a range build and the same dates built one
     day at a time agree, and refuses to publish when they do not (the build peeked ahead).
     A build may be handed a shard of the entities: it must not assume it sees every one.
+    ``fresh_by``: when the version holding a date is due (``Freshness``; default end of D+1).
     """
 
     name: str
@@ -97,6 +146,7 @@ class FeatureGroup:
     build: BuildFunction
     lookback_days: int = 1
     description: str = ""
+    fresh_by: Freshness = DEFAULT_FRESHNESS
 
     kind = "features"  # the catalog's word for it (feature_versions.kind)
     noun = "feature group"  # how messages name it
@@ -111,7 +161,8 @@ class LabelGroup:
     (binary, class or number; null when it cannot be known, never a made-up 0). A label for D
     needs events up to D + ``horizon_days``, so the feature pipeline of date T publishes the
     labels of T - horizon_days, handing the build events of
-    [D - lookback_days + 1, D + horizon_days] and no later.
+    [D - lookback_days + 1, D + horizon_days] and no later. ``fresh_by`` is when the labels
+    the night of D publishes (those of D - horizon_days) are due (``Freshness``).
     """
 
     name: str
@@ -121,6 +172,7 @@ class LabelGroup:
     build: BuildFunction
     lookback_days: int = 1
     description: str = ""
+    fresh_by: Freshness = DEFAULT_FRESHNESS
 
     kind = "labels"
     noun = "label group"
@@ -145,6 +197,7 @@ class Model:
     Training uses label dates every ``label_every_days`` over ``training_days`` before the
     newest matured label, the newest ``holdout_share`` of them as holdout; fewer than
     ``min_train_rows`` / ``min_holdout_rows`` rows is an error, not a useless model.
+    ``fresh_by``: when the predictions for a date are due (``Freshness``; default end of D+1).
     """
 
     name: str
@@ -160,6 +213,7 @@ class Model:
     min_train_rows: int = 50
     min_holdout_rows: int = 20
     description: str = ""
+    fresh_by: Freshness = DEFAULT_FRESHNESS
 
 
 @dataclass(frozen=True)
@@ -335,6 +389,7 @@ def check_project(project: Project) -> list[str]:
             problems.append(f"label group {group.name!r}: horizon_days must be at least 1")
         if isinstance(group, FeatureGroup):
             problems += _feature_group_problems(group)
+        problems += _freshness_problems(f"{kind} {group.name!r}", group.fresh_by)
 
     labels = {label.name: label for label in project.labels}
     for model in project.models:
@@ -432,7 +487,23 @@ def _model_problems(
         )
     if model.min_train_rows < 1 or model.min_holdout_rows < 1:
         problems.append(f"{where}: min_train_rows and min_holdout_rows must be at least 1")
-    return problems
+    fresh = _freshness_problems(where, model.fresh_by)
+    spine = project.feature_group(groups[0]).fresh_by
+    if not fresh and not _freshness_problems("", spine):
+        day = date(2000, 1, 1)  # any date: the offsets are compared
+        if model.fresh_by.due(day) < spine.due(day):
+            fresh.append(
+                f"{where}: fresh_by (D+{model.fresh_by.days_after} {model.fresh_by.at} UTC) is "
+                f"before that of its feature group {groups[0]!r} (D+{spine.days_after} "
+                f"{spine.at} UTC): predictions need the features first"
+            )
+    return problems + fresh
+
+
+def _freshness_problems(where: str, fresh_by: object) -> list[str]:
+    if not isinstance(fresh_by, Freshness):
+        return [f"{where}: fresh_by {fresh_by!r} is not an fti.definitions.Freshness"]
+    return fresh_by.problems(where)
 
 
 def data_problems(project: Project, raw_root: Path) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import types
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandera.pandas as pa
@@ -14,6 +14,7 @@ import pytest
 from churn_demo import project as demo
 from fti.definitions import (
     Entity,
+    Freshness,
     LabelGroup,
     Model,
     ModelFeature,
@@ -229,3 +230,52 @@ def test_models_and_labels_of_every_task_can_be_declared() -> None:
     problems = check_project(dataclasses.replace(project, models=[*PROJECT.models, wrong]))
     assert len(problems) == 1
     assert problems[0].startswith("model 'weather': metric 'roc_auc' does not fit a multiclass")
+
+
+def test_freshness_is_due_at_its_time_on_the_day_after() -> None:
+    fresh = Freshness(days_after=1, at="03:00")
+    assert fresh.due(date(2026, 3, 1)) == datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
+    assert fresh.expected_date(datetime(2026, 3, 2, 2, 59)) == date(2026, 2, 28)
+    assert fresh.expected_date(datetime(2026, 3, 2, 3, 0, tzinfo=UTC)) == date(2026, 3, 1)
+    # Undeclared: the end of D+1, on every group, label group and model.
+    assert demo.activity.fresh_by == demo.churned.fresh_by == demo.churn.fresh_by == Freshness()
+    assert Freshness().due(date(2026, 3, 1)) == datetime(2026, 3, 2, 23, 59, tzinfo=UTC)
+
+
+def test_each_bad_freshness_is_one_line_naming_the_object() -> None:
+    churned = dataclasses.replace(demo.churned, fresh_by="03:00")
+    project = dataclasses.replace(
+        PROJECT,
+        feature_groups=[
+            dataclasses.replace(demo.activity, fresh_by=Freshness(days_after=-1)),
+            dataclasses.replace(demo.profile, fresh_by=Freshness(at="3am")),
+        ],
+        labels=[churned, demo.spend_next],
+        models=[
+            dataclasses.replace(demo.churn, label=churned, fresh_by=Freshness(1, "24:00")),
+            demo.spend,
+        ],
+    )
+    problems = check_project(project)
+    assert problems == [
+        "feature group 'customer_activity': fresh_by days_after -1 must be a whole number of "
+        "days >= 0",
+        "feature group 'customer_profile': fresh_by at '3am' is not a UTC time of day as 'HH:MM' "
+        "(00:00 to 23:59)",
+        "label group 'churned_30d': fresh_by '03:00' is not an fti.definitions.Freshness",
+        "model 'churn': fresh_by at '24:00' is not a UTC time of day as 'HH:MM' (00:00 to 23:59)",
+    ]
+
+
+def test_predictions_cannot_be_due_before_their_features() -> None:
+    activity = dataclasses.replace(demo.activity, fresh_by=Freshness(1, "03:00"))
+    churn = dataclasses.replace(demo.churn, fresh_by=Freshness(1, "02:00"))
+    project = dataclasses.replace(
+        PROJECT, feature_groups=[activity, demo.profile], models=[churn, demo.spend]
+    )
+    assert check_project(project) == [
+        "model 'churn': fresh_by (D+1 02:00 UTC) is before that of its feature group "
+        "'customer_activity' (D+1 03:00 UTC): predictions need the features first"
+    ]
+    later = dataclasses.replace(churn, fresh_by=Freshness(1, "06:00"))
+    assert check_project(dataclasses.replace(project, models=[later, demo.spend])) == []

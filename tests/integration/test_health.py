@@ -1,0 +1,220 @@
+"""`fti monitor health`: freshness of groups, labels and models against their declared
+expectations, and recorded failures, on a small real store (the weather project, one model)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from fti import pipelines
+from fti.cli import app
+from fti.db.engine import session_scope
+from fti.definitions import Freshness
+from fti.errors import FtiError
+from fti.monitoring.health import health
+from fti.settings import Settings
+from fti.setup import initialise
+from fti.store.versions import FeatureStore
+from tests.conftest import MANIFEST
+from tests.projects import weather
+
+START = date(2025, 1, 1)
+NIGHT = date(2025, 3, 10)  # the night scored; the history before it trains the model
+
+# The weather project with one model, small enough to train on two months, and expectations:
+# features of D by 03:00 UTC on D+1, the labels that night publishes by 04:00, predictions by 06:00.
+daily_weather = dataclasses.replace(weather.daily_weather, fresh_by=Freshness(1, "03:00"))
+rain_label = dataclasses.replace(weather.rain_label, fresh_by=Freshness(1, "04:00"))
+rain = dataclasses.replace(
+    weather.rain,
+    label=rain_label,
+    fresh_by=Freshness(1, "06:00"),
+    training_days=60,
+    min_train_rows=30,
+    min_holdout_rows=10,
+)
+project = dataclasses.replace(
+    weather.project,
+    feature_groups=[daily_weather],
+    labels=[rain_label],
+    models=[rain],
+)
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def health_settings(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    raw = tmp_path / "raw"
+    weather.generate(raw, START, NIGHT + timedelta(days=3), missing_share=0.0)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"train": {"rain": {"C": 0.5}}, "promote": {"margin": 0.0}}))
+    values = {
+        "home": tmp_path / "home",
+        "db_url": db_url,
+        "raw_path": raw,
+        "params_file": params,
+        "project": "tests.integration.test_health:project",
+        "manifest_path": MANIFEST,
+    }
+    settings = Settings(**values)  # type: ignore[arg-type]
+    initialise(settings)
+    for key, value in values.items():
+        monkeypatch.setenv(f"FTI_{key.upper()}", str(value))
+    return settings
+
+
+def monitor(now: datetime, code: int) -> tuple[dict, str]:  # type: ignore[type-arg]
+    result = runner.invoke(app, ["monitor", "health", "--json", "--now", now.isoformat()])
+    assert result.exit_code == code, result.output
+    return json.loads(result.stdout), result.stderr
+
+
+def by_name(report: dict) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {row["name"]: row for row in report["freshness"]}
+
+
+def test_fresh_after_the_night_stale_after_a_skipped_one(health_settings: Settings) -> None:
+    s = health_settings
+    pipelines.run_features(START, NIGHT - timedelta(days=1), "history", s)
+    path = pipelines.build_training_set("rain", None, None, "t-rain", s)
+    version = pipelines.train_model(path, "t-rain", settings=s)
+    assert pipelines.promote_if_better(path, version, "t-rain", s)["promoted"]
+    pipelines.run_features(NIGHT, NIGHT, "night", s)
+
+    # After every expectation of the night, before the model was ever scored: "never".
+    morning = datetime.fromisoformat(f"{NIGHT + timedelta(days=1)}T06:30:00")
+    report, errors = monitor(morning, 1)
+    rows = by_name(report)
+    assert rows["rain"]["status"] == "never" and rows["rain"]["newest_date"] is None
+    assert rows["rain"]["fill"] == [f"fti infer --model rain --date {NIGHT}"]
+    assert errors.splitlines() == [
+        f"never: model 'rain' has nothing yet; {NIGHT} was due at {NIGHT + timedelta(days=1)} "
+        f"06:00 UTC; catch up with: fti infer --model rain --date {NIGHT}"
+    ]
+
+    # The night scored: all fresh, nothing failed.
+    pipelines.score_batch("rain", NIGHT, "i-night", settings=s)
+    report, errors = monitor(morning, 0)
+    assert errors == "" and report["failures"] == []
+    assert report["healthy"] is True
+    rows = by_name(report)
+    assert {name: row["status"] for name, row in rows.items()} == {
+        "daily_weather": "fresh",
+        "rain_tomorrow": "fresh",
+        "rain": "fresh",
+    }
+    assert rows["daily_weather"]["newest_date"] == NIGHT.isoformat()
+    assert rows["rain_tomorrow"]["newest_date"] == (NIGHT - timedelta(days=1)).isoformat()
+    assert rows["rain"] | {"published_at": None} == {
+        "kind": "predictions",
+        "name": "rain",
+        "status": "fresh",
+        "newest_date": NIGHT.isoformat(),
+        "expected_date": NIGHT.isoformat(),
+        "due_at": f"{NIGHT + timedelta(days=1)}T06:00:00+00:00",
+        "version": 1,
+        "published_at": None,
+        "age_hours": 6.5,
+        "days_behind": 0,
+        "fill": [],
+    }
+    # Right before the features' deadline the night is not due yet: the day before is enough.
+    with session_scope(s.db_url) as session:
+        early = health(session, project, morning.replace(hour=2, minute=59), 7)
+    assert [row.expected_date for row in early.freshness] == [
+        NIGHT - timedelta(days=1),
+        NIGHT - timedelta(days=2),  # labels lag their night by the horizon
+        NIGHT - timedelta(days=1),
+    ]
+    assert early.healthy
+
+    # A run that fails (scoring a day that has no features yet) is unhealthy until a run of
+    # the same model and date succeeds; it is listed with its one-line reason.
+    after = NIGHT + timedelta(days=1)
+    with pytest.raises(FtiError):
+        pipelines.score_batch("rain", after, "i-too-early", settings=s)
+    report, errors = monitor(morning, 1)
+    assert all(row["status"] == "fresh" for row in report["freshness"])
+    [failure] = report["failures"]
+    assert failure["kind"] == "prediction_run" and failure["run_id"] == "i-too-early"
+    assert (failure["date"], failure["resolved"]) == (after.isoformat(), False)
+    assert "\n" not in failure["reason"] and failure["reason"] != "(no reason recorded)"
+    assert errors.startswith(f"failed: prediction run rain {after}: ")
+
+    # A night skipped: one day later nothing new was published or scored.
+    report, errors = monitor(morning + timedelta(days=1), 1)
+    rows = by_name(report)
+    assert {name: (row["status"], row["days_behind"]) for name, row in rows.items()} == {
+        "daily_weather": ("stale", 1),
+        "rain_tomorrow": ("stale", 1),
+        "rain": ("stale", 1),
+    }
+    assert rows["daily_weather"]["fill"] == [
+        f"airflow backfill create --dag-id feature_pipeline --from-date {after} --to-date {after}"
+    ]
+    # The labels of NIGHT are published by the run of NIGHT + 1 (horizon one day).
+    assert rows["rain_tomorrow"]["expected_date"] == NIGHT.isoformat()
+    assert rows["rain_tomorrow"]["fill"] == rows["daily_weather"]["fill"]
+    assert rows["rain"]["fill"] == [f"fti infer --model rain --date {after}"]
+    assert report["healthy"] is False
+    lines = errors.splitlines()
+    assert len(lines) == 4  # three stale rows and the failed run
+    assert lines[0].startswith("stale: feature group 'daily_weather' is 1 day(s) behind")
+    assert lines[3].startswith(f"failed: prediction run rain {after}: ")
+    assert f"fti infer --model rain --date {after}" in lines[3]
+
+    # The table form: one row per group, label group and model, and the failure.
+    table = runner.invoke(app, ["monitor", "health", "--now", morning.isoformat()])
+    assert table.exit_code == 1, table.output
+    assert all(name in table.stdout for name in ("daily_weather", "rain_tomorrow", "rain"))
+    assert "prediction_run" in table.stdout
+
+    # Scoring the day once its features are there resolves the failure.
+    pipelines.run_features(after, after, "night", s)
+    pipelines.score_batch("rain", after, "i-after", settings=s)
+    report, errors = monitor(morning + timedelta(days=1), 0)
+    assert [f["resolved"] for f in report["failures"]] == [True] and errors == ""
+
+
+def test_a_rejected_raw_file_is_a_failure_and_its_night_goes_stale(
+    health_settings: Settings,
+) -> None:
+    s = health_settings
+    pipelines.run_features(START, NIGHT, "history", s)
+    broken = Path(s.raw_path) / "readings" / f"{NIGHT + timedelta(days=1)}.parquet"
+    broken.write_bytes(b"not parquet")
+    with pytest.raises(FtiError):
+        pipelines.run_features(NIGHT + timedelta(days=1), NIGHT + timedelta(days=1), "night", s)
+    with session_scope(s.db_url) as session:
+        result = health(
+            session,
+            project,
+            datetime.fromisoformat(f"{NIGHT + timedelta(days=2)}T05:00:00+00:00"),
+            store=FeatureStore(s.store_path),
+        )
+    statuses = {row.name: row.status for row in result.freshness}
+    assert statuses == {"daily_weather": "stale", "rain_tomorrow": "stale", "rain": "never"}
+    # No version of the model yet: it must be trained before it can be scored.
+    assert result.freshness[2].fill == [
+        "fti train --model rain",
+        f"fti infer --model rain --date {NIGHT}",  # NIGHT + 1 is due at 06:00
+    ]
+    [failure] = result.failures
+    assert (failure.kind, failure.name, failure.resolved) == ("validation_run", "readings", False)
+    assert failure.date == NIGHT + timedelta(days=1)
+    assert broken.name in failure.reason
+    assert not result.healthy
+    assert any(line.startswith("failed: validation run readings") for line in result.problems())
+
+
+def test_a_bad_now_is_a_usage_error(health_settings: Settings) -> None:
+    result = runner.invoke(app, ["monitor", "health", "--now", "yesterday"])
+    assert result.exit_code == 2
+    assert "'yesterday' is not an ISO date and time" in result.output

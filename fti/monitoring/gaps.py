@@ -22,11 +22,15 @@ from fti.store.versions import FeatureStore
 
 @dataclass(frozen=True)
 class Gap:
-    """Days of a group (``kind`` features / labels) or a model (predictions) not done."""
+    """Days of a group (``kind`` features / labels) or a model (predictions) not done.
+
+    ``run_offset``: days from a missing date to the night that publishes it (a label group's
+    horizon: the labels of L are published by the feature run of L + horizon)."""
 
     kind: str
     name: str
     days: list[date]
+    run_offset: int = 0
 
     def ranges(self) -> list[tuple[date, date]]:
         """The days as contiguous (first, last) ranges."""
@@ -54,9 +58,10 @@ class Gap:
             return [
                 f"fti infer --model {self.name} --date {day.isoformat()}" for day in self.days[:31]
             ]
+        shift = timedelta(days=self.run_offset)
         return [
             "airflow backfill create --dag-id feature_pipeline "
-            f"--from-date {first.isoformat()} --to-date {last.isoformat()}"
+            f"--from-date {(first + shift).isoformat()} --to-date {(last + shift).isoformat()}"
             for first, last in self.ranges()
         ]
 
@@ -82,7 +87,7 @@ def missing_dates(
         held[group.name] = dates
         missing = [d for d in _span(project.first_date, last) if d not in dates]
         if missing:
-            gaps.append(Gap(group.kind, group.name, missing))
+            gaps.append(Gap(group.kind, group.name, missing, run_offset=group.horizon))
     for model in project.models:
         spine = project.model_groups(model)[0]
         scored = set(

@@ -126,6 +126,10 @@ def test_days_no_run_processed_are_found_with_the_command_that_fills_them(
     assert gaps[("labels", "churned_30d")]["ranges"] == [
         [(paused - timedelta(days=29)).isoformat(), label_end]
     ]
+    # The nights that publish those labels are 30 days (the horizon) later: the paused week.
+    assert gaps[("labels", "churned_30d")]["fill"] == [
+        f"airflow backfill create --dag-id feature_pipeline --from-date {week[0]} --to-date {week[1]}"
+    ]
     assert ("predictions", "churn") not in gaps  # its spine holds no unscored day yet
     assert "group customer_activity has no partition for 5 day(s)" in caplog.text
     # The week published: churn's days without predictions show up, spend was never scored.

@@ -187,7 +187,45 @@ def build_group(
     partitions = build_partitions(group, events, dates)
     root = settings.staging_path / "features" / group.name / f"{start}_{end}_{file_safe(run_id)}"
     shutil.rmtree(root, ignore_errors=True)
+    published_record(root).unlink(missing_ok=True)  # a new build: publish it, not the old one
     return str(write_partitions(root, partitions))
+
+
+def published_record(build: Path) -> Path:
+    """Where ``publish_group`` keeps what it returned for a staged build it removed."""
+    return build.with_name(f"{build.name}.published.json")
+
+
+def already_published(build: Path) -> dict[str, Any] | None:
+    """What ``publish_group`` returned for ``build``, when that build was published (else None).
+
+    A retry of a publish that succeeded (the task died before Airflow recorded its success, or
+    a cleared task) returns the same result, without the removed build; a partial removal that
+    a kill left is finished here.
+    """
+    record = published_record(build)
+    if not record.is_file():
+        return None
+    shutil.rmtree(build, ignore_errors=True)
+    return dict(json.loads(record.read_text(encoding="utf-8")))
+
+
+def drop_published_build(build: Path, result: dict[str, Any], settings: Settings) -> None:
+    """Replace a published build (a run's partitions under ``staging/features``) by a record of
+    ``result``: the version holds the data now, in the store and on its DVC remote.
+
+    The record is written (atomically) before the build goes, so a kill between the two leaves
+    a record that ``already_published`` honours; ``build_group`` removes it when it builds the
+    folder again, so a rebuilt run is published, not remembered. Only a build under the staging
+    folder's ``features`` is removed (``publish_group`` may be given any folder).
+    """
+    if not build.resolve().is_relative_to((settings.staging_path / "features").resolve()):
+        return
+    record = published_record(build)
+    temp = record.with_name(f"{record.name}.tmp")
+    temp.write_text(json.dumps(result), encoding="utf-8")
+    temp.replace(record)
+    shutil.rmtree(build, ignore_errors=True)
 
 
 def publish_group(
@@ -196,9 +234,12 @@ def publish_group(
     """Publish staged partitions as a new immutable version of the group, cataloged in SQL.
 
     Returns ``{"group", "version", "new", "kind"}``; ``new`` is False when the partitions
-    changed nothing (a rerun) and ``version`` is then the existing latest one.
+    changed nothing (a rerun) and ``version`` is then the existing latest one. The staged build
+    is removed once published (see ``drop_published_build``); a retry returns the same result.
     """
     settings, project = setup(settings)
+    if (done := already_published(Path(partitions_path))) is not None:
+        return done  # a retry of a publish that succeeded; its build was removed
     group = project.group(group_name)
     kind = group.kind
     partitions = read_partitions(Path(partitions_path))
@@ -231,7 +272,7 @@ def publish_group(
         record=record,
         forget_untagged=forget_untagged,
     )
-    return {
+    result = {
         "group": group.name,
         "version": published.version,
         "new": published.new,
@@ -239,6 +280,8 @@ def publish_group(
         "first_date": dates[0].isoformat(),
         "last_date": dates[-1].isoformat(),
     }
+    drop_published_build(Path(partitions_path), result, settings)
+    return result
 
 
 def run_features(

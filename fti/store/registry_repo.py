@@ -83,8 +83,24 @@ def cache_objects_dir(store: Path) -> Path:
     return Path(os.path.abspath(cache)) / "files" / "md5"
 
 
+# How DVC puts a cached object into the work tree: a hard link (the work tree and the cache
+# share one file, which DVC makes read-only), else a copy (e.g. a cache on another disk). Not
+# "reflink" first: DVC then takes any single-link file for a reflink and keeps copies where the
+# file system has no reflinks (ext4). fti never writes into a partition file in place: a
+# publish writes new files elsewhere and renames their folders in, and recovery asks DVC to
+# check out, which unlinks before it links.
+CACHE_TYPE = "hardlink,copy"
+
+
 def init_store(store: Path, remote: str) -> None:
-    """Create the registry (idempotent): git repo, DVC with the remote as default."""
+    """Create the registry (idempotent): git repo, DVC with the remote as default.
+
+    Run on an existing store (every ``fti init`` and ``fti run`` does), it sets what an older
+    fti did not: e.g. ``cache.type`` (``CACHE_TYPE``, unless the store's DVC config names one)
+    then applies to the partitions published from then on; partitions already in the work
+    tree stay copies until ``dvc checkout --relink`` (run in the store, with no publish
+    running) makes them links.
+    """
     store.mkdir(parents=True, exist_ok=True)
     if not (store / ".git").exists():
         git(store, "init", "-q", "-b", "main")
@@ -99,6 +115,7 @@ def init_store(store: Path, remote: str) -> None:
         conf["core"]["remote"] = "storage"
         conf["core"]["autostage"] = True
         conf["core"]["analytics"] = False
+        conf["cache"].setdefault("type", CACHE_TYPE)  # not a second copy of every partition
     if remote and "://" not in remote:
         Path(remote).mkdir(parents=True, exist_ok=True)
     gitignore = store / ".gitignore"

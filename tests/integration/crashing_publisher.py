@@ -93,11 +93,11 @@ def die_during(original: Callable[..., Any], seconds: float) -> Callable[..., An
 
 
 def die_after_first_copy(step: Callable[..., Any]) -> Callable[..., Any]:
-    """Run ``step``; the first file DVC copies (to its cache or the remote) is its last."""
+    """Run ``step``; the first file DVC copies or links (to its cache or the remote) is its last."""
     from dvc_objects.fs.local import LocalFileSystem
 
     armed = threading.Event()
-    for name in ("copy", "put_file", "upload_fobj"):
+    for name in ("copy", "put_file", "upload_fobj", "hardlink"):
         original = getattr(LocalFileSystem, name)
 
         def copy_then_die(*args: Any, _original: Any = original, **kwargs: Any) -> Any:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import subprocess
+import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date, timedelta
@@ -412,3 +414,67 @@ def test_label_groups_are_versioned_next_to_feature_groups(
             (labels, 2, "labels", 5),
         ]
         assert rows[2].statistics["label"]["mean"] == pytest.approx(3 / 5)
+
+
+def work_tree_is_the_cache(store: FeatureStore, version: int) -> bool:
+    """Whether every partition file of ``version`` in the work tree is its DVC cache object
+    (one file, read-only) rather than a copy of it."""
+    found = []
+    for day, md5 in store._manifest(GROUP, version):
+        live = versions.partition_dir(store.group_dir(GROUP), day) / "part-0.parquet"
+        found.append(os.path.samefile(live, store._object(md5)) and not live.stat().st_mode & 0o222)
+    return bool(found) and all(found)
+
+
+def test_the_work_tree_shares_its_files_with_the_dvc_cache(
+    store: FeatureStore, catalog: str
+) -> None:
+    """cache.type hardlink: a partition is stored once in the store, not once in the work tree
+    and once in the cache; every version still reads its own data, and a publish killed after
+    its dvc add leaves links that recovery and the next publish handle."""
+    first = crashing_publisher.FIRST
+    days = [first, *crashing_publisher.NEW_DAYS]
+    assert crashing_publisher.publish(store, catalog, {first: partition(first, 1)}, "v1") == 1
+    assert work_tree_is_the_cache(store, 1)  # the first version: a whole-folder dvc add
+    assert crashing_publisher.publish(store, catalog, {first: partition(first, 2)}, "v2") == 2
+    assert work_tree_is_the_cache(store, 2)  # a granular dvc add
+    crashing_publisher.run_killed(store, catalog, "git_commit")  # after dvc add and push
+    again = {day: partition(day, 3) for day in days}
+    assert crashing_publisher.publish(store, catalog, again, "v3") == 3
+    assert work_tree_is_the_cache(store, 3)
+    for version, values in ((1, [1]), (2, [2]), (3, [3, 3, 3])):
+        table = FeatureStore(store.path).read(GROUP, version, columns=["feature_date", "x"])
+        by_day = dict(zip(*table.to_pydict().values(), strict=False))
+        assert sorted(by_day.values()) == values
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=store.path, capture_output=True, text=True, check=True
+    )
+    assert status.stdout == ""
+
+
+def test_a_store_made_before_linking_gets_it_from_init_and_keeps_its_versions(
+    store: FeatureStore, tmp_path: Path
+) -> None:
+    """An older store (no cache.type: copies) gets the setting from the next init_store; new
+    partitions are then links, old ones stay copies until `dvc checkout --relink`."""
+    with open_dvc(store.path).config.edit() as conf:
+        del conf["cache"]["type"]
+    second = DAY + timedelta(days=1)
+    store.publish(GROUP, {DAY: partition(DAY, 1)}, "v1 as an older fti made it")
+    assert not work_tree_is_the_cache(store, 1)
+    init_store(store.path, str(tmp_path / "remote"))
+    assert "hardlink" in (store.path / ".dvc" / "config").read_text()
+    store.publish(GROUP, {second: partition(second, 2)}, "v2")
+    live = versions.partition_dir(store.group_dir(GROUP), second) / "part-0.parquet"
+    assert live.stat().st_nlink == 2
+    assert not work_tree_is_the_cache(store, 2)  # v1's partition is still a copy
+    subprocess.run(
+        [str(Path(sys.executable).with_name("dvc")), "checkout", "--relink", "-q"],
+        cwd=store.path,
+        check=True,
+        timeout=1800,  # a hang guard
+    )
+    assert work_tree_is_the_cache(store, 2)
+    reader = FeatureStore(store.path)
+    assert reader.read(GROUP, 1).column("x").to_pylist() == [1, 1, 1]
+    assert reader.read(GROUP, 2, columns=["x"]).column("x").to_pylist() == [1, 1, 1, 2, 2, 2]

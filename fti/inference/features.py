@@ -74,7 +74,8 @@ def within_ttl(
         start is not None and day >= start
         for day, start in zip(rows[date_column], first, strict=True)
     ]
-    return rows[keep]
+    # A boolean mask, also when empty (an empty list would select no columns).
+    return rows[pd.Series(keep, index=rows.index, dtype=bool)]
 
 
 def newest_rows(store: FeatureStore, read: GroupRead, as_of: date) -> pd.DataFrame:

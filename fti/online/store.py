@@ -76,7 +76,7 @@ def read_online(
             layout = _fetch_layout(db_url, group)
             if layout is None:
                 return _nothing(group, given, columns)
-        typed = _parse(given, layout.schema.field(0).type)
+        typed = parse_keys(given, layout.schema.field(0).type)
         with engine.connect() as connection:
             keys = list(dict.fromkeys(typed.values()))
             found = connection.execute(_SNAPSHOT, {"group": group, "keys": keys}).all()
@@ -158,7 +158,7 @@ _SNAPSHOT = (
 )
 
 
-def _parse(given: list[str], key_type: pa.DataType) -> dict[str, str]:
+def parse_keys(given: list[str], key_type: pa.DataType) -> dict[str, str]:
     """{key as given: key as stored} for the keys that parse as the entity's type."""
     if not pa.types.is_integer(key_type):
         return {text: text for text in given}

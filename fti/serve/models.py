@@ -150,7 +150,8 @@ class ModelHolder:
         return list(self._served.values())
 
     def failures(self) -> dict[str, str]:
-        return {f"{name}@{alias}": reason for (name, alias), (_, reason) in self._failed.items()}
+        failed = list(self._failed.items())  # a copy: the poll thread may add to it meanwhile
+        return {f"{name}@{alias}": reason for (name, alias), (_, reason) in failed}
 
     # ---- following the aliases
     def load_champions(self) -> None:

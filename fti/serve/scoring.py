@@ -33,7 +33,7 @@ from fti.errors import SkewError, StoreError
 from fti.inference.features import model_rows, within_ttl
 from fti.inference.score import as_records, score_rows
 from fti.inference.skew import check_features
-from fti.online.store import OnlineRows, online_state, read_online
+from fti.online.store import OnlineRows, online_state, parse_keys, read_online
 from fti.serve.models import GroupFeatures, Served
 
 DATE_COLUMN = "feature_date"
@@ -74,16 +74,19 @@ def score_entities(
         for g, r in zip(served.groups[1:], reads[1:], strict=True)
     ]
     position = {str(key): i for i, key in enumerate(spine_rows.index)}
+    # A key as the store holds it ("0494" is 494), as read_online looked it up.
+    stored = parse_keys(unique, reads[0].schema.field(spine.key).type)
+    row_of = {e: position[stored[e]] for e in unique if stored.get(e) in position}
     dates = [_dates(rows) for rows in held]
 
     answers: dict[str, dict[str, Any]] = {}
     scored: list[str] = []
     ages: list[int] = []
     for entity in unique:
-        if entity not in position:
+        if entity not in row_of:
             answers[entity] = {"entity": entity, "status": "not_found"}
             continue
-        key = spine_rows.index[position[entity]]
+        key = spine_rows.index[row_of[entity]]
         stale = any(
             group_dates.get(key) is not None
             and feature_age(group_dates[key], today) > group.ttl_days
@@ -104,7 +107,7 @@ def score_entities(
 
     if scored:
         frames = [
-            _as_published(rows, r.schema, g, [position[e] for e in scored] if i == 0 else None)
+            _as_published(rows, r.schema, g, [row_of[e] for e in scored] if i == 0 else None)
             for i, (g, r, rows) in enumerate(zip(served.groups, reads, held, strict=True))
         ]
         rows = model_rows(frames[0].reset_index(), frames[1:], spine.key, served.features)

@@ -275,10 +275,14 @@ def test_a_reader_never_sees_rows_of_two_versions(settings: Settings, tmp_path: 
     def read_all() -> None:
         keys = [str(i) for i in ids]
         while not stop.is_set():
-            found = read_online(s.db_url, GROUP, keys, ["count_7d"])
-            version = found.version
-            assert version is not None
-            wrong = found.rows[found.rows["count_7d"] != version * 1000 + found.rows.index]
+            try:
+                found = read_online(s.db_url, GROUP, keys, ["count_7d"])
+                version = found.version
+                assert version is not None
+                wrong = found.rows[found.rows["count_7d"] != version * 1000 + found.rows.index]
+            except Exception as exc:  # a failed read fails the test, not only its thread
+                problems.append(f"the reader failed: {exc!r}")
+                return
             if len(wrong) or found.missing:
                 problems.append(f"v{version}: {len(wrong)} rows of another version")
             seen.append(version)

@@ -178,6 +178,25 @@ def test_unknown_entities_are_answered_not_found_in_request_order(
     assert answers[1] == answers[3] and 0 <= answers[1]["probability"] <= 1
 
 
+def test_a_request_of_unknown_entities_only_is_answered_not_found(client: TestClient) -> None:
+    """No entity held by any group: every answer is not_found (was a 500: an empty join mask)."""
+    response = predict(client, "churn", {"entities": ["999999"]})
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == [{"entity": "999999", "status": "not_found"}]
+
+
+def test_an_integer_key_is_found_as_the_store_holds_it(demo: Demo, client: TestClient) -> None:
+    """ "0494" is 494 to the online store (as `fti features get` reads it): scored the same."""
+    known = next(iter(batch_slice(demo.settings, "churn", demo.as_of)))
+    response = predict(client, "churn", {"entities": [known, f"00{known}"]})
+    assert response.status_code == 200, response.text
+    plain, padded = response.json()["predictions"]
+    assert padded["entity"] == f"00{known}"
+    assert {k: v for k, v in padded.items() if k != "entity"} == {
+        k: v for k, v in plain.items() if k != "entity"
+    }
+
+
 def test_features_older_than_the_ttl_are_served_stale_or_refused(demo: Demo) -> None:
     entity = next(iter(batch_slice(demo.settings, "churn", demo.as_of)))
     published = demo.as_of + timedelta(days=1)  # the night after: age 0, the freshest

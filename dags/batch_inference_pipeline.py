@@ -25,6 +25,7 @@ from fti_common import (
     MANIFEST,
     START_DATE,
     TAGS,
+    deadlines,
     dry_run_param,
     fail_fast,
     group_asset,
@@ -44,6 +45,7 @@ def inference_dag(spec: dict) -> None:
     @dag(
         dag_id=f"{name}_inference",
         schedule=schedule("inference", None, AssetAny(model_asset(name), group_asset(spine))),
+        deadline=deadlines("inference"),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=4,  # dates side by side: each slice is written under its own lock

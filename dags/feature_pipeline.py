@@ -14,6 +14,7 @@ from fti_common import (
     PUBLISH_POOL,
     START_DATE,
     TAGS,
+    deadlines,
     dry_run_param,
     fail_fast,
     group_asset,
@@ -29,6 +30,7 @@ GROUPS = [g["name"] for g in MANIFEST["feature_groups"] + MANIFEST["labels"]]
 
 @dag(
     schedule=schedule("features", "@daily"),
+    deadline=deadlines("features"),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,

@@ -23,8 +23,12 @@ from airflow.sdk import (
     AssetAll,
     AssetAny,
     AssetOrTimeSchedule,
+    BaseNotifier,
     CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
     Param,
+    SyncCallback,
 )
 
 from fti.manifest import read_manifest
@@ -147,6 +151,141 @@ def skip_if_dry_run(context: dict[str, Any], what: str) -> None:
         skip(f"dry run: {what}")
 
 
+class WebhookNotifier(BaseNotifier):
+    """Airflow's notifier interface over fti's webhook alert (fti.monitoring.notify): one JSON
+    POST to ``FTI_ALERT_WEBHOOK_URL`` per missed deadline or failed task, read when it fires.
+
+    ``event`` ``task_failed``: a task's on_failure_callback (after its last try; the reason is
+    its exception's first line). ``deadline_missed``: a DAG's deadline alert, run by Airflow's
+    executor when the scheduler finds the deadline passed (``expected`` says what was due).
+    A receiver that is down is logged, never raised: the alert is lost, the run is not.
+    """
+
+    def __init__(
+        self,
+        event: str = "task_failed",
+        expected: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(context)  # type: ignore[arg-type]
+        self.event = event
+        self.expected = expected
+
+    def notify(self, context: Any) -> None:
+        try:
+            from fti.monitoring import notify
+
+            notify.send(self.alert(context))
+        except Exception:  # noqa: BLE001 - an alert must never fail what it reports on
+            log.exception("fti: the %s alert could not be built or sent", self.event)
+
+    def alert(self, context: Any) -> dict[str, Any]:
+        """The alert's JSON body from a task's context or a deadline callback's context."""
+        from airflow.sdk.configuration import conf
+
+        from fti.monitoring import notify
+
+        run = context.get("dag_run")
+        if isinstance(run, dict):  # a deadline callback: the run as the REST API shows it
+            dag_id, run_id = str(run["dag_id"]), str(run["dag_run_id"])
+            logical = run.get("logical_date")
+            deadline = notify.iso_utc((context.get("deadline") or {}).get("deadline_time"))
+            what = f"{dag_id} run {run_id}"
+            reason = (
+                f"{what} had not finished by its deadline {deadline}"
+                f" ({self.expected or 'as declared in params.yaml deadlines'}); "
+                f"it was {run.get('state')}"
+            )
+            extra: dict[str, Any] = {"deadline": deadline, "state": run.get("state")}
+        else:  # a failed task
+            ti = context["task_instance"]
+            dag_id, run_id = ti.dag_id, ti.run_id
+            logical = context.get("logical_date")
+            index = getattr(ti, "map_index", -1)
+            what = f"task {ti.task_id}{f'[{index}]' if index >= 0 else ''} of {dag_id}"
+            reason = str(context.get("exception") or "see the task's log")
+            extra = {"task_id": ti.task_id, "try_number": ti.try_number}
+        return notify.alert(
+            event=self.event,
+            project=MANIFEST["project"],
+            dag_id=dag_id,
+            run_id=run_id,
+            logical_date=logical,
+            what=what,
+            reason=reason,
+            link=notify.run_link(conf.get("api", "base_url", fallback=None), dag_id, run_id),
+            **extra,
+        )
+
+
+def deadlines(stage: str) -> list[DeadlineAlert] | None:
+    """A DAG's deadline alerts, from params.yaml's ``deadlines.<stage>`` (read at parse time, as
+    the schedules are); each posts a ``deadline_missed`` alert through WebhookNotifier.
+
+    ``by: "HH:MM"``: the run has succeeded by HH:MM UTC on the day after its logical date (the
+    day it processes); ``within_hours: N``: the run has succeeded within N hours of being
+    queued (also covers runs that asset events started: they have no logical date). A run that
+    fails or is still running at the deadline is reported; one that succeeded in time is not.
+    """
+    spec = params_section("deadlines").get(stage) or {}
+    where = f"params.yaml deadlines.{stage}"
+    if not isinstance(spec, dict) or set(spec) - {"by", "within_hours"}:
+        raise ValueError(
+            f'{where}: expected a mapping with `by` ("HH:MM", UTC) and/or `within_hours`, '
+            f"got {spec!r}"
+        )
+    alerts = []
+    if "by" in spec:
+        by = spec["by"]
+        try:
+            hours, minutes = (int(part) for part in str(by).split(":"))
+            if not isinstance(by, str) or not (0 <= hours < 24 and 0 <= minutes < 60):
+                raise ValueError
+        except ValueError:
+            raise ValueError(
+                f'{where}.by: {by!r} is not a quoted UTC time of day such as "03:00"'
+            ) from None
+        expected = f"succeeded by {by} UTC the day after its logical date"
+        alerts.append(
+            DeadlineAlert(
+                reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+                interval=timedelta(days=1, hours=hours, minutes=minutes),
+                callback=SyncCallback(
+                    WebhookNotifier, kwargs={"event": "deadline_missed", "expected": expected}
+                ),
+                name=f"{stage} by {by} UTC",
+            )
+        )
+    if "within_hours" in spec:
+        within = spec["within_hours"]
+        if isinstance(within, bool) or not isinstance(within, int | float) or within <= 0:
+            raise ValueError(f"{where}.within_hours: {within!r} is not a number of hours above 0")
+        expected = f"succeeded within {within} h of being queued"
+        alerts.append(
+            DeadlineAlert(
+                reference=DeadlineReference.DAGRUN_QUEUED_AT,
+                interval=timedelta(hours=within),
+                callback=SyncCallback(
+                    WebhookNotifier, kwargs={"event": "deadline_missed", "expected": expected}
+                ),
+                name=f"{stage} within {within} h",
+            )
+        )
+    return alerts or None
+
+
+def without_deadline_alerts(dag: Any) -> Any:
+    """``dag`` with its deadline alerts dropped, for ``dag.test()`` (`fti run`, the DAG tests).
+
+    dag.test() enforces no deadline (only the scheduler looks for passed ones, only an executor
+    runs their callbacks), and in Airflow 3.3.2 it crashes at the end of every successful run
+    of a DAG that has some (apache/airflow#73428): ``'dict' object has no attribute 'hex'``.
+    Only this in-memory copy changes; the DAG the scheduler reads keeps them.
+    """
+    dag.deadline = None
+    return dag
+
+
 JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -156,7 +295,8 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=15),
     "execution_timeout": timedelta(hours=2),
-    "on_failure_callback": say_what_failed,
+    # In the task's log, and to the alert webhook (FTI_ALERT_WEBHOOK_URL) when one is set.
+    "on_failure_callback": [say_what_failed, WebhookNotifier("task_failed")],
 }
 
 

@@ -12,6 +12,7 @@ from fti_common import (
     MANIFEST,
     START_DATE,
     TAGS,
+    deadlines,
     dry_run_param,
     fail_fast,
     group_asset,
@@ -34,6 +35,7 @@ def training_dag(spec: dict) -> None:
     @dag(
         dag_id=f"{name}_training",
         schedule=schedule("retrain", None, AssetAll(*(group_asset(g) for g in reads))),
+        deadline=deadlines("training"),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,

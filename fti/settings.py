@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -53,6 +54,8 @@ _EXPECTED = {
     "project": "'package.module:attribute' of an importable module",
     "max_quarantine_share": "a share of rows from 0 to 1, e.g. 0.2",
     "quarantine_min_rows": "a whole number of rows, 0 or more, e.g. 10",
+    "alert_webhook_url": "an http(s) URL that accepts a JSON POST (e.g. a Slack or Teams "
+    "incoming webhook), or empty for no alerts",
 }
 
 
@@ -118,6 +121,10 @@ class Settings(BaseSettings):
     share alone. The price: a broken export of a file of ten rows or fewer is accepted with
     every row quarantined (its counts and `fti quarantine list` show it); set 0 to refuse it.
     """
+    alert_webhook_url: str | None = Field(
+        default=None,
+        description="where alerts (missed deadlines, failed tasks) are POSTed as JSON; unset: none",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -156,6 +163,16 @@ class Settings(BaseSettings):
         except ImportError as exc:
             raise ValueError(f"its database driver is not installed ({exc})") from None
         return value
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("not an http(s) URL")
+        return value.strip()
 
     @field_validator(*_FOLDERS)
     @classmethod

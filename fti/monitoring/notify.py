@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -29,11 +28,16 @@ MAX_REASON = 500  # characters of a reason: one line, not a traceback
 
 
 def webhook_url() -> str | None:
-    """The alert webhook's URL, read when an alert is sent (never at DAG parse time).
+    """The alert webhook's URL (``Settings.alert_webhook_url``), read when an alert is sent
+    (never at DAG parse time); None, logged, when the settings cannot be read."""
+    from fti.errors import ConfigError
+    from fti.settings import get_settings
 
-    TODO: ``Settings.alert_webhook_url`` (fti.settings) once it exists; same variable.
-    """
-    return os.environ.get(WEBHOOK_URL_ENV, "").strip() or None
+    try:
+        return get_settings().alert_webhook_url
+    except ConfigError as exc:
+        log.warning("fti: alert not sent: the settings are unreadable: %s", one_line(exc))
+        return None
 
 
 def one_line(text: object) -> str:

@@ -65,6 +65,12 @@ BAD_SETTINGS = [
     ("FTI_QUARANTINE_MIN_ROWS", "2.5", "'2.5': input should be a valid integer"),
     ("FTI_QUARANTINE_MIN_ROWS", "-1", "'-1': input should be greater than or equal to 0"),
     ("FTI_QUARANTINE_MIN_ROWS", "1e3", "set it to a whole number of rows, 0 or more, e.g. 10"),
+    ("FTI_ALERT_WEBHOOK_URL", "hooks.example.com/x", "'hooks.example.com/x': not an http(s) URL"),
+    (
+        "FTI_ALERT_WEBHOOK_URL",
+        "ftp://example.com/x",
+        "set it to an http(s) URL that accepts a JSON",
+    ),
     ("FTI_HOME", a_file, "is a file, not a folder"),
     ("FTI_STORE_PATH", a_file, "is a file, not a folder"),
     ("FTI_ARTIFACTS_PATH", a_file, "is a file, not a folder"),

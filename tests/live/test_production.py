@@ -495,6 +495,7 @@ def start_services(
         "FTI_DVC_REMOTE": REMOTE,
         "FTI_PARAMS_FILE": str(REPO / "params.yaml"),
         "FTI_PROJECT": "churn_demo.project:project",  # compose's default (the image's project)
+        "FTI_ALERT_WEBHOOK_URL": "",  # compose's default: no alerts
     }
     same_keys_as_compose(env)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -787,6 +788,10 @@ def serve(
 ) -> None:
     """Real-time scoring service: POST /models/{name}/predict with the alias's model (champion
     by default), following promotions and rollbacks; /health, /ready, /metrics."""
+    # One OpenMP thread per request, before scikit-learn loads its runtime: a one-row
+    # predict_proba across every core waits for busy cores (p99 876 ms vs 44 ms with one thread,
+    # benchmarks/bench_serving.py); more throughput comes from more processes (--scale).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     import uvicorn
 
     from fti.serve.app import create_app

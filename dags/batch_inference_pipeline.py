@@ -7,6 +7,8 @@ date it was trained as of is scored with exactly that model and feature version)
 params.yaml's schedule.inference cron if one is set. A date is scored once per model version:
 an asset-started request whose slice that version already wrote from the same feature
 versions is left out. Each request is its own mapped task, so dates run side by side.
+When the model has a ``challenger``, each scored date is also shadow-scored with it into
+shadow_predictions (skipped otherwise), so its realized metrics sit beside the champion's.
 """
 
 from __future__ import annotations
@@ -158,7 +160,31 @@ def inference_dag(spec: dict) -> None:
                     "or the fti page, then retrain or clear this task to accept the drift."
                 )
 
-        check_drift.expand(summary=score_batch.expand(request=wait_for_features(plan_scoring())))
+        @task(map_index_template="{{ task.op_kwargs['summary']['as_of_date'] }}")
+        @fail_fast
+        def score_challenger(summary: dict, **context) -> dict:
+            """Shadow-score the date with the challenger, when one is set, beside the served
+            slice (shadow_predictions): realized metrics then compare both on the same days."""
+            from datetime import date
+
+            from fti import pipelines
+
+            skip_if_dry_run(context, "no shadow scoring")
+            logical = context.get("logical_date")  # none for a run an asset event started
+            shadow = pipelines.score_shadow(
+                name,
+                date.fromisoformat(summary["as_of_date"]),
+                f"{summary['run_id']}__challenger",
+                airflow_run_id=context["run_id"],
+                logical_date=logical.date() if logical else None,
+            )
+            if "skipped" in shadow:
+                skip(f"{name} on {summary['as_of_date']}: {shadow['skipped']}")
+            return shadow
+
+        scored = score_batch.expand(request=wait_for_features(plan_scoring()))
+        check_drift.expand(summary=scored)
+        score_challenger.expand(summary=scored)
 
     inference()
 

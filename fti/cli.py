@@ -650,11 +650,30 @@ def models_show(
 
 
 @models_app.command("compare")
-def models_compare(model: str, first: str, second: str, as_json: JsonFlag = False) -> None:
+def models_compare(
+    model: str,
+    first: str,
+    second: str,
+    as_json: JsonFlag = False,
+    realized: Annotated[
+        bool,
+        typer.Option(
+            "--realized",
+            help="Realized metric of both versions on each as-of date both scored, once labels landed.",
+        ),
+    ] = False,
+) -> None:
     """Two versions side by side: metrics, feature sets, training windows, parameters."""
     from fti.db.engine import session_scope
+    from fti.monitoring.realized import compare_realized
     from fti.registry import aliases
     from fti.registry.versions import compare, get_version
+
+    if realized:
+        with session_scope(settings().db_url) as session:
+            a, b = (aliases.resolve(session, model, ref) for ref in (first, second))
+            emit(compare_realized(session, model, a, b), as_json)
+        return
 
     def run() -> dict[str, Any]:
         with session_scope(settings().db_url) as session:
@@ -982,6 +1001,47 @@ def monitor_gaps(
             console.print(f"  {command}")
     if gaps:
         raise typer.Exit(1)
+
+
+@monitor_app.command("realized")
+def monitor_realized(
+    model: Annotated[str, typer.Option(help="The model.")],
+    version: Annotated[
+        str | None, typer.Option(help="Only this version (number or alias).")
+    ] = None,
+    refresh: Annotated[
+        bool,
+        typer.Option(
+            "--refresh",
+            help="Recompute every date with predictions and labels first (after a backfill).",
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Realized performance: each version's metric per as-of date once its labels landed, with
+    the holdout figure, rows joined, and calibration (classifiers) or errors (regressors)."""
+    from fti.db.engine import session_scope
+    from fti.monitoring.realized import realized_rows, refresh_realized
+    from fti.registry import aliases
+
+    s = settings()
+    if refresh:
+        refresh_realized(s, model)
+    with session_scope(s.db_url) as session:
+        versions = None if version is None else [aliases.resolve(session, model, version)]
+        rows = realized_rows(session, model, versions)
+    columns = [
+        "as_of_date",
+        "model_version",
+        "alias",
+        "metric",
+        "value",
+        "holdout_value",
+        "rows",
+        "brier_score",
+        "label_version",
+    ]
+    emit(rows, as_json, columns)
 
 
 @monitor_app.command("health")

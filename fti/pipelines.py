@@ -51,6 +51,7 @@ from fti.inference.write import Slice, write_slice
 from fti.lineage import code_version, library_versions
 from fti.monitoring import drift
 from fti.monitoring.gaps import Gap, missing_dates
+from fti.monitoring.realized import record_realized_after_publish, write_shadow_slice
 from fti.monitoring.results import record_drift
 from fti.online.materialise import forget_untagged_online, materialise_published
 from fti.params import load_params, model_params
@@ -281,6 +282,8 @@ def publish_group(
         "last_date": dates[-1].isoformat(),
     }
     drop_published_build(Path(partitions_path), result, settings)
+    if kind == LabelGroup.kind and published.new:  # outcomes landed: how did the scores do?
+        record_realized_after_publish(settings, group.name, published.version)
     return result
 
 
@@ -752,6 +755,62 @@ def score_batch(
         "seconds": round(time.perf_counter() - clock, 3),
         "dry_run": dry_run,
     }
+
+
+def score_shadow(
+    model_name: str,
+    as_of: date,
+    run_id: str,
+    alias: str = "challenger",
+    settings: Settings | None = None,
+    airflow_run_id: str | None = None,
+    logical_date: date | None = None,
+) -> dict[str, Any]:
+    """Shadow-score ``as_of`` with the version ``alias`` points at into shadow_predictions,
+    beside the served slice, so realized metrics compare both versions on the same days.
+
+    The same reads, skew guard and scoring as ``score_batch``; a rerun replaces the shadow
+    slice. No prediction run or drift is recorded (the served slice's run is the date's), and
+    ``predictions`` is not touched. Skipped (``skipped`` says why) when nobody holds ``alias``
+    or its version wrote the date's served slice itself.
+    """
+    settings, project = setup(settings)
+    spec = project.model(model_name)
+    check_dates(project, as_of, as_of)
+    summary: dict[str, Any] = {"model": spec.name, "alias": alias, "as_of_date": as_of.isoformat()}
+    with session_scope(settings.db_url) as session:
+        held = aliases.current(session, spec.name, alias)
+        served = session.scalar(
+            select(Prediction.model_version)
+            .where(Prediction.model_name == spec.name, Prediction.as_of_date == as_of)
+            .limit(1)
+        )
+        row = get_version(session, spec.name, held) if held is not None else None
+    if row is None or row.version == served:
+        reason = f"no {alias}" if row is None else f"{alias} v{served} wrote the served slice"
+        log.info("shadow scoring of %s on %s skipped: %s", spec.name, as_of, reason)
+        return summary | {"skipped": reason}
+    store = FeatureStore(settings.store_path)
+    reads = _group_reads(project, row, store, as_of, "latest")
+    versions = {r.group: r.version for r in reads}
+    names = _feature_names(row)
+    with tempfile.TemporaryDirectory(prefix="fti-shadow-") as spool_dir:
+        spool = Path(spool_dir) / "scores.parquet"
+        batches = feature_batches(store, reads, as_of, names)
+        score_to_spool(_load(row), row.task, batches, reads[0].key, names, spool, [])
+        piece = Slice(
+            model_name=spec.name,
+            model_version=row.version,
+            feature_group=row.feature_group,
+            feature_version=versions[row.feature_group],
+            as_of_date=as_of,
+            run_id=run_id,
+            scored_at=datetime.now(UTC),
+            airflow_run_id=airflow_run_id,
+            logical_date=logical_date,
+        )
+        count = write_shadow_slice(settings.db_url, piece, alias, read_spool(spool))
+    return summary | {"model_version": row.version, "feature_versions": versions, "rows": count}
 
 
 def rollback_model(

@@ -401,3 +401,81 @@ class ServedPrediction(Base):
     feature_versions: Mapped[dict[str, Any]] = mapped_column(JSON)  # {group: version} served
     feature_date: Mapped[date | None] = mapped_column(Date)  # the spine row's date
     stale: Mapped[bool] = mapped_column(Boolean, server_default=false())
+
+
+class ShadowPrediction(Base):
+    """A score of a shadow-scored version (the ``challenger``), beside the served slice.
+
+    The columns of ``predictions``, keyed by (model, as-of date, version, entity): one slice
+    per (model, version, as-of date), replaced whole by a rerun (fti.monitoring.realized's
+    ``write_shadow_slice``), so realized metrics compare it with the champion on the same
+    days. ``predictions`` and what reads it stay one score per entity, model and date.
+    Migration 0010.
+    """
+
+    __tablename__ = "shadow_predictions"
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "model_name", "as_of_date", "model_version", "entity_id", name="pk_shadow_predictions"
+        ),
+    )
+
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int] = mapped_column(Integer)
+    feature_group: Mapped[str] = mapped_column(String(200))
+    feature_version: Mapped[int] = mapped_column(Integer)
+    entity_id: Mapped[str] = mapped_column(String(200))
+    as_of_date: Mapped[date] = mapped_column(Date)
+    prediction: Mapped[int | None] = mapped_column(Integer)
+    probability: Mapped[float | None] = mapped_column(Float)
+    run_id: Mapped[str] = mapped_column(String(250))
+    airflow_run_id: Mapped[str | None] = mapped_column(String(250))
+    logical_date: Mapped[date | None] = mapped_column(Date)
+    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    value: Mapped[float | None] = mapped_column(Float)
+    predicted_class: Mapped[str | None] = mapped_column(String(200))
+    class_probabilities: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    alias: Mapped[str] = mapped_column(String(100))  # the alias it was scored by
+
+
+class RealizedMetric(Base):
+    """How a model version's predictions of one as-of date turned out, once their labels landed.
+
+    One row per (model, version, as-of date): the scores the version wrote for that date joined
+    on the entity with the label group version's labels of that date (``rows`` joined, labels
+    not null), scored by fti.training.metrics as the holdout is: ``metric``/``value`` the
+    model's own metric (None when not defined on these rows, e.g. one class only),
+    ``holdout_value`` the version's holdout figure for reference, ``metrics`` the task's
+    standard metrics. Classifiers: ``brier_score`` and ``reliability`` (equal-width bins of
+    the predicted probability: count, mean predicted, observed rate); regressors:
+    ``error_distribution`` (quantiles of prediction - label). ``alias``: the alias that held
+    the version when the slice was scored (None: none did). Recomputing replaces the row
+    (fti.monitoring.realized). Migration 0010.
+    """
+
+    __tablename__ = "realized_metrics"
+    __table_args__ = (
+        UniqueConstraint(
+            "model_name", "model_version", "as_of_date", name="uq_realized_metrics_version_date"
+        ),
+        Index("ix_realized_metrics_model_date", "model_name", "as_of_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[int] = mapped_column(Integer)
+    alias: Mapped[str | None] = mapped_column(String(100))
+    as_of_date: Mapped[date] = mapped_column(Date)
+    label_group: Mapped[str] = mapped_column(String(200))
+    label_version: Mapped[int] = mapped_column(Integer)
+    prediction_run_id: Mapped[str] = mapped_column(String(250))  # the run that wrote the scores
+    rows_scored: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[int] = mapped_column(Integer)  # scores joined with a (non-null) label
+    metric: Mapped[str] = mapped_column(String(100))
+    value: Mapped[float | None] = mapped_column(Float)
+    holdout_value: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    brier_score: Mapped[float | None] = mapped_column(Float)
+    reliability: Mapped[list[Any] | None] = mapped_column(JSON)
+    error_distribution: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

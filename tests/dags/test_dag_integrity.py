@@ -111,6 +111,7 @@ def test_each_dag_has_the_tasks_of_its_project(dagbag) -> None:  # type: ignore[
             "wait_for_features",
             "score_batch",
             "check_drift",
+            "score_challenger",
         }
         # One scoring task (and drift check) per date to score, mapped over the plan.
         assert inference.get_task("score_batch").upstream_task_ids == {"wait_for_features"}

@@ -305,7 +305,7 @@ def test_dry_runs_write_nothing_and_trigger_nothing(
     assert skipped == {
         "feature_pipeline": {f"publish__{g}" for g in [*FEATURE_GROUPS, *LABEL_GROUPS]},
         **{f"{m}_training": {"train_model", "promote_if_better"} for m in MODELS},
-        **{f"{m}_inference": {"check_drift"} for m in MODELS},
+        **{f"{m}_inference": {"check_drift", "score_challenger"} for m in MODELS},
     }
     for model in MODELS:
         scored = next(

@@ -27,6 +27,8 @@ TABLES = {
     "online_rows",
     "online_state",
     "served_predictions",
+    "realized_metrics",
+    "shadow_predictions",
 }
 
 

@@ -4,10 +4,14 @@ Batch: the spine group's partition of the date is streamed in record batches (me
 one batch); each other group contributes its newest row per entity at or before the date and at
 most its TTL old, joined onto every batch by entity, the way training joined it.
 
-Serving (fti.serve) reads each group's rows of the requested entities from the online store
-and assembles them with the same two functions, ``model_groups`` (which group supplies which
-columns) and ``model_rows`` (the join, in the trained column order), so the two paths cannot
-drift apart.
+Serving (fti.serve) reads each group's rows of the requested entities from the online store:
+a few rows, which it joins row-wise (``entity_model_rows``), without pandas, into the same
+record batch, in the trained column order. The join exists in two forms, here next to each
+other: ``within_ttl`` + ``model_rows`` (pandas, batch) and ``entity_model_rows`` (row-wise,
+online); both decide with ``joins`` which row of another group joins onto a spine row, and a
+property test (tests/unit/test_entity_rows.py) checks that they give the same rows on random
+inputs, so the two paths cannot drift apart. ``model_groups`` says which group supplies which
+columns for both.
 """
 
 from __future__ import annotations
@@ -62,20 +66,70 @@ def oldest_joined(as_of: date, ttl_days: int) -> date:
     return as_of - timedelta(days=ttl_days)
 
 
+def joins(row_date: date, spine_date: date, ttl_days: int) -> bool:
+    """Whether another group's row of ``row_date`` joins onto a spine row of ``spine_date``:
+    when it is at most ``ttl_days`` older (a newer row joins too: the online store holds only
+    each entity's newest row)."""
+    return row_date >= oldest_joined(spine_date, ttl_days)
+
+
 def within_ttl(
     rows: pd.DataFrame, spine_dates: pd.Series, ttl_days: int, date_column: str = DATE_COLUMN
 ) -> pd.DataFrame:
     """The rows of another group (indexed by entity, with their ``date_column``) that join onto
     spine rows of the dates ``spine_dates`` (by entity): none older than ``oldest_joined``,
-    as ``newest_rows`` reads for a whole date. For the scoring service's online rows."""
+    as ``newest_rows`` reads for a whole date. With ``model_rows``, the pandas form of the
+    online join, which ``entity_model_rows`` is tested against (tests/unit/test_entity_rows.py)."""
     spine = spine_dates.reindex(rows.index)
-    first = spine.map(lambda day: None if pd.isna(day) else oldest_joined(day, ttl_days))
     keep = [
-        start is not None and day >= start
-        for day, start in zip(rows[date_column], first, strict=True)
+        not pd.isna(spine_day) and joins(day, spine_day, ttl_days)
+        for day, spine_day in zip(rows[date_column], spine, strict=True)
     ]
     # A boolean mask, also when empty (an empty list would select no columns).
     return rows[pd.Series(keep, index=rows.index, dtype=bool)]
+
+
+@dataclass(frozen=True)
+class EntityRows:
+    """Some entities' rows of one group, row-wise (the online store's rows of a request): each
+    row's entity key and feature date, the group's columns typed as published (one table row
+    per key), and the model's TTL for the group."""
+
+    keys: Sequence[Any]
+    dates: Sequence[date]
+    table: pa.Table
+    ttl_days: int = 0
+
+
+def joined_positions(spine: EntityRows, other: EntityRows) -> list[int | None]:
+    """For each spine row, the position in ``other`` of the row of the same entity that joins
+    onto it (``joins``), else None."""
+    at = {key: i for i, key in enumerate(other.keys)}
+    positions: list[int | None] = []
+    for key, day in zip(spine.keys, spine.dates, strict=True):
+        i = at.get(key)
+        joined = i is not None and joins(other.dates[i], day, other.ttl_days)
+        positions.append(i if joined else None)
+    return positions
+
+
+def entity_model_rows(
+    spine: EntityRows,
+    others: Sequence[EntityRows],
+    key: str,
+    key_type: pa.DataType,
+    features: Sequence[str],
+) -> pa.RecordBatch:
+    """The rows a model scores for a few entities, row-wise: what ``within_ttl`` then
+    ``model_rows`` give, without pandas. Every row of ``spine`` (duplicates kept), each other
+    group's row of the same entity joined when ``joins`` says so, else nulls there; a record
+    batch of ``key`` (as ``key_type``) and ``features``, each column with its published type."""
+    columns = dict(zip(spine.table.column_names, spine.table.columns, strict=True))
+    for other in others:
+        picked = other.table.take(pa.array(joined_positions(spine, other), pa.int64()))
+        columns.update(zip(picked.column_names, picked.columns, strict=True))
+    arrays = [pa.array(spine.keys, key_type), *(columns[f].combine_chunks() for f in features)]
+    return pa.RecordBatch.from_arrays(arrays, names=[key, *features])
 
 
 def newest_rows(store: FeatureStore, read: GroupRead, as_of: date) -> pd.DataFrame:

@@ -1,9 +1,10 @@
 """Read the online store: the newest row of entities of a feature group, typed as published.
 
-A read is one SQL statement (the group's state row joined with the requested rows by
+A read is one SQL statement (the groups' state rows, each joined with its requested rows by
 primary key), so it sees one snapshot on SQLite and PostgreSQL alike: the rows of the version
-the state row names, never a mix of two versions. The group's schema is decoded once per
-process and schema hash, so a request of one entity costs one indexed statement.
+each state row names, never a mix of two versions, also across the groups a model reads
+(``read_held``). A group's schema is decoded once per process and schema hash, so a request of
+one entity costs one indexed statement, however many groups it reads.
 """
 
 from __future__ import annotations
@@ -69,27 +70,104 @@ def read_online(
         StoreError: a requested column is not a feature of the version online.
     """
     given = [str(e) for e in entities]
+    held = read_held(db_url, [group], given)[group]
+    if held.version is None:
+        return _nothing(group, given, columns)
+    return _rows(held, given, columns)
+
+
+@dataclass(frozen=True)
+class HeldRows:
+    """A group's online rows of some entities, as stored (not decoded yet): what
+    ``read_held`` returns, for callers that type the few rows themselves (``fti serve``)."""
+
+    group: str
+    version: int | None  # the group's version online (None: nothing materialised)
+    schema: pa.Schema  # the published schema: the entity key first, then every feature
+    typed: dict[str, str]  # {key as given: key as stored}, for the keys that parse
+    rows: dict[str, tuple[date, str]]  # key as stored: (feature_date, encoded values)
+    encoded: list[pa.Field]  # the fields of the encoded values, in their order
+
+    @property
+    def key(self) -> str:
+        return str(self.schema.field(0).name)
+
+    def key_value(self, stored: str) -> Any:
+        """A stored key as a Python value of the group's key type (int or str)."""
+        return int(stored) if pa.types.is_integer(self.schema.field(0).type) else stored
+
+    def decode(self, stored: Sequence[str], columns: Sequence[str]) -> pa.Table:
+        """The ``columns`` of the rows of the ``stored`` keys (each held), in that order, with
+        their published types.
+
+        Raises:
+            StoreError: a column is not a feature of the version online.
+        """
+        features = [f.name for f in self.encoded]
+        unknown = [c for c in columns if c not in features]
+        if unknown:
+            raise StoreError(
+                f"{self.group} v{self.version} online has no feature column(s) "
+                f"{', '.join(unknown)}; it has {', '.join(features) or 'none'}"
+            )
+        return codec.decode([self.rows[k][1] for k in stored], self.encoded, columns)
+
+
+def read_held(db_url: str, groups: Sequence[str], entities: Sequence[str]) -> dict[str, HeldRows]:
+    """The online rows of ``entities`` (keys as text) of each of ``groups``, read in one
+    statement (one snapshot of every group), with each group's schema (decoded once per
+    process and schema hash)."""
+    given = [str(e) for e in entities]
     engine = get_engine(db_url)
     for _ in range(ATTEMPTS):
-        layout = _layouts.get((db_url, group))
-        if layout is None:
-            layout = _fetch_layout(db_url, group)
-            if layout is None:
-                return _nothing(group, given, columns)
-        typed = parse_keys(given, layout.schema.field(0).type)
+        layouts = {}
+        for group in groups:
+            layout = _layouts.get((db_url, group)) or _fetch_layout(db_url, group)
+            if layout is not None:
+                layouts[group] = layout
+        typed = {
+            group: parse_keys(given, layout.schema.field(0).type)
+            for group, layout in layouts.items()
+        }
+        keys = list(dict.fromkeys(k for t in typed.values() for k in t.values()))
         with engine.connect() as connection:
-            keys = list(dict.fromkeys(typed.values()))
-            found = connection.execute(_SNAPSHOT, {"group": group, "keys": keys}).all()
-        if not found:  # the state row went (the group's versions were all forgotten)
-            _layouts.pop((db_url, group), None)
-            return _nothing(group, given, columns)
-        if found[0].schema_hash != layout.schema_hash:
-            _layouts.pop((db_url, group), None)  # a new schema came online: decode with it
+            found = connection.execute(_SNAPSHOT, {"groups": list(groups), "keys": keys}).all()
+        by_group: dict[str, list[Any]] = {}
+        for row in found:
+            by_group.setdefault(row.group_name, []).append(row)
+        retry = False
+        for group in groups:
+            layout, rows = layouts.get(group), by_group.get(group)
+            if rows is None:  # nothing online (the group's versions were all forgotten)
+                _layouts.pop((db_url, group), None)
+            elif layout is None or rows[0].schema_hash != layout.schema_hash:
+                _layouts.pop((db_url, group), None)  # a new schema came online: decode with it
+                retry = True
+        if retry:
             continue
-        return _rows(group, found, layout, given, typed, columns)
+        return {
+            group: _held(group, by_group.get(group), layouts.get(group), typed) for group in groups
+        }
     raise FtiError(
-        f"the online schema of {group!r} kept changing during the read: try again"
+        f"the online schema of {', '.join(groups)} kept changing during the read: try again"
     )  # pragma: no cover - only under a schema change per statement
+
+
+def _held(
+    group: str, found: list[Any] | None, layout: _Layout | None, typed: dict[str, dict[str, str]]
+) -> HeldRows:
+    if found is None or layout is None:
+        return HeldRows(group, None, pa.schema([]), {}, {}, [])
+    keys = typed[group]
+    wanted = set(keys.values())
+    rows = {
+        r.entity_key: (_day(r.feature_date), r.feature_values)
+        for r in found
+        if r.entity_key is not None and r.entity_key in wanted
+    }
+    return HeldRows(
+        group, found[0].version, _without_date(layout.schema), keys, rows, layout.features
+    )
 
 
 def online_state(db_url: str, group: str) -> dict[str, Any] | None:
@@ -136,9 +214,11 @@ def _fetch_layout(db_url: str, group: str) -> _Layout | None:
 
 _ROWS = OnlineRow.__table__
 _STATE = OnlineState.__table__
-# One statement: the state row, joined with the rows of the keys asked for (by primary key).
+# One statement: the state rows of the groups asked for, each joined with its rows of the keys
+# asked for (by primary key). SQLAlchemy caches its compiled form (per number of keys).
 _SNAPSHOT = (
     select(
+        _STATE.c.group_name,
         _STATE.c.version,
         _STATE.c.schema_hash,
         _ROWS.c.entity_key,
@@ -154,7 +234,7 @@ _SNAPSHOT = (
             ),
         )
     )
-    .where(_STATE.c.group_name == bindparam("group"))
+    .where(_STATE.c.group_name.in_(bindparam("groups", expanding=True)))
 )
 
 
@@ -171,35 +251,18 @@ def parse_keys(given: list[str], key_type: pa.DataType) -> dict[str, str]:
     return parsed
 
 
-def _rows(
-    group: str,
-    found: Sequence[Any],
-    layout: _Layout,
-    given: list[str],
-    typed: dict[str, str],
-    columns: Sequence[str] | None,
-) -> OnlineRows:
-    version = found[0].version
-    features = [f.name for f in layout.features]
-    wanted = list(columns) if columns is not None else features
-    unknown = [c for c in wanted if c not in features]
-    if unknown:
-        raise StoreError(
-            f"{group} v{version} online has no feature column(s) {', '.join(unknown)}; it has "
-            f"{', '.join(features) or 'none'}"
-        )
-    held = {r.entity_key: r for r in found if r.entity_key is not None}
-    order = [k for k in dict.fromkeys(typed[t] for t in given if t in typed) if k in held]
-    picked = [held[k] for k in order]
-    table = codec.decode([r.feature_values for r in picked], layout.features, wanted)
-    frame = table.to_pandas()
-    key_field = layout.schema.field(0)
-    index = pa.array(order, pa.string()).cast(key_field.type).to_pandas()
-    frame.index = pd.Index(index, name=layout.key)
-    days = pa.array([_day(r.feature_date) for r in picked], pa.date32())
+def _rows(held: HeldRows, given: list[str], columns: Sequence[str] | None) -> OnlineRows:
+    wanted = list(columns) if columns is not None else [f.name for f in held.encoded]
+    asked = dict.fromkeys(held.typed[t] for t in given if t in held.typed)
+    order = [k for k in asked if k in held.rows]
+    frame = held.decode(order, wanted).to_pandas()
+    key_type = held.schema.field(0).type
+    index = pa.array(order, pa.string()).cast(key_type).to_pandas()
+    frame.index = pd.Index(index, name=held.key)
+    days = pa.array([held.rows[k][0] for k in order], pa.date32())
     frame[DATE_COLUMN] = days.to_pandas().to_numpy()  # datetime.date objects, by position
-    missing = [t for t in given if typed.get(t) not in held]
-    return OnlineRows(group, version, _without_date(layout.schema), frame, missing)
+    missing = [t for t in given if held.typed.get(t) not in held.rows]
+    return OnlineRows(held.group, held.version, held.schema, frame, missing)
 
 
 def _day(value: Any) -> date:

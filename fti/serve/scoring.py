@@ -1,14 +1,18 @@
 """Score entities on request: the online store's rows through batch inference's functions.
 
-For each group a served model reads, the rows of the requested entities come from the online
-store (``fti.online.store.read_online``); they are turned into the dtypes the store published
-(as batch reads them from Parquet), joined by ``fti.inference.features.model_rows`` and scored
-by ``fti.inference.score.score_rows``: the functions batch inference uses, so a served score
-equals the batch score of the same rows. The spine group's row says which date an entity is
-scored as of (its ``feature_date``); another group's row joins when it is at most the model's
-TTL for that group older than that date (``fti.inference.features.within_ttl``, the rule batch
-applies), else its features are null, as in batch and training. (The online store holds only
-each entity's newest row: when another group is newer than the spine, its newest row is used.)
+The rows of the requested entities of every group a served model reads come from the online
+store in one statement (``fti.online.store.read_held``); they are decoded straight to Arrow
+with the types the store published (as batch reads them from Parquet), joined row-wise by
+``fti.inference.features.entity_model_rows`` (the row-wise twin of batch's ``within_ttl`` +
+``model_rows``, property-tested to agree with them) into one record batch in the trained column
+order, and scored by ``fti.inference.score.score_rows``, the function batch inference uses: a
+served score equals the batch score of the same rows. No pandas before the model's input: a
+request of a few entities costs little more than the model's own ``predict_proba``. The spine
+group's row says which date an entity is scored as of (its ``feature_date``); another group's
+row joins when it is at most the model's TTL for that group older than that date
+(``features.joins``, the rule batch applies), else its features are null, as in batch and
+training. (The online store holds only each entity's newest row: when another group is newer
+than the spine, its newest row is used.)
 
 Staleness. Features of date D are computed and published the night after D, so on day D + 1
 they are as fresh as features can be. A group's row is *stale* when
@@ -26,14 +30,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 
 from fti.errors import SkewError, StoreError
-from fti.inference.features import model_rows, within_ttl
+from fti.inference.features import EntityRows, entity_model_rows, joined_positions
 from fti.inference.score import as_records, score_rows
 from fti.inference.skew import check_features
-from fti.online.store import OnlineRows, online_state, parse_keys, read_online
+from fti.online.store import HeldRows, online_state, read_held
 from fti.serve.models import GroupFeatures, Served
 
 DATE_COLUMN = "feature_date"
@@ -64,35 +67,27 @@ def score_entities(
         StoreError: the online store holds nothing of one of the model's groups.
     """
     unique = list(dict.fromkeys(entities))
-    reads = [_read_group(served, db_url, group, unique) for group in served.groups]
+    held = read_held(db_url, [g.group for g in served.groups], unique)
+    reads = [_checked(served, group, held[group.group]) for group in served.groups]
     versions = {g.group: r.version for g, r in zip(served.groups, reads, strict=True)}
-    spine = served.groups[0]
-    spine_rows = reads[0].rows
-    # Another group's row joins only when at most its TTL older than the spine row, as in batch.
-    held = [spine_rows] + [
-        within_ttl(r.rows, spine_rows[DATE_COLUMN], g.ttl_days)
-        for g, r in zip(served.groups[1:], reads[1:], strict=True)
+    spine_read = reads[0]
+    # A key as the store holds it ("0494" is 494), as read_online looks it up.
+    found = [e for e in unique if spine_read.typed.get(e) in spine_read.rows]
+    spine = _entity_rows(spine_read, [spine_read.typed[e] for e in found], served.groups[0])
+    others = [
+        _entity_rows(r, list(r.rows), g) for g, r in zip(served.groups[1:], reads[1:], strict=True)
     ]
-    position = {str(key): i for i, key in enumerate(spine_rows.index)}
-    # A key as the store holds it ("0494" is 494), as read_online looked it up.
-    stored = parse_keys(unique, reads[0].schema.field(spine.key).type)
-    row_of = {e: position[stored[e]] for e in unique if stored.get(e) in position}
-    dates = [_dates(rows) for rows in held]
+    # Another group's row joins only when at most its TTL older than the spine row, as in batch.
+    joined = [joined_positions(spine, other) for other in others]
 
-    answers: dict[str, dict[str, Any]] = {}
-    scored: list[str] = []
+    answers: dict[str, dict[str, Any]] = {e: {"entity": e, "status": "not_found"} for e in unique}
+    scored: list[int] = []  # positions in ``found``
     ages: list[int] = []
-    for entity in unique:
-        if entity not in row_of:
-            answers[entity] = {"entity": entity, "status": "not_found"}
-            continue
-        key = spine_rows.index[row_of[entity]]
-        stale = any(
-            group_dates.get(key) is not None
-            and feature_age(group_dates[key], today) > group.ttl_days
-            for group, group_dates in zip(served.groups, dates, strict=True)
+    for i, entity in enumerate(found):
+        feature_date = spine.dates[i]
+        stale = _stale(spine, i, today) or any(
+            _stale(other, at[i], today) for other, at in zip(others, joined, strict=True)
         )
-        feature_date = dates[0][key]
         lineage = {
             "feature_versions": versions,
             "feature_date": feature_date.isoformat(),
@@ -102,36 +97,50 @@ def score_entities(
             answers[entity] = {"entity": entity, "status": "stale", **lineage}
             continue
         answers[entity] = {"entity": entity, **lineage}
-        scored.append(entity)
+        scored.append(i)
         ages.append(feature_age(feature_date, today))
 
     if scored:
-        frames = [
-            _as_published(rows, r.schema, g, [row_of[e] for e in scored] if i == 0 else None)
-            for i, (g, r, rows) in enumerate(zip(served.groups, reads, held, strict=True))
-        ]
-        rows = model_rows(frames[0].reset_index(), frames[1:], spine.key, served.features)
+        spine_key = served.groups[0].key
+        rows = entity_model_rows(
+            spine, others, spine_key, spine_read.schema.field(0).type, served.features
+        )
+        if len(scored) < len(found):
+            rows = rows.take(pa.array(scored, pa.int64()))
         records = as_records(score_rows(served.task, served.estimator, rows, served.features))
-        for entity, record in zip(scored, records, strict=True):
-            lineage = answers[entity]
-            answers[entity] = {
-                "entity": entity,
-                **record,
-                **{k: v for k, v in lineage.items() if k != "entity"},
-            }
+        for i, record in zip(scored, records, strict=True):
+            entity = found[i]
+            answers[entity] = {"entity": entity, **record, **_without_entity(answers[entity])}
     counts = {
         "scored": len(scored),
-        "not_found": sum(1 for a in answers.values() if a.get("status") == "not_found"),
-        "stale_refused": sum(1 for a in answers.values() if a.get("status") == "stale"),
+        "not_found": len(unique) - len(found),
+        "stale_refused": len(found) - len(scored),
     }
     return Scored([answers[e] for e in entities], ages, counts)
 
 
-def _read_group(
-    served: Served, db_url: str, group: GroupFeatures, entities: list[str]
-) -> OnlineRows:
-    """The group's online rows of ``entities``, after the skew guard passed on its schema."""
-    read = read_online(db_url, group.group, entities, group.columns)
+def _stale(rows: EntityRows, at: int | None, today: date) -> bool:
+    """Whether the row at ``at`` (None: no row joined) is older than the group's TTL."""
+    return at is not None and feature_age(rows.dates[at], today) > rows.ttl_days
+
+
+def _without_entity(answer: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in answer.items() if k != "entity"}
+
+
+def _entity_rows(read: HeldRows, stored: list[str], group: GroupFeatures) -> EntityRows:
+    """The rows of the ``stored`` keys of ``read``, the model's columns of ``group`` typed as
+    published (decoded straight to Arrow)."""
+    return EntityRows(
+        keys=[read.key_value(k) for k in stored],
+        dates=[read.rows[k][0] for k in stored],
+        table=read.decode(stored, group.columns),
+        ttl_days=group.ttl_days,
+    )
+
+
+def _checked(served: Served, group: GroupFeatures, read: HeldRows) -> HeldRows:
+    """``read``, after the skew guard passed on its schema (once per online version)."""
     if read.version is None:
         raise StoreError(
             f"the online store holds nothing of {group.group}, which {served.label} reads; "
@@ -153,26 +162,6 @@ def _read_group(
     if problem is not None:
         raise SkewError(problem)
     return read
-
-
-def _dates(rows: pd.DataFrame) -> dict[Any, date]:
-    return dict(zip(rows.index, rows[DATE_COLUMN], strict=True))
-
-
-def _as_published(
-    rows: pd.DataFrame, schema: pa.Schema, group: GroupFeatures, take: list[int] | None
-) -> pd.DataFrame:
-    """``rows`` (optionally the rows at positions ``take``) with the published dtypes, as batch
-    reads them from Parquet, indexed by the entity key."""
-    if take is not None:
-        rows = rows.iloc[take]
-    names = [group.key, *group.columns]
-    table = pa.Table.from_pandas(
-        rows.reset_index()[names],
-        schema=pa.schema([schema.field(name) for name in names]),
-        preserve_index=False,
-    )
-    return table.to_pandas().set_index(group.key)
 
 
 def check_online(served: Served, db_url: str) -> dict[str, int]:

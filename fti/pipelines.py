@@ -642,6 +642,29 @@ def _group_reads(
     return reads
 
 
+def _slice(
+    name: str,
+    row: ModelVersion,
+    versions: dict[str, int],
+    as_of: date,
+    run_id: str,
+    airflow_run_id: str | None,
+    logical_date: date | None,
+) -> Slice:
+    """The prediction slice of ``row`` scoring ``as_of``, with its lineage, scored now."""
+    return Slice(
+        model_name=name,
+        model_version=row.version,
+        feature_group=row.feature_group,
+        feature_version=versions[row.feature_group],
+        as_of_date=as_of,
+        run_id=run_id,
+        scored_at=datetime.now(UTC),
+        airflow_run_id=airflow_run_id,
+        logical_date=logical_date,
+    )
+
+
 def score_batch(
     model_name: str,
     as_of: date,
@@ -719,17 +742,7 @@ def score_batch(
                     result["psi"],
                 )
             note(warnings=warnings, drift_breached=bool(drifted))
-            piece = Slice(
-                model_name=name,
-                model_version=row.version,
-                feature_group=row.feature_group,
-                feature_version=versions[row.feature_group],
-                as_of_date=as_of,
-                run_id=run_id,
-                scored_at=datetime.now(UTC),
-                airflow_run_id=airflow_run_id,
-                logical_date=logical_date,
-            )
+            piece = _slice(name, row, versions, as_of, run_id, airflow_run_id, logical_date)
             if dry_run:
                 count = pq.ParquetFile(spool).metadata.num_rows
                 log.info("dry run: %s rows scored for %s, none written", count, as_of)
@@ -798,17 +811,7 @@ def score_shadow(
         spool = Path(spool_dir) / "scores.parquet"
         batches = feature_batches(store, reads, as_of, names)
         score_to_spool(_load(row), row.task, batches, reads[0].key, names, spool, [])
-        piece = Slice(
-            model_name=spec.name,
-            model_version=row.version,
-            feature_group=row.feature_group,
-            feature_version=versions[row.feature_group],
-            as_of_date=as_of,
-            run_id=run_id,
-            scored_at=datetime.now(UTC),
-            airflow_run_id=airflow_run_id,
-            logical_date=logical_date,
-        )
+        piece = _slice(spec.name, row, versions, as_of, run_id, airflow_run_id, logical_date)
         count = write_shadow_slice(settings.db_url, piece, alias, read_spool(spool))
     return summary | {"model_version": row.version, "feature_versions": versions, "rows": count}
 

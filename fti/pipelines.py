@@ -283,7 +283,7 @@ def publish_group(
     }
     drop_published_build(Path(partitions_path), result, settings)
     if kind == LabelGroup.kind and published.new:  # outcomes landed: how did the scores do?
-        record_realized_after_publish(settings, group.name, published.version)
+        record_realized_after_publish(settings, group.name, published.version, run_id)
     return result
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -45,6 +46,7 @@ from fti.db.tables import (
 from fti.definitions import LABEL, load_project
 from fti.errors import ConfigError, FtiError, PredictionWriteError, VersionNotFoundError
 from fti.inference.write import JSON_COLUMNS, Slice
+from fti.monitoring import notify
 from fti.params import load_params
 from fti.registry import aliases
 from fti.settings import Settings, get_settings
@@ -146,14 +148,14 @@ def record_realized(
 
 
 def record_realized_after_publish(
-    settings: Settings, label_group: str, label_version: int
+    settings: Settings, label_group: str, label_version: int, run_id: str | None = None
 ) -> list[dict[str, Any]]:
     """``record_realized`` for a version just published, then ``realized_alerts`` of the models
     it recorded: a failure is logged (with the command that records them later), not raised,
     since the version is published either way."""
     try:
         rows = record_realized(settings, label_group, label_version)
-        realized_alerts(settings, sorted({r["model_name"] for r in rows}))
+        realized_alerts(settings, sorted({r["model_name"] for r in rows}), run_id)
         return rows
     except Exception as exc:  # noqa: BLE001 - the publish stands; the log says how to redo this
         log.error(
@@ -456,6 +458,9 @@ def error_distribution(errors: np.ndarray) -> dict[str, Any]:
 
 
 # ---- the stored scores as a model ---------------------------------------------------------------
+FEATURE_DAG = "feature_pipeline"  # the DAG whose publish of a label group judges them
+
+
 @dataclass(frozen=True)
 class _Stored:
     """Answers ``predict`` with stored scores, row for row, so that ``fti.training.metrics``
@@ -708,14 +713,31 @@ def realized_breaches(session: Session, model: str, rules: RealizedRules) -> lis
     return breaches
 
 
-def realized_alerts(settings: Settings, models: Sequence[str]) -> list[Breach]:
+def realized_alerts(
+    settings: Settings, models: Sequence[str], run_id: str | None = None
+) -> list[Breach]:
     """The breaches of params.yaml's ``monitor.realized`` rules by ``models``, each logged as a
-    warning (what a notifier sends). No section: the defaults, which judge nothing without
-    ``thresholds`` or ``holdout_margin``."""
+    warning and posted to ``FTI_ALERT_WEBHOOK_URL`` (``realized_below``, the same notifier as
+    deadlines and failed tasks; ``run_id``: the feature run whose labels were judged). No
+    section: the defaults, which judge nothing without ``thresholds`` or ``holdout_margin``."""
     section = load_params(settings.params_file, "monitor").get("realized") or {}
     rules = RealizedRules.from_params(section, str(settings.params_file))
     with session_scope(settings.db_url) as session:
         found = [b for model in models for b in realized_breaches(session, model, rules)]
     for breach in found:
         log.warning("fti: realized performance alert: %s", breach.message)
+        payload = notify.alert(
+            event="realized_below",
+            project=settings.project,
+            dag_id=FEATURE_DAG,
+            run_id=run_id or "",
+            logical_date=None,
+            what=f"model {breach.model_name} v{breach.model_version}",
+            reason=breach.message,
+            link=notify.run_link(os.environ.get("AIRFLOW__API__BASE_URL"), FEATURE_DAG, run_id)
+            if run_id
+            else "",
+            breach=breach.as_dict(),
+        )
+        notify.send(payload, settings.alert_webhook_url)
     return found

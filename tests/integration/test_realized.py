@@ -38,6 +38,7 @@ from fti.registry.versions import register_version
 from fti.settings import Settings
 from fti.training.artifacts import save_artifact
 from tests.dags.conftest import dags, run  # noqa: F401 - the DAGs fixture, and dag.test()
+from tests.webhook_receiver import Receiver
 
 D1, D2, D3 = date(2026, 2, 1), date(2026, 2, 2), date(2026, 2, 3)
 CHURN_LABELS, SPEND_LABELS = "churned_30d", "spend_next_30d"
@@ -349,9 +350,21 @@ def test_alerts_when_the_windows_realized_metric_breaks_a_rule(
     settings = make_settings(tmp_path / "home", db_url).model_copy(
         update={"params_file": tmp_path / "params.yaml"}
     )
-    found = realized_alerts(settings, ["churn", "spend"])
+    receiver = Receiver()
+    try:
+        hooked = settings.model_copy(update={"alert_webhook_url": receiver.url})
+        found = realized_alerts(hooked, ["churn", "spend"], "scheduled__2026-02-08")
+        posted = receiver.received()
+    finally:
+        receiver.close()
     assert [(b.model_name, b.rule) for b in found] == [("churn", "threshold")]
     assert "realized performance alert: churn v1: realized roc_auc 0.625" in caplog.text
+    # The same notifier as deadlines: one JSON alert per breach, with the run that judged it.
+    assert [(p["event"], p["dag_id"], p["run_id"], p["what"]) for p in posted] == [
+        ("realized_below", "feature_pipeline", "scheduled__2026-02-08", "model churn v1")
+    ]
+    assert posted[0]["reason"].startswith("churn v1: realized roc_auc 0.625")
+    assert posted[0]["breach"]["rule"] == "threshold" and posted[0]["breach"]["rows"] == 400
     params["monitor"]["realized"] = {"window_days": "a week"}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(ConfigError, match=r"params.yaml: monitor.realized.window_days"):

@@ -24,6 +24,17 @@ same requests against each, side by side:
   predictions: its rows measure **feature retrieval only** (no model), so they are a lower
   bound of what scoring behind Feast would cost; fti's rows include the model.
 
+Feature retrieval like for like (no model on either side), one group per request:
+
+- ``fti-features``: the same ``fti serve`` process, ``POST /features/customer_activity`` with
+  the bearer token: every feature of the group (8) with ``feature_date``, as records, the
+  answer ``fti features get --json`` prints;
+- ``feast-1group``: the same Feast process, ``POST /get-online-features`` for the same 8
+  features of ``customer_activity`` only (the ``feast`` row asks for both groups' 11).
+
+Each row's ratios are against its reference (the ``vs`` column): the baseline for the
+predict and the two-group Feast rows, ``feast-1group`` for ``fti-features``.
+
 Scenarios (the same entity sequence for every server, drawn with a fixed seed from the
 customers whose rows of both groups are on the last feature date):
 
@@ -35,8 +46,9 @@ Every server first answers ``--warmup`` untimed requests per scenario. The serve
 process each (uvicorn with its defaults for the baseline and fti, so uvloop + httptools and
 an access log to the server's log file; Feast's gunicorn with one worker, its access log on,
 and ``--max-requests 0``: Feast's default recycles the worker every ~1000 requests, a restart
-no long-lived server would pay on every 1000th request). All three stay up for the whole run,
-idle but for the one being measured; each scenario is split into ``--rounds`` rounds and the
+no long-lived server would pay on every 1000th request); the two rows of one process (``fti``
+and ``fti-features``, ``feast`` and ``feast-1group``) are timed in turn like any two rows.
+All three processes stay up for the whole run, idle but for the row being measured; each scenario is split into ``--rounds`` rounds and the
 servers take turns per round (the order rotates), so a busier minute of this shared machine
 falls on all of them alike.
 
@@ -54,7 +66,7 @@ Run from the repository root (the work folder is git-ignored and reused when pre
     .venv/bin/python benchmarks/bench_serving.py                      # 10,000 requests
     .venv/bin/python benchmarks/bench_serving.py --requests 1000 --batch-requests 100
 
-``--servers`` picks some of baseline,fti,feast. Not run by pytest.
+``--servers`` picks some of baseline,fti,feast,fti-features,feast-1group. Not run by pytest.
 """
 
 from __future__ import annotations
@@ -85,6 +97,9 @@ START, END = "2026-01-01", "2026-06-30"  # the demo's raw history: project start
 CUSTOMERS, SEED = 2000, 7
 MODEL = "churn"
 GROUPS = ("customer_activity", "customer_profile")
+ONE_GROUP = GROUPS[0]  # the group of the feature-retrieval-only rows
+SERVERS = ("baseline", "fti", "feast", "fti-features", "feast-1group")
+PROCESS = {"fti-features": "fti", "feast-1group": "feast"}  # the process a row's requests go to
 KEY = "customer_id"
 TOKEN = "bench-serving-token-0123456789abcdef"  # a throwaway token for a loopback server
 BATCH = 100  # entities of the many-entity request
@@ -339,9 +354,14 @@ class Server:
     single: Callable[[str], tuple[str, bytes]]  # entity -> (path, JSON body)
     many: Callable[[list[str]], tuple[str, bytes]]
     headers: list[tuple[str, str]] = field(default_factory=list)
+    features: list[tuple[str, str]] = field(default_factory=list)  # (group, feature) answered
+    reference: str | None = None  # the row its ratios are against
+    owner: bool = True  # False: another row's server process answers (it starts and stops it)
     process: subprocess.Popen[bytes] | None = None
 
     def start(self, logdir: Path) -> None:
+        if not self.owner:
+            return
         out = (logdir / f"{self.name}.log").open("ab")
         self.process = subprocess.Popen(  # noqa: S603 - our own argv
             self.argv, env=self.env, cwd=self.cwd, stdout=out, stderr=out, start_new_session=True
@@ -350,6 +370,9 @@ class Server:
     def wait_ready(self, logdir: Path) -> None:
         """Poll the health path until it answers 200 (hang guard only)."""
         import httpx
+
+        if not self.owner:
+            return
 
         deadline = time.monotonic() + HANG_GUARD_S
         while time.monotonic() < deadline:
@@ -395,14 +418,26 @@ def make_servers(
     names: list[str],
     home: Path,
     model: Champion,
+    frames: dict[str, Any],
     feast: Path | None,
     feast_repo: Path | None,
     fti_extra: dict[str, str],
 ) -> list[Server]:
     env = fti_env(home)
     servers = []
+    ports: dict[str, int] = {}  # process kind -> its port (rows of one kind share the process)
+    one_group = [
+        (ONE_GROUP, c) for c in frames[ONE_GROUP].columns if c not in (KEY, "feature_date")
+    ]
+    fti_argv = [str(VENV_BIN / "fti"), "serve", "--host", "127.0.0.1"]
+    feast_argv = [str(feast), "serve", "--host", "127.0.0.1"]
+    feast_env = {k: v for k, v in os.environ.items() if not k.startswith("FTI_")} | {
+        "FEAST_USAGE": "False"
+    }
     for name in names:
-        port = free_port()
+        kind = PROCESS.get(name, name)
+        owner = kind not in ports
+        port = ports.setdefault(kind, free_port())
         if name == "baseline":
             servers.append(
                 Server(
@@ -431,7 +466,7 @@ def make_servers(
                 Server(
                     "fti",
                     "fti serve: the full predict (auth, champion, online read, checks, lineage)",
-                    [str(VENV_BIN / "fti"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                    [*fti_argv, "--port", str(port)],
                     env | fti_extra,
                     REPO,
                     port,
@@ -439,6 +474,27 @@ def make_servers(
                     lambda e: (f"/models/{MODEL}/predict", _json({"entities": [e]})),
                     lambda es: (f"/models/{MODEL}/predict", _json({"entities": es})),
                     [("authorization", f"Bearer {TOKEN}")],
+                    reference="baseline",
+                    owner=owner,
+                )
+            )
+        elif name == "fti-features":
+            servers.append(
+                Server(
+                    "fti-features",
+                    f"fti serve: feature retrieval only, POST /features/{ONE_GROUP} "
+                    f"({len(one_group)} features, auth, records as `fti features get --json`)",
+                    [*fti_argv, "--port", str(port)],
+                    env | fti_extra,
+                    REPO,
+                    port,
+                    "/health",
+                    lambda e: (f"/features/{ONE_GROUP}", _json({"entities": [e]})),
+                    lambda es: (f"/features/{ONE_GROUP}", _json({"entities": es})),
+                    [("authorization", f"Bearer {TOKEN}")],
+                    features=one_group,
+                    reference="feast-1group",
+                    owner=owner,
                 )
             )
         elif name == "feast":
@@ -447,20 +503,37 @@ def make_servers(
             servers.append(
                 Server(
                     "feast",
-                    "Feast feature server: feature retrieval only (no model)",
-                    [
-                        str(feast),
-                        "serve",
-                        *("--host", "127.0.0.1", "--port", str(port)),
-                        *("--workers", "1", "--max-requests", "0"),
-                    ],
-                    {k: v for k, v in os.environ.items() if not k.startswith("FTI_")}
-                    | {"FEAST_USAGE": "False"},
+                    f"Feast feature server: feature retrieval only (no model), the model's "
+                    f"{len(refs)} features of {len(GROUPS)} groups",
+                    [*feast_argv, "--port", str(port), "--workers", "1", "--max-requests", "0"],
+                    feast_env,
                     feast_repo,
                     port,
                     "/health",
                     partial(_feast_request, refs),
                     partial(_feast_many, refs),
+                    features=list(model.features),
+                    reference="baseline",
+                    owner=owner,
+                )
+            )
+        elif name == "feast-1group":
+            assert feast is not None and feast_repo is not None
+            refs = [f"{g}:{f}" for g, f in one_group]
+            servers.append(
+                Server(
+                    "feast-1group",
+                    f"Feast feature server: feature retrieval only, the {len(refs)} features "
+                    f"of {ONE_GROUP}",
+                    [*feast_argv, "--port", str(port), "--workers", "1", "--max-requests", "0"],
+                    feast_env,
+                    feast_repo,
+                    port,
+                    "/health",
+                    partial(_feast_request, refs),
+                    partial(_feast_many, refs),
+                    features=one_group,
+                    owner=owner,
                 )
             )
     return servers
@@ -548,9 +621,7 @@ def load(port: int, requests: list[tuple[Any, ...]], concurrency: int) -> tuple[
 
 
 # ---- checks before timing ----------------------------------------------------------------------
-def check_answers(
-    servers: list[Server], entity: str, frames: dict[str, Any], model: Champion
-) -> dict[str, str]:
+def check_answers(servers: list[Server], entity: str, frames: dict[str, Any]) -> dict[str, str]:
     """One request per server for ``entity``; what each answered, checked against the others
     and the Parquet rows. Returns one line per server for the report."""
     import httpx
@@ -568,7 +639,20 @@ def check_answers(
         if answer.status_code != 200:
             raise SystemExit(f"{server.name} answered {answer.status_code}: {answer.text[:300]}")
         data = answer.json()
-        if server.name in ("baseline", "fti"):
+        if server.name == "fti-features":
+            row = data["rows"][0]
+            wrong = [
+                f"{feature}: {row.get(feature)!r} != {want!r}"
+                for group, feature in server.features
+                if not _same(row.get(feature), want := _parquet(frames, group, feature, entity))
+            ]
+            if not row["found"] or wrong:
+                raise SystemExit(f"fti served other features for {entity}: {row}; {wrong}")
+            notes[server.name] = (
+                f"{len(server.features)} features of {data['group']} v{data['version']} "
+                "equal to the Parquet rows"
+            )
+        elif server.name in ("baseline", "fti"):
             prediction = data["predictions"][0]
             seen[server.name] = prediction["probability"]
             notes[server.name] = f"probability {prediction['probability']:.6f}" + (
@@ -579,11 +663,10 @@ def check_answers(
         else:
             got = dict(zip(data["metadata"]["feature_names"], data["results"], strict=True))
             wrong = []
-            for group, feature in model.features:
-                frame = frames[group]
-                want = frame.loc[frame[KEY] == int(entity), feature].iloc[0]
+            for group, feature in server.features:
+                want = _parquet(frames, group, feature, entity)
                 value = got[feature]["values"][0]
-                if value != want and not (isinstance(want, float) and abs(value - want) < 1e-9):
+                if not _same(value, want):
                     wrong.append(f"{feature}: {value!r} != {want!r}")
             if wrong:
                 raise SystemExit(f"feast served other values for {entity}: {'; '.join(wrong)}")
@@ -591,6 +674,17 @@ def check_answers(
     if "baseline" in seen and "fti" in seen and abs(seen["baseline"] - seen["fti"]) > 1e-9:
         raise SystemExit(f"baseline and fti disagree for {entity}: {seen}")
     return notes
+
+
+def _parquet(frames: dict[str, Any], group: str, feature: str, entity: str) -> Any:
+    frame = frames[group]
+    return frame.loc[frame[KEY] == int(entity), feature].iloc[0]
+
+
+def _same(value: Any, want: Any) -> bool:
+    if isinstance(want, float) and isinstance(value, int | float):
+        return abs(value - want) < 1e-9
+    return bool(value == want)
 
 
 # ---- the run -----------------------------------------------------------------------------------
@@ -651,7 +745,7 @@ def measure(servers: list[Server], entities: list[str], args: argparse.Namespace
                 found[server.name].wall += wall
         for result in found.values():
             log(
-                f"{result.server:8} {SCENARIOS[scenario]:18} p50 {result.quantile(0.5) * 1e3:7.2f} ms "
+                f"{result.server:12} {SCENARIOS[scenario]:18} p50 {result.quantile(0.5) * 1e3:7.2f} ms "
                 f"p99 {result.quantile(0.99) * 1e3:7.2f} ms {result.rate:8.0f} req/s"
             )
         results += found.values()
@@ -659,15 +753,18 @@ def measure(servers: list[Server], entities: list[str], args: argparse.Namespace
 
 
 def table(results: list[Result], servers: list[Server]) -> str:
-    base = {r.scenario: r for r in results if r.server == "baseline"}
+    """One row per server and scenario; ratios against the row's reference (``vs``)."""
+    by = {(r.server, r.scenario): r for r in results}
     lines = [
-        "| server | scenario | requests | p50 ms | p99 ms | req/s | p50 ÷ baseline | p99 ÷ baseline "
-        "| baseline req/s ÷ req/s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| server | scenario | requests | p50 ms | p99 ms | req/s | vs | p50 ÷ vs | p99 ÷ vs "
+        "| vs req/s ÷ req/s |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     order = {s.name: i for i, s in enumerate(servers)}
+    reference = {s.name: s.reference for s in servers}
     for r in sorted(results, key=lambda r: (list(SCENARIOS).index(r.scenario), order[r.server])):
-        b = base.get(r.scenario)
+        ref = reference[r.server]
+        b = by.get((ref, r.scenario)) if ref else None
         ratios = (
             [
                 f"{r.quantile(0.5) / b.quantile(0.5):.2f}x",
@@ -680,7 +777,7 @@ def table(results: list[Result], servers: list[Server]) -> str:
         lines.append(
             f"| {r.server} | {SCENARIOS[r.scenario]} | {len(r.latencies):,} "
             f"| {r.quantile(0.5) * 1e3:.2f} | {r.quantile(0.99) * 1e3:.2f} | {r.rate:,.0f} "
-            f"| {' | '.join(ratios)} |"
+            f"| {ref if b else '-'} | {' | '.join(ratios)} |"
         )
     return "\n".join(lines)
 
@@ -702,7 +799,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5, help="rounds the servers take turns in")
     parser.add_argument(
         "--servers",
-        default="baseline,fti,feast",
+        default=",".join(SERVERS),
         type=lambda t: [s.strip() for s in t.split(",") if s.strip()],
     )
     parser.add_argument(
@@ -718,10 +815,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    unknown = set(args.servers) - {"baseline", "fti", "feast"}
+    unknown = set(args.servers) - set(SERVERS)
     if unknown:
         raise SystemExit(
-            f"--servers: unknown {', '.join(sorted(unknown))}; pick from baseline,fti,feast"
+            f"--servers: unknown {', '.join(sorted(unknown))}; pick from {','.join(SERVERS)}"
         )
     args.workdir = args.workdir.resolve()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -740,12 +837,12 @@ def main(argv: list[str] | None = None) -> None:
             f"run `fti features materialise` with FTI_HOME={home}"
         )
     feast = feast_repo = None
-    if "feast" in args.servers:
+    if {"feast", "feast-1group"} & set(args.servers):
         feast = ensure_feast_venv(setup_log)
         feast_repo = ensure_feast_repo(args.workdir, frames, feast, setup_log)
     entities = pick_entities(frames)
     fti_extra = dict(item.split("=", 1) for item in args.fti_env)
-    servers = make_servers(args.servers, home, model, feast, feast_repo, fti_extra)
+    servers = make_servers(args.servers, home, model, frames, feast, feast_repo, fti_extra)
     load_before = os.getloadavg()
     try:
         for server in servers:
@@ -753,7 +850,7 @@ def main(argv: list[str] | None = None) -> None:
         for server in servers:
             server.wait_ready(logdir)
         log("servers up: " + ", ".join(f"{s.name} :{s.port}" for s in servers))
-        notes = check_answers(servers, entities[0], frames, model)
+        notes = check_answers(servers, entities[0], frames)
         results = measure(servers, entities, args)
     finally:
         for server in servers:
@@ -784,7 +881,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{os.getloadavg()[0]:.1f} after, {os.cpu_count()} cores\n"
     )
     for server in servers:
-        extra = f" (with {' '.join(args.fti_env)})" if server.name == "fti" and args.fti_env else ""
+        fti_row = PROCESS.get(server.name, server.name) == "fti"
+        extra = f" (with {' '.join(args.fti_env)})" if fti_row and args.fti_env else ""
         print(f"- {server.name}{extra}: {server.measures}; check: {notes[server.name]}")
     print()
     print(table(results, servers))

@@ -526,25 +526,25 @@ def features_get(
 ) -> None:
     """Rows from the online store: each entity's newest row of the group's version online."""
     from fti.definitions import load_project
-    from fti.online.store import as_records, read_online
+    from fti.online.store import online_records
 
     s = settings()
     chosen = load_project(s.project).group(group)  # a typo names the known groups
     if chosen.kind != "features":
         raise FtiError(f"{group!r} is a {chosen.noun}: only feature groups are served online")
-    found = read_online(s.db_url, group, entities)
-    if found.version is None:
+    version, records = online_records(s.db_url, group, entities)
+    if version is None:
         raise FtiError(
             f"no version of {group} is online: publish one (`fti features run`) or run "
             f"`fti features materialise --group {group}`"
         )
-    records = as_records(found, entities)
     if as_json:
         emit(records, as_json)
         return
     emit([r for r in records if r["found"]], as_json)
-    if found.missing:
-        typer.echo(f"not online in {group} v{found.version}: {' '.join(found.missing)}", err=True)
+    missing = [r["entity"] for r in records if not r["found"]]
+    if missing:
+        typer.echo(f"not online in {group} v{version}: {' '.join(missing)}", err=True)
 
 
 @features_app.command("materialise")

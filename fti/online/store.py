@@ -278,22 +278,31 @@ def _nothing(group: str, given: list[str], columns: Sequence[str] | None) -> Onl
     return OnlineRows(group, None, pa.schema([]), frame, list(given))
 
 
-def as_records(result: OnlineRows, entities: Sequence[str]) -> list[dict[str, Any]]:
-    """One JSON-ready object per requested entity, in the order given: ``entity`` (as given),
-    ``found``, ``version`` (the group's version online), ``feature_date`` and the features
-    (dates and times in ISO form; NaN and NaT as null)."""
-    frame = result.rows
-    by_key = {str(k): i for i, k in enumerate(frame.index)}
+def online_records(
+    db_url: str, group: str, entities: Sequence[str]
+) -> tuple[int | None, list[dict[str, Any]]]:
+    """The group's version online (None: nothing) and one JSON-ready object per requested
+    entity, in the order given: ``entity`` (as given), ``found``, ``version``, ``feature_date``
+    and the features (dates and times in ISO form; NaN and NaT as null). What
+    `fti features get --json` prints and ``POST /features/{group}`` of `fti serve` answers;
+    no pandas on the way (a request's few rows decode straight from Arrow)."""
+    held = read_held(db_url, [group], entities)[group]
+    given = [str(e) for e in entities]
+    stored = [held.typed.get(e) for e in given]
+    present = list(dict.fromkeys(k for k in stored if k is not None and k in held.rows))
+    values: dict[str, dict[str, Any]] = {}
+    if held.version is not None and present:
+        table = held.decode(present, [f.name for f in held.encoded])
+        values = dict(zip(present, table.to_pylist(), strict=True))
     records = []
-    for entity in entities:
-        record: dict[str, Any] = {"entity": entity, "found": entity not in result.missing}
-        record["version"] = result.version
-        if record["found"]:
-            key = str(int(entity)) if pa.types.is_integer(result.schema.field(0).type) else entity
-            row = frame.iloc[by_key[key]]
-            record.update({name: _native(row[name]) for name in [DATE_COLUMN, *frame.columns]})
+    for entity, key in zip(given, stored, strict=True):
+        found = key is not None and key in values
+        record: dict[str, Any] = {"entity": entity, "found": found, "version": held.version}
+        if key is not None and found:
+            record[DATE_COLUMN] = held.rows[key][0].isoformat()
+            record.update({name: _native(value) for name, value in values[key].items()})
         records.append(record)
-    return records
+    return held.version, records
 
 
 def _native(value: Any) -> Any:

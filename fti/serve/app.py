@@ -1,7 +1,8 @@
 """The scoring service: FastAPI routes over ``ModelHolder`` and ``score_entities``.
 
-Routes: ``POST /models/{name}/predict``, ``GET /models/{name}``, ``GET /health`` (liveness,
-open), ``GET /ready`` (a model loaded, the online store reachable and holding its features),
+Routes: ``POST /models/{name}/predict``, ``POST /features/{group}`` (a feature group's online
+rows, the records ``fti features get --json`` prints), ``GET /models/{name}``, ``GET /health``
+(liveness, open), ``GET /ready`` (a model loaded, the online store reachable and holding its features),
 ``GET /metrics`` (Prometheus text). Every error answers ``{"error": "<one line>"}``; no stack
 trace reaches a client (the service log has it, with the request id).
 """
@@ -51,12 +52,17 @@ EntityKey = Annotated[
 ]
 
 
-class PredictRequest(BaseModel):
-    """``{"entities": ["494", "17"], "alias": "champion"}``: the alias is optional."""
+class EntitiesRequest(BaseModel):
+    """``{"entities": ["494", "17"]}``: what ``POST /features/{group}`` reads."""
 
     model_config = ConfigDict(extra="forbid")
 
     entities: list[EntityKey] = Field(min_length=1)
+
+
+class PredictRequest(EntitiesRequest):
+    """``{"entities": ["494", "17"], "alias": "champion"}``: the alias is optional."""
+
     alias: str = Field(default=aliases.CHAMPION, pattern=r"^[A-Za-z0-9_.-]{1,100}$")
 
 
@@ -178,6 +184,15 @@ def create_app(
     app.add_middleware(Metered, metrics=metrics)
     protected = [Depends(require_token)]
 
+    def too_many(entities: list[str]) -> JSONResponse | None:
+        if len(entities) <= config.max_entities:
+            return None
+        return error(
+            413,
+            f"{len(entities)} entities in one request; at most {config.max_entities} "
+            "(FTI_SERVE_MAX_ENTITIES): split the request",
+        )
+
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         return error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
@@ -252,12 +267,9 @@ def create_app(
 
     @app.post("/models/{name}/predict", dependencies=protected)
     def predict(name: str, body: PredictRequest) -> JSONResponse:
-        if len(body.entities) > config.max_entities:
-            return error(
-                413,
-                f"{len(body.entities)} entities in one request; at most {config.max_entities} "
-                "(FTI_SERVE_MAX_ENTITIES): split the request",
-            )
+        refused = too_many(body.entities)
+        if refused is not None:
+            return refused
         request_id = uuid.uuid4().hex
         served = holder.get(name, body.alias)  # one snapshot for the whole request
         result = score_entities(
@@ -279,5 +291,37 @@ def create_app(
             },
             headers={"X-Request-ID": request_id},
         )
+
+    feature_groups = {g.name: g for g in project.feature_groups}
+
+    @app.post("/features/{group}", dependencies=protected)
+    def features(group: str, body: EntitiesRequest) -> JSONResponse:
+        """The online rows of ``body.entities`` of a feature group: one record per entity in
+        the request's order, exactly what ``fti features get GROUP ... --json`` prints."""
+        from fti.online.store import online_records
+
+        refused = too_many(body.entities)
+        if refused is not None:
+            return refused
+        if group not in feature_groups:
+            labels = [g.name for g in project.labels]
+            what = "a label group (labels are not served online)" if group in labels else "unknown"
+            return error(
+                404,
+                f"feature group {group!r} is {what}; this service serves: "
+                f"{', '.join(feature_groups) or 'none'}",
+            )
+        version, rows = online_records(settings.db_url, group, body.entities)
+        if version is None:
+            return error(
+                404,
+                f"no version of {group} is online: publish one (`fti features run`) or run "
+                f"`fti features materialise --group {group}`",
+            )
+        missing = sum(1 for r in rows if not r["found"])
+        for outcome, count in (("found", len(rows) - missing), ("not_found", missing)):
+            if count:
+                metrics.feature_entities.labels(group, outcome).inc(count)
+        return JSONResponse({"group": group, "version": version, "rows": rows})
 
     return app

@@ -36,6 +36,12 @@ class Metrics:
             ["model", "outcome"],
             registry=self.registry,
         )
+        self.feature_entities = Counter(
+            "fti_serve_feature_entities",
+            "Entities answered by POST /features/{group}, by group and outcome (found, not_found)",
+            ["group", "outcome"],
+            registry=self.registry,
+        )
         self.model_version = Gauge(
             "fti_serve_model_version",
             "The model version each alias serves",

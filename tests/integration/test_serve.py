@@ -283,6 +283,7 @@ def test_every_route_but_health_needs_the_token(demo: Demo, client: TestClient) 
         ("GET", "/metrics", None),
         ("GET", "/models/churn", None),
         ("POST", "/models/churn/predict", {"entities": ["1"]}),
+        ("POST", "/features/customer_activity", {"entities": ["1"]}),
     ]
     wrong = [None, "Bearer " + TOKEN[:-1], "Bearer", "Basic " + TOKEN, TOKEN, f"Bearer {TOKEN}x"]
     for method, path, body in routes:
@@ -311,6 +312,89 @@ def test_serve_refuses_to_start_without_a_token_unless_told(
     assert serve_config({"FTI_SERVE_TOKEN": TOKEN}).token == TOKEN
     with pytest.raises(Exception, match="FTI_SERVE_STALE='maybe': set it to serve or refuse"):
         serve_config({"FTI_SERVE_STALE": "maybe"})
+
+
+# ---- feature rows -------------------------------------------------------------------------------
+def features(client: TestClient, group: str, body: Any) -> httpx.Response:
+    return client.post(f"/features/{group}", json=body, headers=AUTH)
+
+
+def fti_features_get(s: Settings, group: str, entities: list[str], monkeypatch: Any) -> Any:
+    """What `fti features get GROUP ENTITIES --json` prints for ``s``' home."""
+    from typer.testing import CliRunner
+
+    from fti.cli import app
+
+    for name in ("home", "db_url", "params_file", "raw_path", "manifest_path"):
+        monkeypatch.setenv(f"FTI_{name.upper()}", str(getattr(s, name)))
+    done = CliRunner().invoke(app, ["features", "get", group, *entities, "--json"])
+    assert done.exit_code == 0, done.output
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("group", ["customer_activity", "customer_profile"])
+def test_feature_rows_are_what_fti_features_get_prints(
+    demo: Demo, client: TestClient, group: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    known = sorted(batch_slice(demo.settings, "churn", demo.as_of))[:3]
+    entities = [*known, "999999", "not-a-number", f"00{known[0]}", known[1]]
+    response = features(client, group, {"entities": entities})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    printed = fti_features_get(demo.settings, group, entities, monkeypatch)
+    assert body["rows"] == printed
+    assert body["group"] == group and body["version"] == printed[0]["version"] >= 1
+    assert [r["entity"] for r in body["rows"]] == entities
+    assert [r["found"] for r in body["rows"]] == [True, True, True, False, False, True, True]
+    first = body["rows"][0]
+    assert first["feature_date"] == demo.as_of.isoformat() and len(first) > 4
+    assert {k: v for k, v in body["rows"][5].items() if k != "entity"} == {
+        k: v for k, v in first.items() if k != "entity"
+    }
+    assert body["rows"][3] == {"entity": "999999", "found": False, "version": body["version"]}
+
+    metrics = client.get("/metrics", headers=AUTH).text.splitlines()
+    for line in (
+        f'fti_serve_feature_entities_total{{group="{group}",outcome="found"}} 5.0',
+        f'fti_serve_feature_entities_total{{group="{group}",outcome="not_found"}} 2.0',
+        'fti_serve_requests_total{method="POST",route="/features/{group}",status="200"} 1.0',
+    ):
+        assert line in metrics, line
+
+
+def test_feature_rows_of_unknown_entities_only_are_not_found(client: TestClient) -> None:
+    response = features(client, "customer_activity", {"entities": ["999999", 123456789]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["rows"] == [
+        {"entity": "999999", "found": False, "version": body["version"]},
+        {"entity": "123456789", "found": False, "version": body["version"]},
+    ]
+
+
+@pytest.mark.parametrize(
+    "demo", ["sqlite"], indirect=True
+)  # HTTP handling does not depend on the database
+def test_a_bad_feature_request_is_a_4xx_with_a_one_line_reason(demo: Demo) -> None:
+    app = create_app(demo.settings, config(max_entities=3))
+    cases: list[tuple[str, Any, int, str]] = [
+        ("customer_activity", {}, 422, "malformed request: entities: Field required"),
+        ("customer_activity", {"entities": []}, 422, "malformed request: entities:"),
+        ("customer_activity", {"entities": ["1"], "alias": "x"}, 422, "malformed request: alias:"),
+        ("customer_activity", {"entities": ["1"] * 4}, 413, "4 entities in one request; at most 3"),
+        ("churned_30d", {"entities": ["1"]}, 404, "feature group 'churned_30d' is a label group"),
+        ("nope", {"entities": ["1"]}, 404, "feature group 'nope' is unknown; this service serves:"),
+    ]
+    with TestClient(app) as c:
+        for group, body, status, start in cases:
+            response = features(c, group, body)
+            assert response.status_code == status, (group, body, response.text)
+            assert set(response.json()) == {"error"}, response.text
+            message = response.json()["error"]
+            assert message.startswith(start), (body, message)
+            assert "\n" not in message
+        errors = c.get("/metrics", headers=AUTH).text.splitlines()
+        assert 'fti_serve_errors_total{route="/features/{group}",status="404"} 2.0' in errors
 
 
 # ---- what the service tells operators --------------------------------------------------------------

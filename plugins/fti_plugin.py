@@ -17,8 +17,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
-from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
@@ -27,7 +27,11 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
     from sqlalchemy.orm import Session
+
+    from fti.monitoring.health import Failure, Health
 
 
 class LoginRequired(Exception):
@@ -237,6 +241,8 @@ def index(page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=500)) -
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>fti</title>"
         f"<style>{STYLE}</style></head><body><h1>fti</h1>"
+        "<p><a href='health'>Health</a>: is every group, label group and model fresh, "
+        "and did a recent night fail?</p>"
         "<h2>Feature and label group versions</h2>"
         + _table(
             [
@@ -752,6 +758,279 @@ def _metric(value: object) -> str:
     return _e(f"{value:.4f}")
 
 
+# ---- platform health --------------------------------------------------------------------------
+HEALTH_STYLE = (
+    ".stale,.never{color:#b42318;font-weight:bold} .fresh{color:#05603a}"
+    " .resolved{color:#627d98} code{white-space:pre} img{max-width:100%}"
+)
+NIGHTS_DEFAULT = 7  # fti.monitoring.health.NIGHTS (fti is not imported with the plugin)
+
+
+@app.get("/health", response_class=HTMLResponse)
+def health_page(
+    now: str | None = None, nights: int = Query(NIGHTS_DEFAULT, ge=1, le=366)
+) -> HTMLResponse:
+    """What `fti monitor health` says, as a page: the freshness of every feature group, label
+    group and model (what catches up when one is late), the failures of the last ``nights``
+    nights, and charts of the rows read / quarantined and scored per night.
+
+    ``now`` (ISO; without offset: UTC) judges at another moment, as ``--now`` does.
+    """
+    from fti.db.engine import session_scope
+    from fti.definitions import load_project
+    from fti.monitoring.health import health, utc
+    from fti.settings import get_settings
+    from fti.store.versions import FeatureStore
+
+    try:
+        moment = utc(datetime.fromisoformat(now)) if now else None
+    except ValueError:
+        return HTMLResponse(
+            f"<p>{_e(repr(now))} is not an ISO date and time: use e.g. ?now=2026-05-01T06:00</p>",
+            status_code=400,
+        )
+    settings = get_settings()
+    project = load_project(settings.project)
+    with session_scope(settings.db_url) as session:
+        result = health(session, project, moment, nights, FeatureStore(settings.store_path))
+        since = result.now.date() - timedelta(days=nights)
+        nightly = _nightly(session, since, result.now.date())
+    return HTMLResponse(_health_html(result, nightly))
+
+
+def _nightly(session: Session, since: date, until: date) -> dict[str, Any]:
+    """The validation runs and the prediction runs of the dates ``since`` .. ``until``."""
+    from sqlalchemy import select
+
+    from fti.db.tables import PredictionRun, ValidationRun
+
+    validations = session.execute(
+        select(
+            ValidationRun.logical_date,
+            ValidationRun.rows_read,
+            ValidationRun.rows_quarantined,
+            ValidationRun.run_id,
+        )
+        .where(ValidationRun.logical_date.between(since, until))
+        .order_by(ValidationRun.logical_date, ValidationRun.id)
+    ).all()
+    predictions = session.scalars(
+        select(PredictionRun)
+        .where(PredictionRun.as_of_date.between(since, until))
+        .order_by(PredictionRun.as_of_date, PredictionRun.model_name, PredictionRun.started_at)
+    ).all()
+    return {
+        "dates": [since + timedelta(days=n) for n in range((until - since).days + 1)],
+        "validations": validations,
+        "predictions": predictions,
+    }
+
+
+def _health_html(result: Health, nightly: dict[str, Any]) -> str:
+    from fti.monitoring.report import _img
+
+    freshness = [
+        [
+            _e(f.kind),
+            _e(f.name),
+            f'<span class="{_e(f.status)}">{_e(f.status)}</span>',
+            _e(f.newest_date) or "&ndash;",
+            _e(f.expected_date) or "&ndash;",
+            _e(f"{f.due_at:%Y-%m-%d %H:%M}") if f.due_at else "&ndash;",
+            _e(f.age_hours) if f.age_hours is not None else "&ndash;",
+            _e(f.days_behind) if f.days_behind and f.days_behind > 0 else "&ndash;",  # ahead: -1
+            f"v{_e(f.version)}" if f.version is not None else "&ndash;",
+            "<br>".join(f"<code>{_e(c)}</code>" for c in f.fill),
+        ]
+        for f in result.freshness
+    ]
+    recorded = {run.run_id: run.airflow_run_id for run in nightly["predictions"]}
+    failures = [
+        [
+            _e(f.date),
+            _e(f.kind.replace("_", " ")),
+            _e(f.name),
+            _airflow_run_link(f.run_id, recorded.get(f.run_id))
+            if f.kind == "prediction_run"
+            else _run_link(f.run_id),
+            _e(f.reason),
+            '<span class="resolved">resolved</span>'
+            if f.resolved
+            else '<span class="failed">unresolved</span>',
+            "" if f.resolved else f"<code>{_e(_fix(f))}</code>",
+        ]
+        for f in result.failures
+    ]
+    read, quarantined, runs_of = _validation_nights(nightly)
+    scored, predictions = _prediction_nights(nightly)
+    dates: list[date] = nightly["dates"]
+    verdict = (
+        "<p class='fresh'>Healthy: everything is fresh and no failure is unresolved.</p>"
+        if result.healthy
+        else "<p class='failed' role='alert'>Unhealthy: "
+        + _e(len(result.problems()))
+        + " problem(s), flagged below.</p>"
+    )
+    nights = result.nights
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>fti: health</title>"
+        f"<style>{STYLE}{HEALTH_STYLE}</style></head><body>"
+        "<p><a href='./'>&larr; fti</a></p><h1>Health</h1>"
+        f"<form method='get' action='health'><label>At <input name='now' size='25' "
+        f"value='{_e(result.now.isoformat())}'></label> <label>nights <input name='nights' "
+        f"type='number' min='1' max='366' value='{nights}'></label> "
+        "<button type='submit'>Judge</button> <a href='health'>now</a></form>"
+        f"<p>Judged at {_e(f'{result.now:%Y-%m-%d %H:%M}')} UTC, as "
+        f"<code>fti monitor health --now {_e(result.now.isoformat())} --nights {nights}</code>.</p>"
+        + verdict
+        + "<h2>Freshness</h2>"
+        + _table(
+            [
+                "kind",
+                "name",
+                "status",
+                "newest date",
+                "expected date",
+                "due at (UTC)",
+                "age (hours)",
+                "days behind",
+                "version",
+                "catch up with",
+            ],
+            freshness,
+        )
+        + f"<h2>Failures of the last {nights} nights</h2>"
+        + _table(
+            ["date", "kind", "name", "run", "reason", "status", "what to do"],
+            failures,
+        )
+        + f"<h2>Rows read and quarantined per night</h2>{_img(_read_chart(dates, read, quarantined))}"
+        + _table(
+            ["date", "rows read", "quarantined", "validation runs"],
+            [
+                [
+                    _e(day),
+                    _e(read[day]),
+                    _e(quarantined[day]),
+                    ", ".join(_run_link(r) for r in runs_of[day]),
+                ]
+                for day in dates
+                if runs_of[day]
+            ],
+        )
+        + f"<h2>Rows scored per model per night</h2>{_img(_scored_chart(dates, scored))}"
+        + _table(["as of", "model", "status", "rows", "run"], predictions)
+        + "</body></html>"
+    )
+
+
+def _fix(failure: Failure) -> str:
+    """What to do about a failure: the part of its problem line after the reason."""
+    return failure.problem().split(f": {failure.reason}; ", 1)[-1]
+
+
+def _validation_nights(
+    nightly: dict[str, Any],
+) -> tuple[dict[date, int], dict[date, int], dict[date, list[str]]]:
+    """Rows read and quarantined per logical date (a file that could not be read counts 0
+    rows read), and the runs that validated each date's files."""
+    read = dict.fromkeys(nightly["dates"], 0)
+    quarantined = dict.fromkeys(nightly["dates"], 0)
+    runs: dict[date, list[str]] = {day: [] for day in nightly["dates"]}
+    for day, rows_read, rows_quarantined, run_id in nightly["validations"]:
+        read[day] += rows_read or 0
+        quarantined[day] += rows_quarantined or 0
+        if run_id not in runs[day]:
+            runs[day].append(run_id)
+    return read, quarantined, runs
+
+
+def _prediction_nights(
+    nightly: dict[str, Any],
+) -> tuple[dict[str, dict[date, int]], list[list[str]]]:
+    """Rows scored per model and as-of date (a date scored again counts its latest
+    successful run, whose slice replaced the earlier one), and a table row per run."""
+    scored: dict[str, dict[date, int]] = {}
+    rows = []
+    for run in nightly["predictions"]:
+        if run.status == "succeeded":
+            scored.setdefault(run.model_name, {})[run.as_of_date] = run.row_count
+        rows.append(
+            [
+                _e(run.as_of_date),
+                _e(run.model_name),
+                f'<span class="{_e(run.status)}" title="{_e(run.error or "")}">'
+                f"{_e(run.status)}</span>",
+                _e(run.row_count),
+                _airflow_run_link(run.run_id, run.airflow_run_id),
+            ]
+        )
+    return scored, rows
+
+
+def _airflow_run_link(run_id: str, airflow_run_id: str | None) -> str:
+    """A prediction run's id linked to the Airflow run fti recorded for it (a run of a mapped
+    task carries a ``__N`` suffix its DAG run has not); a run from the CLI has none."""
+    dag_id, _, _ = run_id.partition("/")
+    if not airflow_run_id or not dag_id:
+        return _e(run_id)
+    href = f"/dags/{quote(dag_id, safe='')}/runs/{quote(airflow_run_id, safe='')}"
+    return f'<a href="{_e(href)}" target="_top">{_e(run_id)}</a>'
+
+
+def _read_chart(dates: list[date], read: dict[date, int], quarantined: dict[date, int]) -> Figure:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 2.8))
+    ax = fig.subplots()
+    places = list(range(len(dates)))
+    ax.bar([p - 0.2 for p in places], [read[d] for d in dates], width=0.4, label="rows read")
+    ax.bar(
+        [p + 0.2 for p in places],
+        [quarantined[d] for d in dates],
+        width=0.4,
+        color="#c0392b",
+        label="quarantined",
+    )
+    _date_axis(ax, dates)
+    ax.set_ylabel("rows")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _scored_chart(dates: list[date], scored: dict[str, dict[date, int]]) -> Figure:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 2.8))
+    ax = fig.subplots()
+    width = 0.8 / max(len(scored), 1)
+    for n, (model, counts) in enumerate(sorted(scored.items())):
+        ax.bar(
+            [p - 0.4 + width * (n + 0.5) for p in range(len(dates))],
+            [counts.get(d, 0) for d in dates],
+            width=width,
+            label=model,
+        )
+    _date_axis(ax, dates)
+    ax.set_ylabel("rows scored")
+    if scored:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _date_axis(ax: Axes, dates: list[date]) -> None:
+    step = max(1, len(dates) // 15)  # at most ~15 labels
+    ax.set_xticks(
+        range(0, len(dates), step),
+        [d.strftime("%m-%d") for d in dates[::step]],
+        rotation=45,
+        ha="right",
+        fontsize=7,
+    )
+
+
 class FtiPlugin(AirflowPlugin):
     name = "fti"
     fastapi_apps = [{"app": app, "url_prefix": "/fti", "name": "fti"}]
@@ -762,5 +1041,12 @@ class FtiPlugin(AirflowPlugin):
             "destination": "nav",
             "url_route": "fti",
             "category": "browse",
-        }
+        },
+        {
+            "name": "fti health",
+            "href": "/fti/health",
+            "destination": "nav",
+            "url_route": "fti-health",
+            "category": "browse",
+        },
     ]

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import text
 
 from fti.db.engine import session_scope
-from fti.db.tables import DriftResult, PredictionRun
+from fti.db.tables import DriftResult, PredictionRun, ValidationRun
 from fti.registry import aliases
 from fti.registry.versions import register_version
 from fti.store.catalog import record_version
@@ -68,8 +68,12 @@ def table_rows(page: str, heading: str) -> list[list[str]]:
     section = re.split(rf"<h[12]>{re.escape(heading)}</h[12]>", page, maxsplit=1)[1]
     section = section.split("</table>", 1)[0]
     return [
-        [html.unescape(re.sub(r"<[^>]+>", "", cell)) for cell in re.findall(r"<td>(.*?)</td>", row)]
-        for row in re.findall(r"<tr>(.*?)</tr>", section.split("<tbody>", 1)[1])
+        [
+            html.unescape(re.sub(r"<[^>]+>", "", cell))
+            for cell in re.findall(r"<td>(.*?)</td>", row, re.S)
+        ]
+        # re.S: an error in a title attribute may span lines
+        for row in re.findall(r"<tr>(.*?)</tr>", section.split("<tbody>", 1)[1], re.S)
     ]
 
 
@@ -226,6 +230,8 @@ PAGES = [
     "/fti/docs",
     "/fti/redoc",
     "/fti/openapi.json",
+    "/fti/health",
+    "/fti/health?now=2026-05-03T00:00&nights=3",
 ]
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 # The forms that change the champion (posted from the model version page).
@@ -811,3 +817,225 @@ def test_model_page_says_what_fti_serve_serves(client, churn_v2) -> None:  # typ
     page = client.get("/fti/models/churn/1")
     assert page.status_code == 200
     assert serving_line(page.text) == "Served by fti serve: champion → v1."
+
+
+# ---- the health page --------------------------------------------------------------------------
+FRESH_AT = "2026-05-01T06:00"  # 2026-04-29 is due (a day after, at 23:59): the demo holds 04-30
+LATE_AT = "2026-05-03T00:00"  # 2026-05-01 is due: a day past what the demo holds
+
+
+def freshness_rows(client, **params: Any) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    page = client.get("/fti/health", params=params)
+    assert page.status_code == 200, page.text
+    return {row[1]: row for row in table_rows(page.text, "Freshness")}
+
+
+def test_health_page_shows_the_freshness_of_every_group_label_group_and_model(client) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/fti/health", params={"now": FRESH_AT})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    rows = {row[1]: row for row in table_rows(page.text, "Freshness")}
+    # Every group, label group and model of the demo's definition, in its order.
+    assert [(row[0], row[1], row[2]) for row in rows.values()] == [
+        ("features", "customer_activity", "fresh"),
+        ("features", "customer_profile", "never"),
+        ("labels", "churned_30d", "fresh"),
+        ("labels", "spend_next_30d", "never"),
+        ("predictions", "churn", "fresh"),
+        ("predictions", "spend", "never"),
+    ]
+    assert rows["customer_activity"][3:6] == ["2026-04-30", "2026-04-29", "2026-04-30 23:59"]
+    assert rows["customer_activity"][6:10] == ["6.0", "–", "v1", ""]  # a day ahead, nothing to do
+    assert rows["churned_30d"][3:5] == ["2026-03-31", "2026-03-30"]  # labels lag 30 days
+    # What is missing is flagged (a class and the word) with the commands that catch up.
+    assert '<span class="never">never</span>' in page.text
+    assert (
+        rows["customer_profile"][3] == "–"
+        and (
+            "backfill create --dag-id feature_pipeline --from-date 2026-01-01 --to-date 2026-04-29"
+        )
+        in rows["customer_profile"][9]
+    )
+    assert rows["spend"][9] == "fti infer --model spend --date 2026-04-29"
+    assert "Unhealthy" in page.text
+    # The index page links here.
+    assert "href='health'" in client.get("/fti/").text
+
+
+def test_health_page_flags_a_group_a_day_late_as_stale(client) -> None:  # type: ignore[no-untyped-def]
+    rows = freshness_rows(client, now=LATE_AT)
+    assert rows["customer_activity"][2:6] == [
+        "stale",
+        "2026-04-30",
+        "2026-05-01",
+        "2026-05-02 23:59",
+    ]
+    assert rows["customer_activity"][7] == "1"  # days behind
+    assert rows["customer_activity"][6] == "48.0"  # hours since the end of 2026-04-30
+    assert "2026-05-01" in rows["customer_activity"][9]  # the night that catches up
+    assert (rows["churned_30d"][2], rows["churn"][2]) == ("stale", "stale")
+    page = client.get("/fti/health", params={"now": LATE_AT}).text
+    assert '<span class="stale">stale</span>' in page
+    # Judged a day earlier the same group is fresh: the page judges at ?now=, not the clock.
+    assert freshness_rows(client, now=FRESH_AT)["customer_activity"][2] == "fresh"
+    # An offset is honoured (06:00+09:00 is 21:00 UTC the day before, 04-29 still due).
+    assert freshness_rows(client, now="2026-05-02T06:00+09:00")["customer_activity"][2] == "fresh"
+
+
+def test_health_page_refuses_a_moment_that_is_not_iso(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/fti/health", params={"now": "yesterday"})
+    assert response.status_code == 400
+    assert "'yesterday' is not an ISO date and time" in html.unescape(response.text)
+    assert client.get("/fti/health", params={"nights": 0}).status_code == 422
+
+
+@pytest.fixture
+def nights(airflow_app) -> None:  # type: ignore[no-untyped-def]
+    """Two nights of validation and scoring: one raw file rejected, one scoring run failed
+    (then scored again by a mapped task), one failed and never resolved."""
+    from fti.settings import get_settings
+
+    def validated(day: date, file: str, read: int | None, bad: int, **extra: Any) -> ValidationRun:
+        return ValidationRun(
+            source="events",
+            file=file,
+            logical_date=day,
+            rows_read=read,
+            rows_accepted=(read or 0) - bad,
+            rows_quarantined=bad,
+            run_id=f"feature_pipeline/scheduled__{day}T00:00:00+00:00",
+            created_at=datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC),
+            **extra,
+        )
+
+    def scored(run_id: str, model: str, day: date, status: str, rows: int, **extra: Any):  # type: ignore[no-untyped-def]
+        return PredictionRun(
+            run_id=run_id,
+            model_name=model,
+            model_version=1,
+            as_of_date=day,
+            status=status,
+            row_count=rows,
+            started_at=extra["finished_at"] - timedelta(minutes=5),
+            **extra,
+        )
+
+    april_28, april_29 = date(2026, 4, 28), date(2026, 4, 29)
+    with session_scope(get_settings().db_url, write=True) as session:
+        session.add_all(
+            [
+                validated(april_28, "events/2026-04-28.csv", 1000, 12),
+                validated(april_29, "events/2026-04-29.csv", 900, 40),
+                validated(
+                    april_29,
+                    "events/2026-04-29-late.csv",
+                    None,
+                    0,
+                    status="rejected",
+                    reason="not a CSV file\nsecond line",
+                ),
+                scored(
+                    "spend_inference/scheduled__2026-04-29",
+                    "spend",
+                    april_29,
+                    "failed",
+                    0,
+                    error="FeatureError: customer_activity has no 2026-04-29\nTraceback ...",
+                    finished_at=NOW - timedelta(days=1),
+                    airflow_run_id="scheduled__2026-04-29",
+                ),
+                scored(
+                    "spend_inference/manual__2026-04-30__1",  # the second mapped task's run
+                    "spend",
+                    april_29,
+                    "succeeded",
+                    777,
+                    finished_at=NOW,
+                    airflow_run_id="manual__2026-04-30",
+                ),
+                scored(
+                    "cli__infer__2026-04-28",
+                    "churn",
+                    april_28,
+                    "failed",
+                    0,
+                    error="no champion",
+                    finished_at=NOW - timedelta(days=2),
+                ),
+            ]
+        )
+
+
+def test_health_page_lists_the_failures_of_the_last_nights(client, nights) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/fti/health", params={"now": FRESH_AT}).text
+    failed = table_rows(page, "Failures of the last 7 nights")
+    assert [row[:6] for row in failed] == [
+        [
+            "2026-04-29",
+            "validation run",
+            "events",
+            "feature_pipeline/scheduled__2026-04-29T00:00:00+00:00",
+            "events/2026-04-29-late.csv: not a CSV file",  # one line
+            "unresolved",
+        ],
+        [
+            "2026-04-29",
+            "prediction run",
+            "spend",
+            "spend_inference/scheduled__2026-04-29",
+            "FeatureError: customer_activity has no 2026-04-29",
+            "resolved",  # scored again later
+        ],
+        [
+            "2026-04-28",
+            "prediction run",
+            "churn",
+            "cli__infer__2026-04-28",
+            "no champion",
+            "unresolved",
+        ],
+    ]
+    assert failed[0][6].startswith("fix or replace the file, then rerun the night")
+    assert failed[2][6] == "fix the cause, then rerun: fti infer --model churn --date 2026-04-28"
+    assert failed[1][6] == ""  # nothing to do
+    # Runs link to their Airflow runs; a run from the CLI links nowhere.
+    assert 'href="/dags/spend_inference/runs/scheduled__2026-04-29"' in page
+    assert 'href="/dags/cli__infer__2026-04-28' not in page
+    # One night back from 2026-05-01 reaches 2026-04-30 only.
+    assert table_rows(
+        client.get("/fti/health", params={"now": FRESH_AT, "nights": 1}).text,
+        "Failures of the last 1 nights",
+    ) == [["none yet"]]
+
+
+def test_health_page_charts_rows_read_and_scored_per_night(client, nights) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/fti/health", params={"now": FRESH_AT}).text
+    assert page.count("data:image/png;base64,") == 2  # one chart each
+    run = "feature_pipeline/scheduled__{}T00:00:00+00:00"
+    assert table_rows(page, "Rows read and quarantined per night") == [
+        ["2026-04-28", "1000", "12", run.format("2026-04-28")],
+        ["2026-04-29", "900", "40", run.format("2026-04-29")],  # the rejected file read nothing
+    ]
+    assert table_rows(page, "Rows scored per model per night") == [
+        ["2026-04-28", "churn", "failed", "0", "cli__infer__2026-04-28"],
+        ["2026-04-29", "spend", "failed", "0", "spend_inference/scheduled__2026-04-29"],
+        ["2026-04-29", "spend", "succeeded", "777", "spend_inference/manual__2026-04-30__1"],
+        ["2026-04-30", "churn", "succeeded", "2168", SCORED],
+    ]
+    # A mapped task's run links to its DAG run (fti's airflow_run_id), not to a '__1' run.
+    assert 'href="/dags/spend_inference/runs/manual__2026-04-30"' in page
+    assert 'href="/dags/feature_pipeline/runs/scheduled__2026-04-28T00%3A00%3A00%2B00%3A00"' in page
+    # Before the first night: empty charts, still served.
+    early = client.get("/fti/health", params={"now": "2026-04-20T00:00", "nights": 2}).text
+    assert early.count("data:image/png;base64,") == 2
+    assert table_rows(early, "Rows scored per model per night") == [["none yet"]]
+
+
+def test_the_health_page_is_in_the_browse_menu(client) -> None:  # type: ignore[no-untyped-def]
+    from airflow import plugins_manager
+
+    info = {p["name"]: p for p in plugins_manager.get_plugin_info()}
+    views = {v["url_route"]: v for v in info["fti"]["external_views"]}
+    assert (views["fti-health"]["href"], views["fti-health"]["category"]) == (
+        "/fti/health",
+        "browse",
+    )

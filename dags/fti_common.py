@@ -280,7 +280,8 @@ def without_deadline_alerts(dag: Any) -> Any:
     dag.test() enforces no deadline (only the scheduler looks for passed ones, only an executor
     runs their callbacks), and in Airflow 3.3.2 it crashes at the end of every successful run
     of a DAG that has some (apache/airflow#73428): ``'dict' object has no attribute 'hex'``.
-    Only this in-memory copy changes; the DAG the scheduler reads keeps them.
+    The DAG object changes in place (and dag.test() stores it so); a running scheduler parses
+    the DAG files again and keeps them. Only `fti run` and the tests call this.
     """
     dag.deadline = None
     return dag

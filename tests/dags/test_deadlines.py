@@ -81,21 +81,25 @@ def test_run(dag, day: date, mark_success_pattern: str | None = None, **conf: An
     """dag.test() of ``dag`` for ``day``, then what the scheduler's create_dagrun and the
     run's update_state do with its deadline alerts (part 1 of the module's docstring)."""
     from airflow.models import DagRun, Deadline
-    from airflow.models.dagbag import DBDagBag
+    from airflow.serialization.serialized_objects import DagSerialization
     from airflow.utils.session import create_session
     from fti_common import without_deadline_alerts
 
+    alerts = dag.deadline
     dag_run = without_deadline_alerts(dag).test(
         logical_date=pendulum.datetime(day.year, day.month, day.day, tz="UTC"),
         run_conf={**dag.params.dump(), **conf},
         mark_success_pattern=mark_success_pattern,
     )
+    dag.deadline = alerts  # the DAG as its file declares it
     with create_session() as session:
         run = session.get(DagRun, dag_run.id)
-        scheduler_dag = DBDagBag().get_dag(run.created_dag_version_id, session=session)
-        assert scheduler_dag is not None and scheduler_dag.deadline  # the alerts the DB holds
-        scheduler_dag._process_dagrun_deadline_alerts(run, session)  # create_dagrun's step
-        session.flush()
+        # What the scheduler holds: the parsed DAG, serialized with its alerts (dag.test() stored
+        # the copy without them, and other tests' runs may have too).
+        scheduler_dag = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+        if scheduler_dag.deadline:  # the alerts the scheduler reads (none declared: none)
+            scheduler_dag._process_dagrun_deadline_alerts(run, session)  # create_dagrun's step
+            session.flush()
         if run.state == "success":  # update_state's step for a run that succeeded
             Deadline.prune_deadlines(session=session, conditions={DagRun.id: run.id})
     return dag_run

@@ -51,7 +51,11 @@ from fti.inference.write import Slice, write_slice
 from fti.lineage import code_version, library_versions
 from fti.monitoring import drift
 from fti.monitoring.gaps import Gap, missing_dates
-from fti.monitoring.realized import record_realized_after_publish, write_shadow_slice
+from fti.monitoring.realized import (
+    record_realized_after_publish,
+    record_realized_of_scored,
+    write_shadow_slice,
+)
 from fti.monitoring.results import record_drift
 from fti.online.materialise import forget_untagged_online, materialise_published
 from fti.params import load_params, model_params
@@ -752,6 +756,7 @@ def score_batch(
         if not dry_run:
             fail_run(db, run_id, exc)
         raise
+    realized = [] if dry_run else record_realized_of_scored(settings, name, as_of)
     return {
         "run_id": run_id,
         "model": name,
@@ -765,6 +770,9 @@ def score_batch(
         "warnings": [w["message"] for w in warnings],
         "drift_breached": [r["feature"] for r in drifted],
         "drift_not_judged": unjudged,
+        "realized": next(  # the date's labels had landed: its realized metric, at once
+            (r["value"] for r in realized if r["model_version"] == row.version), None
+        ),
         "seconds": round(time.perf_counter() - clock, 3),
         "dry_run": dry_run,
     }
@@ -813,6 +821,7 @@ def score_shadow(
         score_to_spool(_load(row), row.task, batches, reads[0].key, names, spool, [])
         piece = _slice(spec.name, row, versions, as_of, run_id, airflow_run_id, logical_date)
         count = write_shadow_slice(settings.db_url, piece, alias, read_spool(spool))
+    record_realized_of_scored(settings, spec.name, as_of, alias)
     return summary | {"model_version": row.version, "feature_versions": versions, "rows": count}
 
 

@@ -26,9 +26,14 @@ from sqlalchemy.orm import Session
 from fti.db.tables import FeatureVersion, ModelVersion, PredictionRun, ValidationRun
 from fti.definitions import FeatureGroup, Freshness, LabelGroup, Model, Project
 from fti.monitoring.gaps import Gap
+from fti.monitoring.realized import RealizedRules, Window, realized_breaches, realized_windows
+from fti.registry import aliases
 from fti.store.versions import FeatureStore
 
 FRESH, STALE, NEVER = "fresh", "stale", "never"
+# Realized performance of a champion: within its rules, worse than them, too few labelled rows
+# in the window to judge, or nothing realized yet (labels not matured, or nothing scored).
+WITHIN, BELOW, UNJUDGED, NONE_YET = "ok", "below", "not judged", "none yet"
 NIGHTS = 7  # failures of this many nights back are listed by default
 
 
@@ -126,6 +131,29 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class RealizedStatus:
+    """How a model's champion did once the labels of what it scored landed: its realized
+    metric over the newest ``window_days`` labelled dates (params.yaml ``monitor.realized``),
+    beside its holdout figure; ``breach`` says which rule it breaks. Shown, never counted in
+    ``Health.healthy``: a breach is alerted through the webhook when the labels land."""
+
+    model: str
+    champion: int | None
+    status: str
+    window: Window | None
+    breach: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "champion": self.champion,
+            "status": self.status,
+            "window": self.window.as_dict() if self.window else None,
+            "breach": self.breach,
+        }
+
+
+@dataclass(frozen=True)
 class Health:
     """Freshness of everything the project defines and the recent failures, at ``now``."""
 
@@ -133,6 +161,7 @@ class Health:
     nights: int
     freshness: list[FreshnessStatus]
     failures: list[Failure]
+    realized: list[RealizedStatus] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -151,6 +180,7 @@ class Health:
             "nights": self.nights,
             "freshness": [f.as_dict() for f in self.freshness],
             "failures": [f.as_dict() for f in self.failures],
+            "realized": [r.as_dict() for r in self.realized],
         }
 
 
@@ -160,19 +190,52 @@ def health(
     now: datetime | None = None,
     nights: int = NIGHTS,
     store: FeatureStore | None = None,
+    rules: RealizedRules | None = None,
 ) -> Health:
     """The project's health at ``now`` (default: the current time; naive means UTC).
 
     With ``store``, only catalog versions whose git tag exists count (a publish killed between
-    its catalog row and its tag leaves a row for a version that does not exist).
+    its catalog row and its tag leaves a row for a version that does not exist). ``rules``:
+    params.yaml's ``monitor.realized`` (default: its defaults), for the champions' realized
+    performance.
     """
     now = utc(now or datetime.now(UTC))
+    rules = rules or RealizedRules.from_params({})
     return Health(
         now=now,
         nights=nights,
         freshness=freshness(session, project, now, store),
         failures=failures(session, now, nights),
+        realized=[realized_status(session, model.name, rules) for model in project.models],
     )
+
+
+def realized_status(session: Session, model: str, rules: RealizedRules) -> RealizedStatus:
+    """The champion's realized performance over the newest ``rules.window_days`` dates."""
+    champion = aliases.current(session, model, aliases.CHAMPION)
+    window = next(
+        (
+            w
+            for w in realized_windows(session, model, rules.window_days)
+            if w.model_version == champion
+        ),
+        None,
+    )
+    breach = next(
+        (
+            b.message
+            for b in realized_breaches(session, model, rules)
+            if b.model_version == champion
+        ),
+        None,
+    )
+    if window is None:
+        status = NONE_YET
+    elif window.rows < rules.min_rows:
+        status = UNJUDGED
+    else:
+        status = BELOW if breach else WITHIN
+    return RealizedStatus(model, champion, status, window, breach)
 
 
 def freshness(

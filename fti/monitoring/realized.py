@@ -169,6 +169,48 @@ def record_realized_after_publish(
         return []
 
 
+def record_realized_of_scored(
+    settings: Settings, model: str, day: date, alias: str | None = None
+) -> list[dict[str, Any]]:
+    """``record_realized`` for one date ``model`` just scored, when the newest version of its
+    label group already labels it: predictions written after their labels (past dates scored
+    from the inference DAG's form or `fti infer --date`, a rollback's re-scoring) get their
+    realized metrics at once instead of waiting for a label version that will never label the
+    date again. Nothing when the labels have not matured. A failure is logged with the command
+    that records them later, not raised: the predictions are written either way. ``alias``
+    names the scores' alias in the log only. No alert is judged here: alerts follow labels.
+    """
+    try:
+        label_group = load_project(settings.project).model(model).label.name
+        store = FeatureStore(settings.store_path)
+        try:
+            version = store.resolve(label_group, "latest")
+        except VersionNotFoundError:
+            return []  # no labels yet
+        with session_scope(settings.db_url) as session:
+            newest = session.scalar(
+                select(FeatureVersion.max_date).where(
+                    FeatureVersion.group_name == label_group, FeatureVersion.version == version
+                )
+            )
+        if newest is None or day > newest:
+            return []  # not labelled yet: the label version that labels it records them
+        rows = record_realized(settings, label_group, version, [day])
+        return [r for r in rows if r["model_name"] == model]
+    except Exception as exc:  # noqa: BLE001 - the scores stand; the log says how to redo this
+        log.error(
+            "realized metrics of %s%s on %s not recorded (%s: %s); record them with "
+            "`fti monitor realized --model %s --refresh`",
+            model,
+            f" ({alias})" if alias else "",
+            day,
+            type(exc).__name__,
+            exc,
+            model,
+        )
+        return []
+
+
 def refresh_realized(
     settings: Settings | None = None, model: str | None = None
 ) -> list[dict[str, Any]]:
@@ -668,44 +710,90 @@ class Breach:
         }
 
 
-def realized_breaches(session: Session, model: str, rules: RealizedRules) -> list[Breach]:
-    """The versions of ``model`` whose realized metric over the newest ``window_days`` as-of
-    dates breaks ``rules`` (empty: nothing to alert about, or too few rows to judge)."""
+@dataclass(frozen=True)
+class Window:
+    """A model version's realized metric over the newest as-of dates of its model: the days'
+    values weighted by their rows, over ``dates`` dates ``first_date`` .. ``last_date``."""
+
+    model_name: str
+    model_version: int
+    alias: str | None
+    metric: str
+    value: float
+    rows: int
+    dates: int
+    first_date: date
+    last_date: date
+    holdout_value: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        found = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return found | {
+            "first_date": self.first_date.isoformat(),
+            "last_date": self.last_date.isoformat(),
+        }
+
+
+def realized_windows(session: Session, model: str, window_days: int) -> list[Window]:
+    """Each version of ``model`` with realized metrics in the newest ``window_days`` as-of
+    dates any of its versions has, by version (empty: nothing recorded yet)."""
     newest = session.scalar(
         select(func.max(RealizedMetric.as_of_date)).where(RealizedMetric.model_name == model)
     )
     if newest is None:
         return []
-    first = newest - timedelta(days=rules.window_days - 1)
+    first = newest - timedelta(days=window_days - 1)
     rows = realized_rows(session, model, start=first, end=newest)
-    breaches = []
+    found = []
     for version in sorted({r["model_version"] for r in rows}):
         days = [r for r in rows if r["model_version"] == version and r["value"] is not None]
         count = sum(r["rows"] for r in days)
-        if not days or count < rules.min_rows:
+        if not days or count == 0:
             continue
-        metric = days[-1]["metric"]
-        value = sum(r["value"] * r["rows"] for r in days) / count
-        higher = metrics.higher_is_better(metric)
+        found.append(
+            Window(
+                model,
+                version,
+                days[-1]["alias"],
+                days[-1]["metric"],
+                sum(r["value"] * r["rows"] for r in days) / count,
+                count,
+                len(days),
+                date.fromisoformat(days[0]["as_of_date"]),
+                date.fromisoformat(days[-1]["as_of_date"]),
+                days[-1]["holdout_value"],
+            )
+        )
+    return found
+
+
+def realized_breaches(session: Session, model: str, rules: RealizedRules) -> list[Breach]:
+    """The versions of ``model`` whose realized metric over the newest ``window_days`` as-of
+    dates breaks ``rules`` (empty: nothing to alert about, or too few rows to judge)."""
+    breaches = []
+    for window in realized_windows(session, model, rules.window_days):
+        if window.rows < rules.min_rows:
+            continue
+        higher = metrics.higher_is_better(window.metric)
         limits = []
         if model in rules.thresholds:
             limits.append(("threshold", rules.thresholds[model], rules.thresholds[model]))
-        holdout = days[-1]["holdout_value"]
+        holdout = window.holdout_value
         if rules.holdout_margin is not None and holdout is not None:
             margin = rules.holdout_margin if higher else -rules.holdout_margin
             limits.append(("holdout", holdout, holdout - margin))
         for rule, shown, limit in limits:
-            if (value < limit) if higher else (value > limit):
+            if (window.value < limit) if higher else (window.value > limit):
                 breaches.append(
                     Breach(
                         model,
-                        version,
-                        days[-1]["alias"],
-                        metric,
-                        value,
-                        count,
-                        date.fromisoformat(days[0]["as_of_date"]),
-                        date.fromisoformat(days[-1]["as_of_date"]),
+                        window.model_version,
+                        window.alias,
+                        window.metric,
+                        window.value,
+                        window.rows,
+                        window.first_date,
+                        window.last_date,
                         rule,
                         shown,
                     )

@@ -375,6 +375,45 @@ def test_alerts_when_the_windows_realized_metric_breaks_a_rule(
         RealizedRules.from_params({"treshold": 1})
 
 
+def test_health_shows_the_champions_realized_window(db_url: str, tmp_path: Path) -> None:
+    from fti.definitions import load_project
+    from fti.monitoring.health import health
+    from fti.monitoring.realized import RealizedRules
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path / "home", db_url)
+    v1 = register(settings, "churn", "binary", "roc_auc", 0.8)
+    v2 = register(settings, "churn", "binary", "roc_auc", 0.85)
+    with session_scope(db_url, write=True) as session:
+        aliases.set_alias(session, "churn", aliases.CHAMPION, v1, "test", "first")
+        session.add_all(
+            [
+                a_day("churn", v1, date(2026, 2, 1), 0.7, 100),
+                a_day("churn", v1, date(2026, 2, 7), 0.6, 300),
+                a_day("churn", v2, date(2026, 2, 7), 0.9, 500, alias="challenger"),
+            ]
+        )
+    project = load_project(settings.project)
+
+    def realized(rules: RealizedRules) -> dict[str, Any]:
+        with session_scope(db_url) as session:
+            found = health(session, project, datetime(2026, 2, 9, tzinfo=UTC), rules=rules)
+        return {r.model: r for r in found.realized}
+
+    below = realized(RealizedRules(window_days=7, thresholds={"churn": 0.65}))
+    churn = below["churn"]
+    # The champion's window, not the challenger's: (0.7 * 100 + 0.6 * 300) / 400 = 0.625.
+    assert (churn.champion, churn.status, churn.window.model_version) == (v1, "below", v1)
+    assert churn.window.value == pytest.approx(0.625) and churn.window.rows == 400
+    assert churn.window.dates == 2 and churn.window.holdout_value == 0.8
+    assert churn.breach.startswith("churn v1: realized roc_auc 0.625")
+    assert below["spend"].status == "none yet" and below["spend"].window is None
+    assert realized(RealizedRules(window_days=7))["churn"].status == "ok"
+    assert realized(RealizedRules(window_days=7, min_rows=401))["churn"].status == "not judged"
+    # Only the newest week counts: a 1-day window holds 2026-02-07 alone.
+    assert realized(RealizedRules(window_days=1))["churn"].window.value == pytest.approx(0.6)
+
+
 def test_shadow_scoring_of_the_challenger_and_realized_metrics_of_both(
     tmp_path: Path, db_url: str, demo_raw: Path, history_start: date
 ) -> None:
@@ -517,3 +556,24 @@ def test_the_inference_dag_shadow_scores_the_challenger(
     # The second run replaced the first's shadow slice: one slice of v2, as many rows as served.
     assert version == v1
     assert shadow_slices() == {(v2, f"churn_inference/{again.run_id}__challenger"): rows}
+    assert stored(s) == []  # the date's labels have not matured: nothing realized yet
+
+    # A past date scored from the form after its labels landed (a backfill): both versions'
+    # realized metrics are recorded at once, by the run that scored them.
+    past = DEMO_END - timedelta(days=45)
+    backfill = run(dags["churn_inference"], past, as_of_date=past.isoformat())
+    assert states(backfill)["score_batch"] == states(backfill)["score_challenger"] == "success"
+    recorded = {(r.model_version, r.alias): r for r in stored(s)}
+    assert set(recorded) == {(v1, "champion"), (v2, "challenger")}
+    assert {r.as_of_date for r in recorded.values()} == {past}
+    with session_scope(s.db_url) as session:
+        labelled = session.scalar(
+            select(func.count())
+            .select_from(Prediction)
+            .where(Prediction.model_name == "churn", Prediction.as_of_date == past)
+        )
+    assert 0 < recorded[(v1, "champion")].rows <= labelled
+    # What the run recorded is what a refresh recomputes from the same tables.
+    values = {key: row.value for key, row in recorded.items()}
+    refresh_realized(s, "churn")
+    assert {(r.model_version, r.alias): r.value for r in stored(s)} == pytest.approx(values)

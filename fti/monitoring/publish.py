@@ -11,13 +11,14 @@ from fti.db.engine import session_scope
 from fti.db.tables import PredictionRun
 from fti.errors import FtiError
 from fti.monitoring.drift import Thresholds
-from fti.monitoring.report import drift_page, metrics_page
+from fti.monitoring.report import drift_page, metrics_page, realized_page
 from fti.params import load_params
 from fti.settings import Settings, file_safe
 
 
 def write_reports(settings: Settings, folder: Path, run_id: str | None = None) -> dict[str, Any]:
-    """The drift page of ``run_id`` (default: the newest run) and its model's metrics page."""
+    """The drift page of ``run_id`` (default: the newest run), its model's metrics page and its
+    model's realized performance page; returns the files' paths."""
     thresholds = Thresholds.from_params(load_params(settings.params_file, "monitor"))
     with session_scope(settings.db_url) as session:
         if run_id is None:
@@ -32,9 +33,17 @@ def write_reports(settings: Settings, folder: Path, run_id: str | None = None) -
         model = run.model_name
         drift = drift_page(session, run_id, thresholds)
         metrics = metrics_page(session, model)
+        realized = realized_page(session, model)
     folder.mkdir(parents=True, exist_ok=True)
     drift_file = folder / f"drift-{file_safe(run_id)}.html"
     metrics_file = folder / f"metrics-{file_safe(model)}.html"
+    realized_file = folder / f"realized-{file_safe(model)}.html"
     drift_file.write_text(drift)
     metrics_file.write_text(metrics)
-    return {"run_id": run_id, "drift_report": str(drift_file), "metrics_report": str(metrics_file)}
+    realized_file.write_text(realized)
+    return {
+        "run_id": run_id,
+        "drift_report": str(drift_file),
+        "metrics_report": str(metrics_file),
+        "realized_report": str(realized_file),
+    }

@@ -2,27 +2,35 @@
 
 ``drift_page`` shows one scoring run: PSI per feature against the threshold, and each
 feature's histogram in training next to the scored batch. ``metrics_page`` shows a model's
-holdout metrics over its versions. The CLI (`fti monitor report`) writes them to files; the
-fti pages in the Airflow UI serve the same HTML.
+holdout metrics over its versions. ``realized_section`` (``realized_page`` as a page) shows how
+its predictions turned out once their labels landed: the realized metric per as-of date beside
+each version's holdout figure and training window, and calibration (classifiers) or errors
+(regressors). The CLI (`fti monitor report`) writes them to files; the fti pages in the Airflow
+UI serve the same HTML.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+from datetime import date, timedelta
 from html import escape
 from typing import Any
 
+import matplotlib
 import numpy as np
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fti.db.tables import ModelVersion, PredictionRun
-from fti.errors import FtiError
+from fti.errors import ConfigError, FtiError
 from fti.monitoring.drift import Thresholds
+from fti.monitoring.realized import realized_rows
 from fti.monitoring.results import drift_of_run
 from fti.registry.aliases import history
+from fti.training.metrics import higher_is_better
 
 TRAINING, SCORED, BREACHED, CALM = "#7f8c8d", "#2e86de", "#c0392b", "#27ae60"
 STYLE = (
@@ -105,6 +113,284 @@ def metrics_page(session: Session, model: str) -> str:
     return _page(
         f"Holdout metrics of {model} over its versions (its metric: {versions[-1].metric})", body
     )
+
+
+def realized_section(session: Session, model: str, version: int | None = None) -> str:
+    """How ``model``'s predictions turned out, as an HTML fragment (no ``<html>``): its
+    realized metric per as-of date, one line per version, with the version's holdout figure
+    dashed in the same colour and its training window hatched (hollow points fall inside it: not
+    out of sample); the reliability curve pooled over the dates shown (classifiers) or the error
+    quantiles per date (regressors); the figures per date and version in a table.
+
+    ``version``: the dates that version has realized metrics for, with every other version
+    recorded on them (e.g. a shadow-scored challenger); default: every version's dates. Nothing
+    recorded: one paragraph saying how to record them. Its headings are ``<h3>``, to sit in a
+    page's ``<h2>`` section.
+    """
+    recorded = realized_rows(session, model)
+    if version is not None:
+        days = {r["as_of_date"] for r in recorded if r["model_version"] == version}
+        recorded = [r for r in recorded if r["as_of_date"] in days]
+    if not recorded:
+        which = escape(model) + ("" if version is None else f" v{version}")
+        return (
+            f"<p>No realized metrics recorded for {which} yet: they are computed when the labels "
+            "of a date it scored have matured and been published; to record them after a "
+            f"backfill, run <code>fti monitor realized --model {escape(model)} --refresh</code>.</p>"
+        )
+    rows = [r | {"as_of_date": date.fromisoformat(r["as_of_date"])} for r in recorded]
+    numbers = sorted({r["model_version"] for r in rows})
+    registered = {
+        v.version: v
+        for v in session.scalars(
+            select(ModelVersion).where(
+                ModelVersion.name == model, ModelVersion.version.in_(numbers)
+            )
+        )
+    }
+    windows = {n: (v.train_start, v.train_end) for n, v in registered.items()}
+    colours = {n: matplotlib.colormaps["tab10"](i % 10) for i, n in enumerate(numbers)}
+    classifier = any(r["reliability"] is not None for r in rows)
+    metric = ", ".join(dict.fromkeys(r["metric"] for r in rows))
+    dates = len({r["as_of_date"] for r in rows})
+    if classifier:
+        pooled = {
+            n: _pooled_reliability([r for r in rows if r["model_version"] == n]) for n in numbers
+        }
+        multiclass = any(registered[n].task == "multiclass" for n in numbers if n in registered)
+        second = (
+            f"<h3>Reliability, pooled over the {dates} dates shown (bins weighted by rows)</h3>"
+            + _img(_reliability_chart(pooled, colours, multiclass))
+            + _pooled_table(pooled)
+        )
+    else:
+        second = (
+            "<h3>Error (prediction &minus; label) per as-of date: median, 25&ndash;75% and "
+            "5&ndash;95% of rows</h3>" + _img(_error_chart(rows, colours, windows))
+        )
+    return (
+        f"<h3>Realized {escape(metric)} per as-of date</h3>"
+        "<p>One line per version; dashed: its holdout figure, in the same colour. Hatched: a "
+        "version's training window (the as-of dates its fit and holdout rows came from); hollow "
+        "points fall inside it, so only filled points are out of sample.</p>"
+        + _img(_realized_chart(rows, colours, windows))
+        + second
+        + _realized_table(rows, windows, classifier)
+    )
+
+
+def realized_page(session: Session, model: str) -> str:
+    """``realized_section`` of every version of ``model`` as a page."""
+    return _page(f"Realized performance of {model}", realized_section(session, model))
+
+
+def _inside(row: dict[str, Any], windows: dict[int, tuple[date, date]]) -> bool:
+    """Whether the row's as-of date lies in its version's training window."""
+    window = windows.get(row["model_version"])
+    return window is not None and window[0] <= row["as_of_date"] <= window[1]
+
+
+def _figure(value: float | None) -> str:
+    return "&ndash;" if value is None else f"{value:.4f}"
+
+
+def _realized_table(
+    rows: list[dict[str, Any]], windows: dict[int, tuple[date, date]], classifier: bool
+) -> str:
+    last = "Brier score" if classifier else "mean |error|"
+    body = "".join(
+        f"<tr><td>{r['as_of_date']}</td><td>v{r['model_version']}</td>"
+        f"<td>{escape(r['alias'] or '')}</td><td>{'yes' if _inside(r, windows) else 'no'}</td>"
+        f"<td>{r['rows']}</td><td>{escape(r['metric'])}</td><td>{_figure(r['value'])}</td>"
+        f"<td>{_figure(r['holdout_value'])}</td>"
+        f"<td>{_figure(r['brier_score'] if classifier else _mean_absolute(r))}</td></tr>"
+        for r in rows
+    )
+    return (
+        "<h3>Per as-of date</h3><table class='realized'><tr><th>as of</th><th>version</th>"
+        "<th>alias</th><th>in training window</th><th>rows</th><th>metric</th><th>realized</th>"
+        f"<th>holdout</th><th>{last}</th></tr>{body}</table>"
+    )
+
+
+def _mean_absolute(row: dict[str, Any]) -> float | None:
+    found = (row["error_distribution"] or {}).get("mean_absolute")
+    return None if found is None else float(found)
+
+
+def _pooled_reliability(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One version's reliability bins summed over its rows' dates: each non-empty bin's rows,
+    mean predicted probability and observed rate, weighted by the rows of each date's bin."""
+    pooled: dict[tuple[float, float], list[float]] = {}
+    for row in rows:
+        for b in row["reliability"] or []:
+            if b["rows"] and b["mean_predicted"] is not None and b["observed_rate"] is not None:
+                total = pooled.setdefault((b["lower"], b["upper"]), [0.0, 0.0, 0.0])
+                total[0] += b["rows"]
+                total[1] += b["rows"] * b["mean_predicted"]
+                total[2] += b["rows"] * b["observed_rate"]
+    return [
+        {
+            "lower": lower,
+            "upper": upper,
+            "rows": int(count),
+            "mean_predicted": predicted / count,
+            "observed_rate": observed / count,
+        }
+        for (lower, upper), (count, predicted, observed) in sorted(pooled.items())
+    ]
+
+
+def _pooled_table(pooled: dict[int, list[dict[str, Any]]]) -> str:
+    body = "".join(
+        f"<tr><td>v{n}</td><td>{b['lower']:g}&ndash;{b['upper']:g}</td><td>{b['rows']}</td>"
+        f"<td>{b['mean_predicted']:.3f}</td><td>{b['observed_rate']:.3f}</td></tr>"
+        for n, bins in pooled.items()
+        for b in bins
+    )
+    return (
+        "<details><summary>The curve's figures</summary><table class='reliability'><tr>"
+        "<th>version</th><th>bin</th><th>rows</th><th>mean predicted</th><th>observed rate</th>"
+        f"</tr>{body}</table></details>"
+    )
+
+
+def _direction(metric: str) -> str:
+    try:
+        return " (higher is better)" if higher_is_better(metric) else " (lower is better)"
+    except ConfigError:  # a metric this fti no longer knows: its figures still stand
+        return ""
+
+
+def _date_axis(ax: Any, rows: list[dict[str, Any]]) -> tuple[date, date]:
+    """Dates on the x axis, limited to the rows' dates (a training window shades only its part
+    inside them); returns the limits."""
+    days = [r["as_of_date"] for r in rows]
+    pad = max(timedelta(days=1), (max(days) - min(days)) / 40)
+    first, last = min(days) - pad, max(days) + pad
+    locator = AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.set_xlim(first, last)
+    return first, last
+
+
+def _shade_windows(
+    ax: Any,
+    colours: dict[int, Any],
+    windows: dict[int, tuple[date, date]],
+    limits: tuple[date, date],
+) -> None:
+    """Each version's training window, in its colour, where it overlaps the axis ``limits``."""
+    for number, colour in colours.items():
+        if number in windows:
+            start, end = max(windows[number][0], limits[0]), min(windows[number][1], limits[1])
+            if start <= end:
+                ax.axvspan(start, end, facecolor=colour, alpha=0.06, linewidth=0)
+                ax.axvspan(start, end, facecolor="none", edgecolor=colour, alpha=0.4, hatch="//")
+
+
+def _realized_chart(
+    rows: list[dict[str, Any]], colours: dict[int, Any], windows: dict[int, tuple[date, date]]
+) -> Figure:
+    fig = Figure(figsize=(8, 3.8))
+    ax = fig.subplots()
+    limits = _date_axis(ax, rows)
+    for number, colour in colours.items():
+        mine = [r for r in rows if r["model_version"] == number]
+        days = [r["as_of_date"] for r in mine]
+        values = [np.nan if r["value"] is None else r["value"] for r in mine]
+        holdout = next(
+            (r["holdout_value"] for r in reversed(mine) if r["holdout_value"] is not None), None
+        )
+        alias = next((r["alias"] for r in reversed(mine) if r["alias"]), None)
+        label = f"v{number}" + (f" ({alias})" if alias else "")
+        if holdout is not None:
+            label += f", holdout {holdout:.4g}"
+            ax.axhline(holdout, color=colour, linestyle="--", linewidth=1)
+        ax.plot(days, values, color=colour, linewidth=1.2, label=label)
+        inside = [_inside(r, windows) for r in mine]
+        for hollow in (False, True):
+            picked = [(d, v) for d, v, i in zip(days, values, inside, strict=True) if i == hollow]
+            if picked:
+                ax.scatter(
+                    [d for d, _ in picked],
+                    [v for _, v in picked],
+                    s=22,
+                    zorder=3,
+                    facecolors="white" if hollow else colour,
+                    edgecolors=colour,
+                )
+    _shade_windows(ax, colours, windows, limits)
+    metrics = list(dict.fromkeys(r["metric"] for r in rows))
+    ax.set_ylabel(", ".join(metrics) + (_direction(metrics[0]) if len(metrics) == 1 else ""))
+    ax.set_xlabel("as-of date (hatched: training window; hollow: inside it)")
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def _reliability_chart(
+    pooled: dict[int, list[dict[str, Any]]], colours: dict[int, Any], multiclass: bool
+) -> Figure:
+    fig = Figure(figsize=(4.8, 4.4))
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="#999", linestyle="--", linewidth=1, label="calibrated")
+    for number, bins in pooled.items():
+        ax.plot(
+            [b["mean_predicted"] for b in bins],
+            [b["observed_rate"] for b in bins],
+            marker="o",
+            markersize=4,
+            color=colours[number],
+            label=f"v{number} ({sum(b['rows'] for b in bins)} rows)",
+        )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    if multiclass:
+        ax.set_xlabel("mean probability of the predicted class")
+        ax.set_ylabel("share predicted right")
+    else:
+        ax.set_xlabel("mean predicted probability")
+        ax.set_ylabel("observed rate of the positive class")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def _error_chart(
+    rows: list[dict[str, Any]], colours: dict[int, Any], windows: dict[int, tuple[date, date]]
+) -> Figure:
+    fig = Figure(figsize=(8, 3.8))
+    ax = fig.subplots()
+    limits = _date_axis(ax, rows)
+    ax.axhline(0, color="#333", linewidth=0.8)
+    for number, colour in colours.items():
+        mine = [r for r in rows if r["model_version"] == number]
+        days = [r["as_of_date"] for r in mine]
+        ax.fill_between(
+            days, _quantile(mine, "0.05"), _quantile(mine, "0.95"), color=colour, alpha=0.12
+        )
+        ax.fill_between(
+            days, _quantile(mine, "0.25"), _quantile(mine, "0.75"), color=colour, alpha=0.3
+        )
+        ax.plot(days, _quantile(mine, "0.5"), color=colour, marker="o", markersize=3)
+        ax.plot([], [], color=colour, linewidth=6, alpha=0.4, label=f"v{number}")
+    _shade_windows(ax, colours, windows, limits)
+    ax.set_ylabel("prediction \u2212 label")
+    ax.set_xlabel("as-of date (hatched: training window)")
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def _quantile(rows: list[dict[str, Any]], q: str) -> list[float]:
+    """Each row's error quantile ``q`` (a key of ``error_distribution``'s quantiles), NaN when
+    its date had no rows."""
+    return [
+        float((r["error_distribution"] or {}).get("quantiles", {}).get(q, np.nan)) for r in rows
+    ]
 
 
 def _p_value(value: float | None) -> str:

@@ -1,7 +1,9 @@
 """The Airflow UI in a real headless Chromium: the fti page asks for Airflow's login and comes
 back after it, then trigger the churn model's inference DAG from its form with a non-default
 model version, wait for the run, see its prediction run, and make that version champion from
-its page on the fti pages.
+its page on the fti pages. Then publish the demo's next night for every group but one and see,
+through the Browse menu's "fti health" page, that group flagged stale with the backfill that
+catches it up while the others are fresh.
 
 A real ``airflow standalone`` (api-server, scheduler, dag-processor, triggerer; SQLite metadata
 in tmp) serves this repo's DAGs (generated from the churn demo's manifest) and plugin over a
@@ -22,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +32,14 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import DEMO_END, DEMO_START, PARAMS, REPO, demo_settings
+from tests.conftest import DEMO_CUSTOMERS, DEMO_END, DEMO_START, PARAMS, REPO, demo_settings
 
 ARTIFACTS = Path(os.environ.get("FTI_TEST_ARTIFACTS", REPO / "test-artifacts"))
 DAG_ID = "churn_inference"
 STARTUP_SECONDS = 240
 RUN_SECONDS = 300
+NEXT_NIGHT = DEMO_END + timedelta(days=1)  # the health test publishes it for all but one group
+LEFT_BEHIND = "customer_profile"
 
 
 def browser_binaries() -> tuple[str, str]:
@@ -248,13 +253,7 @@ def test_trigger_inference_from_the_form_and_see_the_run_on_the_fti_page(
 
         # A browser without a session is sent to Airflow's login page; after logging in with
         # the admin password Airflow generated, it is back on the fti page.
-        browser.get(f"{airflow.url}/fti/")
-        wait_for("the login page", lambda: "/auth/login" in browser.current_url, 60)
-        browser.find_element(By.NAME, "username").send_keys("admin")
-        browser.find_element(By.NAME, "password").send_keys(airflow.password)
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        wait_for("the login", lambda: "/auth/login" not in browser.current_url, 60)
-        assert browser.current_url == f"{airflow.url}/fti/", browser.current_url
+        log_in(browser, airflow, "/fti/")
 
         # The fti page: the group versions and the model versions, each model with its own
         # metric; no prediction run yet.
@@ -313,6 +312,20 @@ def test_trigger_inference_from_the_form_and_see_the_run_on_the_fti_page(
         browser.save_screenshot(str(ARTIFACTS / "fti-page-after.png"))
 
 
+def log_in(browser: Any, airflow: Airflow, path: str) -> None:
+    """Open ``path`` without a session: Airflow's login page, then, logged in as admin with
+    the password Airflow generated, back on ``path``."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{airflow.url}{path}")
+    wait_for("the login page", lambda: "/auth/login" in browser.current_url, 60)
+    browser.find_element(By.NAME, "username").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys(airflow.password)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for("the login", lambda: "/auth/login" not in browser.current_url, 60)
+    assert browser.current_url == f"{airflow.url}{path}", browser.current_url
+
+
 def promote_on_the_model_page(browser: Any, airflow: Airflow, project: Project) -> None:
     from selenium.webdriver.common.by import By
 
@@ -339,6 +352,114 @@ def promote_on_the_model_page(browser: Any, airflow: Airflow, project: Project) 
     assert newest.startswith(f"champion {project.champion} {project.other} admin {reason}"), newest
     assert "Make champion" not in body and "Roll back champion" in body, body
     browser.save_screenshot(str(ARTIFACTS / "model-page-promoted.png"))
+
+
+def test_the_health_page_from_the_browse_menu_flags_the_group_left_a_night_behind(
+    project: Project, airflow: Airflow, browser: Any, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from churn_demo.project import project as demo
+
+    publish_the_next_night(project, tmp_path / "raw", LEFT_BEHIND)
+    # Judged a minute after the next night was due (a moment, not the clock: the page's form
+    # takes it as `fti monitor health --now` does), every group holds it but the one left behind.
+    due = demo.group(LEFT_BEHIND).fresh_by.due(NEXT_NIGHT)
+    moment = f"{due + timedelta(minutes=1):%Y-%m-%dT%H:%M}"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        # Logged in, from Airflow's own pages: Browse -> fti health shows the page in Airflow.
+        log_in(browser, airflow, "/fti/health")
+        browser.get(f"{airflow.url}/")
+        browser.find_element(By.CSS_SELECTOR, "[aria-label='Browse']").click()
+        browser.find_element(By.XPATH, "//a[normalize-space()='fti health']").click()
+        wait_for(
+            "the fti health view",
+            lambda: browser.current_url == f"{airflow.url}/plugin/fti-health",
+            60,
+        )
+        browser.switch_to.frame(browser.find_element(By.CSS_SELECTOR, "iframe[title='fti health']"))
+        at = browser.find_element(By.NAME, "now")
+        at.send_keys(Keys.CONTROL, "a")
+        at.send_keys(moment)
+        browser.find_element(By.XPATH, "//button[normalize-space()='Judge']").click()
+        judged = f"Judged at {moment.replace('T', ' ')} UTC"
+        wait_for(judged, lambda: judged in browser.find_element(By.TAG_NAME, "body").text, 60)
+
+        rows = freshness_rows(browser)
+        groups = {name: cells for name, cells in rows.items() if cells[0] != "predictions"}
+        assert {name: cells[2] for name, cells in groups.items()} == {
+            group.name: "stale" if group.name == LEFT_BEHIND else "fresh" for group in demo.groups
+        }, groups
+        # The group left behind: a night behind, flagged, with the backfill of that night.
+        stale = groups[LEFT_BEHIND]
+        assert stale[:5] == [
+            "features",
+            LEFT_BEHIND,
+            "stale",
+            DEMO_END.isoformat(),
+            NEXT_NIGHT.isoformat(),
+        ], stale
+        assert (stale[7], stale[8]) == ("1", "v1"), stale  # days behind, the version holding it
+        assert stale[9] == (
+            "airflow backfill create --dag-id feature_pipeline "
+            f"--from-date {NEXT_NIGHT} --to-date {NEXT_NIGHT}"
+        ), stale
+        flag = status_flag(browser, LEFT_BEHIND)
+        assert (flag.get_attribute("class"), flag.value_of_css_property("color")) == (
+            "stale",
+            "rgba(180, 35, 24, 1)",  # red, as HEALTH_STYLE says
+        )
+        # A group that got the night: fresh, its new version, nothing to catch up.
+        fresh = groups["customer_activity"]
+        assert fresh[2:5] == ["fresh", NEXT_NIGHT.isoformat(), NEXT_NIGHT.isoformat()], fresh
+        assert (fresh[8], fresh[9]) == ("v2", ""), fresh
+        assert status_flag(browser, "customer_activity").get_attribute("class") == "fresh"
+        heading = browser.find_element(By.XPATH, "//h2[normalize-space()='Freshness']")
+        browser.execute_script("arguments[0].scrollIntoView()", heading)  # for the screenshot
+    finally:
+        browser.switch_to.default_content()
+        browser.save_screenshot(str(ARTIFACTS / "health-page-stale-group.png"))
+
+
+def publish_the_next_night(project: Project, raw: Path, left_behind: str) -> None:
+    """The demo's next day (its generator run a day further: the same bytes up to DEMO_END,
+    then NEXT_NIGHT) through the feature pipeline for every group but ``left_behind``, which
+    stays at version 1 ending DEMO_END."""
+    from churn_demo.generate import generate
+    from churn_demo.project import project as demo
+    from fti import pipelines
+
+    generate(raw, DEMO_START, NEXT_NIGHT, customers=DEMO_CUSTOMERS, seed=3)  # as demo_raw
+    groups = [group.name for group in demo.groups if group.name != left_behind]
+    settings = demo_settings(project.home, raw)
+    published = pipelines.run_features(NEXT_NIGHT, NEXT_NIGHT, "next-night", settings, groups)
+    assert {group: p["version"] for group, p in published["published"].items()} == dict.fromkeys(
+        groups, 2
+    )
+
+
+def freshness_rows(browser: Any) -> dict[str, list[str]]:
+    """The health page's freshness table: each row's cell texts by the row's name."""
+    from selenium.webdriver.common.by import By
+
+    rows = browser.find_elements(
+        By.XPATH, "//h2[normalize-space()='Freshness']/following-sibling::table[1]/tbody/tr"
+    )
+    cells = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+    return {row[1]: row for row in cells}
+
+
+def status_flag(browser: Any, name: str) -> Any:
+    """The status of ``name``'s row in the freshness table, as the page marks it up."""
+    from selenium.webdriver.common.by import By
+
+    return browser.find_element(
+        By.XPATH,
+        "//h2[normalize-space()='Freshness']/following-sibling::table[1]/tbody/tr"
+        f"[td[2][normalize-space()='{name}']]/td[3]/span",
+    )
 
 
 def assert_refused_without_login(airflow: Airflow) -> None:

@@ -54,7 +54,9 @@ def main(plan: dict) -> int:
         print(f"  {dag_id:<26} {logical_date[:10]}  {dag_run.state}  {seconds:5.1f}s", flush=True)
         if dag_run.state != "success":
             failed = {
-                ti.task_id: ti.state for ti in dag_run.get_task_instances() if ti.state != "success"
+                ti.task_id: ti.state
+                for ti in dag_run.get_task_instances()
+                if ti.state not in ("success", "skipped")
             }
             if set(failed) == {"check_drift"}:  # predictions written; the run is flagged
                 print(f"  {'':<26} drift over the threshold: see `fti monitor report`", flush=True)
@@ -80,6 +82,8 @@ def main(plan: dict) -> int:
         features = run("feature_pipeline", day, step.get("feature_conf", {}))
         landed = landed_versions(features)
         for model in MANIFEST["models"]:
+            for past in step.get("past_dates", []):  # with the champion trained before them
+                run(f"{model['name']}_inference", f"{past}T00:00:00+00:00", {"as_of_date": past})
             reads = [*model["groups"], model["label"]]
             if not all(group in landed for group in reads):  # the scheduler would wait too
                 print(

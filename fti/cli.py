@@ -322,19 +322,33 @@ def check(as_json: JsonFlag = False) -> None:
 def demo(
     days: Annotated[int, typer.Option(help="Nightly runs to simulate, one per day.")] = 5,
     customers: Annotated[int, typer.Option(help="Customers in the generated business.")] = 2000,
-    end: Annotated[str, typer.Option(help="Last simulated day (YYYY-MM-DD).")] = "2026-06-30",
+    end: Annotated[
+        str | None, typer.Option(help="Last simulated day (YYYY-MM-DD; default: yesterday, UTC).")
+    ] = None,
     drift_after: Annotated[str | None, typer.Option(help="Shift the data after this date.")] = None,
+    past_weeks: Annotated[
+        int,
+        typer.Option(
+            help="Backtest: load the history's last N weeks apart and score one date a week of "
+            "them with the champion trained before them (realized metrics out of sample)."
+        ),
+    ] = 16,
 ) -> None:
     """Generate the churn demo's raw data and run the nightly DAGs through Airflow: the history
-    from the project's start date as one range run, then one run per night."""
+    from the project's start date in two range runs (the second, ``--past-weeks`` weeks long,
+    scored one date a week by the champion the first trained), then one run per night up to
+    ``--end``."""
+    from datetime import timedelta
+
     from fti.demo import run_demo
 
     run_demo(
         settings(),
         nightly_days=days,
         customers=customers,
-        end=parse_date(end),
+        end=parse_date(end) if end else datetime.now(UTC).date() - timedelta(days=1),
         drift_after=parse_date(drift_after) if drift_after else None,
+        past_weeks=past_weeks,
     )
 
 

@@ -240,20 +240,39 @@ def start_airflow(variables: dict[str, str]) -> NoReturn:
     os.execve(airflow, [airflow, "standalone"], airflow_process_env(variables))
 
 
-def plan(start: date, end: date, nights: int) -> dict[str, Any]:
+def plan(start: date, end: date, nights: int, past_weeks: int = 0) -> dict[str, Any]:
     """One range run for the history [start, end - nights], then one feature/training/inference
-    cycle per night up to ``end``."""
+    cycle per night up to ``end``.
+
+    ``past_weeks`` > 0 backtests the models as the nights would have: the history is loaded as
+    two range runs, the second holding its last ``past_weeks`` weeks; after that second run's
+    features land, and before its training, each model's inference DAG scores one date a week
+    of those weeks with the champion trained by the first run, which never saw their labels.
+    The dates whose labels have landed get their realized metrics at once.
+    """
     history_end = end - timedelta(days=nights)
-    steps: list[dict[str, Any]] = [
-        {
-            "date": f"{history_end.isoformat()}T00:00:00+00:00",
-            "feature_conf": {"start_date": start.isoformat(), "end_date": history_end.isoformat()},
-        }
-    ]
+    steps: list[dict[str, Any]] = []
+    past = [history_end - timedelta(weeks=n) for n in range(past_weeks, 0, -1)]
+    if past:
+        backtest_start = past[0] - timedelta(days=1)  # the first range run ends the day before
+        if backtest_start < start:
+            raise ConfigError(
+                f"--past-weeks {past_weeks} reaches back before {start}: ask for fewer weeks"
+            )
+        steps.append(_range_step(start, backtest_start))
+    steps.append(_range_step(past[0] if past else start, history_end))
+    steps[-1]["past_dates"] = [day.isoformat() for day in past]
     for offset in range(1, nights + 1):
         day = history_end + timedelta(days=offset)
         steps.append({"date": f"{day.isoformat()}T00:00:00+00:00"})
     return {"first_day": start.isoformat(), "last_day": end.isoformat(), "steps": steps}
+
+
+def _range_step(first: date, last: date) -> dict[str, Any]:
+    return {
+        "date": f"{last.isoformat()}T00:00:00+00:00",
+        "feature_conf": {"start_date": first.isoformat(), "end_date": last.isoformat()},
+    }
 
 
 def check_range(project: Project, start: date, end: date, nights: int) -> None:
@@ -268,8 +287,11 @@ def check_range(project: Project, start: date, end: date, nights: int) -> None:
         )
 
 
-def run_nights(settings: Settings, start: date, end: date, nights: int) -> dict[str, Any]:
+def run_nights(
+    settings: Settings, start: date, end: date, nights: int, past_weeks: int = 0
+) -> dict[str, Any]:
     """Run the project's DAGs through Airflow for [start, end]; return what they left.
+    ``past_weeks``: see :func:`plan`.
 
     Raises:
         ConfigError: the range does not fit the project.
@@ -288,7 +310,11 @@ def run_nights(settings: Settings, start: date, end: date, nights: int) -> dict[
     env.setdefault("PYTHONWARNINGS", "ignore")
     env.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "ERROR")
     done = subprocess.run(
-        [sys.executable, str(DAGS / "range_runner.py"), json.dumps(plan(start, end, nights))],
+        [
+            sys.executable,
+            str(DAGS / "range_runner.py"),
+            json.dumps(plan(start, end, nights, past_weeks)),
+        ],
         env=env,
         check=False,
     )
@@ -296,6 +322,15 @@ def run_nights(settings: Settings, start: date, end: date, nights: int) -> dict[
     if done.returncode != 0:
         raise FtiError(f"a DAG run failed (exit {done.returncode}); see the Airflow log above")
     return {"seconds": time.perf_counter() - clock, "last_day": end}
+
+
+def _realized_by_version(rows: list[dict[str, Any]]) -> list[tuple[int, list[float]]]:
+    """The realized values recorded per model version, by version."""
+    found: dict[int, list[float]] = {}
+    for row in rows:
+        if row["value"] is not None:
+            found.setdefault(row["model_version"], []).append(row["value"])
+    return sorted(found.items())
 
 
 def compact_airflow_db(settings: Settings) -> None:
@@ -310,6 +345,8 @@ def compact_airflow_db(settings: Settings) -> None:
 
 def summary(settings: Settings, day: date, seconds: float, what: str = "fti run") -> str:
     """What the run left behind, per group and per model, named by the project's own names."""
+    from fti.monitoring.realized import realized_rows  # pandas & co: only once a run is done
+
     project = load_project(settings.project)
     lines = ["", f"{what} finished in {seconds:.0f}s"]
     with session_scope(settings.db_url) as session:
@@ -344,8 +381,17 @@ def summary(settings: Settings, day: date, seconds: float, what: str = "fti run"
                 + ", ".join(f"{g} v{v}" for g, v in row.feature_versions.items())
                 + f"); predictions for {day}: {rows} rows"
             )
+            for version, values in _realized_by_version(realized_rows(session, model.name)):
+                lines.append(
+                    f"    realized {model.metric} of v{version} once labels landed: "
+                    f"{sum(values) / len(values):.3f} on average over {len(values)} scored "
+                    f"date(s) (`fti monitor realized --model {model.name}`)"
+                )
     first = project.models[0]
     lines += [
+        "",
+        "Is everything fresh? `fti monitor health` (exit 1 when not); the same page in "
+        "Airflow: `make airflow`, then Browse -> fti health.",
         "",
         f"See the top {first.name} scores:",
         '  fti sql "'

@@ -979,7 +979,8 @@ def monitor_report(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Write a run's drift report and the model's metrics-over-versions chart as HTML."""
+    """Write a run's drift report, its model's metrics-over-versions chart and its model's
+    realized performance (metric over dates per version, reliability or error bands) as HTML."""
     from pathlib import Path
 
     from fti.monitoring.publish import write_reports
@@ -1058,33 +1059,60 @@ def monitor_realized(
     emit(rows, as_json, columns)
 
 
-@monitor_app.command("health")
-def monitor_health(
-    as_json: JsonFlag = False,
-    now: Annotated[
-        str | None,
-        typer.Option(help="The moment to judge at, ISO (default: now; without offset: UTC)."),
-    ] = None,
-    nights: Annotated[int, typer.Option(min=1, help="Nights of failures to list.")] = 7,
-) -> None:
-    """Freshness of every feature group, label group and model against its fresh_by, and the
-    failed runs of the last nights. Exit 1 when something is stale, never published or failed."""
-    from fti import pipelines
-    from fti.db.engine import session_scope
-    from fti.monitoring.health import health
-    from fti.store.versions import FeatureStore
+NowOption = Annotated[
+    str | None,
+    typer.Option(help="The moment to judge at, ISO (default: now; without offset: UTC)."),
+]
 
+
+def _moment(now: str | None) -> datetime:
+    """``--now`` as a datetime (the current time when not given)."""
     try:
-        moment = datetime.fromisoformat(now) if now else datetime.now(UTC)
+        return datetime.fromisoformat(now) if now else datetime.now(UTC)
     except ValueError as exc:
         raise typer.BadParameter(
             f"{now!r} is not an ISO date and time", param_hint="--now"
         ) from exc
+
+
+@monitor_app.command("health")
+def monitor_health(
+    as_json: JsonFlag = False,
+    now: NowOption = None,
+    nights: Annotated[int, typer.Option(min=1, help="Nights of failures to list.")] = 7,
+) -> None:
+    """Freshness of every feature group, label group and model against its fresh_by, and the
+    failed runs of the last nights. With FTI_AIRFLOW_API_URL set, also the pipelines' DAG runs
+    from Airflow's REST API (a failed one counts until a later run of its night succeeded).
+    Exit 1 when something is stale, never published or failed."""
+    from fti import pipelines
+    from fti.db.engine import session_scope
+    from fti.monitoring.health import REALIZED_COLUMNS, health
+    from fti.monitoring.realized import realized_rules
+    from fti.store.versions import FeatureStore
+
+    moment = _moment(now)
     s, project = pipelines.setup(settings())
     with session_scope(s.db_url) as session:
-        result = health(session, project, moment, nights, FeatureStore(s.store_path))
+        result = health(
+            session, project, moment, nights, FeatureStore(s.store_path), realized_rules(s)
+        )
+    report = result.as_dict()
+    run_problems: list[str] = []
+    if s.airflow_api_url:  # the runs too, only where an Airflow API is configured
+        from fti.monitoring.runs import project_runs
+
+        try:
+            runs = project_runs(s, result.now, nights)
+        except FtiError as exc:
+            run_problems.append(f"DAG runs not read: {exc}")
+            report |= {"runs": None, "runs_error": str(exc)}
+        else:
+            run_problems += runs.problems()
+            report |= {"runs": runs.as_dict(), "runs_error": None}
+        report["healthy"] = result.healthy and not run_problems
     if as_json:
-        emit(result.as_dict(), True)
+        emit(report, True)
     else:
         rows = [
             f.as_dict() | {"age_hours": None if f.age_hours is None else f"{f.age_hours:.1f}"}
@@ -1094,10 +1122,58 @@ def monitor_health(
         emit(rows, False, columns)
         if result.failures:
             emit([f.as_dict() for f in result.failures], False, ["kind", "name", "date", "reason"])
-    for line in result.problems():
+        emit([r.row() for r in result.realized], False, list(REALIZED_COLUMNS))
+        if report.get("runs"):
+            _print_runs(report["runs"])
+    for line in result.problems() + run_problems:
         typer.echo(line, err=True)
-    if not result.healthy:
+    if not result.healthy or run_problems:
         raise typer.Exit(1)
+
+
+@monitor_app.command("runs")
+def monitor_runs(
+    nights: Annotated[int, typer.Option(min=1, help="Nights back from --now to list.")] = 7,
+    now: NowOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The DAG runs of the pipelines (feature, each model's training and inference) per night,
+    from Airflow's REST API at FTI_AIRFLOW_API_URL (with FTI_AIRFLOW_API_TOKEN, or
+    FTI_AIRFLOW_API_USERNAME and FTI_AIRFLOW_API_PASSWORD): state, duration, retries, failed
+    tasks and a link to each run's page. A failed run is resolved once a later run of the same
+    DAG and night succeeded."""
+    from fti.monitoring.runs import project_runs
+
+    runs = project_runs(settings(), _moment(now), nights).as_dict()
+    if as_json:
+        emit(runs, True)
+        return
+    _print_runs(runs)
+
+
+def _print_runs(runs: dict[str, Any]) -> None:
+    """The runs of ``Runs.as_dict()`` as a table, one row per DAG run."""
+    from fti.monitoring.runs import format_duration
+
+    rows = [
+        {
+            "night": run["night"],
+            "pipeline": run["dag_id"],
+            "state": run["state"]
+            + {True: " (resolved)", False: " (unresolved)"}.get(run["resolved"], ""),
+            "duration": format_duration(run["duration_seconds"]),
+            "retries": run["retries"],
+            "failed tasks": ", ".join(run["failed_tasks"]),
+            "link": run["link"],
+        }
+        for run in runs["runs"]
+    ]
+    if not rows:
+        console.print(
+            f"no DAG runs of {', '.join(runs['dags'])} for {runs['since']}..{runs['until']}"
+        )
+        return
+    emit(rows, False)
 
 
 # ---- sql --------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from fti.errors import ConfigError, FtiError
 from fti.manifest import write_manifest
 from fti.registry import aliases
 from fti.registry.versions import get_version
-from fti.settings import ENV_PREFIX, Settings
+from fti.settings import ENV_PREFIX, SECRETS, Settings
 from fti.setup import initialise
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,11 +112,13 @@ def airflow_variables(settings: Settings, port: int | None = None) -> dict[str, 
 
 
 def fti_variables(settings: Settings) -> dict[str, str]:
-    """Every setting as its ``FTI_*`` variable, paths absolute (None: left out)."""
+    """Every setting as its ``FTI_*`` variable, paths absolute (None: left out), except the
+    credentials of Airflow's own REST API (``SECRETS``): no task reads them, so they stay out
+    of Airflow's processes and of the env files written for them."""
     variables = {}
     for name in type(settings).model_fields:
         value = getattr(settings, name)
-        if value is None:
+        if value is None or name in SECRETS:
             continue
         if isinstance(value, Path):
             text = str(value.resolve())

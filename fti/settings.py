@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -56,7 +56,12 @@ _EXPECTED = {
     "quarantine_min_rows": "a whole number of rows, 0 or more, e.g. 10",
     "alert_webhook_url": "an http(s) URL that accepts a JSON POST (e.g. a Slack or Teams "
     "incoming webhook), or empty for no alerts",
+    "airflow_api_url": "the http(s) URL of Airflow's api-server (e.g. http://localhost:8080), "
+    "or empty not to read Airflow's runs",
+    "airflow_api_token": "a token of Airflow's REST API (from its /auth/token), as one word",
 }
+# Settings whose values are secrets: never printed, not even in a message about a bad value.
+SECRETS = ("airflow_api_token", "airflow_api_password")
 
 
 class _FtiLinesOfDotEnv(DotEnvSettingsSource):
@@ -125,6 +130,22 @@ class Settings(BaseSettings):
         default=None,
         description="where alerts (missed deadlines, failed tasks) are POSTed as JSON; unset: none",
     )
+    airflow_api_url: str | None = Field(
+        default=None,
+        description="Airflow's api-server (its REST API v2), read by `fti monitor runs` and, "
+        "when set, by `fti monitor health`; unset: neither reads Airflow",
+    )
+    airflow_api_token: SecretStr | None = Field(
+        default=None, description="a token (JWT) of Airflow's REST API, sent as is"
+    )
+    airflow_api_username: str | None = Field(
+        default=None,
+        description="an Airflow user, exchanged with its password at /auth/token for a token "
+        "(when no token is set)",
+    )
+    airflow_api_password: SecretStr | None = Field(
+        default=None, description="the password of airflow_api_username"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -164,7 +185,7 @@ class Settings(BaseSettings):
             raise ValueError(f"its database driver is not installed ({exc})") from None
         return value
 
-    @field_validator("alert_webhook_url")
+    @field_validator("alert_webhook_url", "airflow_api_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
@@ -173,6 +194,19 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("not an http(s) URL")
         return value.strip()
+
+    @field_validator(*SECRETS, "airflow_api_username", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """``FTI_AIRFLOW_API_TOKEN=`` (as a compose file's ``${VAR:-}`` gives) is no token."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("airflow_api_token")
+    @classmethod
+    def _one_word(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().split()) != 1:
+            raise ValueError("a token is one word, without spaces or line breaks")
+        return value
 
     @field_validator(*_FOLDERS)
     @classmethod
@@ -229,6 +263,8 @@ def setting_problems(error: ValidationError) -> list[str]:
         name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
         value = problem.get("input")
         shown = hide_password(str(value)) if field == "db_url" else str(value)
+        if field in SECRETS:
+            shown = "***"
         reason = str(problem["msg"]).removeprefix("Value error, ")
         reason = reason[:1].lower() + reason[1:]
         wanted = _EXPECTED.get(field)

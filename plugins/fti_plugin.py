@@ -27,11 +27,14 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from sqlalchemy.orm import Session
 
-    from fti.monitoring.health import Failure, Health
+    from fti.monitoring.health import Failure, Health, RealizedStatus
+    from fti.monitoring.runs import Runs
 
 
 class LoginRequired(Exception):
@@ -133,7 +136,7 @@ h1{font-size:1.4rem} h2{font-size:1.1rem;margin-top:2rem}
 table{border-collapse:collapse;width:100%;font-size:.85rem}
 th,td{border-bottom:1px solid #d9e2ec;padding:.3rem .5rem;text-align:left;white-space:nowrap}
 th{background:#f0f4f8} .alias{background:#def7ec;border-radius:.3rem;padding:0 .3rem}
-.failed{color:#b42318} .succeeded{color:#05603a} small{color:#627d98}
+.failed{color:#b42318} .succeeded{color:#05603a} small{color:#627d98} img{max-width:100%}
 """
 
 
@@ -357,13 +360,16 @@ def model_version(
     request: Request, name: str, version: int, user: User, event: int | None = None
 ) -> HTMLResponse:
     """One model version's full lineage (what `fti models show` prints), the champion with the
-    forms that change it (for a user who may, see ``may_change_aliases``) and the alias history.
+    forms that change it (for a user who may, see ``may_change_aliases``), its realized
+    performance once labels landed (``report.realized_section``: the version and those scored
+    on its dates) and the alias history.
 
     ``event`` is an alias change just made through a form (Post/Redirect/Get): the page says
     in one line what was recorded, read back from the history.
     """
     from fti.db.engine import session_scope
     from fti.errors import RegistryError
+    from fti.monitoring.report import realized_section
     from fti.registry import aliases
     from fti.registry.versions import aliases_by_version, as_dict, get_version
     from fti.settings import get_settings
@@ -377,6 +383,7 @@ def model_version(
         events = {e.id: aliases.event_as_dict(e) for e in aliases.history(session, name)}
         champion = aliases.current(session, name, aliases.CHAMPION)
         served = last_served(session, name)
+        realized = realized_section(session, name, version)
     facts = [
         [_e(key), _group_versions(value) if key == "feature_versions" and value else _e(value)]
         for key, value in lineage.items()
@@ -405,6 +412,8 @@ def model_version(
         + _champion_section(request, user, name, version, champion, list(events.values()))
         + "<h2>Lineage</h2>"
         + _table(["field", "value"], facts)
+        + "<h2 id='realized'>Realized performance</h2>"
+        + realized
         + "<h2>Alias history</h2>"
         + _table(["alias", "from", "to", "who", "why", "when"], history)
         + "</body></html>"
@@ -760,7 +769,7 @@ def _metric(value: object) -> str:
 
 # ---- platform health --------------------------------------------------------------------------
 HEALTH_STYLE = (
-    ".stale,.never{color:#b42318;font-weight:bold} .fresh{color:#05603a}"
+    ".stale,.never,.below{color:#b42318;font-weight:bold} .fresh,.success,.ok{color:#05603a}"
     " .resolved{color:#627d98} code{white-space:pre} img{max-width:100%}"
 )
 NIGHTS_DEFAULT = 7  # fti.monitoring.health.NIGHTS (fti is not imported with the plugin)
@@ -768,17 +777,20 @@ NIGHTS_DEFAULT = 7  # fti.monitoring.health.NIGHTS (fti is not imported with the
 
 @app.get("/health", response_class=HTMLResponse)
 def health_page(
-    now: str | None = None, nights: int = Query(NIGHTS_DEFAULT, ge=1, le=366)
+    request: Request, now: str | None = None, nights: int = Query(NIGHTS_DEFAULT, ge=1, le=366)
 ) -> HTMLResponse:
     """What `fti monitor health` says, as a page: the freshness of every feature group, label
     group and model (what catches up when one is late), the failures of the last ``nights``
-    nights, and charts of the rows read / quarantined and scored per night.
+    nights, charts of the rows read / quarantined and scored per night, and the pipelines' DAG
+    runs of those nights from Airflow's REST API (``_dag_runs``): durations, retries, failed
+    runs with their failed tasks.
 
     ``now`` (ISO; without offset: UTC) judges at another moment, as ``--now`` does.
     """
     from fti.db.engine import session_scope
     from fti.definitions import load_project
     from fti.monitoring.health import health, utc
+    from fti.monitoring.realized import realized_rules
     from fti.settings import get_settings
     from fti.store.versions import FeatureStore
 
@@ -792,10 +804,70 @@ def health_page(
     settings = get_settings()
     project = load_project(settings.project)
     with session_scope(settings.db_url) as session:
-        result = health(session, project, moment, nights, FeatureStore(settings.store_path))
+        result = health(
+            session,
+            project,
+            moment,
+            nights,
+            FeatureStore(settings.store_path),
+            realized_rules(settings),
+        )
         since = result.now.date() - timedelta(days=nights)
         nightly = _nightly(session, since, result.now.date())
-    return HTMLResponse(_health_html(result, nightly))
+    runs, missing = _dag_runs(request, settings, result.now, nights)
+    return HTMLResponse(_health_html(result, nightly, runs, missing))
+
+
+RUNS_TIMEOUT_SECONDS = 15.0  # the page waits this long for each request to the REST API
+
+
+def _dag_runs(
+    request: Request, settings: Any, now: datetime, nights: int
+) -> tuple[Runs | None, str | None]:
+    """The DAG runs of the project's pipelines (``fti.monitoring.runs``, what `fti monitor
+    runs` reads) through the REST API of this api-server, as the viewing user: the request's
+    own token (``_credential``: its Bearer header or the UI's session cookie) is sent on, so
+    the user sees the runs Airflow lets them see. (None, one line saying why) when they
+    cannot be read: the rest of the page does not depend on them."""
+    import httpx
+
+    from fti.errors import FtiError
+    from fti.monitoring.runs import project_dags, read_runs
+
+    try:
+        dags = project_dags(settings)
+        with httpx.Client(
+            base_url=own_api_url(request),
+            headers={"Authorization": f"Bearer {_credential(request)}"},
+            timeout=RUNS_TIMEOUT_SECONDS,
+        ) as client:
+            runs = read_runs(
+                client,
+                dags,
+                now,
+                nights,
+                url_setting="[api] base_url (AIRFLOW__API__BASE_URL)",
+                credentials="log in to Airflow again",
+            )
+    except FtiError as exc:
+        return None, _first_line(str(exc))
+    return runs, None
+
+
+def own_api_url(request: Request) -> str:
+    """Where this api-server is reached, for the page's requests to its own REST API: ``[api]
+    base_url`` when it names a host (what Airflow's UI uses too), else the host the request
+    came to, under the base URL's path."""
+    from airflow.api_fastapi import app as airflow_app
+
+    if _origin(airflow_app.API_BASE_URL):
+        return airflow_app.API_BASE_URL
+    return f"{request.url.scheme}://{request.url.netloc}{airflow_app.API_ROOT_PATH}"
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else "(no reason given)"
 
 
 def _nightly(session: Session, since: date, until: date) -> dict[str, Any]:
@@ -826,7 +898,26 @@ def _nightly(session: Session, since: date, until: date) -> dict[str, Any]:
     }
 
 
-def _health_html(result: Health, nightly: dict[str, Any]) -> str:
+def _realized_cells(status: RealizedStatus) -> list[str]:
+    """A champion's realized row; the model links to its champion's page (the pictures)."""
+    row = status.row()
+    cells = ["&ndash;" if value is None else _e(value) for value in row.values()]
+    if status.champion is not None:
+        cells[0] = (
+            f"<a href='models/{_e(status.model)}/{_e(status.champion)}#realized'>"
+            f"{_e(status.model)}</a>"
+        )
+    cells[3] = f'<span class="{_e(status.status.replace(" ", "-"))}">{_e(status.status)}</span>'
+    return cells
+
+
+def _health_html(
+    result: Health,
+    nightly: dict[str, Any],
+    runs: Runs | None = None,
+    runs_missing: str | None = None,
+) -> str:
+    from fti.monitoring.health import REALIZED_COLUMNS
     from fti.monitoring.report import _img
 
     freshness = [
@@ -864,11 +955,12 @@ def _health_html(result: Health, nightly: dict[str, Any]) -> str:
     read, quarantined, runs_of = _validation_nights(nightly)
     scored, predictions = _prediction_nights(nightly)
     dates: list[date] = nightly["dates"]
+    problems = result.problems() + (runs.problems() if runs else [])
     verdict = (
         "<p class='fresh'>Healthy: everything is fresh and no failure is unresolved.</p>"
-        if result.healthy
+        if not problems and result.healthy
         else "<p class='failed' role='alert'>Unhealthy: "
-        + _e(len(result.problems()))
+        + _e(len(problems))
         + " problem(s), flagged below.</p>"
     )
     nights = result.nights
@@ -899,6 +991,10 @@ def _health_html(result: Health, nightly: dict[str, Any]) -> str:
             ],
             freshness,
         )
+        + "<h2>Realized performance of the champions</h2>"
+        + "<p>Over the newest <code>monitor.realized.window_days</code> labelled dates, beside "
+        + "the holdout figure; informs, never makes the page unhealthy.</p>"
+        + _table(list(REALIZED_COLUMNS), [_realized_cells(r) for r in result.realized])
         + f"<h2>Failures of the last {nights} nights</h2>"
         + _table(
             ["date", "kind", "name", "run", "reason", "status", "what to do"],
@@ -920,7 +1016,76 @@ def _health_html(result: Health, nightly: dict[str, Any]) -> str:
         )
         + f"<h2>Rows scored per model per night</h2>{_img(_scored_chart(dates, scored))}"
         + _table(["as of", "model", "status", "rows", "run"], predictions)
+        + _runs_html(runs, runs_missing, nights)
         + "</body></html>"
+    )
+
+
+def _runs_html(runs: Runs | None, missing: str | None, nights: int) -> str:
+    """The pipelines' DAG runs: a chart of their durations per night, the failed runs with
+    their failed tasks, and every run, each linked to its Airflow page; or one line saying
+    why they are missing."""
+    from fti.monitoring.report import _img
+    from fti.monitoring.runs import format_duration
+
+    failed_heading = f"<h2>Failed DAG runs of the last {nights} nights</h2>"
+    runs_heading = "<h2>Pipeline runs per night</h2>"
+    if runs is None:
+        why = f"<p class='failed' role='status'>DAG runs are not shown: {_e(missing)}</p>"
+        return runs_heading + why + failed_heading + why
+    minutes: dict[str, dict[date, float]] = {}
+    for night in runs.per_night():
+        minutes.setdefault(night.dag_id, {})[night.night] = night.duration / 60
+    failed = [
+        [
+            _e(run.night),
+            _e(run.dag_id),
+            _airflow_run_link(f"{run.dag_id}/{run.run_id}", run.run_id),
+            _e(", ".join(run.failed_tasks)) or "&ndash;",
+            _e(run.retries),
+            '<span class="resolved">resolved</span>'
+            if run.resolved
+            else '<span class="failed">unresolved</span>',
+        ]
+        for run in runs.runs
+        if run.failed
+    ]
+    every = [
+        [
+            _e(run.night),
+            _e(run.dag_id),
+            _airflow_run_link(f"{run.dag_id}/{run.run_id}", run.run_id),
+            _e(run.run_type),
+            f'<span class="{_e(run.state)}">{_e(run.state)}</span>',
+            _e(f"{run.start:%Y-%m-%d %H:%M:%S}") if run.start else "&ndash;",
+            _e(format_duration(run.duration)) or "&ndash;",
+            _e(run.retries),
+            _e(", ".join(run.failed_tasks)),
+        ]
+        for run in runs.runs
+    ]
+    return (
+        runs_heading
+        + "<p>From Airflow's REST API: each run of the feature pipeline and of every model's "
+        "training and inference DAG, in the night it processed; a night's duration adds up its "
+        "runs.</p>"
+        + _img(_bars_chart(runs.dates(), minutes, "minutes"))
+        + _table(
+            [
+                "night",
+                "pipeline",
+                "run",
+                "type",
+                "state",
+                "started (UTC)",
+                "duration",
+                "retries",
+                "failed tasks",
+            ],
+            every,
+        )
+        + failed_heading
+        + _table(["night", "pipeline", "run", "failed tasks", "retries", "status"], failed)
     )
 
 
@@ -1000,21 +1165,26 @@ def _read_chart(dates: list[date], read: dict[date, int], quarantined: dict[date
 
 
 def _scored_chart(dates: list[date], scored: dict[str, dict[date, int]]) -> Figure:
+    return _bars_chart(dates, dict(sorted(scored.items())), "rows scored")
+
+
+def _bars_chart(dates: list[date], series: Mapping[str, Mapping[date, float]], unit: str) -> Figure:
+    """One bar per series (model, pipeline) and date, side by side, in ``series``' order."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8, 2.8))
     ax = fig.subplots()
-    width = 0.8 / max(len(scored), 1)
-    for n, (model, counts) in enumerate(sorted(scored.items())):
+    width = 0.8 / max(len(series), 1)
+    for n, (name, values) in enumerate(series.items()):
         ax.bar(
             [p - 0.4 + width * (n + 0.5) for p in range(len(dates))],
-            [counts.get(d, 0) for d in dates],
+            [values.get(d, 0) for d in dates],
             width=width,
-            label=model,
+            label=name,
         )
     _date_axis(ax, dates)
-    ax.set_ylabel("rows scored")
-    if scored:
+    ax.set_ylabel(unit)
+    if series:
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

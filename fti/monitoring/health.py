@@ -34,6 +34,7 @@ FRESH, STALE, NEVER = "fresh", "stale", "never"
 # Realized performance of a champion: within its rules, worse than them, too few labelled rows
 # in the window to judge, or nothing realized yet (labels not matured, or nothing scored).
 WITHIN, BELOW, UNJUDGED, NONE_YET = "ok", "below", "not judged", "none yet"
+REALIZED_COLUMNS = ("model", "champion", "realized", "status", "window", "rows", "holdout")
 NIGHTS = 7  # failures of this many nights back are listed by default
 
 
@@ -142,6 +143,21 @@ class RealizedStatus:
     status: str
     window: Window | None
     breach: str | None
+
+    def row(self) -> dict[str, Any]:
+        """One row of the realized table (``REALIZED_COLUMNS``), figures as short text."""
+        window = self.window
+        return {
+            "model": self.model,
+            "champion": self.champion,
+            "realized": f"{window.metric} {window.value:.4g}" if window else None,
+            "status": self.status,
+            "window": f"{window.first_date}..{window.last_date}" if window else None,
+            "rows": window.rows if window else None,
+            "holdout": None
+            if window is None or window.holdout_value is None
+            else f"{window.holdout_value:.4g}",
+        }
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -673,6 +673,16 @@ class RealizedRules(BaseModel):
             ) from exc
 
 
+def realized_rules(settings: Settings) -> RealizedRules:
+    """params.yaml's ``monitor.realized`` rules (its defaults when the section is absent).
+
+    Raises:
+        ConfigError: the section is malformed (names the file and the key).
+    """
+    section = load_params(settings.params_file, "monitor").get("realized") or {}
+    return RealizedRules.from_params(section, str(settings.params_file))
+
+
 @dataclass(frozen=True)
 class Breach:
     """A model version whose realized metric over the window broke a rule."""
@@ -808,8 +818,7 @@ def realized_alerts(
     warning and posted to ``FTI_ALERT_WEBHOOK_URL`` (``realized_below``, the same notifier as
     deadlines and failed tasks; ``run_id``: the feature run whose labels were judged). No
     section: the defaults, which judge nothing without ``thresholds`` or ``holdout_margin``."""
-    section = load_params(settings.params_file, "monitor").get("realized") or {}
-    rules = RealizedRules.from_params(section, str(settings.params_file))
+    rules = realized_rules(settings)
     with session_scope(settings.db_url) as session:
         found = [b for model in models for b in realized_breaches(session, model, rules)]
     for breach in found:

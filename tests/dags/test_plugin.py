@@ -8,6 +8,7 @@ asks for the same login as Airflow's UI and API: the content tests read as a log
 from __future__ import annotations
 
 import html
+import os
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -861,6 +862,64 @@ def test_health_page_shows_the_freshness_of_every_group_label_group_and_model(cl
     assert "href='health'" in client.get("/fti/").text
 
 
+def test_realized_performance_on_the_model_page_and_the_health_page(client) -> None:  # type: ignore[no-untyped-def]
+    from fti.db.tables import RealizedMetric
+
+    settings = make_settings(Path(os.environ["FTI_HOME"]))
+
+    def verdict(page: str) -> str:
+        return re.findall(r"Unhealthy: \d+ problem", page)[0]
+
+    health = client.get("/fti/health", params={"now": FRESH_AT}).text
+    before = verdict(health)
+    realized = {row[0]: row for row in table_rows(health, "Realized performance of the champions")}
+    assert realized["churn"][1:4] == ["1", "–", "none yet"]
+    assert "No realized metrics recorded for" in client.get("/fti/models/churn/1").text
+    with session_scope(settings.db_url, write=True) as session:
+        session.add_all(
+            RealizedMetric(
+                model_name="churn",
+                model_version=1,
+                alias="champion",
+                as_of_date=day,
+                label_group="churned_30d",
+                label_version=1,
+                prediction_run_id=SCORED,
+                rows_scored=rows,
+                rows=rows,
+                metric="roc_auc",
+                value=value,
+                holdout_value=0.8123,
+                metrics={"roc_auc": value},
+                brier_score=0.05,
+                reliability=None,
+                error_distribution=None,
+                computed_at=NOW,
+            )
+            for day, value, rows in ((date(2026, 3, 24), 0.7, 100), (date(2026, 3, 31), 0.6, 300))
+        )
+    # params.yaml's monitor.realized: 28 days, 100 rows, holdout margin 0.05 -> below 0.7623.
+    health = client.get("/fti/health", params={"now": FRESH_AT}).text
+    realized = {row[0]: row for row in table_rows(health, "Realized performance of the champions")}
+    assert realized["churn"] == [
+        "churn",
+        "1",
+        "roc_auc 0.625",  # (0.7 * 100 + 0.6 * 300) / 400
+        "below",
+        "2026-03-24..2026-03-31",
+        "400",
+        "0.8123",
+    ]
+    assert "href='models/churn/1#realized'" in health
+    assert '<span class="below">below</span>' in health
+    # It informs: the verdict counts the same problems as before (the never-published ones).
+    assert verdict(health) == before
+    page = client.get("/fti/models/churn/1").text
+    section = page.split("<h2 id='realized'>Realized performance</h2>", 1)[1]
+    assert section.count("<img") >= 2  # the metric over dates, the reliability curve
+    assert "2026-03-24" in section and "2026-03-31" in section and "0.8123" in section
+
+
 def test_health_page_flags_a_group_a_day_late_as_stale(client) -> None:  # type: ignore[no-untyped-def]
     rows = freshness_rows(client, now=LATE_AT)
     assert rows["customer_activity"][2:6] == [
@@ -1039,3 +1098,127 @@ def test_the_health_page_is_in_the_browse_menu(client) -> None:  # type: ignore[
         "/fti/health",
         "browse",
     )
+
+
+# ---- the pipelines' DAG runs on the health page -----------------------------------------------
+@pytest.fixture
+def served(airflow_app):  # type: ignore[no-untyped-def]
+    """The same api-server app under a real uvicorn on a free port (its startup already ran):
+    the health page reads the DAG runs from the REST API of the server it runs in."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    server = uvicorn.Server(
+        uvicorn.Config(
+            airflow_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join()
+
+
+@pytest.fixture
+def failed_runs(airflow_app, dags) -> list[Any]:  # type: ignore[no-untyped-def]
+    """fti's feature pipeline run for 2026-04-29 and 2026-04-30 by dag.test(): both fail, as
+    this home has no raw files."""
+    from tests.dags.conftest import run
+
+    return [
+        run(dags["feature_pipeline"], day, "failed")
+        for day in (date(2026, 4, 29), date(2026, 4, 30))
+    ]
+
+
+def health_page(url: str, **request: Any) -> str:
+    import httpx
+
+    page = httpx.get(f"{url}/fti/health", params={"now": FRESH_AT}, timeout=60, **request)
+    assert page.status_code == 200, page.text
+    return page.text
+
+
+def run_rows(page: str, heading: str, dag_runs: list[Any]) -> list[list[str]]:
+    """The rows of the table under ``heading`` that show one of ``dag_runs``, in page order."""
+    shown = {f"{r.dag_id}/{r.run_id}" for r in dag_runs}
+    return [row for row in table_rows(page, heading) if shown & set(row)]
+
+
+def test_health_page_shows_the_pipelines_runs_from_the_rest_api(served, failed_runs) -> None:  # type: ignore[no-untyped-def]
+    page = health_page(served, headers={"Authorization": f"Bearer {token()}"})
+    newest, oldest = failed_runs[1], failed_runs[0]
+    every = run_rows(page, "Pipeline runs per night", failed_runs)
+    assert [row[:5] for row in every] == [  # newest night first
+        ["2026-04-30", "feature_pipeline", f"feature_pipeline/{newest.run_id}", "manual", "failed"],
+        ["2026-04-29", "feature_pipeline", f"feature_pipeline/{oldest.run_id}", "manual", "failed"],
+    ]
+    assert [row[7:] for row in every] == [["0", "validate_raw_events"]] * 2  # retries, failed
+    assert all(row[5] and row[6] for row in every)  # started, duration
+    failed = run_rows(page, "Failed DAG runs of the last 7 nights", failed_runs)
+    assert failed == [
+        [
+            "2026-04-30",
+            "feature_pipeline",
+            f"feature_pipeline/{newest.run_id}",
+            "validate_raw_events",
+            "0",
+            "unresolved",
+        ],
+        [
+            "2026-04-29",
+            "feature_pipeline",
+            f"feature_pipeline/{oldest.run_id}",
+            "validate_raw_events",
+            "0",
+            "unresolved",
+        ],
+    ]
+    for dag_run in failed_runs:  # each linked to its page in the Airflow UI
+        assert f'href="/dags/feature_pipeline/runs/{quote(dag_run.run_id, safe="")}"' in page
+    assert page.count("data:image/png;base64,") == 3  # read, scored, and the runs' durations
+    assert "DAG runs are not shown" not in page
+    assert "Unhealthy" in page
+
+
+def test_health_page_reads_the_runs_as_the_viewing_user(served, failed_runs) -> None:  # type: ignore[no-untyped-def]
+    """The page sends the user's own token on: a viewer's, or the UI's session cookie."""
+    for request in (
+        {"headers": {"Authorization": f"Bearer {token('viewer', 'viewer')}"}},
+        {"cookies": {"_token": token()}},
+    ):
+        page = health_page(served, **request)
+        assert len(run_rows(page, "Failed DAG runs of the last 7 nights", failed_runs)) == 2
+
+
+def test_health_page_says_in_one_line_why_runs_are_missing(
+    client, served, failed_runs, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The test client's host (testserver) is no server: the page says so and shows the rest;
+    with ``[api] base_url`` naming the served api-server, the page reads the runs there."""
+    import airflow.api_fastapi.app
+
+    page = client.get("/fti/health", params={"now": FRESH_AT}).text
+    missing = (
+        "DAG runs are not shown: cannot reach Airflow's REST API at "
+        "http://testserver/api/v2/dags/~/dagRuns/list"
+    )
+    assert html.unescape(page).count(missing) == 2  # under both runs headings
+    assert "set [api] base_url (AIRFLOW__API__BASE_URL) to its URL" in html.unescape(page)
+    assert table_rows(page, "Freshness")  # the rest of the page is there
+    assert page.count("data:image/png;base64,") == 2
+
+    monkeypatch.setattr(airflow.api_fastapi.app, "API_BASE_URL", f"{served}/")
+    page = client.get("/fti/health", params={"now": FRESH_AT}).text
+    assert len(run_rows(page, "Failed DAG runs of the last 7 nights", failed_runs)) == 2

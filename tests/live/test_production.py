@@ -707,6 +707,9 @@ def run_scenario(d: Deployment, clock: Clock) -> None:
     spine_rows = check_predictions(d, models, y)
     check_bucket_and_clone(d, groups, y, spine_rows, clock)
     check_fti_pages(d, y)
+    started_by_the_night = set(
+        d.airflow.rows("SELECT dag_id, run_id FROM dag_run WHERE dag_id <> 'feature_pipeline'")
+    )
 
     # 2. Two dates at once (a backfill runs up to max_active_runs of them side by side).
     first, last = y - timedelta(days=GAP_DAYS), y - timedelta(days=1)
@@ -758,6 +761,8 @@ def run_scenario(d: Deployment, clock: Clock) -> None:
                 f"backfill pass {attempt} changed {key}:\nbefore {before[key]}\nafter  {after[key]}"
             )
     check_predictions(d, models, y)
+    with clock.phase("fti monitor runs --json"):
+        check_monitor_runs(d, [first, last, y], started_by_the_night)
 
 
 def versions(d: Deployment) -> dict[str, list[int]]:
@@ -939,6 +944,63 @@ def check_fti_pages(d: Deployment, day: date) -> None:
     assert served.status_code == 200, (served.status_code, served.text[:300])
     for shown in ("customer_activity", "churned_30d", "churn", "spend", day.isoformat()):
         assert shown in served.text, shown
+
+
+def check_monitor_runs(
+    d: Deployment, nights: list[date], started_by_the_night: set[tuple[str, str]]
+) -> None:
+    """`fti monitor runs --json` against the api-server, as an operator runs it (the FAB
+    admin's credentials in its environment only): every run succeeded and has a duration;
+    the scheduled night lists its feature run and the training and inference runs it started,
+    each backfilled night its feature run. A run started by asset events belongs to the night
+    of the run that started it: the backfill's training and inference runs to the backfilled
+    nights, though queued on the same day as the scheduled night's. The health page lists them
+    too."""
+    import json
+    from urllib.parse import quote
+
+    env = d.env | {
+        "FTI_AIRFLOW_API_URL": d.api.url,
+        "FTI_AIRFLOW_API_USERNAME": ADMIN,
+        "FTI_AIRFLOW_API_PASSWORD": d.api.password,
+    }
+    done = subprocess.run(
+        [str(BIN / "fti"), "monitor", "runs", "--json", "--nights", str(len(nights))],
+        env=env,
+        cwd=d.home.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(done.stdout)
+    assert listed["dags"] == d.dags and listed["unresolved_failures"] == 0, listed
+    nights_of: dict[tuple[str, str], str] = {}
+    for run in listed["runs"]:
+        assert run["state"] == "success" and run["duration_seconds"] > 0, run
+        nights_of[(run["dag_id"], run["run_id"])] = run["night"]
+    scheduled = {dag_id for (dag_id, _), night in nights_of.items() if night == str(nights[-1])}
+    assert scheduled == set(d.dags), scheduled  # the feature, training and inference runs
+    feature_nights = {
+        night for (dag_id, _), night in nights_of.items() if dag_id == "feature_pipeline"
+    }
+    assert feature_nights == {night.isoformat() for night in nights}, feature_nights
+    # Every training and inference run so far, each in the night of the run that started it.
+    started = {key: night for key, night in nights_of.items() if key[0] != "feature_pipeline"}
+    every = d.airflow.rows("SELECT dag_id, run_id FROM dag_run WHERE dag_id <> 'feature_pipeline'")
+    assert set(started) == set(every), (started, every)
+    for key, night in started.items():
+        expected = (
+            {str(nights[-1])} if key in started_by_the_night else {str(n) for n in nights[:-1]}
+        )
+        assert night in expected, (key, night, expected)
+    # The health page (inside the api-server) reads the same runs through the REST API of the
+    # server it runs in, as the viewing user: each run linked to its page.
+    page = d.api.page("/fti/health", login=True)
+    assert page.status_code == 200, page.text[:300]
+    assert "DAG runs are not shown" not in page.text, page.text
+    for dag_id, run_id in nights_of:
+        assert f'href="/dags/{dag_id}/runs/{quote(run_id, safe="")}"' in page.text, run_id
 
 
 def check_bucket_and_clone(

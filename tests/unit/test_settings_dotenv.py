@@ -49,3 +49,22 @@ def test_without_dotenv_relative_paths_are_still_made_absolute(
     settings = get_settings()
     assert settings.raw_path == tmp_path / "incoming"
     assert settings.params_file == tmp_path / "params.yaml"
+
+
+def test_the_airflow_api_credentials_stay_out_of_airflows_environment(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fti.runner import fti_variables
+
+    monkeypatch.setenv("FTI_AIRFLOW_API_URL", "http://localhost:8080")
+    monkeypatch.setenv("FTI_AIRFLOW_API_USERNAME", "admin")
+    monkeypatch.setenv("FTI_AIRFLOW_API_PASSWORD", "s3cret-password")
+    monkeypatch.setenv("FTI_AIRFLOW_API_TOKEN", "a.jwt.token")
+    settings = get_settings()
+    assert settings.airflow_api_password is not None
+    assert settings.airflow_api_password.get_secret_value() == "s3cret-password"
+    variables = fti_variables(settings)
+    # No task reads Airflow's own API: its secrets are not handed to Airflow's processes.
+    assert "FTI_AIRFLOW_API_PASSWORD" not in variables and "FTI_AIRFLOW_API_TOKEN" not in variables
+    assert not any("s3cret-password" in v or "a.jwt.token" in v for v in variables.values())
+    assert variables["FTI_AIRFLOW_API_URL"] == "http://localhost:8080"

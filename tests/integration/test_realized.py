@@ -80,16 +80,21 @@ def register(settings: Settings, name: str, task: str, metric: str, holdout: flo
         return row.version
 
 
-def score(settings: Settings, model: str, version: int, day: date, rows: dict[str, list]) -> None:  # type: ignore[type-arg]
-    piece = Slice(
+def a_slice(model: str, version: int, day: date, run_id: str) -> Slice:
+    """The slice ``version`` of ``model`` writes for ``day``, read from feature version 1."""
+    return Slice(
         model_name=model,
         model_version=version,
         feature_group="customer_activity",
         feature_version=1,
         as_of_date=day,
-        run_id=f"run-{model}-{version}-{day}",
+        run_id=run_id,
         scored_at=datetime.now(UTC),
     )
+
+
+def score(settings: Settings, model: str, version: int, day: date, rows: dict[str, list]) -> None:  # type: ignore[type-arg]
+    piece = a_slice(model, version, day, f"run-{model}-{version}-{day}")
     schema = pa.schema([SCORE_SCHEMA.field(name) for name in rows])
     write_slice(settings.db_url, piece, [pa.RecordBatch.from_pydict(rows, schema=schema)])
 

@@ -7,7 +7,7 @@ The figures below are computed by hand from the small tables each test writes.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,6 @@ import pyarrow as pa
 
 from fti.db.engine import session_scope
 from fti.inference.runs import start_run
-from fti.inference.write import Slice
 from fti.monitoring.publish import write_reports
 from fti.monitoring.realized import write_shadow_slice
 from fti.monitoring.report import realized_page, realized_section
@@ -27,6 +26,7 @@ from tests.integration.test_realized import (
     D1,
     D2,
     SPEND_LABELS,
+    a_slice,
     binary,
     publish_labels,
     register,
@@ -73,15 +73,7 @@ def shadow(
     settings: Settings, model: str, version: int, day: date, probabilities: list[float]
 ) -> None:
     """Shadow scores of ``version`` for ``day``, as fti.pipelines.score_shadow writes them."""
-    piece = Slice(
-        model_name=model,
-        model_version=version,
-        feature_group="customer_activity",
-        feature_version=1,
-        as_of_date=day,
-        run_id=f"shadow-{model}-{version}-{day}",
-        scored_at=datetime.now(UTC),
-    )
+    piece = a_slice(model, version, day, f"shadow-{model}-{version}-{day}")
     rows = binary(probabilities)
     batch = pa.RecordBatch.from_pydict(
         rows,

@@ -1151,6 +1151,15 @@ def monitor_runs(
     _print_runs(runs)
 
 
+def _failure_note(run: dict[str, Any]) -> str:
+    """`` (resolved)``, `` (drift flagged)`` or `` (unresolved)`` after a failed run's state."""
+    if run["resolved"] is None:
+        return ""
+    if run["resolved"]:
+        return " (resolved)"
+    return " (drift flagged)" if run["drift_flagged"] else " (unresolved)"
+
+
 def _print_runs(runs: dict[str, Any]) -> None:
     """The runs of ``Runs.as_dict()`` as a table, one row per DAG run."""
     from fti.monitoring.runs import format_duration
@@ -1159,8 +1168,7 @@ def _print_runs(runs: dict[str, Any]) -> None:
         {
             "night": run["night"],
             "pipeline": run["dag_id"],
-            "state": run["state"]
-            + {True: " (resolved)", False: " (unresolved)"}.get(run["resolved"], ""),
+            "state": run["state"] + _failure_note(run),
             "duration": format_duration(run["duration_seconds"]),
             "retries": run["retries"],
             "failed tasks": ", ".join(run["failed_tasks"]),

@@ -1045,6 +1045,8 @@ def _runs_html(runs: Runs | None, missing: str | None, nights: int) -> str:
             _e(run.retries),
             '<span class="resolved">resolved</span>'
             if run.resolved
+            else '<span class="resolved">drift flagged</span>'
+            if run.drift_flagged
             else '<span class="failed">unresolved</span>',
         ]
         for run in runs.runs

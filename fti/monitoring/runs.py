@@ -5,7 +5,9 @@ training and inference DAG (the models of the manifest the DAG files are generat
 its state, start, end, duration and run type, the tries of its task instances (a task's
 retries are its tries after the first) and, for a failed run, the tasks that failed. Runs are
 grouped per pipeline per night. A failed run is *resolved* when a later run of the same DAG
-for the same night succeeded; an unresolved one makes `fti monitor health` unhealthy.
+for the same night succeeded; an unresolved one makes `fti monitor health` unhealthy, unless
+it is *drift flagged*: an inference run failed by its ``check_drift`` task alone (its scores
+were written; the drift is in fti's drift results).
 
 The night of a run is the date it processes, as for fti's own tables: its logical date (a
 scheduled run of D is queued when D ends; a backfill or a manual run of D has D too). A run
@@ -49,6 +51,9 @@ CREDENTIALS = (
     "FTI_AIRFLOW_API_PASSWORD to an Airflow user's"
 )
 SUCCESS, FAILED = "success", "failed"
+# The inference DAG's task that fails a run whose predictions were written but drifted: a flag
+# (fti's drift results and pages hold the drift), not a failure of the pipeline.
+DRIFT_TASK = "check_drift"
 _CHAIN = 5  # asset-started runs followed back to a run with a logical date, at most
 
 
@@ -122,6 +127,12 @@ class PipelineRun:
     def failed_tasks(self) -> list[str]:
         return [t.task for t in self.tasks if t.state == FAILED]
 
+    @property
+    def drift_flagged(self) -> bool:
+        """Failed only by ``DRIFT_TASK`` (mapped or not): its scores were written, they drifted."""
+        tasks = self.failed_tasks
+        return self.failed and bool(tasks) and all(t.split("[")[0] == DRIFT_TASK for t in tasks)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "dag_id": self.dag_id,
@@ -138,6 +149,7 @@ class PipelineRun:
             "tries": {t.task: t.tries for t in self.tasks},
             "failed_tasks": self.failed_tasks,
             "resolved": self.resolved if self.failed else None,
+            "drift_flagged": self.drift_flagged,
             "link": self.link,
         }
 
@@ -199,7 +211,8 @@ class Runs:
 
     @property
     def unresolved(self) -> list[PipelineRun]:
-        return [r for r in self.runs if r.failed and not r.resolved]
+        """Failed runs no later run of their night fixed, but for drift flags."""
+        return [r for r in self.runs if r.failed and not r.resolved and not r.drift_flagged]
 
     @property
     def healthy(self) -> bool:

@@ -64,13 +64,16 @@ def free_port() -> int:
 def wait_for(what: str, check: Callable[[], Any], seconds: float, log: Path | None = None) -> Any:
     """Poll ``check`` until it returns something truthy; fail with ``what`` (and the log's tail).
 
-    A busy machine answers slowly: a request that times out or is refused is "not yet".
+    A busy machine answers slowly: a request that times out or is refused is "not yet", and so
+    is a page still loading (an element gone with the page it was on, or not there yet).
     """
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             result = check()
-        except httpx.HTTPError:
+        except (httpx.HTTPError, NoSuchElementException, StaleElementReferenceException):
             result = None
         if result:
             return result

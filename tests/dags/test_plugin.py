@@ -1105,29 +1105,10 @@ def test_the_health_page_is_in_the_browse_menu(client) -> None:  # type: ignore[
 def served(airflow_app):  # type: ignore[no-untyped-def]
     """The same api-server app under a real uvicorn on a free port (its startup already ran):
     the health page reads the DAG runs from the REST API of the server it runs in."""
-    import socket
-    import threading
-    import time
+    from tests.served_app import served as serve
 
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    server = uvicorn.Server(
-        uvicorn.Config(
-            airflow_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join()
+    with serve(airflow_app, lifespan="off") as url:
+        yield url
 
 
 @pytest.fixture

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -35,17 +33,12 @@ from fti.monitoring.runs import (
     read_runs,
 )
 from tests.conftest import DEMO_START, MANIFEST, PARAMS, REPO, demo_settings, make_settings
+from tests.served_app import free_port, served
 
 NIGHT = DEMO_START + timedelta(days=11)  # a night no other test runs the feature pipeline for
 AFTER = datetime.combine(NIGHT + timedelta(days=1), datetime.min.time(), UTC) + timedelta(hours=6)
 RETRY_DAG = "fti_test_retry_once"
 RETRY_NIGHT = DEMO_START + timedelta(days=12)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def admin_token(role: str = "admin") -> str:
@@ -89,7 +82,6 @@ class Airflow:
 def airflow() -> Iterator[Airflow]:
     """Airflow's metadata database, fti's DAGs (no retries: a failure fails now), and the
     api-server's app, started once, also served by uvicorn on a free port."""
-    import uvicorn
     from airflow.api_fastapi.app import create_app
     from airflow.dag_processing.dagbag import BundleDagBag
     from airflow.utils import db
@@ -103,19 +95,8 @@ def airflow() -> Iterator[Airflow]:
             task.retries = 0
     app = create_app()
     with TestClient(app):  # the api-server's startup (lifespan), once
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 60
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        yield Airflow(app, bag.dags, f"http://127.0.0.1:{port}")
-        server.should_exit = True
-        thread.join()
+        with served(app, lifespan="off") as url:
+            yield Airflow(app, bag.dags, url)
 
 
 def run_dag(dag: Any, logical: datetime, expect: str) -> Any:

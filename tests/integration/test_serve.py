@@ -10,8 +10,6 @@ unpromoted, and the online store materialised from the published versions.
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -461,29 +459,13 @@ def test_served_predictions_are_logged_off_the_request_path(demo: Demo) -> None:
 
 
 # ---- following promotions and rollbacks ------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def server(demo: Demo) -> Iterator[str]:
     """The service under a real uvicorn, in a thread, on a free port; its base URL."""
-    import uvicorn
+    from tests.served_app import served
 
-    app = create_app(demo.settings, config(poll_seconds=1.0))
-    port = free_port()
-    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + HANG_GUARD_S
-    while not running.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join()
+    with served(create_app(demo.settings, config(poll_seconds=1.0))) as url:
+        yield url
 
 
 def test_promotion_and_rollback_are_served_without_a_restart(demo: Demo, server: str) -> None:

@@ -39,7 +39,9 @@ positive class ``classes_[1]``), so a holdout lacking a class still has a ``log_
 rows (``resampled_values``, the promotion gate's bootstrap) needs no model: the common metrics
 (``roc_auc``, ``roc_auc_ovr``, ``average_precision``, ``accuracy``, ``log_loss``, the squared
 and absolute errors, ``r2``) are computed for all resamples at once, the others by scikit-learn on each resample's
-rows; either way the value is ``score``'s on those rows.
+rows; either way the value is ``score``'s on those rows. A ``Resampler`` does the work that
+depends on the rows alone (sorting the scores, the per-row terms) once, so that each batch of
+resamples then costs time linear in the rows.
 """
 
 from __future__ import annotations
@@ -198,28 +200,50 @@ def resampled_values(kept: Predictions, counts: npt.ArrayLike) -> np.ndarray:
     ``counts`` (resamples x rows, ``resample_counts``) says how often each row is drawn in
     each resample. Equal to ``score`` on the resampled rows, up to floating-point rounding.
     The common metrics are computed for every resample at once; the others call scikit-learn
-    once per resample.
+    once per resample. ``Resampler(kept)(counts)``; to score many batches of resamples of the
+    same predictions, keep the ``Resampler``.
     """
-    drawn = np.asarray(counts)
-    if drawn.ndim != 2 or drawn.shape[1] != len(kept.truth):
-        raise ValueError(f"counts must be (resamples x {len(kept.truth)} rows), not {drawn.shape}")
-    metric = _metric(kept.name)
-    values = np.full(len(drawn), np.nan)
-    if len(kept.truth) == 0:
+    return Resampler(kept)(counts)
+
+
+class Resampler:
+    """The metric of resamples of ``kept``'s rows, with the work that depends on the rows
+    alone done once, here: the metric on all rows (``value``, ``score_predictions``'s), and
+    for the common metrics the scores sorted (ranking metrics) or the per-row terms.
+
+    Calling it with counts returns ``resampled_values(kept, counts)``, in time linear in the
+    counts (resamples x rows) for the common metrics: a bootstrap scores its resamples batch
+    by batch, in bounded memory, without sorting the rows again for each batch.
+    """
+
+    def __init__(self, kept: Predictions) -> None:
+        self.kept = kept
+        self.value = score_predictions(kept)  # None: not defined on all rows
+        self._metric = _metric(kept.name)
+        defined = self.value is not None
+        self._vectorised = _vectorised(self._metric, kept) if defined else None
+
+    def __call__(self, counts: npt.ArrayLike) -> np.ndarray:
+        """The metric on each resample, NaN where not defined; ValueError for ``counts``
+        not shaped (resamples x rows)."""
+        kept, metric, rows = self.kept, self._metric, len(self.kept.truth)
+        drawn = np.asarray(counts)
+        if drawn.ndim != 2 or drawn.shape[1] != rows:
+            raise ValueError(f"counts must be (resamples x {rows} rows), not {drawn.shape}")
+        values = np.full(len(drawn), np.nan)
+        if rows == 0 or len(drawn) == 0:
+            return values
+        redo = np.ones(len(drawn), dtype=bool)
+        if self._vectorised is not None:
+            raw, redo = self._vectorised(drawn)
+            values = raw if metric.loss else metric.sign * raw
+        everyone = np.arange(rows)
+        for row in np.flatnonzero(redo):  # scikit-learn on the resample's own rows
+            taken = np.repeat(everyone, drawn[row])
+            truth, response = kept.truth[taken], kept.response[taken]
+            found = _value(metric, truth, response, kept.kwargs, kept.classes, warn=False)
+            values[row] = np.nan if found is None else found
         return values
-    vectorised = _vectorised(metric, kept) if score_predictions(kept) is not None else None
-    redo = np.ones(len(drawn), dtype=bool)
-    if vectorised is not None:
-        raw, redo = vectorised(drawn)
-        values = raw if metric.loss else metric.sign * raw
-    everyone = np.arange(len(kept.truth))
-    for row in np.flatnonzero(redo):  # scikit-learn on the resample's own rows
-        rows = np.repeat(everyone, drawn[row])
-        found = _value(
-            metric, kept.truth[rows], kept.response[rows], kept.kwargs, kept.classes, warn=False
-        )
-        values[row] = np.nan if found is None else found
-    return values
 
 
 def holdout_metrics(
@@ -567,13 +591,23 @@ def _roc_auc_of(kept: Predictions, kwargs: Mapping[str, Any]) -> _Vectorised | N
     return evaluate
 
 
+def _sums(counts: np.ndarray, terms: np.ndarray) -> np.ndarray:
+    """Each resample's sum of the per-row ``terms``, a row counted as often as it is drawn.
+
+    A numpy loop on one thread rather than ``counts @ terms``, which casts every count to a
+    float first and hands the product to BLAS's threads: on cores busy with other work (a
+    worker running several tasks) those were measured ten times slower than this loop.
+    """
+    return np.einsum("ij,j->i", counts, terms)
+
+
 def _mean_of_rows(
     terms: np.ndarray, then: Callable[[np.ndarray], np.ndarray] | None = None
 ) -> _Vectorised:
     """A metric that is the mean of per-row ``terms`` (then ``then`` of it)."""
 
     def evaluate(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        means = (counts @ terms) / counts.sum(axis=1)
+        means = _sums(counts, terms) / counts.sum(axis=1)
         return (means if then is None else then(means)), np.zeros(len(counts), dtype=bool)
 
     return evaluate
@@ -598,14 +632,15 @@ def _r2(truth: np.ndarray, response: np.ndarray) -> _Vectorised:
     where scikit-learn's value hangs on rounding and its 1.0-or-0.0 rule, are left to it."""
     residual = (truth - response) ** 2
     centred = truth - truth.mean()
+    squares = centred**2
 
     def evaluate(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = counts.sum(axis=1)
-        spread = counts @ centred**2
-        total = spread - (counts @ centred) ** 2 / rows
+        spread = _sums(counts, squares)
+        total = spread - _sums(counts, centred) ** 2 / rows
         near_constant = ~(total > 1e-9 * spread)
         with np.errstate(divide="ignore", invalid="ignore"):
-            values = 1 - (counts @ residual) / total
+            values = 1 - _sums(counts, residual) / total
         return np.where(near_constant, np.nan, values), near_constant
 
     return evaluate
@@ -628,11 +663,14 @@ def _average_precision(positive: np.ndarray, scores: np.ndarray) -> _Vectorised:
     negatives_up_to = np.searchsorted(np.flatnonzero(~is_positive), ends, side="right")
 
     def evaluate(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        hits = _cumulative(counts[:, positives])[:, positives_up_to]
-        misses = _cumulative(counts[:, negatives])[:, negatives_up_to]
-        recalled = np.diff(hits, axis=1, prepend=0)
+        kind = _count_type(counts)
+        hits = np.take(_cumulative(np.take(counts, positives, axis=1), kind), positives_up_to, 1)
+        misses = np.take(_cumulative(np.take(counts, negatives, axis=1), kind), negatives_up_to, 1)
+        recalled = hits.copy()
+        np.subtract(hits[:, 1:], hits[:, :-1], out=recalled[:, 1:])
+        # no rows up to a score: none recalled there, its precision (0/0) weighs nothing
+        precision = hits / np.maximum(hits + misses, 1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            precision = np.where(recalled > 0, hits / (hits + misses), 0.0)
             values = (recalled * precision).sum(axis=1) / hits[:, -1]
         defined = (hits[:, -1] > 0) & (misses[:, -1] > 0)  # every class drawn
         return np.where(defined, np.maximum(values, 0.0), np.nan), np.zeros(len(counts), bool)
@@ -640,40 +678,60 @@ def _average_precision(positive: np.ndarray, scores: np.ndarray) -> _Vectorised:
     return evaluate
 
 
-def _cumulative(counts: np.ndarray) -> np.ndarray:
+def _count_type(counts: np.ndarray) -> type[np.signedinteger[Any]]:
+    """The integer type that holds running totals of ``counts`` along a resample: int32 (half
+    the memory traffic of int64) unless a resample draws more rows than it holds."""
+    most = counts.sum(axis=1, dtype=np.int64).max(initial=0)
+    return np.int32 if most <= np.iinfo(np.int32).max else np.int64
+
+
+def _cumulative(counts: np.ndarray, kind: type[np.signedinteger[Any]] = np.int64) -> np.ndarray:
     """Running totals along each resample, after a leading 0: column k sums the first k."""
-    totals = np.zeros((len(counts), counts.shape[1] + 1), dtype=np.int64)
-    np.cumsum(counts, axis=1, out=totals[:, 1:])
+    totals = np.zeros((len(counts), counts.shape[1] + 1), dtype=kind)
+    np.cumsum(counts, axis=1, dtype=kind, out=totals[:, 1:])
     return totals
 
 
 def _roc_auc(positive: np.ndarray, scores: np.ndarray) -> _Vectorised:
     """Binary ROC AUC as the Mann-Whitney statistic of each resample: the share of (positive,
-    negative) pairs ranked right, ties counting half.
+    negative) pairs ranked right, ties counting half; counted exactly in integers, divided once.
 
-    Cumulative counts run over the rows of the smaller class sorted by score; each row of the
-    larger class finds the rows scored below it and tied with it by a search done once.
+    Each class's rows are sorted by score once, and for each row of the smaller class, where
+    its score falls among the larger class's (below it, and tied with it) is found once. Per
+    resample: one gather puts the counts in that order, running totals over the larger class
+    are read at those places for each row of the smaller class, weighted by its count and
+    summed, in time linear in the rows.
     """
-    larger_positive = positive.sum() >= (~positive).sum()
-    larger = np.flatnonzero(positive if larger_positive else ~positive)
-    smaller = np.flatnonzero(~positive if larger_positive else positive)
+    positives_larger = positive.sum() >= (~positive).sum()
+    larger = np.flatnonzero(positive if positives_larger else ~positive)
+    smaller = np.flatnonzero(~positive if positives_larger else positive)
+    larger = larger[np.argsort(scores[larger], kind="stable")]
     smaller = smaller[np.argsort(scores[smaller], kind="stable")]
-    ranked = scores[smaller]
-    below = np.searchsorted(ranked, scores[larger], side="left")
-    up_to = np.searchsorted(ranked, scores[larger], side="right")
+    order = np.concatenate([smaller, larger])  # both gathered at once
+    split = len(smaller)
+    ranked = scores[larger]
+    below = np.searchsorted(ranked, scores[smaller], side="left")
+    up_to = np.searchsorted(ranked, scores[smaller], side="right")
     tied = bool((below != up_to).any())
 
     def evaluate(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cumulative = _cumulative(counts[:, smaller])
-        weights = counts[:, larger]
-        twice = cumulative[:, below]  # twice the smaller-class rows below, ties counted once
-        twice += cumulative[:, up_to] if tied else twice
-        twice *= weights
-        above = twice.sum(axis=1) / 2  # (larger, smaller) pairs ranked larger-above-smaller
-        pairs = weights.sum(axis=1, dtype=np.int64) * cumulative[:, -1]
-        right = above if larger_positive else pairs - above
+        ordered = np.take(counts, order, axis=1)
+        weights = ordered[:, :split]
+        cumulative = _cumulative(ordered[:, split:], _count_type(counts))
+
+        def pairs_below(at: np.ndarray) -> np.ndarray:
+            """Per resample: the (smaller, larger) pairs whose larger-class row is among the
+            first ``at[j]`` sorted ones for smaller-class row j, counted with both counts."""
+            seen = np.take(cumulative, at, axis=1)
+            return np.einsum("ij,ij->i", weights, seen, dtype=np.int64, casting="same_kind")
+
+        strictly = pairs_below(below)
+        twice = strictly + pairs_below(up_to) if tied else 2 * strictly  # ties count half
+        pairs = weights.sum(axis=1, dtype=np.int64) * cumulative[:, -1].astype(np.int64)
+        # twice the pairs ranked right: the positive row above, ties counting half
+        right = 2 * pairs - twice if positives_larger else twice
         with np.errstate(divide="ignore", invalid="ignore"):
-            values = np.where(pairs > 0, right / pairs, np.nan)
+            values = np.where(pairs > 0, right / (2 * pairs), np.nan)
         return values, np.zeros(len(counts), dtype=bool)
 
     return evaluate

@@ -11,11 +11,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.metrics import get_scorer_names
+from sklearn.metrics import average_precision_score, get_scorer_names, roc_auc_score
 
 from fti.errors import ConfigError
 from fti.training.metrics import (
+    Resampler,
     is_better,
     loss_names,
     metric_problem,
@@ -141,6 +145,42 @@ def test_tied_scores_in_the_resampled_ranking_metrics(positives: float, metric: 
     ]
     np.testing.assert_allclose(got, np.array(want, dtype=float), rtol=1e-12)
     assert positives / 2 < np.nanmean(got) < 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    labels=st.lists(st.integers(0, 1), max_size=14).map(lambda drawn: [0, 1, *drawn]),
+    data=st.data(),
+)
+def test_resampled_ranking_metrics_are_sklearns_batch_after_batch(
+    labels: list[int], data: st.DataObject
+) -> None:
+    """Any labels, scores with many ties, any counts, plus a one-class resample, scored in two
+    batches by one Resampler (set up once): scikit-learn's value on each resample's rows."""
+    y = np.array(labels)
+    scores = data.draw(arrays(np.float64, len(y), elements=st.sampled_from([0.0, 0.3, 0.5, 1.0])))
+    counts = data.draw(arrays(np.int32, (3, len(y)), elements=st.integers(0, 3)))
+    counts[-1] = y == data.draw(st.integers(0, 1))  # one class only
+    kept = pd.DataFrame({"p": scores})
+    for name, function in (
+        ("roc_auc", roc_auc_score),
+        ("average_precision", average_precision_score),
+    ):
+        resampler = Resampler(predictions(name, FixedScores(), kept, y))
+        got = np.concatenate([resampler(counts[:1]), resampler(counts[1:])])
+        want = [
+            function(y[rows], scores[rows]) if len(set(y[rows])) == 2 else np.nan
+            for rows in rows_of(counts)
+        ]
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15, err_msg=name)
+
+
+def test_the_resampled_auc_is_exact_beyond_two_billion_drawn_rows() -> None:
+    """Running totals past int32 (2**31 + 1 positive rows drawn): pairs still counted exactly."""
+    kept = predictions("roc_auc", FixedScores(), pd.DataFrame({"p": [0.2, 0.2, 0.9]}), [0, 1, 1])
+    big = 2**30  # the negative row drawn once: big pairs tied (half right), big + 1 right
+    counts = np.array([[1, big, big + 1], [1, 1, 1]], dtype=np.int64)
+    assert Resampler(kept)(counts).tolist() == [(3 * big + 2) / (4 * big + 2), 0.75]
 
 
 # ---- the noise rule -----------------------------------------------------------------------------

@@ -23,7 +23,6 @@ from airflow.sdk import (
     task,
 )
 from fti_common import (
-    DEFAULT_ARGS,
     MANIFEST,
     START_DATE,
     TAGS,
@@ -38,6 +37,7 @@ from fti_common import (
     scoring_requests,
     skip,
     skip_if_dry_run,
+    task_defaults,
 )
 
 
@@ -51,7 +51,7 @@ def inference_dag(spec: dict) -> None:
         start_date=START_DATE,
         catchup=False,
         max_active_runs=4,  # dates side by side: each slice is written under its own lock
-        default_args=DEFAULT_ARGS,
+        default_args=task_defaults("inference"),
         tags=[*TAGS, "inference", f"model:{name}"],
         doc_md=f"Batch inference of **{name}** ({spec['task']}).\n\n{__doc__}",
         params={

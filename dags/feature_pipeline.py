@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
 from fti_common import (
-    DEFAULT_ARGS,
     MANIFEST,
     PUBLISH_POOL,
     START_DATE,
@@ -23,6 +22,7 @@ from fti_common import (
     schedule,
     skip,
     skip_if_dry_run,
+    task_defaults,
 )
 
 GROUPS = [g["name"] for g in MANIFEST["feature_groups"] + MANIFEST["labels"]]
@@ -34,7 +34,7 @@ GROUPS = [g["name"] for g in MANIFEST["feature_groups"] + MANIFEST["labels"]]
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args=task_defaults("features"),
     tags=[*TAGS, "features"],
     doc_md=__doc__,
     params={
@@ -71,26 +71,48 @@ def feature_pipeline():
             **pipelines.validate_raw_events(start, end, run_ref(context)),
         }
 
-    def build_and_publish(group: str):  # noqa: ANN202 - two tasks of one group
-        @task(task_id=f"build__{group}")
+    def group_tasks(group: str, validated):  # noqa: ANN001, ANN202 - the tasks of one group
+        @task(task_id=f"plan__{group}")
         @fail_fast
-        def build(validated: dict, **context) -> str | None:
+        def plan(validated: dict, **context) -> list[dict]:
             from datetime import date
 
             from fti import pipelines
 
             start, end = (date.fromisoformat(validated[k]) for k in ("start", "end"))
-            return pipelines.build_group(group, start, end, run_ref(context))
+            count = pipelines.plan_group(group, start, end, run_ref(context))
+            return [{"shard": i, "shards": count} for i in range(count)]  # none: no date
+
+        @task(task_id=f"build__{group}", map_index_template="{{ shard_label }}")
+        @fail_fast
+        def build(validated: dict, shard: dict, **context) -> str | None:
+            from datetime import date
+
+            from airflow.sdk import get_current_context
+
+            from fti import pipelines
+
+            # What the UI shows for this mapped task (map_index_template).
+            get_current_context()["shard_label"] = (
+                f"shard {shard['shard'] + 1} of {shard['shards']}"
+            )
+            start, end = (date.fromisoformat(validated[k]) for k in ("start", "end"))
+            return pipelines.build_group(
+                group, start, end, run_ref(context), shard=shard["shard"], shards=shard["shards"]
+            )
 
         @task(task_id=f"publish__{group}", outlets=[group_asset(group)], pool=PUBLISH_POOL)
         @fail_fast
-        def publish(partitions_path: str | None, **context) -> dict | None:
+        def publish(built: list, **context) -> dict | None:
             from fti import pipelines
 
-            skip_if_dry_run(context, f"built {partitions_path}; not published")
-            if partitions_path is None:
+            paths = sorted({path for path in built if path})
+            skip_if_dry_run(context, f"built {', '.join(paths)}; not published")
+            if not paths:
                 skip(f"{group}: no date of this run to publish yet (labels mature later)")
-            published = pipelines.publish_group(group, partitions_path, run_ref(context))
+            published = pipelines.publish_group(
+                group, paths[0], run_ref(context), shards=len(built)
+            )
             if not published["new"]:  # a rerun or a re-run backfill: nothing for training
                 skip(
                     f"{group}: the partitions are what v{published['version']} already holds; "
@@ -99,12 +121,12 @@ def feature_pipeline():
             context["outlet_events"][group_asset(group)].extra = published
             return published
 
-        return build, publish
+        shards = build.partial(validated=validated).expand(shard=plan(validated))
+        return publish(shards)
 
     validated = validate_raw_events()
     for group in GROUPS:
-        build, publish = build_and_publish(group)
-        publish(build(validated))
+        group_tasks(group, validated)
 
 
 feature_pipeline()

@@ -301,6 +301,25 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 
 
+PIPELINES = ("features", "training", "inference")
+
+
+def task_defaults(pipeline: str) -> dict[str, Any]:
+    """A pipeline's default task arguments: ``DEFAULT_ARGS`` and its Celery queue, params.yaml's
+    ``queues.<pipeline>`` (read at parse time, as the schedules are; default: the pipeline's
+    name), so each pipeline's tasks run on workers of their own (``airflow celery worker
+    --queues features``) that scale apart. Executors other than Celery's ignore queues.
+    """
+    queues = params_section("queues")
+    unknown = sorted(set(queues) - set(PIPELINES))
+    if unknown:
+        raise ValueError(f"params.yaml queues: unknown pipeline(s) {unknown}; known: {PIPELINES}")
+    queue = queues.get(pipeline, pipeline)
+    if not isinstance(queue, str) or not queue.strip() or "," in queue:
+        raise ValueError(f"params.yaml queues.{pipeline}: {queue!r} is not a queue name")
+    return DEFAULT_ARGS | {"queue": queue}
+
+
 def run_day(context: dict[str, Any], override: str | None = None) -> date:
     """The date a run processes: a date given in the trigger form, else its logical date.
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from airflow.sdk import AssetAll, Param, dag, task
 from fti_common import (
-    DEFAULT_ARGS,
     JSON_TYPES,
     MANIFEST,
     START_DATE,
@@ -22,6 +21,7 @@ from fti_common import (
     run_ref,
     schedule,
     skip_if_dry_run,
+    task_defaults,
 )
 
 VERSION = r"^(latest|v?[0-9]+)$"
@@ -39,7 +39,7 @@ def training_dag(spec: dict) -> None:
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        default_args=DEFAULT_ARGS,
+        default_args=task_defaults("training"),
         tags=[*TAGS, "training", f"model:{name}"],
         doc_md=f"Training of **{name}** ({spec['task']}, {spec['metric']}): label group "
         f"`{label}`, features from {', '.join(f'`{g}`' for g in groups)}.\n\n{__doc__}",

@@ -27,22 +27,29 @@ from fti.db.tables import ModelVersion, Prediction, PredictionRun
 from fti.definitions import (
     LABEL,
     LABEL_DATE,
+    Entity,
     FeatureGroup,
     LabelGroup,
     Model,
     ModelFeature,
     Project,
+    Source,
     load_project,
 )
 from fti.errors import FtiError, VersionNotFoundError
 from fti.features.build import (
     build_partitions,
+    check_shard,
+    finish_shard,
     first_event_day,
     last_event_day,
+    leakage_dates,
     read_partitions,
+    start_shard,
     write_partitions,
 )
 from fti.features.events import load_events, raw_file, staged_file, validate_and_stage
+from fti.features.shards import Shard, scale_section, shard_count
 from fti.inference.features import GroupRead, feature_batches, model_groups
 from fti.inference.runs import fail_run, start_run, update_run
 from fti.inference.score import predict, read_spool, score_to_spool
@@ -64,7 +71,12 @@ from fti.registry.versions import find_identical, get_version, lock_model, regis
 from fti.settings import Settings, file_safe, get_settings
 from fti.store.catalog import forget_untagged_versions, record_version
 from fti.store.statistics import column_statistics
-from fti.store.versions import FeatureStore, PublishedVersion, read_partition_in_work_tree
+from fti.store.versions import (
+    FeatureStore,
+    PublishedVersion,
+    fault_point,
+    read_partition_in_work_tree,
+)
 from fti.training import metrics
 from fti.training.artifacts import load_artifact, save_artifact
 from fti.training.dataset import TrainingSet
@@ -132,6 +144,7 @@ def validate_raw_events(
                     settings.max_quarantine_share,
                     quarantine_root(settings),
                     quarantine_min_rows=settings.quarantine_min_rows,
+                    entity=slot_entity(project, source),
                 )
             counts["files"] += 1
             counts["rows_read"] += result.rows_read
@@ -154,15 +167,30 @@ def group_dates(
     return days(first, end - shift) if end - shift >= first else []
 
 
-def build_group(
-    group_name: str, start: date, end: date, run_id: str, settings: Settings | None = None
-) -> str | None:
-    """Compute a feature or label group's partitions for a run over [start, end]; return the
-    staged folder, or None when the run has no date for it (labels not yet matured).
+def slot_entity(project: Project, source: Source) -> Entity | None:
+    """The entity whose key a source's staged events are sorted by (for shards): the first of
+    the project's entities whose key is one of the source's columns."""
+    return next((e for e in project.entities if e.key in source.columns), None)
 
-    The build gets each of its sources' validated events of the days its dates may see
-    (look-back before, horizon after for labels); days of that window that have raw files but
-    were never validated (e.g. history) are validated first.
+
+def _event_window(
+    project: Project, group: FeatureGroup | LabelGroup, dates: Sequence[date]
+) -> tuple[date, date]:
+    """The first and last day of events computing ``dates`` of ``group`` may see."""
+    first = max(first_event_day(group, min(dates)), project.first_date)
+    return first, last_event_day(group, max(dates))
+
+
+def plan_group(
+    group_name: str, start: date, end: date, run_id: str, settings: Settings | None = None
+) -> int:
+    """Get a group's run over [start, end] ready to build: return how many shards build it
+    (0 when the run has no date for it: labels not yet matured).
+
+    Days of the events window that have raw files but were never validated (e.g. history)
+    are validated first, so the shards, running side by side, only read. The shard count is
+    params.yaml's ``shards.groups.<group>``, else one per ``shards.entities_per_shard``
+    entities of the run's newest staged day (see fti.features.shards).
     """
     settings, project = setup(settings)
     check_dates(project, start, end)
@@ -170,10 +198,8 @@ def build_group(
     dates = group_dates(project, group, start, end)
     if not dates:
         log.info("%s: no date of %s..%s to compute (labels mature later)", group.name, start, end)
-        return None
-    first = max(first_event_day(group, dates[0]), project.first_date)
-    last = last_event_day(group, dates[-1])
-    events = {}
+        return 0
+    first, last = _event_window(project, group, dates)
     for source in group.sources:
         for day in days(first, last):
             staged = staged_file(settings.staging_path, source, day)
@@ -182,18 +208,96 @@ def build_group(
                 or (day >= dates[0] and source.missing_day == "empty")
             ):
                 validate_raw_events(day, day, run_id, settings, [source.name])
-        for day in days(dates[0], last):
+    _check_staged(settings, group, dates)
+    section = scale_section(load_params(settings.params_file, "shards"))
+    if any(group.entity.key not in source.columns for source in group.sources):
+        return 1  # a source without the entity's key cannot be split by entity
+    entities = max(
+        _entities_on(settings, source, group.entity, min(end, last)) for source in group.sources
+    )
+    return shard_count(group.name, entities, section)
+
+
+def _check_staged(settings: Settings, group: FeatureGroup | LabelGroup, dates: list[date]) -> None:
+    for source in group.sources:
+        for day in days(dates[0], last_event_day(group, dates[-1])):
             if not staged_file(settings.staging_path, source, day).exists():
                 raise FtiError(
                     f"no validated {source.name} events for {day}, which {group.name} for "
                     f"{dates[0]}..{dates[-1]} needs: run the feature pipeline for that day first"
                 )
-        events[source.name] = load_events(settings.staging_path, source, first, last)
-    partitions = build_partitions(group, events, dates)
-    root = settings.staging_path / "features" / group.name / f"{start}_{end}_{file_safe(run_id)}"
-    shutil.rmtree(root, ignore_errors=True)
+
+
+def _entities_on(settings: Settings, source: Source, entity: Entity, day: date) -> int:
+    """How many entities a source's staged events of ``day`` hold (one column read)."""
+    path = staged_file(settings.staging_path, source, day)
+    if not path.exists():
+        return 0
+    keys = pq.read_table(path, columns=[entity.key]).column(entity.key)
+    return len(keys.unique())
+
+
+def build_root(settings: Settings, group: str, start: date, end: date, run_id: str) -> Path:
+    """Where a run's build of a group is staged (every shard writes its parts there)."""
+    return settings.staging_path / "features" / group / f"{start}_{end}_{file_safe(run_id)}"
+
+
+def build_group(
+    group_name: str,
+    start: date,
+    end: date,
+    run_id: str,
+    settings: Settings | None = None,
+    shard: int = 0,
+    shards: int | None = None,
+) -> str | None:
+    """Compute a feature or label group's partitions for a run over [start, end], for the
+    entities of ``shard`` of ``shards``; return the staged folder (the same for every shard),
+    or None when the run has no date for it.
+
+    ``shards`` None (the command line, dvc repro): plan the run first (``plan_group``) and
+    build every shard here, one after the other. Each shard gets its sources' validated
+    events of its entities for the days its dates may see (look-back before, horizon after
+    for labels), in chunks of at most ``shards.dates_per_chunk`` dates, so memory follows one
+    shard's entities over one chunk, never the whole group. A retried shard replaces only its
+    own parts.
+    """
+    settings, project = setup(settings)
+    check_dates(project, start, end)
+    group = project.group(group_name)
+    if shards is None:
+        count = plan_group(group_name, start, end, run_id, settings)
+        built = [
+            build_group(group_name, start, end, run_id, settings, i, count) for i in range(count)
+        ]
+        return built[0] if built else None
+    dates = group_dates(project, group, start, end)
+    if not dates:
+        return None
+    _check_staged(settings, group, dates)
+    piece = Shard(shard, shards)
+    root = build_root(settings, group.name, start, end, run_id)
     published_record(root).unlink(missing_ok=True)  # a new build: publish it, not the old one
-    return str(write_partitions(root, partitions))
+    start_shard(root, piece)
+    chunk = scale_section(load_params(settings.params_file, "shards"))["dates_per_chunk"]
+    checked = leakage_dates(dates)
+    for at in range(0, len(dates), chunk):
+        part = dates[at : at + chunk]
+        first, last = _event_window(project, group, part)
+        events = {
+            source.name: load_events(
+                settings.staging_path, source, first, last, piece, group.entity
+            )
+            for source in group.sources
+        }
+        partitions = build_partitions(group, events, part, checked=checked)
+        del events
+        check_shard(group, piece, partitions)
+        write_partitions(root, partitions, piece)
+        fault_point("build.shard")
+        log.info("%s, %s: built %s..%s (%d dates)", group.name, piece, part[0], part[-1], len(part))
+    finish_shard(root, piece)
+    return str(root)
 
 
 def published_record(build: Path) -> Path:
@@ -234,9 +338,15 @@ def drop_published_build(build: Path, result: dict[str, Any], settings: Settings
 
 
 def publish_group(
-    group_name: str, partitions_path: str, run_id: str, settings: Settings | None = None
+    group_name: str,
+    partitions_path: str,
+    run_id: str,
+    settings: Settings | None = None,
+    shards: int | None = None,
 ) -> dict[str, Any]:
-    """Publish staged partitions as a new immutable version of the group, cataloged in SQL.
+    """Publish staged partitions (every shard's, ``shards`` of them; default: as many as
+    the build's marks say) as one new immutable version of the group, cataloged in SQL.
+    Partitions are read one date at a time.
 
     Returns ``{"group", "version", "new", "kind"}``; ``new`` is False when the partitions
     changed nothing (a rerun) and ``version`` is then the existing latest one. The staged build
@@ -247,7 +357,7 @@ def publish_group(
         return done  # a retry of a publish that succeeded; its build was removed
     group = project.group(group_name)
     kind = group.kind
-    partitions = read_partitions(Path(partitions_path))
+    partitions = read_partitions(Path(partitions_path), group.entity.key, shards)
     store = FeatureStore(settings.store_path)
     dates = sorted(partitions)
     if not dates:

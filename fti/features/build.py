@@ -9,7 +9,8 @@ refused, naming the group, the date and the column (``LeakageError``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -21,10 +22,12 @@ import pyarrow.parquet as pq
 
 from fti.definitions import LABEL, LABEL_DATE, FeatureGroup, LabelGroup, Source
 from fti.errors import LeakageError, StoreError
+from fti.features.shards import Shard, slots_of
 from fti.store.versions import DATE_COLUMN, PARTITION, partition_dir
 from fti.validation import day_bounds
 
 Group = FeatureGroup | LabelGroup
+SHARDS_DONE = "_shards"  # in a staged build: one mark per shard built whole
 LEAKAGE_CHECK_DATES = 3  # dates of a range build rebuilt alone (the first, the middle, one more)
 
 
@@ -50,11 +53,13 @@ def build_partitions(
     events: Mapping[str, pd.DataFrame],
     dates: Sequence[date],
     check_dates: int = LEAKAGE_CHECK_DATES,
+    checked: Sequence[date] | None = None,
 ) -> dict[date, pa.Table]:
     """One Arrow table per date, sorted by entity, with ``feature_date`` as a date32 column.
 
     ``events`` holds each of the group's sources' validated events for every day the range
-    may see (by source name).
+    may see (by source name). The leakage check rebuilds ``checked`` dates alone (default:
+    ``check_dates`` of ``dates``, see ``leakage_dates``).
 
     Raises:
         StoreError: the build returned the wrong columns or an entity of the wrong type.
@@ -63,20 +68,23 @@ def build_partitions(
     dates = sorted(set(dates))
     whole = _conform(group, group.build(events, dates), dates)
     partitions = _split(whole, dates)
-    if len(dates) > 1:
-        for day in _sample(dates, check_dates):
-            until = last_event_day(group, day)
-            alone = {
-                source.name: _until(events[source.name], source, until) for source in group.sources
-            }
-            single = _split(_conform(group, group.build(alone, [day]), [day]), [day])[day]
-            _compare(group, day, partitions[day], single, max(dates))
+    if checked is None:
+        checked = leakage_dates(dates, check_dates)
+    for day in (d for d in checked if d in partitions):
+        until = last_event_day(group, day)
+        alone = {
+            source.name: _until(events[source.name], source, until) for source in group.sources
+        }
+        single = _split(_conform(group, group.build(alone, [day]), [day]), [day])[day]
+        _compare(group, day, partitions[day], single, max(dates))
     return partitions
 
 
-def _sample(dates: list[date], count: int) -> list[date]:
-    """The first date (whose future is longest), then evenly spaced ones."""
-    if count <= 0:
+def leakage_dates(dates: Sequence[date], count: int = LEAKAGE_CHECK_DATES) -> list[date]:
+    """The dates of a range build that are rebuilt alone: none for a single date; else the
+    first date (whose future is longest), then evenly spaced ones."""
+    dates = sorted(set(dates))
+    if count <= 0 or len(dates) < 2:
         return []
     picks = np.linspace(0, len(dates) - 1, num=min(count, len(dates))).round().astype(int)
     return [dates[i] for i in dict.fromkeys(picks.tolist())]
@@ -181,19 +189,130 @@ def _same(left: pa.ChunkedArray, right: pa.ChunkedArray) -> bool:
     return bool(np.allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True))
 
 
-def write_partitions(root: Path, partitions: dict[date, pa.Table]) -> Path:
-    """Stage partitions under ``root`` so the publish step can pick them up by path."""
+def write_partitions(
+    root: Path, partitions: Mapping[date, pa.Table], shard: Shard | None = None
+) -> Path:
+    """Stage one shard's partitions under ``root`` (``feature_date=D/part-<shard>.parquet``,
+    each written atomically) for the publish step to pick up by path; ``finish_shard`` marks
+    the shard whole."""
+    name = (shard or Shard()).name
     for day, table in partitions.items():
         target = partition_dir(root, day)
         target.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, target / "part-0.parquet")
+        tmp = target / f".part-{name}.parquet.tmp"
+        pq.write_table(table, tmp)
+        tmp.replace(target / f"part-{name}.parquet")
+    if shard is None:
+        finish_shard(root, Shard())
     return root
 
 
-def read_partitions(root: Path) -> dict[date, pa.Table]:
-    found = {}
-    for path in sorted(root.glob("*/part-0.parquet")):
-        match = PARTITION.match(path.parent.name)
-        if match:
-            found[date.fromisoformat(match.group(1))] = pq.read_table(path)
-    return found
+def start_shard(root: Path, shard: Shard) -> None:
+    """Remove what an earlier try of this shard left (its parts and mark), and any part of a
+    build of the same run with another shard count (a cleared run planned again)."""
+    mine = f"part-{shard.name}.parquet"
+    other_count = re.compile(rf"^\.?part-shard-\d{{4}}-of-(?!{shard.count:04d})\d{{4}}\.")
+    (root / SHARDS_DONE / f"{shard.name}.done").unlink(missing_ok=True)
+    for path in root.glob("*/*part-*"):
+        if path.name in (mine, f".{mine}.tmp") or other_count.match(path.name):
+            path.unlink(missing_ok=True)
+    for path in (root / SHARDS_DONE).glob("*.done"):
+        if not path.name.endswith(f"-of-{shard.count:04d}.done"):
+            path.unlink(missing_ok=True)
+
+
+def finish_shard(root: Path, shard: Shard) -> None:
+    """Mark a shard's parts whole: the publish refuses a build with a shard not marked."""
+    done = root / SHARDS_DONE
+    done.mkdir(parents=True, exist_ok=True)
+    (done / f"{shard.name}.done").touch()
+
+
+class StagedPartitions(Mapping[date, pa.Table]):
+    """A staged build's partitions by date, each read when asked for (one date in memory at a
+    time): the parts every shard wrote for the date, concatenated and sorted by entity, the
+    same table a build of every entity at once gives."""
+
+    def __init__(self, files: Mapping[date, Sequence[Path]], key: str | None) -> None:
+        self.files = {day: list(paths) for day, paths in sorted(files.items())}
+        self.key = key
+
+    def __getitem__(self, day: date) -> pa.Table:
+        parts = [pq.read_table(path) for path in self.files[day]]
+        if len(parts) == 1:
+            return parts[0]
+        full = [part for part in parts if part.num_rows] or parts[:1]
+        table = pa.concat_tables(full, promote_options="permissive")
+        return table.sort_by(self.key) if self.key and len(full) > 1 else table
+
+    def __iter__(self) -> Iterator[date]:
+        return iter(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def shapes(self) -> dict[date, tuple[pa.Schema, int]]:
+        """Each date's schema and row count, from the Parquet footers (no data read)."""
+        found = {}
+        for day, paths in self.files.items():
+            files = [pq.ParquetFile(path) for path in paths]
+            rows = sum(f.metadata.num_rows for f in files)
+            schemas = [f.schema_arrow for f in files if f.metadata.num_rows] or [
+                files[0].schema_arrow
+            ]
+            found[day] = (pa.unify_schemas(schemas, promote_options="permissive"), rows)
+        return found
+
+
+def read_partitions(
+    root: Path, key: str | None = None, shards: int | None = None
+) -> StagedPartitions:
+    """The partitions a build staged under ``root``, read lazily (``StagedPartitions``).
+
+    ``shards``: how many shards built it (default: what the shards' marks say). A folder of
+    plain ``part-*.parquet`` files without marks (partitions staged by hand) is read as it is.
+
+    Raises:
+        StoreError: a shard of the build is not marked whole (it failed or is still running),
+            or the marks disagree on the shard count.
+    """
+    marks = sorted((root / SHARDS_DONE).glob("shard-*.done"))
+    counts = {int(m.name.removesuffix(".done")[-4:]) for m in marks}
+    if shards is None and len(counts) > 1:
+        raise StoreError(f"{root}: shards of builds with {sorted(counts)} shards; build it again")
+    count = shards if shards is not None else next(iter(counts), None)
+    pattern = "part-*.parquet"
+    if count is not None:
+        missing = [
+            str(Shard(i, count))
+            for i in range(count)
+            if not (root / SHARDS_DONE / f"{Shard(i, count).name}.done").exists()
+        ]
+        if missing:
+            raise StoreError(
+                f"{root}: {', '.join(missing)} not built (its task failed or is still "
+                "running): build the missing shards, then publish"
+            )
+        pattern = f"part-shard-*-of-{count:04d}.parquet"
+    found: dict[date, list[Path]] = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        match = PARTITION.match(folder.name)
+        files = sorted(folder.glob(pattern))
+        if match and files:
+            found[date.fromisoformat(match.group(1))] = files
+    return StagedPartitions(found, key)
+
+
+def check_shard(group: Group, shard: Shard, partitions: Mapping[date, pa.Table]) -> None:
+    """Refuse a shard's build that returned entities of other shards (it did not derive its
+    rows from the events it was given): they would be published twice."""
+    if shard.whole:
+        return
+    for day, table in partitions.items():
+        slots = slots_of(table.column(group.entity.key), group.entity.dtype)
+        if not shard.holds(slots).all():
+            raise StoreError(
+                f"{group.noun} {group.name!r}: build() returned, for {day}, entities that are "
+                f"not among the events of the {shard} it was given; a build must compute "
+                "rows only for the entities of the events it is handed"
+            )

@@ -17,9 +17,12 @@ from fti.features.events import (
     id_holders,
     id_text,
     lock_ids,
+    read_staged,
     remember_ids,
+    staged_entity,
     staged_file,
     write_copy,
+    write_staged,
 )
 from fti.validation import validate_frame
 
@@ -178,12 +181,9 @@ def record_readmissions(
 def stage_more(staging_root: Path, source: Source, day: date, rows: pd.DataFrame) -> None:
     """Append accepted rows to a day's staged events (atomically)."""
     staged = staged_file(staging_root, source, day)
-    events = pd.read_parquet(staged) if staged.exists() else rows.iloc[:0]
-    staged.parent.mkdir(parents=True, exist_ok=True)
-    tmp = staged.with_suffix(".parquet.tmp")
+    events = read_staged(staged) if staged.exists() else rows.iloc[:0]
     both = [events, rows] if len(events) else [rows]  # an empty day: just these
-    pd.concat(both, ignore_index=True).to_parquet(tmp, index=False)
-    tmp.replace(staged)
+    write_staged(staged, pd.concat(both, ignore_index=True), staged_entity(staged))
 
 
 def readmit(

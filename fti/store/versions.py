@@ -54,7 +54,9 @@ PUBLISH_COMMIT = re.compile(rf"^({NAME}/v\d+): ")  # the subject of a version's 
 DVC_RWLOCK = ".dvc/tmp/rwlock"  # DVC's stage read/write lock (JSON, rewritten in place)
 # Named points of a publish where ``FTI_FAULT_POINT=<name>`` kills the process (see fault_point).
 FAULT_POINTS = (
+    "build.shard",  # a shard's build wrote its first chunk's parts, not the rest, not its mark
     "publish.marker",  # the in-progress marker's temp file exists, nothing written into it yet
+    "publish.partition",  # one partition of a publish is written to its staging folder
     "recover.locks",  # recovery removed the stale locks; the work tree is not reset yet
     "recover.dropped",  # recovery dropped a commit that never got its tag
     "recover.checkout",  # recovery restored the work tree; the marker still exists
@@ -113,12 +115,13 @@ def evolve_schema(
     it as null); dropping a column or changing its type is refused, since models trained on
     earlier versions read exactly their columns from later ones.
     """
-    schemas = sorted({str(t.schema) for t in partitions.values()})
+    shapes = partition_shapes(partitions)
+    schemas = sorted({str(schema) for schema, _ in shapes.values()})
     try:  # a column that is all null in a partition (type null) takes the others' type
-        if len({tuple(t.column_names) for t in partitions.values()}) > 1:
+        if len({tuple(schema.names) for schema, _ in shapes.values()}) > 1:
             raise pa.ArrowInvalid("the partitions have different columns")
-        typed = [t.schema for t in partitions.values() if t.num_rows] or [
-            previous or next(iter(partitions.values())).schema
+        typed = [schema for schema, rows in shapes.values() if rows] or [
+            previous or next(iter(shapes.values()))[0]
         ]  # an empty day's columns carry no real type: the others' (or the version's) count
         new = pa.unify_schemas(typed, promote_options="default")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -147,6 +150,15 @@ def evolve_schema(
     ]  # a column first published all null takes its first real type
     added = [field for field in new if field.name not in previous.names]
     return pa.schema([*kept, *added])
+
+
+def partition_shapes(partitions: Mapping[date, pa.Table]) -> dict[date, tuple[pa.Schema, int]]:
+    """Each partition's schema and row count; without reading the data of partitions that
+    are read when asked for (``fti.features.build.StagedPartitions.shapes``)."""
+    shapes = getattr(partitions, "shapes", None)
+    if callable(shapes):
+        return dict(shapes())
+    return {day: (table.schema, table.num_rows) for day, table in partitions.items()}
 
 
 def schema_to_json(schema: pa.Schema) -> str:
@@ -347,9 +359,13 @@ class FeatureStore:
     def _write_partitions(
         self, group_dir: Path, partitions: Mapping[date, pa.Table], schema: pa.Schema
     ) -> None:
-        """Write to a staging folder, then swap the partition folders into the work tree."""
+        """Write to a staging folder, then swap the partition folders into the work tree.
+
+        One partition is in memory at a time (``partitions`` may read each when asked).
+        """
         staging = self.path / ".staging" / uuid.uuid4().hex
-        for day, table in partitions.items():
+        for day in sorted(partitions):
+            table = partitions[day]
             target = partition_dir(staging, day)
             target.mkdir(parents=True)
             columns = [name for name in schema.names if name in table.column_names]
@@ -361,6 +377,7 @@ class FeatureStore:
                 compression="zstd",
                 row_group_size=ROW_GROUP_ROWS,
             )
+            fault_point("publish.partition")
         group_dir.mkdir(parents=True, exist_ok=True)
         trash = self.path / ".trash" / staging.name
         trash.mkdir(parents=True)

@@ -89,14 +89,15 @@ def test_each_dag_has_the_tasks_of_its_project(dagbag) -> None:  # type: ignore[
 
     features = dagbag.dags["feature_pipeline"]
     assert set(features.task_ids) == {"validate_raw_events"} | {
-        f"{step}__{group}" for group in GROUPS for step in ("build", "publish")
+        f"{step}__{group}" for group in GROUPS for step in ("plan", "build", "publish")
     }
     for group in GROUPS:
-        build, publish = (
-            features.get_task(f"build__{group}"),
-            features.get_task(f"publish__{group}"),
+        plan, build, publish = (
+            features.get_task(f"{step}__{group}") for step in ("plan", "build", "publish")
         )
-        assert build.upstream_task_ids == {"validate_raw_events"}
+        assert plan.upstream_task_ids == {"validate_raw_events"}
+        assert build.upstream_task_ids == {"validate_raw_events", f"plan__{group}"}
+        assert build.is_mapped  # one task per entity shard of the run
         assert publish.upstream_task_ids == {f"build__{group}"}
         assert publish.outlets == [group_asset(group)]
         assert group_asset(group).name == f"fti_group_{group}"

@@ -20,7 +20,9 @@ refused is "not yet"):
    the bucket, and a ``git clone`` of the store with an empty cache reads it back from S3;
    fti's page inside Airflow refuses a request without the login and serves one with it;
 2. a backfill of the two days before runs both dates at once, with tasks on both workers,
-   and the versions stay contiguous;
+   and the versions stay contiguous; every task ran on its pipeline's queue (params.yaml
+   ``queues``; worker 1 listens on features and training, worker 2 on features and inference)
+   and the sharded groups' builds (``SHARDS``) ran one mapped task per shard, on both workers;
 3. a backfill of the last two days, twice: no new feature version, no asset event, no
    training or inference run, no model version, and the prediction slices stay as they were.
 
@@ -69,6 +71,10 @@ GAP_DAYS = 2  # the days between the history and yesterday: the concurrent backf
 FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 ADMIN = "admin"
 WORKERS = ("fti-worker-1", "fti-worker-2")
+# Both take the feature pipeline's shards; training and inference have a worker each (compose
+# has a worker service per queue; here two processes share the three queues).
+WORKER_QUEUES = {"fti-worker-1": "features,training", "fti-worker-2": "features,inference"}
+SHARDS = {"customer_activity": 4, "churned_30d": 2}  # params.yaml shards.groups of the test
 WORKER_CONCURRENCY = 2
 STARTUP_SECONDS = 240
 RUN_SECONDS = 240
@@ -352,6 +358,41 @@ def not_across_midnight(clock: Clock) -> None:
         time.sleep(wait)
 
 
+def sharded_params(folder: Path) -> Path:
+    """The repository's params.yaml with ``SHARDS`` set: the groups' builds run as mapped tasks
+    on both workers although the test's customer base would fit one shard."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["shards"] = (params.get("shards") or {}) | {"groups": SHARDS}
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def check_shards_and_queues(d: Any) -> None:
+    """Each pipeline's tasks ran on its queue, on workers listening on it; the sharded groups'
+    builds ran one mapped task per shard, and both workers took shards."""
+    queues = yaml.safe_load((REPO / "params.yaml").read_text())["queues"]
+    ran = d.airflow.rows(
+        "SELECT dag_id, task_id, map_index, queue, hostname FROM task_instance "
+        "WHERE state = 'success'"
+    )
+    for dag_id, task_id, _, queue, host in ran:
+        pipeline = (
+            "features"
+            if dag_id == "feature_pipeline"
+            else "training"
+            if dag_id.endswith("_training")
+            else "inference"
+        )
+        assert queue == queues[pipeline], (dag_id, task_id, queue)
+        assert queue in WORKER_QUEUES[host].split(","), (dag_id, task_id, queue, host)
+    for group, count in SHARDS.items():
+        shards = [(m, h) for dag, t, m, _, h in ran if t == f"build__{group}"]
+        assert {m for m, _ in shards} == set(range(count)), (group, shards)
+    builders = {h for _, t, m, _, h in ran if t.startswith("build__") and m >= 0}
+    assert builders == set(WORKERS), f"shards ran on {builders} only"
+
+
 def test_production_shape(
     tmp_path: Path, postgres_server: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -493,7 +534,7 @@ def start_services(
         "FTI_HOME": str(home),
         "FTI_DB_URL": database_url(databases["fti"], "postgresql+psycopg"),
         "FTI_DVC_REMOTE": REMOTE,
-        "FTI_PARAMS_FILE": str(REPO / "params.yaml"),
+        "FTI_PARAMS_FILE": str(sharded_params(tmp)),
         "FTI_PROJECT": "churn_demo.project:project",  # compose's default (the image's project)
         "FTI_ALERT_WEBHOOK_URL": "",  # compose's default: no alerts
     }
@@ -572,6 +613,8 @@ def start_services(
                     "worker",
                     "--celery-hostname",
                     f"{hostname}@%h",
+                    "--queues",
+                    WORKER_QUEUES[hostname],
                     "--concurrency",
                     str(WORKER_CONCURRENCY),
                 ],
@@ -746,6 +789,7 @@ def run_scenario(d: Deployment, clock: Clock) -> None:
         f"the two concurrent runs did not use both workers: {pair_hosts}"
     )
     check_predictions(d, models, y)
+    check_shards_and_queues(d)
 
     # 3. A backfill of published dates (the pair's last and the scheduled one), twice: nothing
     # new, nothing duplicated.

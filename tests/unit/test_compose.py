@@ -303,7 +303,19 @@ def test_airflow_components_run_and_share_their_keys(services: dict[str, dict[st
     }
     commands = {str(service.get("command")) for service in airflow.values()}
     for component in ("api-server", "scheduler", "dag-processor", "triggerer", "celery worker"):
-        assert component in commands, f"no Airflow service runs `airflow {component}`"
+        assert any(c.startswith(component) for c in commands), (
+            f"no Airflow service runs `airflow {component}`"
+        )
+    # Every pipeline's queue (params.yaml, as the DAGs read it) has a worker service of its own.
+    queues = yaml.safe_load((REPO / "params.yaml").read_text())["queues"]
+    listening = {
+        name: set(shlex.split(c)[shlex.split(c).index("--queues") + 1].split(","))
+        for name, c in ((n, str(s.get("command"))) for n, s in airflow.items())
+        if c.startswith("celery worker") and "--queues" in c
+    }
+    for pipeline, queue in queues.items():
+        workers = [name for name, names in listening.items() if queue in names]
+        assert workers == [f"airflow-worker-{pipeline}"], f"queue {queue!r}: workers {workers}"
     init = [
         name
         for name, service in airflow.items()

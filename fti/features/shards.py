@@ -1,0 +1,114 @@
+"""Entity shards: a group's build split by stable hash buckets of the entity key.
+
+Every entity key falls into one of ``SLOTS`` slots (a stable hash, the same on every machine
+and run); shard ``i`` of ``n`` holds the contiguous slots ``[i * SLOTS // n, (i + 1) * SLOTS
+// n)``. Validated events are staged sorted by slot (``SLOT_COLUMN``), so a shard reads its
+slots with Parquet row-group pushdown. A build handed one shard's events sees every event of
+its entities and none of the others': its memory follows the shard, not the customer base.
+
+How many shards a group's run uses: ``shards.groups.<group>`` in params.yaml when set, else
+enough that each holds at most ``shards.entities_per_shard`` entities (counted from the run's
+newest staged day), at most ``shards.max``. Shards are how a run is executed, never what it
+publishes: one shard or many publish the same version.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from fti.errors import ConfigError
+
+SLOTS = 1024  # the most shards a group can have
+SLOT_COLUMN = "_fti_slot"  # in staged events: the slot of the row's entity key
+SLOT_KEY = b"fti.slot_key"  # staged file metadata: which column the slots are of
+ENTITIES_PER_SHARD = 250_000
+MAX_SHARDS = 64
+DATES_PER_CHUNK = 92  # a range run builds at most this many dates at once per shard
+
+
+def slots_of(keys: Any, dtype: str = "int64") -> np.ndarray:
+    """The slot of each entity key (``int64`` or ``string`` keys), as int16."""
+    if isinstance(keys, pa.ChunkedArray | pa.Array):
+        keys = keys.to_numpy(zero_copy_only=False)
+    values = np.asarray(keys, dtype="int64" if dtype == "int64" else object)
+    if dtype != "int64":
+        values = np.array([str(v) for v in values], dtype=object)
+    hashed = pd.util.hash_array(values, categorize=False)
+    return (hashed % np.uint64(SLOTS)).astype(np.int16)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count``."""
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not (1 <= self.count <= SLOTS and 0 <= self.index < self.count):
+            raise ConfigError(f"shard {self.index} of {self.count} does not exist (1..{SLOTS})")
+
+    @property
+    def whole(self) -> bool:
+        return self.count == 1
+
+    @property
+    def slots(self) -> tuple[int, int]:
+        """``[first, end)`` of the slots this shard holds."""
+        return self.index * SLOTS // self.count, (self.index + 1) * SLOTS // self.count
+
+    def holds(self, slots: np.ndarray) -> np.ndarray:
+        first, end = self.slots
+        return (slots >= first) & (slots < end)
+
+    @property
+    def name(self) -> str:
+        """``shard-0003-of-0008``: how its files are named."""
+        return f"shard-{self.index:04d}-of-{self.count:04d}"
+
+    def __str__(self) -> str:
+        return f"shard {self.index + 1} of {self.count}"
+
+
+def scale_section(params: Mapping[str, Any]) -> dict[str, Any]:
+    """params.yaml's ``shards`` section, checked, with defaults.
+
+    Raises:
+        ConfigError: a value that is not a positive whole number (naming it).
+    """
+    section = dict(params or {})
+    unknown = set(section) - {"entities_per_shard", "max", "dates_per_chunk", "groups"}
+    if unknown:
+        raise ConfigError(
+            f"params.yaml shards: unknown key(s) {sorted(unknown)}; known: entities_per_shard, "
+            "max, dates_per_chunk, groups"
+        )
+    found = {
+        "entities_per_shard": section.get("entities_per_shard", ENTITIES_PER_SHARD),
+        "max": section.get("max", MAX_SHARDS),
+        "dates_per_chunk": section.get("dates_per_chunk", DATES_PER_CHUNK),
+    }
+    groups = section.get("groups") or {}
+    if not isinstance(groups, dict):
+        raise ConfigError("params.yaml shards.groups: expected a mapping of group: shards")
+    for name, value in [*found.items(), *((f"groups.{g}", n) for g, n in groups.items())]:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value:
+            raise ConfigError(f"params.yaml shards.{name}: {value!r} is not a whole number >= 1")
+    if found["max"] > SLOTS or any(n > SLOTS for n in groups.values()):
+        raise ConfigError(f"params.yaml shards: at most {SLOTS} shards a group")
+    return found | {"groups": groups}
+
+
+def shard_count(group: str, entities: int, section: Mapping[str, Any]) -> int:
+    """How many shards a run of ``group`` uses for about ``entities`` entities."""
+    if group in section["groups"]:
+        return int(section["groups"][group])
+    wanted = math.ceil(max(entities, 1) / section["entities_per_shard"])
+    return max(1, min(wanted, section["max"]))

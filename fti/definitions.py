@@ -196,7 +196,10 @@ class Model:
     ``train.<model>`` section and the feature column names.
     Training uses label dates every ``label_every_days`` over ``training_days`` before the
     newest matured label, the newest ``holdout_share`` of them as holdout; fewer than
-    ``min_train_rows`` / ``min_holdout_rows`` rows is an error, not a useless model.
+    ``min_train_rows`` / ``min_holdout_rows`` rows is an error, not a useless model. Past
+    ``max_training_rows`` label rows (None: no limit), training uses a sample of the entities
+    (a stable hash of the key, the same in every rebuild) with every label date of theirs, so
+    its memory follows that bound, not the entity base.
     ``fresh_by``: when the predictions for a date are due (``Freshness``; default end of D+1).
     """
 
@@ -212,6 +215,7 @@ class Model:
     holdout_share: float = 0.25
     min_train_rows: int = 50
     min_holdout_rows: int = 20
+    max_training_rows: int | None = 2_000_000
     description: str = ""
     fresh_by: Freshness = DEFAULT_FRESHNESS
 
@@ -487,6 +491,13 @@ def _model_problems(
         )
     if model.min_train_rows < 1 or model.min_holdout_rows < 1:
         problems.append(f"{where}: min_train_rows and min_holdout_rows must be at least 1")
+    if model.max_training_rows is not None and (
+        model.max_training_rows < model.min_train_rows + model.min_holdout_rows
+    ):
+        problems.append(
+            f"{where}: max_training_rows {model.max_training_rows} is below min_train_rows + "
+            "min_holdout_rows; raise it (or None: no limit)"
+        )
     fresh = _freshness_problems(where, model.fresh_by)
     spine = project.feature_group(groups[0]).fresh_by
     if not fresh and not _freshness_problems("", spine):

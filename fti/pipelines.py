@@ -189,8 +189,8 @@ def plan_group(
 
     Days of the events window that have raw files but were never validated (e.g. history)
     are validated first, so the shards, running side by side, only read. The shard count is
-    params.yaml's ``shards.groups.<group>``, else one per ``shards.entities_per_shard``
-    entities of the run's newest staged day (see fti.features.shards).
+    params.yaml's ``shards.groups.<group>``, else enough that a shard's chunk of dates loads at
+    most ``shards.rows_per_shard`` validated events (see fti.features.shards).
     """
     settings, project = setup(settings)
     check_dates(project, start, end)
@@ -212,10 +212,16 @@ def plan_group(
     section = scale_section(load_params(settings.params_file, "shards"))
     if any(group.entity.key not in source.columns for source in group.sources):
         return 1  # a source without the entity's key cannot be split by entity
-    entities = max(
-        _entities_on(settings, source, group.entity, min(end, last)) for source in group.sources
-    )
-    return shard_count(group.name, entities, section)
+    window = days(first, last)
+    rows = sum(_staged_rows(settings, source, day) for source in group.sources for day in window)
+    chunk = min(len(dates), section["dates_per_chunk"]) + group.lookback_days - 1 + group.horizon
+    return shard_count(group.name, rows / len(window) * min(chunk, len(window)), section)
+
+
+def _staged_rows(settings: Settings, source: Source, day: date) -> int:
+    """How many validated events a staged day holds (its Parquet footer; 0 when not staged)."""
+    path = staged_file(settings.staging_path, source, day)
+    return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
 
 
 def _check_staged(settings: Settings, group: FeatureGroup | LabelGroup, dates: list[date]) -> None:
@@ -226,15 +232,6 @@ def _check_staged(settings: Settings, group: FeatureGroup | LabelGroup, dates: l
                     f"no validated {source.name} events for {day}, which {group.name} for "
                     f"{dates[0]}..{dates[-1]} needs: run the feature pipeline for that day first"
                 )
-
-
-def _entities_on(settings: Settings, source: Source, entity: Entity, day: date) -> int:
-    """How many entities a source's staged events of ``day`` hold (one column read)."""
-    path = staged_file(settings.staging_path, source, day)
-    if not path.exists():
-        return 0
-    keys = pq.read_table(path, columns=[entity.key]).column(entity.key)
-    return len(keys.unique())
 
 
 def build_root(settings: Settings, group: str, start: date, end: date, run_id: str) -> Path:

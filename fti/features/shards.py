@@ -7,9 +7,11 @@ slots with Parquet row-group pushdown. A build handed one shard's events sees ev
 its entities and none of the others': its memory follows the shard, not the customer base.
 
 How many shards a group's run uses: ``shards.groups.<group>`` in params.yaml when set, else
-enough that each holds at most ``shards.entities_per_shard`` entities (counted from the run's
-newest staged day), at most ``shards.max``. Shards are how a run is executed, never what it
-publishes: one shard or many publish the same version.
+enough that one shard's chunk of dates loads at most ``shards.rows_per_shard`` validated
+events (a build's memory follows the events it loads, about 300 bytes a row for the demo's
+events; counted from the staged files' Parquet footers, no data read), at most ``shards.max``.
+Shards are how a run is executed, never what it publishes: one shard or many publish the same
+version.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from fti.errors import ConfigError
 SLOTS = 1024  # the most shards a group can have
 SLOT_COLUMN = "_fti_slot"  # in staged events: the slot of the row's entity key
 SLOT_KEY = b"fti.slot_key"  # staged file metadata: which column the slots are of
-ENTITIES_PER_SHARD = 250_000
+ROWS_PER_SHARD = 4_000_000  # validated events one shard's chunk of dates may load
 MAX_SHARDS = 64
 DATES_PER_CHUNK = 92  # a range run builds at most this many dates at once per shard
 
@@ -84,14 +86,14 @@ def scale_section(params: Mapping[str, Any]) -> dict[str, Any]:
         ConfigError: a value that is not a positive whole number (naming it).
     """
     section = dict(params or {})
-    unknown = set(section) - {"entities_per_shard", "max", "dates_per_chunk", "groups"}
+    unknown = set(section) - {"rows_per_shard", "max", "dates_per_chunk", "groups"}
     if unknown:
         raise ConfigError(
-            f"params.yaml shards: unknown key(s) {sorted(unknown)}; known: entities_per_shard, "
+            f"params.yaml shards: unknown key(s) {sorted(unknown)}; known: rows_per_shard, "
             "max, dates_per_chunk, groups"
         )
     found = {
-        "entities_per_shard": section.get("entities_per_shard", ENTITIES_PER_SHARD),
+        "rows_per_shard": section.get("rows_per_shard", ROWS_PER_SHARD),
         "max": section.get("max", MAX_SHARDS),
         "dates_per_chunk": section.get("dates_per_chunk", DATES_PER_CHUNK),
     }
@@ -106,9 +108,10 @@ def scale_section(params: Mapping[str, Any]) -> dict[str, Any]:
     return found | {"groups": groups}
 
 
-def shard_count(group: str, entities: int, section: Mapping[str, Any]) -> int:
-    """How many shards a run of ``group`` uses for about ``entities`` entities."""
+def shard_count(group: str, rows: float, section: Mapping[str, Any]) -> int:
+    """How many shards a run of ``group`` uses when a chunk of its dates loads ``rows``
+    validated events."""
     if group in section["groups"]:
         return int(section["groups"][group])
-    wanted = math.ceil(max(entities, 1) / section["entities_per_shard"])
+    wanted = math.ceil(max(rows, 1) / section["rows_per_shard"])
     return max(1, min(wanted, section["max"]))

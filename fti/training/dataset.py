@@ -1,9 +1,10 @@
 """Point-in-time correct training sets: a label group version joined with feature group versions.
 
 Label rows come from the feature store (a label group version), sampled every
-``label_every_days`` over the model's training span; each of the model's feature groups joins
-them point in time on the entity (its newest row at or before the label date, at most its TTL
-old). Rows without a row of the model's spine group (its first group) are left out, as are
+``label_every_days`` over the model's training span (and, past the model's
+``max_training_rows``, for a sample of its entities: ``sampled_slots``); each of the model's
+feature groups joins them point in time on the entity (its newest row at or before the label
+date, at most its TTL old; only those partitions are read). Rows without a row of the model's spine group (its first group) are left out, as are
 rows whose label is null (not knowable).
 """
 
@@ -17,8 +18,9 @@ from datetime import date, timedelta
 import pandas as pd
 import pyarrow as pa
 
-from fti.definitions import LABEL, LABEL_DATE, Model, ModelFeature, Project
+from fti.definitions import LABEL, LABEL_DATE, Entity, Model, ModelFeature, Project
 from fti.errors import FtiError
+from fti.features.shards import SLOTS, slots_of
 from fti.store.versions import DATE_COLUMN, FeatureStore
 from fti.training.pit import point_in_time_join
 
@@ -108,8 +110,9 @@ def build_training_set(
             f"{model.label_every_days} days over {model.training_days} days); at least 2 are "
             "needed. Publish more history first (`fti features run --start ... --end ...`)."
         )
+    kept = sampled_slots(store, label.name, label_version, dates, model.max_training_rows)
     labels = (
-        store.read(label.name, label_version, [label.entity.key, DATE_COLUMN, LABEL], dates=dates)
+        read_entities(store, label.name, label_version, [LABEL], dates, label.entity, kept)
         .to_pandas()
         .rename(columns={DATE_COLUMN: LABEL_DATE})
     )
@@ -130,14 +133,13 @@ def build_training_set(
             if f in schema.names and owner.get(f, name) == name and f not in taken
         ]
         taken.update(columns)
-        wanted = [
-            d
-            for d in store.partition_dates(name, version)
-            if min(dates) - timedelta(days=ttl) <= d <= max(dates)
-        ]
+        wanted = sorted(
+            set(store.partition_dates(name, version))
+            & {d - timedelta(days=back) for d in dates for back in range(ttl + 1)}
+        )  # the partitions a label date's point-in-time join can use: [date - ttl, date]
         read = [group.entity.key, DATE_COLUMN, *columns]
         rows = (
-            store.read(name, version, read, dates=wanted)
+            read_entities(store, name, version, columns, wanted, group.entity, kept)
             if wanted
             else pa.schema([schema.field(c) for c in read]).empty_table()
         )
@@ -160,6 +162,45 @@ def build_training_set(
     )
     check_size(model, training)
     return training
+
+
+def sampled_slots(
+    store: FeatureStore, label: str, version: int, dates: Sequence[date], max_rows: int | None
+) -> int | None:
+    """How many entity slots (of ``SLOTS``) a training set keeps so that its label rows stay
+    within ``max_rows``: None (every entity) when they fit. Entities are sampled by the stable
+    hash of their key (``fti.features.shards``), so an entity is in every label date of the
+    set or in none, and a rebuild (the promotion gate's shared holdout) samples the same ones.
+    """
+    if max_rows is None:
+        return None
+    rows = store.scanner(label, version, [DATE_COLUMN], dates=dates).count_rows()
+    if rows <= max_rows:
+        return None
+    return max(1, SLOTS * max_rows // rows)
+
+
+def read_entities(
+    store: FeatureStore,
+    group: str,
+    version: int,
+    columns: Sequence[str],
+    dates: Sequence[date],
+    entity: Entity,
+    kept: int | None,
+) -> pa.Table:
+    """A version's ``columns`` (after the entity key and date) of ``dates``, of the entities
+    in the first ``kept`` slots only (all of them when None), read batch by batch so that
+    memory follows the sample, not the version."""
+    read = [entity.key, DATE_COLUMN, *columns]
+    if kept is None:
+        return store.read(group, version, read, dates=dates)
+    batches = [
+        batch.filter(slots_of(batch.column(entity.key), entity.dtype) < kept)
+        for batch in store.scanner(group, version, read, dates=dates).to_batches()
+    ]
+    schema = store.schema(group, version)
+    return pa.Table.from_batches(batches, pa.schema([schema.field(c) for c in read]))
 
 
 def join_groups(

@@ -233,3 +233,58 @@ def test_a_sharded_publish_is_the_unsharded_version_even_after_kills(
             assert sharded[column] == expected, column
     assert not root.exists()
     assert not list((s.staging_path / "features").rglob("*.parquet"))
+
+
+def test_training_past_its_row_limit_samples_entities_with_every_date_of_theirs(
+    validated: Settings,
+) -> None:
+    """Past ``max_training_rows`` the training set is the rows of a sample of the entities
+    (the first slots of the stable hash): exactly the full set's rows of those entities."""
+    import dataclasses
+
+    from fti.training.dataset import build_training_set, sampled_slots
+
+    s = validated
+    for group in ("customer_activity", "customer_profile", "churned_30d"):
+        pipelines.run_features(START, DEMO_END, "history", s, groups=[group])
+    project = pipelines.setup(s)[1]
+    model = project.model("churn")
+    store = FeatureStore(s.store_path)
+    versions = {g: 1 for g in ("customer_activity", "customer_profile")}
+    chosen = project.model_features(model)
+
+    def training(limit: int | None):  # type: ignore[no-untyped-def]
+        capped = dataclasses.replace(model, max_training_rows=limit, min_train_rows=1)
+        return build_training_set(store, project, capped, versions, 1, DEMO_END, chosen)
+
+    full = training(None)
+    sampled = training(len(full.frame) // 3)
+    dates = sorted(set(full.frame["label_date"]))
+    kept = sampled_slots(store, "churned_30d", 1, dates, len(full.frame) // 3)
+    assert kept is not None and 0 < len(sampled.frame) < len(full.frame)
+    mine = slots_of(full.frame["customer_id"].to_numpy()) < kept
+    expected = full.frame[mine].reset_index(drop=True)
+    assert sampled.frame.equals(expected)
+    assert set(sampled.frame["label_date"]) == set(dates)  # every date of the sampled entities
+
+
+def test_the_shard_count_follows_the_events_a_shard_would_load(validated: Settings) -> None:
+    def planned(**section: int) -> int:
+        params = yaml.safe_load(Path(validated.params_file).read_text())
+        params["shards"] = section
+        path = Path(validated.home) / f"params-{'-'.join(map(str, section.values()))}.yaml"
+        path.write_text(yaml.safe_dump(params))
+        s = validated.model_copy(update={"params_file": path})
+        return pipelines.plan_group("customer_activity", START, DEMO_END, "plan", s)
+
+    window = [START - timedelta(days=29 - i) for i in range(99)]  # 70 dates, 29 days back
+    rows = sum(
+        pq.ParquetFile(
+            validated.staging_path / "validated" / "events" / f"{d}.parquet"
+        ).metadata.num_rows
+        for d in window
+    )
+    assert planned() == 1  # the demo's few hundred customers fit one shard
+    assert planned(rows_per_shard=rows // 4 + 1) == 4  # the window is one chunk
+    assert planned(rows_per_shard=rows // 4 + 1, dates_per_chunk=10) == 2  # 10 dates + 29 back
+    assert planned(rows_per_shard=1, max=7) == 7

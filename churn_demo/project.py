@@ -104,91 +104,149 @@ CRM_SCHEMA = pa.DataFrameSchema(
 )
 
 
-class _Grid:
-    """Daily counts per customer over [first, last] (days x customers), and window sums."""
+_EPOCH = date(1970, 1, 1)
+
+
+def _day_number(day: date) -> int:
+    """Days since 1970-01-01: what numpy's ``datetime64[D]`` holds."""
+    return (day - _EPOCH).days
+
+
+class _Daily:
+    """Events summed per customer and UTC day over [first, last]: one row per (customer, day)
+    that has an event, sorted by customer then day. Never a dense days x customers grid.
+
+    Each row has an int64 key, ``customer rank * stride + day offset``, ordered like the rows,
+    and each column its cumulative sum over the rows; a customer's sum over days (start, end] is
+    then the difference of the cumulative sums at two keys found by ``np.searchsorted``. Memory
+    grows with the events and the rows asked for, never with days x customers.
+    """
+
+    KINDS = {
+        "logins": "login",
+        "purchases": "purchase",
+        "tickets": "support_ticket",
+        "cancels": "cancel",
+    }
 
     def __init__(self, events: pd.DataFrame, first: date, last: date) -> None:
-        self.events = events.assign(day=events["event_time"].dt.tz_convert("UTC").dt.date)
-        self.events = self.events[(self.events["day"] >= first) & (self.events["day"] <= last)]
-        self.days = pd.Index([first + timedelta(days=i) for i in range((last - first).days + 1)])
-        self.customers = pd.Index(np.sort(self.events["customer_id"].unique()))
+        # Each event's UTC day as a day number, vectorised (no Python date per event).
+        times = events["event_time"].dt.tz_convert(None).to_numpy()  # None: to UTC, then naive
+        day = times.astype("datetime64[D]").view("int64")
+        keep = (day >= _day_number(first)) & (day <= _day_number(last))
+        # Windows start as early as the day before ``first``: day offsets are in [0, stride).
+        origin = _day_number(first) - 1
+        stride = _day_number(last) - origin + 1
+        rank, customers = pd.factorize(events["customer_id"].to_numpy()[keep], sort=True)
+        event_keys = rank * stride + (day[keep] - origin)
+        # Sorted by key, the events of one (customer, day) are a run; a row starts each run.
+        order = np.argsort(event_keys)
+        event_keys = event_keys[order]
+        starts = np.flatnonzero(np.diff(event_keys, prepend=-1))  # where the key changes
+        self.keys = event_keys[starts]
+        self.customer = customers[self.keys // stride]
+        self.day = self.keys % stride + origin
 
-    def count(self, kind: str | None = None, values: str | None = None) -> np.ndarray:
-        """Events (of ``kind``) per day and customer, or the sum of ``values`` in cents."""
-        ev = self.events if kind is None else self.events[self.events["event_type"] == kind]
-        # Amounts in whole cents: window sums of integers are exact whatever the window's start.
-        vals = (ev[values].fillna(0.0) * 100).round() if values else pd.Series(1.0, index=ev.index)
-        table = (
-            pd.DataFrame({"day": ev["day"], "customer_id": ev["customer_id"], "v": vals})
-            .pivot_table(index="day", columns="customer_id", values="v", aggfunc="sum")
-            .reindex(index=self.days, columns=self.customers, fill_value=0.0)
-            .fillna(0.0)
-        )
-        return table.to_numpy(dtype="float64")
+        def cumulative(values: np.ndarray) -> np.ndarray:
+            """Per-event values summed per row, then over the rows (from 0)."""
+            per_row = np.add.reduceat(values[keep][order], starts, dtype="int64")
+            return np.concatenate([[0], np.cumsum(per_row)])
 
-    def trailing(self, matrix: np.ndarray, width: int) -> np.ndarray:
-        """Row i: the sum over days (i - width, i]."""
-        cumulative = np.vstack([np.zeros((1, matrix.shape[1])), np.cumsum(matrix, axis=0)])
-        ends = np.arange(1, len(self.days) + 1)
-        return cumulative[ends] - cumulative[np.maximum(ends - width, 0)]
+        kind = events["event_type"]
+        self.sums = {name: cumulative((kind == k).to_numpy()) for name, k in self.KINDS.items()}
+        # Amounts in whole cents: window sums of integers are exact whatever the window.
+        cents = np.round(events["amount"].fillna(0.0).to_numpy() * 100)
+        purchase = (kind == "purchase").to_numpy()
+        self.sums["cents"] = cumulative(np.where(purchase, cents, 0).astype("int64"))
+        # The key of the latest login up to each row (of this customer or an earlier one).
+        logins = np.where(np.diff(self.sums["logins"]) > 0, self.keys, -1)
+        self.latest_login = np.maximum.accumulate(logins)
 
-    def leading(self, matrix: np.ndarray, width: int) -> np.ndarray:
-        """Row i: the sum over days (i, i + width] (only rows with the whole window known)."""
-        cumulative = np.vstack([np.zeros((1, matrix.shape[1])), np.cumsum(matrix, axis=0)])
-        starts = np.arange(1, len(self.days) + 1)
-        ends = np.minimum(starts + width, len(self.days))
-        return cumulative[ends] - cumulative[starts]
+    def key(self, rows: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """The key of each row's customer on another day."""
+        return self.keys[rows] - self.day[rows] + days
 
-    def active(self) -> np.ndarray:
-        """Active on day i: an event in the 30 days up to it and no cancellation in them."""
-        recent = self.trailing(self.count(), WINDOW)
-        return (recent > 0) & (self.trailing(self.count("cancel"), WINDOW) == 0)
+    def upto(self, rows: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """Where each row's customer's cumulative sums up to ``days`` are (an index of ``sums``).
+
+        For a row's own day, or any day before the customer's next row, it is ``rows + 1``.
+        """
+        return np.searchsorted(self.keys, self.key(rows, days), side="right")
+
+    def total(self, column: str, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """The sums of ``column`` over days (start, end], given as indices from ``upto``."""
+        return self.sums[column][end] - self.sums[column][start]
+
+    def days_since_login(self, rows: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """Days from each row's customer's latest login up to ``days``; WINDOW if none in the
+        30 days up to it."""
+        login = self.latest_login[rows]
+        # In the window if after the window's start, which also makes it the same customer's;
+        # keys of one customer differ by their days.
+        start = self.key(rows, days - WINDOW)
+        return np.where(login > start, start + WINDOW - login, WINDOW)
+
+    def active(self, dates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The customers active on each date (day numbers, sorted): an event in the 30 days up
+        to the date and no cancellation in them.
+
+        Returns, for each (customer, date) pair, its row (the customer's latest up to the date),
+        the position of its date in ``dates`` and where its 30-day window starts (an index from
+        ``upto``). The pairs are in customer then date order, as their keys are: the order in
+        which ``np.searchsorted`` and the sums are fastest.
+        """
+        # A row stands for its customer on the dates from its day until the customer's next
+        # row or 30 days on, whichever is first: each customer with an event in the 30 days up
+        # to a date comes once, from its latest row up to the date.
+        until = self.day + WINDOW
+        followed = self.customer[1:] == self.customer[:-1]  # the next row is the same customer's
+        until[:-1] = np.where(followed, np.minimum(until[:-1], self.day[1:]), until[:-1])
+        begin = np.searchsorted(dates, self.day)  # the first date on or after the row's day
+        count = np.searchsorted(dates, until) - begin  # the dates before ``until``
+        rows = np.repeat(np.arange(len(count)), count)
+        # The pairs of a row are its dates begin, begin + 1, ...: number them within the row.
+        at = np.arange(len(rows)) + np.repeat(begin - (np.cumsum(count) - count), count)
+        month = self.upto(rows, dates[at] - WINDOW)
+        active = self.total("cancels", month, rows + 1) == 0
+        return rows[active], at[active], month[active]
 
 
 def build_customer_activity(
     sources: Mapping[str, pd.DataFrame], dates: Sequence[date]
 ) -> pd.DataFrame:
-    """One row per active customer per date: activity over 7/30 days and login recency."""
+    """One row per active customer per date: activity over 7/30 days and login recency.
+
+    Sums events per customer and day, then answers each date's windows for the customers
+    active on it only (``_Daily``): memory follows the events and the rows returned.
+    """
     columns = ["customer_id", "feature_date", *ACTIVITY]
     events = sources["events"]
     if events.empty or not dates:
         return _empty(columns)
-    grid = _Grid(events, min(dates) - timedelta(days=WINDOW - 1), max(dates))
-    if grid.events.empty:
+    days = sorted(set(dates))
+    daily = _Daily(events, days[0] - timedelta(days=WINDOW - 1), days[-1])
+    numbers = np.array([_day_number(d) for d in days], dtype="int64")
+    rows, at, month = daily.active(numbers)
+    if rows.size == 0:
         return _empty(columns)
-    logins = grid.count("login")
-    sums = {
-        "logins_7d": grid.trailing(logins, 7),
-        "logins_30d": grid.trailing(logins, WINDOW),
-        "purchases_30d": grid.trailing(grid.count("purchase"), WINDOW),
-        "spend_7d": grid.trailing(grid.count("purchase", "amount"), 7),
-        "spend_30d": grid.trailing(grid.count("purchase", "amount"), WINDOW),
-        "tickets_30d": grid.trailing(grid.count("support_ticket"), WINDOW),
-        "active_days_30d": grid.trailing((grid.count() > 0).astype("float64"), WINDOW),
+    day = numbers[at]
+    now = rows + 1  # the customer's rows up to the date end at its latest row
+    week = daily.upto(rows, day - 7)
+    since = daily.days_since_login(rows, day)
+    by_date = np.argsort(at, kind="stable")  # the output's order: date, then customer
+    frame = {
+        "customer_id": daily.customer[rows[by_date]].astype("int64", copy=False),
+        "feature_date": np.array(days, dtype=object)[at[by_date]],
+        "logins_7d": daily.total("logins", week, now)[by_date],
+        "logins_30d": daily.total("logins", month, now)[by_date],
+        "purchases_30d": daily.total("purchases", month, now)[by_date],
+        "spend_7d": np.round(daily.total("cents", week, now)[by_date] / 100, 2),
+        "spend_30d": np.round(daily.total("cents", month, now)[by_date] / 100, 2),
+        "tickets_30d": daily.total("tickets", month, now)[by_date],
+        "active_days_30d": (now - month)[by_date],  # one row per day with an event
+        "days_since_last_login": since[by_date],
     }
-    day_no = np.arange(len(grid.days), dtype="float64")[:, None]
-    last_login = np.maximum.accumulate(np.where(logins > 0, day_no, -np.inf), axis=0)
-    active = grid.active()
-    frames = []
-    for d in sorted(set(dates)):
-        i = grid.days.get_loc(d)
-        if not active[i].any():
-            continue
-        since = np.where(np.isfinite(last_login[i]), i - last_login[i], WINDOW)
-        frame = {
-            "customer_id": grid.customers.to_numpy()[active[i]].astype("int64"),
-            "feature_date": d,
-        }
-        for name, values in sums.items():
-            row = values[i][active[i]]
-            frame[name] = (
-                np.round(row / 100, 2) if name.startswith("spend") else row.astype("int64")
-            )
-        frame["days_since_last_login"] = np.minimum(since, WINDOW)[active[i]].astype("int64")
-        frames.append(pd.DataFrame(frame))
-    if not frames:
-        return _empty(columns)
-    return pd.concat(frames, ignore_index=True)[columns]
+    return pd.DataFrame(frame, copy=False)  # the arrays become the columns, uncopied
 
 
 def build_customer_profile(
@@ -224,33 +282,32 @@ def build_customer_profile(
 
 
 def _labels(events: pd.DataFrame, dates: Sequence[date], value: str) -> pd.DataFrame:
-    """Per active customer per label date: cancelled, or spend, in the next 30 days."""
+    """Per active customer per label date: cancelled, or spend, in the next 30 days.
+
+    As ``build_customer_activity``: sums per customer and day, then for each date only the
+    customers active on it, summed over (date, date + 30 days].
+    """
     columns = ["customer_id", LABEL_DATE, LABEL]
     if events.empty or not dates:
         return _empty(columns, label="float64")
-    grid = _Grid(
-        events, min(dates) - timedelta(days=WINDOW - 1), max(dates) + timedelta(days=WINDOW)
-    )
-    if grid.events.empty:
+    days = sorted(set(dates))
+    daily = _Daily(events, days[0] - timedelta(days=WINDOW - 1), days[-1] + timedelta(days=WINDOW))
+    if daily.keys.size == 0:  # no event in reach: the same empty frame as no events at all
         return _empty(columns, label="float64")
-    active = grid.active()
+    numbers = np.array([_day_number(d) for d in days], dtype="int64")
+    rows, at, _ = daily.active(numbers)
+    now, ahead = rows + 1, daily.upto(rows, numbers[at] + WINDOW)
     if value == "cancel":
-        ahead = (grid.leading(grid.count("cancel"), WINDOW) > 0).astype("int64")
+        label = (daily.total("cancels", now, ahead) > 0).astype("int64")
     else:
-        ahead = np.round(grid.leading(grid.count("purchase", "amount"), WINDOW) / 100, 2)
-    frames = []
-    for d in sorted(set(dates)):
-        i = grid.days.get_loc(d)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "customer_id": grid.customers.to_numpy()[active[i]].astype("int64"),
-                    LABEL_DATE: d,
-                    LABEL: ahead[i][active[i]],
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)[columns]
+        label = np.round(daily.total("cents", now, ahead) / 100, 2)
+    by_date = np.argsort(at, kind="stable")  # the output's order: date, then customer
+    frame = {
+        "customer_id": daily.customer[rows[by_date]].astype("int64", copy=False),
+        LABEL_DATE: np.array(days, dtype=object)[at[by_date]],
+        LABEL: label[by_date],
+    }
+    return pd.DataFrame(frame, copy=False)  # the arrays become the columns, uncopied
 
 
 def churned_within_30_days(

@@ -188,7 +188,8 @@ def plan_group(
     (0 when the run has no date for it: labels not yet matured).
 
     Days of the events window that have raw files but were never validated (e.g. history)
-    are validated first, so the shards, running side by side, only read. The shard count is
+    are validated first, so the shards, running side by side, only read (a day still missing
+    then fails each shard's build, naming the day). The shard count is
     params.yaml's ``shards.groups.<group>``, else enough that a shard's chunk of dates loads at
     most ``shards.rows_per_shard`` validated events (see fti.features.shards).
     """
@@ -208,7 +209,6 @@ def plan_group(
                 or (day >= dates[0] and source.missing_day == "empty")
             ):
                 validate_raw_events(day, day, run_id, settings, [source.name])
-    _check_staged(settings, group, dates)
     section = scale_section(load_params(settings.params_file, "shards"))
     if any(group.entity.key not in source.columns for source in group.sources):
         return 1  # a source without the entity's key cannot be split by entity

@@ -175,10 +175,13 @@ def test_a_failed_night_is_resolved_by_a_later_successful_run(airflow: Airflow, 
     # dag.test() records the logical date as the start: the run began when it was queued.
     assert second.start == second.run_after
     assert second.duration == pytest.approx((second.end - second.start).total_seconds(), abs=1e-3)
-    assert {t.task for t in second.tasks} == {t.task for t in first.tasks}
+    # The same tasks (a mapped build that ran is listed per shard: build__g[0]).
+    assert {t.task.split("[")[0] for t in second.tasks} == {t.task for t in first.tasks}
     # One try each; the label groups' publish is skipped (no labels matured 30 days in).
     assert {t.state for t in second.tasks} == {"success", "skipped"}
-    assert all(t.tries == 1 for t in second.tasks) and second.retries == 0
+    # (a mapped build with no shard, and the publish after it, are skipped without a try)
+    assert all(t.tries == 1 for t in second.tasks if t.state == "success")
+    assert all(t.tries <= 1 for t in second.tasks) and second.retries == 0
     assert first.problem() not in runs.problems()
     night = next(n for n in runs.per_night() if (n.dag_id, n.night) == ("feature_pipeline", NIGHT))
     assert night.state == "success" and night.runs[-1].run_id == rerun.run_id

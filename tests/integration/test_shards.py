@@ -228,9 +228,12 @@ def test_a_sharded_publish_is_the_unsharded_version_even_after_kills(
     assert pipelines.publish_group(group, str(root), "r2", s, shards=3)["version"] == 2
     assert catalogued(s, group) == catalogued(plain, group)
     for sharded, whole in zip(quantiles(s, group), quantiles(plain, group), strict=True):
-        for column, values in whole.items():  # within the sketches' error
-            expected = values if values is None else pytest.approx(values, rel=0.05, abs=1)
-            assert sharded[column] == expected, column
+        for column, values in whole.items():  # within the sketches' error: a few % of ranks
+            if values is None:
+                assert sharded[column] is None, column
+                continue
+            spread = max(values.values()) - min(values.values())
+            assert sharded[column] == pytest.approx(values, abs=0.1 * spread + 1), column
     assert not root.exists()
     assert not list((s.staging_path / "features").rglob("*.parquet"))
 

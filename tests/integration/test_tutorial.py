@@ -1,6 +1,6 @@
-"""The README's "Bring your own data" tutorial, run literally: its commands, in order, from an
-empty folder, as a new user would type them (a bash shell with fti's virtual environment on
-PATH). The tutorial cannot rot without this test failing."""
+"""The "Bring your own data" tutorial of the docs (docs/bring-your-own-data.md), run literally:
+its commands, in order, from an empty folder, as a new user would type them (a bash shell with
+fti's virtual environment on PATH). The tutorial cannot rot without this test failing."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ from pathlib import Path
 
 from tests.conftest import REPO
 
+TUTORIAL = REPO / "docs" / "bring-your-own-data.md"
 MARKER = "<!-- tutorial: tests/integration/test_tutorial.py runs the commands of the next block"
 
 
 def tutorial_commands() -> list[str]:
-    """The commands of the README block after the tutorial marker (comments stripped)."""
-    readme = (REPO / "README.md").read_text()
-    assert MARKER in readme, "the README lost its tutorial marker"
-    block = re.search(r"```bash\n(.*?)```", readme[readme.index(MARKER) :], re.DOTALL)
+    """The commands of the tutorial page's block after the marker (comments stripped)."""
+    page = TUTORIAL.read_text()
+    assert MARKER in page, f"{TUTORIAL.relative_to(REPO)} lost its tutorial marker"
+    block = re.search(r"```bash\n(.*?)```", page[page.index(MARKER) :], re.DOTALL)
     assert block is not None
     lines = [line.split("  #")[0].strip() for line in block.group(1).splitlines()]
     return [line for line in lines if line and not line.startswith("#")]

@@ -42,8 +42,10 @@ def monitor_report(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Write a run's drift report, its model's metrics-over-versions chart and its model's
-    realized performance (metric over dates per version, reliability or error bands) as HTML."""
+    """Write a run's drift and model-quality reports as HTML.
+
+    The run's drift report, its model's metrics-over-versions chart and its model's realized
+    performance (metric over dates per version, reliability or error bands)."""
     from pathlib import Path
 
     from fti.monitoring.publish import write_reports
@@ -60,8 +62,10 @@ def monitor_gaps(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Days no run processed since the project's start: groups without their partition, models
-    without their predictions, with the command that fills each. Exit 1 when there are any."""
+    """Days no run processed since the project's start, with the command that fills each.
+
+    Groups without their partition, models without their predictions. Exit 1 when there are
+    any."""
     from datetime import timedelta
 
     from fti import pipelines
@@ -96,8 +100,10 @@ def monitor_realized(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Realized performance: each version's metric per as-of date once its labels landed, with
-    the holdout figure, rows joined, and calibration (classifiers) or errors (regressors)."""
+    """Realized performance: each version's metric per as-of date once its labels landed.
+
+    With the holdout figure, rows joined, and calibration (classifiers) or errors
+    (regressors)."""
     from fti.db.engine import session_scope
     from fti.monitoring.realized import realized_rows, refresh_realized
     from fti.registry import aliases
@@ -128,10 +134,11 @@ def monitor_health(
     now: NowOption = None,
     nights: Annotated[int, typer.Option(min=1, help="Nights of failures to list.")] = 7,
 ) -> None:
-    """Freshness of every feature group, label group and model against its fresh_by, and the
+    """Platform health; exit 1 when something is stale, never published or failed.
+
+    Freshness of every feature group, label group and model against its fresh_by, and the
     failed runs of the last nights. With FTI_AIRFLOW_API_URL set, also the pipelines' DAG runs
-    from Airflow's REST API (a failed one counts until a later run of its night succeeded).
-    Exit 1 when something is stale, never published or failed."""
+    from Airflow's REST API (a failed one counts until a later run of its night succeeded)."""
     from fti import pipelines
     from fti.db.engine import session_scope
     from fti.monitoring.health import REALIZED_COLUMNS, health
@@ -186,11 +193,12 @@ def monitor_runs(
     now: NowOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """The DAG runs of the pipelines (feature, each model's training and inference) per night,
-    from Airflow's REST API at FTI_AIRFLOW_API_URL (with FTI_AIRFLOW_API_TOKEN, or
-    FTI_AIRFLOW_API_USERNAME and FTI_AIRFLOW_API_PASSWORD): state, duration, retries, failed
-    tasks and a link to each run's page. A failed run is resolved once a later run of the same
-    DAG and night succeeded."""
+    """The pipelines' DAG runs per night, from Airflow's REST API.
+
+    The runs of the feature pipeline and of each model's training and inference, read from
+    FTI_AIRFLOW_API_URL (with FTI_AIRFLOW_API_TOKEN, or FTI_AIRFLOW_API_USERNAME and
+    FTI_AIRFLOW_API_PASSWORD): state, duration, retries, failed tasks and a link to each run's
+    page. A failed run is resolved once a later run of the same DAG and night succeeded."""
     from fti.monitoring.runs import project_runs
 
     runs = project_runs(settings(), _moment(now), nights).as_dict()

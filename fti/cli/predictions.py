@@ -50,8 +50,10 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Real-time scoring service: POST /models/{name}/predict with the alias's model (champion
-    by default), following promotions and rollbacks; /health, /ready, /metrics."""
+    """Real-time scoring service: POST /models/{name}/predict; /health, /ready, /metrics.
+
+    It scores with the alias's model (champion by default), following promotions and
+    rollbacks."""
     # One OpenMP thread per request, before scikit-learn loads its runtime: a one-row
     # predict_proba across every core waits for busy cores (p99 876 ms vs 44 ms with one thread,
     # benchmarks/bench_serving.py); more throughput comes from more processes (--scale).

@@ -97,8 +97,10 @@ def new(
         str, typer.Argument(help="Folder to create; its name is the project's package name.")
     ],
 ) -> None:
-    """Write a small, working project package to start from: definitions, params.yaml, a
-    sample of raw files, a test of its feature function, and the .env that points fti at it."""
+    """Write a small, working project package to start from.
+
+    It holds the definitions, params.yaml, a sample of raw files, a test of its feature
+    function, and the .env that points fti at it."""
     from pathlib import Path
 
     from fti.scaffold import SAMPLE, create_project
@@ -127,10 +129,11 @@ def demo(
         ),
     ] = 16,
 ) -> None:
-    """Generate the churn demo's raw data and run the nightly DAGs through Airflow: the history
-    from the project's start date in two range runs (the second, ``--past-weeks`` weeks long,
-    scored one date a week by the champion the first trained), then one run per night up to
-    ``--end``."""
+    """Generate the churn demo's raw data and run the nightly DAGs through Airflow.
+
+    The history from the project's start date runs in two range runs (the second, --past-weeks
+    weeks long, scored one date a week by the champion the first trained), then one run per
+    night up to --end."""
     from datetime import timedelta
 
     from fti.demo import run_demo
@@ -152,9 +155,10 @@ def run(
         int, typer.Option(help="Last days to run night by night (the rest is one range run).")
     ] = 3,
 ) -> None:
-    """Run the project's nightly DAGs through Airflow for [start, end]: the history as one range
-    run of the feature DAG, then the last NIGHTS days one by one (features, training, scoring),
-    as the scheduler would; ends with what the runs left."""
+    """Run the project's nightly DAGs through Airflow from --start to --end.
+
+    The history as one range run of the feature DAG, then the last --nights days one by one
+    (features, training, scoring), as the scheduler would; ends with what the runs left."""
     from fti.runner import run_nights, summary
 
     s = settings()
@@ -167,8 +171,10 @@ def airflow_env(
         int | None, typer.Option(help="The port the Airflow API server and UI listen on.")
     ] = None,
 ) -> None:
-    """Print the environment (KEY='value' lines) for running Airflow on the embedded default:
-    fti's settings as absolute paths, fti's DAG and plugin folders, the project on PYTHONPATH."""
+    """Print the environment (KEY='value' lines) for running Airflow on the embedded default.
+
+    It holds fti's settings as absolute paths, fti's DAG and plugin folders, and the project on
+    PYTHONPATH."""
     from fti.runner import airflow_variables, shell_lines
 
     for line in shell_lines(airflow_variables(settings(), port)):
@@ -184,8 +190,10 @@ def airflow(
         ),
     ] = False,
 ) -> None:
-    """The Airflow UI on this project's DAGs and the fti pages (embedded default): fti init,
-    Airflow's database migrated, the feature-store pool, then `airflow standalone` until Ctrl-C."""
+    """The Airflow UI on this project's DAGs and the fti pages (embedded default).
+
+    Prepares them (fti init, Airflow's database migrated, the feature-store pool), then runs
+    `airflow standalone` until Ctrl-C."""
     from fti.runner import airflow_banner, prepare_airflow, shell_lines, start_airflow
 
     s = settings()

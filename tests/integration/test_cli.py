@@ -45,7 +45,7 @@ def cli_env(tmp_path: Path, db_url: str, demo_raw: Path, monkeypatch):  # type: 
     }.items():
         monkeypatch.setenv(key, str(value))
     # Tables as wide as they need to be (rich shortens cells to fit its 80 columns otherwise).
-    monkeypatch.setattr("fti.cli.console", Console(width=400))
+    monkeypatch.setattr("fti.cli.output.console", Console(width=400))
     return settings
 
 

@@ -350,7 +350,7 @@ def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunn
         "FTI_MANIFEST_PATH": MANIFEST,
     }.items():
         monkeypatch.setenv(key, str(value))
-    monkeypatch.setattr("fti.cli.console", Console(width=400))
+    monkeypatch.setattr("fti.cli.output.console", Console(width=400))
     yield CliRunner()
 
 

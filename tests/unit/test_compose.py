@@ -911,7 +911,7 @@ def test_fti_serve_runs_the_serve_command(services: dict[str, dict[str, Any]]) -
     parent = cli.context_class(cli, info_name="fti")
     command_of_serve = cli.get_command(parent, "serve")  # type: ignore[attr-defined]
     assert command_of_serve, (
-        "`fti serve` does not exist in the installed CLI (fti/cli.py); fti-serve runs it"
+        "`fti serve` does not exist in the installed CLI (fti/cli/); fti-serve runs it"
     )
     params = command_of_serve.make_context("serve", list(command[1:]), parent=parent).params
     helped = subprocess.run(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from fti import cli
+from fti.cli import output
 
 WIDE = {
     "model_name": "churn",
@@ -21,8 +21,8 @@ WIDE = {
 
 def printed(monkeypatch: pytest.MonkeyPatch, rows: list[dict], width: int = 80) -> str:
     terminal = Console(width=width, record=True, color_system=None)
-    monkeypatch.setattr(cli, "console", terminal)
-    cli.emit(rows, as_json=False)
+    monkeypatch.setattr(output, "console", terminal)
+    output.emit(rows, as_json=False)
     return terminal.export_text()
 
 

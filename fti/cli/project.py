@@ -1,0 +1,215 @@
+"""The project's top-level commands: `fti init`, `check`, `demo`, `new`, `run`, `airflow-env`,
+`airflow` and `sql` (registered on the root app in ``fti/cli/__init__.py``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from fti.cli import output
+from fti.cli.options import DateArg, JsonFlag, parse_date, settings
+from fti.errors import FtiError
+
+
+# ---- set-up -----------------------------------------------------------------------------------
+def init() -> None:
+    """Create FTI_HOME: migrated database, feature-store repo and its DVC remote."""
+    from fti.settings import hide_password
+    from fti.setup import initialise
+
+    s = settings()
+    initialise(s)
+    output.console.print(
+        f"fti home ready at {s.home} (database {hide_password(s.db_url)}, store {s.store_path}, "
+        f"remote {s.dvc_remote})"
+    )
+    _write_manifest(s)
+
+
+def _write_manifest(s: Any, quiet: bool = False) -> None:
+    """Write the project's manifest (what the DAG files read)."""
+    from fti.definitions import load_project
+    from fti.manifest import write_manifest
+
+    path = write_manifest(load_project(s.project), s.project, s.manifest_path)
+    if not quiet:
+        output.console.print(f"manifest of {s.project} written to {path}")
+
+
+def check(as_json: JsonFlag = False) -> None:
+    """Validate the project definition (FTI_PROJECT), list what it defines, write its manifest.
+
+    Exit code 1 with one line per problem when the definition breaks a rule.
+    """
+    from fti.definitions import data_problems, load_project
+    from fti.errors import DefinitionError
+    from fti.manifest import manifest_of
+
+    s = settings()
+    try:
+        project = load_project(s.project)
+    except DefinitionError as exc:
+        for line in str(exc).splitlines()[1:] or [str(exc)]:
+            typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(1) from None
+    except FtiError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    problems = data_problems(project, s.raw_path)
+    for line in problems:
+        typer.echo(f"error: {line}", err=True)
+    if problems:
+        raise typer.Exit(1)
+    data = manifest_of(project, s.project)
+    _write_manifest(s, quiet=as_json)
+    if as_json:
+        output.emit(data, True)
+        return
+    say = output.console.print
+    say(f"[bold]project[/] {project.name} ({s.project}), start date {data['start_date']}")
+    say("entities: " + ", ".join(f"{e.name} ({e.key}: {e.dtype})" for e in project.entities))
+    for source in project.sources:
+        say(
+            f"source {source.name}: {source.format}, time {source.time_column} ({source.timezone}), "
+            f"id {source.id_column or '-'}, missing day: {source.missing_day}"
+        )
+    for group in project.feature_groups:
+        say(
+            f"feature group {group.name}: {len(group.features)} features from "
+            f"{', '.join(x.name for x in group.sources)}, look-back {group.lookback_days} day(s)"
+        )
+    for label in project.labels:
+        say(
+            f"label group {label.name}: from {', '.join(x.name for x in label.sources)}, "
+            f"horizon {label.horizon_days} day(s)"
+        )
+    for model in data["models"]:
+        say(
+            f"model {model['name']}: {model['task']}, metric {model['metric']}, label "
+            f"{model['label']}, {len(model['features'])} features from {', '.join(model['groups'])}"
+        )
+
+
+def new(
+    folder: Annotated[
+        str, typer.Argument(help="Folder to create; its name is the project's package name.")
+    ],
+) -> None:
+    """Write a small, working project package to start from.
+
+    It holds the definitions, params.yaml, a sample of raw files, a test of its feature
+    function, and the .env that points fti at it."""
+    from pathlib import Path
+
+    from fti.scaffold import SAMPLE, create_project
+
+    target = Path(folder)
+    path = create_project(target.name, target.parent)
+    typer.echo(
+        f"created {path}\nnext:\n  cd {folder}\n  pip install -e .\n  python -m pytest tests\n"
+        f"  fti check\n  fti run --start {SAMPLE.start} --end {SAMPLE.end}"
+    )
+
+
+# ---- running the project through Airflow ------------------------------------------------------
+def demo(
+    days: Annotated[int, typer.Option(help="Nightly runs to simulate, one per day.")] = 5,
+    customers: Annotated[int, typer.Option(help="Customers in the generated business.")] = 2000,
+    end: Annotated[
+        str | None, typer.Option(help="Last simulated day (YYYY-MM-DD; default: yesterday, UTC).")
+    ] = None,
+    drift_after: Annotated[str | None, typer.Option(help="Shift the data after this date.")] = None,
+    past_weeks: Annotated[
+        int,
+        typer.Option(
+            help="Backtest: load the history's last N weeks apart and score one date a week of "
+            "them with the champion trained before them (realized metrics out of sample)."
+        ),
+    ] = 16,
+) -> None:
+    """Generate the churn demo's raw data and run the nightly DAGs through Airflow.
+
+    The history from the project's start date runs in two range runs (the second, --past-weeks
+    weeks long, scored one date a week by the champion the first trained), then one run per
+    night up to --end."""
+    from datetime import timedelta
+
+    from fti.demo import run_demo
+
+    run_demo(
+        settings(),
+        nightly_days=days,
+        customers=customers,
+        end=parse_date(end) if end else datetime.now(UTC).date() - timedelta(days=1),
+        drift_after=parse_date(drift_after) if drift_after else None,
+        past_weeks=past_weeks,
+    )
+
+
+def run(
+    start: DateArg,
+    end: DateArg,
+    nights: Annotated[
+        int, typer.Option(help="Last days to run night by night (the rest is one range run).")
+    ] = 3,
+) -> None:
+    """Run the project's nightly DAGs through Airflow from --start to --end.
+
+    The history as one range run of the feature DAG, then the last --nights days one by one
+    (features, training, scoring), as the scheduler would; ends with what the runs left."""
+    from fti.runner import run_nights, summary
+
+    s = settings()
+    done = run_nights(s, start, end, nights)
+    typer.echo(summary(s, end, done["seconds"]))
+
+
+def airflow_env(
+    port: Annotated[
+        int | None, typer.Option(help="The port the Airflow API server and UI listen on.")
+    ] = None,
+) -> None:
+    """Print the environment (KEY='value' lines) for running Airflow on the embedded default.
+
+    It holds fti's settings as absolute paths, fti's DAG and plugin folders, and the project on
+    PYTHONPATH."""
+    from fti.runner import airflow_variables, shell_lines
+
+    for line in shell_lines(airflow_variables(settings(), port)):
+        typer.echo(line)
+
+
+def airflow(
+    port: Annotated[int, typer.Option(help="The port the Airflow UI listens on.")] = 8080,
+    prepare_only: Annotated[
+        bool,
+        typer.Option(
+            help="Prepare, print the environment (as airflow-env) and stop: no airflow standalone."
+        ),
+    ] = False,
+) -> None:
+    """The Airflow UI on this project's DAGs and the fti pages (embedded default).
+
+    Prepares them (fti init, Airflow's database migrated, the feature-store pool), then runs
+    `airflow standalone` until Ctrl-C."""
+    from fti.runner import airflow_banner, prepare_airflow, shell_lines, start_airflow
+
+    s = settings()
+    variables = prepare_airflow(s, port, say=lambda line: typer.echo(line, err=True))
+    if prepare_only:
+        for line in shell_lines(variables):
+            typer.echo(line)
+        return
+    typer.echo(airflow_banner(s, port))
+    start_airflow(variables)
+
+
+# ---- sql --------------------------------------------------------------------------------------
+def sql(query: str, as_json: JsonFlag = False) -> None:
+    """Run a read-only query against fti's database."""
+    from fti.sql import run_read_only
+
+    columns, rows = run_read_only(settings().db_url, query)
+    output.emit([dict(zip(columns, r, strict=True)) for r in rows], as_json, columns)

@@ -43,6 +43,24 @@ def _write_demo_manifest() -> None:
 
 _write_demo_manifest()
 
+# The longest tests start first: with pytest-xdist (make test runs `-n auto`) the live test and
+# the browser test each take one worker for minutes while the other workers drain the rest.
+# Tests under tests/browser get the `browser` marker, so a quick loop can leave them out:
+# `pytest -m 'not live and not browser'`.
+_LONGEST_FIRST = ("tests/live/", "tests/browser/")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.path.relative_to(REPO).as_posix()
+        return next((i for i, p in enumerate(_LONGEST_FIRST) if path.startswith(p)), 99)
+
+    for item in items:
+        if item.path.relative_to(REPO).as_posix().startswith("tests/browser/"):
+            item.add_marker(pytest.mark.browser)
+    items.sort(key=rank)  # stable: within a rank, collection order
+
+
 PG_ADMIN_URL = os.environ.get(
     "FTI_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

@@ -4,8 +4,8 @@ One run does, in a fresh folder (``--workdir``, a temp folder by default):
 
 1. ``fti new corner_shop`` (the scaffold: 5 stores x 120 days, one CSV a day);
 2. in ``corner_shop``, with ``PYTHONPATH`` set to it, ``fti run --start 2025-01-01
-   --end 2025-04-30 --nights 2`` (one history run, then two nights), exactly as README's
-   tutorial does;
+   --end 2025-04-30 --nights 2`` (one history run, then two nights), exactly as the tutorial
+   (docs/bring-your-own-data.md) does;
 3. a table of the bytes each part of ``.fti`` holds, and per byte of raw input (``data/raw``).
 
 Bytes are ``du -sb``'s: apparent file sizes, each inode counted once (a file hard-linked
@@ -137,7 +137,7 @@ def main() -> int:
         if args.demo:
             home = work / ".fti"
             env["FTI_HOME"] = str(home)
-            # From the repository root, as README's `fti demo` (its params.yaml is there).
+            # From the repository root, as `fti demo` runs (its params.yaml is there).
             subprocess.run([str(FTI), "demo"], cwd=REPO, env=env, check=True)
             raw = raw_bytes(home / "raw")
         else:

@@ -88,7 +88,7 @@ def test_dvc_repro_runs_the_churn_demo_and_is_up_to_date_afterwards(tmp_path: Pa
         *(f"train@{m}" for m in MODELS),
         *(f"infer@{m}" for m in MODELS),
     ]
-    # Raw data is the input, not a stage: generated first, as the README says, 200 customers.
+    # Raw data is the input, not a stage: generated first (docs/bring-your-own-data.md), 200 customers.
     raw = project / params["data"]["raw"]
     sh(
         sys.executable,

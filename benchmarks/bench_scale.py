@@ -355,7 +355,10 @@ def main(argv: list[str] | None = None) -> None:
         if temporary and not args.keep:
             shutil.rmtree(args.workdir, ignore_errors=True)
     print(markdown(steps, args.customers, baseline))
-    print(f"\nentities_per_shard {args.entities_per_shard}; benchmark wall time {elapsed:.0f}s")
+    print(
+        f"\nrows_per_shard {args.rows_per_shard or 'as params.yaml'}; "
+        f"benchmark wall time {elapsed:.0f}s"
+    )
 
 
 if __name__ == "__main__":

@@ -50,9 +50,9 @@ START = date(2026, 1, 1)  # the demo project's start date
 MODEL = "churn"
 DAYS = 75  # 30 days of feature warm-up + 30 (label horizon) + 2 weekly label dates, at least
 EVENTS_PER_CUSTOMER_DAY = 1.14  # measured from churn_demo.generate (sign-ups included)
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 
+from databases import PG_SERVER, create_pg_database, drop_pg_database  # noqa: E402
 from workers import (  # noqa: E402
     _baseline,
     _in_worker,
@@ -151,24 +151,6 @@ def _score(home: str, db_url: str | None, dates: list[date]) -> int:
 
 
 # ---- the run --------------------------------------------------------------------------------------
-def create_pg_database(server: str, name: str) -> str:
-    import psycopg
-
-    conninfo = server.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
-    with psycopg.connect(conninfo, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return f"{server}/{name}"
-
-
-def drop_pg_database(server: str, name: str) -> None:
-    import psycopg
-
-    conninfo = server.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
-    with psycopg.connect(conninfo, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def _share(part: float, total: float) -> str:
     return f"{part / total:.0%}"
 

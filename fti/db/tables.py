@@ -83,7 +83,7 @@ class ValidationRun(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     rows_readmitted: Mapped[int] = mapped_column(Integer, server_default="0")
     # Whether the accepted ids of this file are in accepted_ids (false: validated before 0008;
-    # fti.features.events records them from the staged events before the next validation).
+    # fti.features.accepted_ids records them from the staged events before the next validation).
     ids_recorded: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
@@ -364,7 +364,7 @@ class OnlineState(Base):
     version: Mapped[int] = mapped_column(Integer)
     entity_key: Mapped[str] = mapped_column(String(200))  # the key column's name
     # {"columns": {name: type}, "arrow": base64 Arrow schema}: the entity key and the features
-    # in the order of ``OnlineRow.feature_values`` (fti.store.versions.schema_to_json).
+    # in the order of ``OnlineRow.feature_values`` (fti.store.layout.schema_to_json).
     schema: Mapped[dict[str, Any]] = mapped_column(JSON)
     schema_hash: Mapped[str] = mapped_column(String(64))
     rows: Mapped[int] = mapped_column(Integer)  # entities held

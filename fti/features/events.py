@@ -10,43 +10,56 @@ One validation of a day's file ends in one of two states, recorded in ``validati
 Across days, an id accepted on one day is a duplicate on any other (``accepted_ids``, looked
 up for the day's ids only). Rows re-admitted by hand (``readmissions``) are put back in place
 of their raw line before every validation of their day, so a rerun keeps them.
+
+The accounting records are written by ``fti.features.accounting``, the ids across days kept by
+``fti.features.accepted_ids`` and the staged events written and read by
+``fti.features.staged``; this module validates a day's file and ties them together.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
-from sqlalchemy import Text, cast, delete, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fti.db.tables import (
-    Base,
-    QuarantinedRow,
     Readmission,
-    RetiredQuarantineIds,
-    ValidationRun,
 )
 from fti.definitions import Entity, Source
-from fti.errors import FtiError, InputFileError, QuarantineThresholdError
-from fti.features.shards import SLOT_COLUMN, SLOT_KEY, Shard, slots_of
+from fti.errors import InputFileError, QuarantineThresholdError
+from fti.features.accepted_ids import (  # ACCEPTED_IDS: for its users, who import it from here
+    ACCEPTED_IDS,  # noqa: F401
+    forget_ids,
+    id_holders,
+    id_text,
+    lock_ids,
+    record_history_ids,
+    remember_ids,
+)
+from fti.features.accounting import (  # quarantine_file: for its users, who import it from here
+    Outcome,
+    quarantine_file,  # noqa: F401
+    record_validation,
+    write_copy,
+)
+from fti.features.staged import (  # load_events: for its users, who import it from here
+    load_events,  # noqa: F401
+    staged_file,
+    write_staged,
+)
 from fti.validation import (
     QUARANTINE_COLUMNS,
     QUARANTINE_SAMPLE,
     RawRows,
     ValidationResult,
-    empty_rows,
     is_over_threshold,
     read_raw_file,
     validate_file,
@@ -55,283 +68,13 @@ from fti.validation import (
 
 log = logging.getLogger(__name__)
 
-# What the quarantine table's columns hold at most (String(200), String(500)): a rule quoting a
-# very long raw value is cut, with an ellipsis; raw_values keeps the whole value.
-COLUMN_CHARS, RULE_CHARS = 200, 500
-# Longer ids are stored by their sha256: PostgreSQL's btree refuses keys above ~2.7 KB.
-ID_CHARS = 512
-STAGED_ROW_GROUP = 64 * 1024  # rows: a shard of a big day reads a few row groups, not all
-ID_CHUNK = 5000  # ids per IN (...) lookup: below SQLite's 32766 and PostgreSQL's 65535 binds
-ACCEPTED_IDS = Base.metadata.tables["accepted_ids"]
-QUARANTINED = Base.metadata.tables["quarantined_rows"]
-# The Parquet copy of a file's quarantined rows (raw_values: the JSON text of the row's values).
-COPY_SCHEMA = pa.schema(
-    [
-        ("id", pa.int64()),
-        ("file", pa.string()),
-        ("row_number", pa.int64()),
-        ("column", pa.string()),
-        ("rule", pa.string()),
-        ("raw_values", pa.string()),
-    ]
-)
-
 
 def raw_file(raw_root: Path, source: Source, day: date) -> Path:
     """Where a source's raw file of one logical date lives: ``<raw>/<name>/<date>.<format>``."""
     return raw_root / source.name / f"{day.isoformat()}.{source.format}"
 
 
-def staged_file(staging_root: Path, source: Source, day: date) -> Path:
-    return staging_root / "validated" / source.name / f"{day.isoformat()}.parquet"
-
-
-def quarantine_file(root: Path, source: str, day: date) -> Path:
-    """``<store>/quarantine/<source>/<date>.parquet``: a day's quarantined rows (ignored by git)."""
-    return root / source / f"{day.isoformat()}.parquet"
-
-
-# ---- accounting and quarantine records -------------------------------------------------------
-@dataclass(frozen=True)
-class Outcome:
-    """What one validation of a file found, as ``validation_runs`` records it."""
-
-    status: str  # accepted | rejected
-    rows_read: int | None  # None: the file could not be read
-    rows_accepted: int
-    rows_quarantined: int
-    quarantined: pd.DataFrame  # QUARANTINE_COLUMNS: the records kept (a sample when rejected)
-    rows_readmitted: int = 0
-    reason: str | None = None
-
-
-def record_validation(
-    session: Session, source: Source, day: date, file: Path, outcome: Outcome, run_id: str
-) -> ValidationRun:
-    """Replace the accounting and quarantine records of one file (reruns leave one record).
-
-    The quarantined rows are written with one bulk insert; the ids of the rows replaced are
-    retired (remembered, never handed out again) so an old export is told to export again.
-    """
-    retire_quarantine_ids(session, source.name, str(file))
-    session.execute(
-        delete(ValidationRun).where(
-            ValidationRun.source == source.name, ValidationRun.file == str(file)
-        )
-    )
-    run = ValidationRun(
-        source=source.name,
-        file=str(file),
-        logical_date=day,
-        rows_read=outcome.rows_read,
-        rows_accepted=outcome.rows_accepted,
-        rows_quarantined=outcome.rows_quarantined,
-        rows_readmitted=outcome.rows_readmitted,
-        status=outcome.status,
-        reason=outcome.reason,
-        ids_recorded=True,
-        run_id=run_id,
-        created_at=datetime.now(UTC),
-    )
-    session.add(run)
-    session.flush()
-    insert_quarantined(session, run.id, str(file), outcome.quarantined)
-    return run
-
-
-def insert_quarantined(session: Session, run_id: int, file: str, rows: pd.DataFrame) -> None:
-    """A file's quarantine records (``QUARANTINE_COLUMNS`` frame) in one bulk write."""
-    bulk_insert(
-        session,
-        "quarantined_rows",
-        ["validation_run_id", "file", "row_number", "column", "rule", "raw_values"],
-        (
-            (
-                run_id,
-                file,
-                int(line),
-                _fit(str(column), COLUMN_CHARS),
-                _fit(str(rule), RULE_CHARS),
-                _json_text(values),
-            )
-            for line, column, rule, values in zip(
-                rows["row_number"], rows["column"], rows["rule"], rows["raw_values"], strict=True
-            )
-        ),
-    )
-
-
-def _fit(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _json_text(values: Any) -> str:
-    return values if isinstance(values, str) else json.dumps(values)
-
-
-def bulk_insert(
-    session: Session, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
-) -> None:
-    """Rows into ``table`` in the session's transaction by the database's fast path: ``COPY``
-    on PostgreSQL, one DBAPI executemany on SQLite. Values as the database reads them from
-    text: JSON as its text, dates as ``YYYY-MM-DD`` (what SQLAlchemy stores on SQLite)."""
-    connection = session.connection()
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    names = ", ".join(f'"{c}"' for c in columns)
-    if connection.dialect.name == "postgresql":
-        with (
-            driver.cursor() as cursor,
-            cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
-        return
-    cursor = driver.cursor()
-    try:
-        cursor.executemany(
-            f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' for _ in columns)})", rows
-        )
-    finally:
-        cursor.close()
-
-
-def retire_quarantine_ids(session: Session, source: str, file: str) -> None:
-    """Remember the range of ids a file's current quarantine records hold, before they go."""
-    first, last = session.execute(
-        select(func.min(QuarantinedRow.id), func.max(QuarantinedRow.id))
-        .join(ValidationRun, QuarantinedRow.validation_run_id == ValidationRun.id)
-        .where(ValidationRun.source == source, ValidationRun.file == file)
-    ).one()
-    if first is not None:
-        session.add(
-            RetiredQuarantineIds(
-                source=source,
-                file=file,
-                first_id=first,
-                last_id=last,
-                retired_at=datetime.now(UTC),
-            )
-        )
-
-
-def write_copy(session: Session, run: ValidationRun, root: Path) -> Path:
-    """Rewrite the Parquet copy of one file's quarantined rows from the table (atomically)."""
-    q = QUARANTINED.c
-    rows = session.execute(
-        select(q.id, q.file, q.row_number, q.column, q.rule, cast(q.raw_values, Text))
-        .where(q.validation_run_id == run.id)
-        .order_by(q.row_number)
-    ).all()
-    columns = list(zip(*rows, strict=True)) or [()] * len(COPY_SCHEMA)
-    table = pa.table(
-        [
-            pa.array(list(values), field.type)
-            for values, field in zip(columns, COPY_SCHEMA, strict=True)
-        ],
-        schema=COPY_SCHEMA,
-    )
-    target = quarantine_file(root, run.source, run.logical_date)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(target)
-    return target
-
-
 # ---- ids across days ---------------------------------------------------------------------------
-def id_text(values: pd.Series) -> list[str]:
-    """Ids as ``accepted_ids`` stores them: text (an int64 id as its digits); an id longer than
-    ``ID_CHARS`` as ``sha256:<hex>`` of its text."""
-    texts = [str(v) for v in values]
-    return [
-        t if len(t) <= ID_CHARS else "sha256:" + hashlib.sha256(t.encode()).hexdigest()
-        for t in texts
-    ]
-
-
-# PostgreSQL: one primary-key probe per id, whatever the planner's statistics say. Without them
-# (a table that grew fast, autovacuum not there yet) ``id_value IN (...)`` or ``= ANY(...)`` of
-# thousands of ids was planned as a scan of the source's whole history (2-30 s at 5e6 ids).
-# LIMIT 1 keeps the subquery a parameterised lookup (the key holds at most one row anyway).
-PG_HOLDERS = text(
-    "SELECT v.id, a.logical_date FROM unnest(CAST(:ids AS text[])) AS v(id)"
-    " CROSS JOIN LATERAL (SELECT logical_date FROM accepted_ids"
-    " WHERE source = :source AND id_value = v.id LIMIT 1) AS a"
-)
-
-
-def id_holders(session: Session, source: str, ids: Sequence[str]) -> dict[str, date]:
-    """The day that holds each of ``ids`` (those held): primary-key lookups of ``ID_CHUNK``
-    ids a query, so the cost follows the day's ids, not the history held."""
-    c = ACCEPTED_IDS.c
-    postgres = session.get_bind().dialect.name == "postgresql"
-    held: dict[str, date] = {}
-    for start in range(0, len(ids), ID_CHUNK):
-        chunk = list(ids[start : start + ID_CHUNK])
-        found = (
-            session.execute(PG_HOLDERS, {"ids": chunk, "source": source})
-            if postgres
-            else session.execute(
-                select(c.id_value, c.logical_date).where(c.source == source, c.id_value.in_(chunk))
-            )
-        )
-        held.update((value, day) for value, day in found)
-    return held
-
-
-def remember_ids(session: Session, source: str, day: date, ids: Iterable[str]) -> None:
-    """Record that ``day`` holds ``ids`` (one bulk write; an id held already is a bug)."""
-    bulk_insert(
-        session,
-        "accepted_ids",
-        ["source", "id_value", "logical_date"],
-        ((source, i, day.isoformat()) for i in ids),
-    )
-
-
-def lock_ids(session: Session, source: str) -> None:
-    """Hold the source's ids until the transaction ends, so two days validated at once on
-    PostgreSQL cannot both take one id (SQLite's write transactions already queue up)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"fti-ids:{source}"}
-        )
-
-
-def forget_ids(session: Session, source: str, day: date) -> None:
-    """Drop the ids a day holds (before it is validated again, or when it is rejected)."""
-    c = ACCEPTED_IDS.c
-    session.execute(delete(ACCEPTED_IDS).where(c.source == source, c.logical_date == day))
-
-
-def record_history_ids(session: Session, source: Source, staging_root: Path) -> None:
-    """Record the ids of days validated before ``accepted_ids`` existed (migration 0008), from
-    their staged events, once; an id two such days both hold stays with the first."""
-    unrecorded = (
-        (ValidationRun.source == source.name)
-        & ValidationRun.ids_recorded.is_(False)
-        & (ValidationRun.status == "accepted")
-    )
-    pending = session.scalars(
-        select(ValidationRun.logical_date).where(unrecorded).order_by(ValidationRun.logical_date)
-    ).all()
-    if not pending:
-        return
-    if source.id_column is not None:
-        dialect = session.get_bind().dialect.name
-        upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ACCEPTED_IDS)
-        for day in pending:
-            path = staged_file(staging_root, source, day)
-            if not path.exists():
-                continue
-            ids = id_text(pd.read_parquet(path, columns=[source.id_column])[source.id_column])
-            rows = [{"source": source.name, "id_value": i, "logical_date": day} for i in ids]
-            if rows:
-                session.execute(upsert.on_conflict_do_nothing(), rows)
-    session.execute(update(ValidationRun).where(unrecorded).values(ids_recorded=True))
-
-
 def accepted_lines(raw: pd.DataFrame, result: ValidationResult) -> list[int]:
     """The raw line (or row) of each accepted row, in the accepted frame's order."""
     bad = set(int(n) for n in result.quarantined["row_number"])
@@ -562,99 +305,3 @@ def validate_and_stage(
     write_copy(session, run, quarantine_root)
     write_staged(staged_file(staging_root, source, day), result.accepted, entity)
     return result
-
-
-def write_staged(target: Path, events: pd.DataFrame, entity: Entity | None) -> None:
-    """Stage a day's accepted events (atomically), sorted by the slot of ``entity``'s key
-    (``SLOT_COLUMN``, in row groups of ``STAGED_ROW_GROUP`` rows) so that one shard's entities
-    are read with Parquet pushdown; without an entity (the source has no entity key column)
-    as they are."""
-    table = pa.Table.from_pandas(events, preserve_index=False)
-    if entity is not None and entity.key in events.columns:
-        slots = slots_of(table.column(entity.key), entity.dtype)
-        order = np.argsort(slots, kind="stable")
-        table = table.take(order).append_column(SLOT_COLUMN, pa.array(slots[order], pa.int16()))
-        metadata = (table.schema.metadata or {}) | {
-            SLOT_KEY: f"{entity.key}:{entity.dtype}".encode()
-        }
-        table = table.replace_schema_metadata(metadata)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp, row_group_size=STAGED_ROW_GROUP)
-    tmp.replace(target)
-
-
-def read_staged(
-    path: Path, shard: Shard | None = None, entity: Entity | None = None
-) -> pd.DataFrame:
-    """A day's staged events (of ``shard``'s entities of ``entity`` only, when given)."""
-    return staged_table(path, shard, entity).to_pandas()
-
-
-def staged_table(path: Path, shard: Shard | None = None, entity: Entity | None = None) -> pa.Table:
-    """A day's staged events as Arrow (of ``shard``'s entities of ``entity`` only, when given).
-
-    A file staged sorted by the slots of ``entity``'s key is read with pushdown (only the row
-    groups holding the shard's slots); any other (staged before shards, or by another key)
-    is read whole and filtered, so the result is the same either way.
-    """
-    if shard is None or shard.whole or entity is None:
-        return _without_slots(pq.read_table(path))
-    first, end = shard.slots
-    if (pq.read_schema(path).metadata or {}).get(SLOT_KEY) == _slot_key(entity):
-        filters = [(SLOT_COLUMN, ">=", first), (SLOT_COLUMN, "<", end)]
-        return _without_slots(pq.read_table(path, filters=filters))
-    table = _without_slots(pq.read_table(path))
-    if entity.key not in table.column_names:
-        raise FtiError(
-            f"{path}: no column {entity.key!r} to split {entity.name!r} entities into shards; "
-            "give the group one shard (params.yaml shards.groups)"
-        )
-    return table.filter(shard.holds(slots_of(table.column(entity.key), entity.dtype)))
-
-
-def _slot_key(entity: Entity) -> bytes:
-    return f"{entity.key}:{entity.dtype}".encode()
-
-
-def staged_entity(path: Path) -> Entity | None:
-    """The entity whose key a staged file is sorted by (None: not sorted by one)."""
-    if not path.exists():
-        return None
-    said = (pq.read_schema(path).metadata or {}).get(SLOT_KEY)
-    if said is None:
-        return None
-    key, _, dtype = said.decode().rpartition(":")
-    return Entity(key, key=key, dtype="string" if dtype == "string" else "int64")
-
-
-def _without_slots(table: pa.Table) -> pa.Table:
-    return table.drop_columns([SLOT_COLUMN]) if SLOT_COLUMN in table.column_names else table
-
-
-def load_events(
-    staging_root: Path,
-    source: Source,
-    first: date,
-    last: date,
-    shard: Shard | None = None,
-    entity: Entity | None = None,
-) -> pd.DataFrame:
-    """Validated rows of the days in [first, last] that have been staged (of the entities of
-    ``entity`` in ``shard`` only, when given: see ``staged_table``).
-
-    With none, an empty frame of the source's columns in their validated dtypes (time columns
-    are UTC datetimes), never an untyped one.
-    """
-    tables = []
-    day = first
-    while day <= last:
-        path = staged_file(staging_root, source, day)
-        if path.exists():
-            table = staged_table(path, shard, entity)
-            if table.num_rows:
-                tables.append(table)
-        day += timedelta(days=1)
-    if not tables:
-        return empty_rows(source)
-    return pa.concat_tables(tables, promote_options="default").to_pandas()

@@ -13,17 +13,9 @@ from sqlalchemy.orm import Session
 from fti.db.tables import QuarantinedRow, Readmission, RetiredQuarantineIds, ValidationRun
 from fti.definitions import Source
 from fti.errors import FtiError
-from fti.features.events import (
-    id_holders,
-    id_text,
-    lock_ids,
-    read_staged,
-    remember_ids,
-    staged_entity,
-    staged_file,
-    write_copy,
-    write_staged,
-)
+from fti.features.accepted_ids import id_holders, id_text, lock_ids, remember_ids
+from fti.features.accounting import write_copy
+from fti.features.staged import read_staged, staged_entity, staged_file, write_staged
 from fti.validation import validate_frame
 
 

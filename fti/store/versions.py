@@ -5,17 +5,17 @@ whole ``data/<group>`` folder is one DVC output. Publishing a version writes the
 partitions to a staging folder, swaps them in, ``dvc add``s the folder, commits, tags
 ``<group>/v<N>`` and pushes to the DVC remote, all under one lock. Reading a version goes
 through DVC at that tag, so version 1 reads the same bytes after version 5 exists.
+
+What a group looks like in the registry (names, tags, partition folders, the schema file and
+its evolution) is ``fti.store.layout``; how a publish that died is undone, ``fti.store.recovery``.
+Both are imported back here, where the store's users import them from.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import os
-import re
 import shutil
-import signal
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,15 +31,28 @@ import yaml
 from filelock import FileLock
 
 from fti.errors import StoreError, VersionNotFoundError
+from fti.store.layout import (
+    DATE_COLUMN,
+    PARTITION,
+    check_group_name,
+    evolve_schema,
+    partition_dir,
+    schema_from_json,
+    schema_to_json,
+    version_tag,
+)
+from fti.store.recovery import (  # the first two only for their users, who import them from here
+    DVC_RWLOCK,  # noqa: F401
+    FAULT_POINTS,  # noqa: F401
+    IN_PROGRESS,
+    PublishRecovery,
+    fault_point,
+)
 from fti.store.registry_repo import cache_objects_dir, git, open_dvc
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
 
-NAME = r"[a-z][a-z0-9_]{0,62}"
-GROUP_NAME = re.compile(rf"^{NAME}$")
-PARTITION = re.compile(r"^feature_date=(\d{4}-\d{2}-\d{2})$")
-DATE_COLUMN = "feature_date"
 LOCK_TIMEOUT_S = 600
 ROW_GROUP_ROWS = 128 * 1024  # streaming reads hold about one row group per column at a time
 STREAMING: dict[str, Any] = {
@@ -48,19 +61,6 @@ STREAMING: dict[str, Any] = {
     "fragment_readahead": 1,
     "fragment_scan_options": ds.ParquetFragmentScanOptions(pre_buffer=False),
 }
-IN_PROGRESS = ".git/fti-publish-in-progress"  # names the tag being published until it exists
-IN_PROGRESS_TAG = re.compile(rf"^({NAME})/v\d+$")  # what a whole marker holds
-PUBLISH_COMMIT = re.compile(rf"^({NAME}/v\d+): ")  # the subject of a version's commit
-DVC_RWLOCK = ".dvc/tmp/rwlock"  # DVC's stage read/write lock (JSON, rewritten in place)
-# Named points of a publish where ``FTI_FAULT_POINT=<name>`` kills the process (see fault_point).
-FAULT_POINTS = (
-    "build.shard",  # a shard's build wrote its first chunk's parts, not the rest, not its mark
-    "publish.marker",  # the in-progress marker's temp file exists, nothing written into it yet
-    "publish.partition",  # one partition of a publish is written to its staging folder
-    "recover.locks",  # recovery removed the stale locks; the work tree is not reset yet
-    "recover.dropped",  # recovery dropped a commit that never got its tag
-    "recover.checkout",  # recovery restored the work tree; the marker still exists
-)
 GRANULAR_ADD_MAX = 7  # at most this many new partitions: dvc add them one by one (see _dvc_add)
 
 
@@ -77,105 +77,6 @@ class PublishedVersion:
     new: bool = True  # False: the partitions changed nothing, this is the existing latest version
 
 
-def fault_point(name: str) -> None:
-    """Let a test kill the publisher here: SIGKILL this process if ``FTI_FAULT_POINT`` is ``name``.
-
-    The kill tests (tests/integration/test_publish_kills.py) set the variable to one of
-    ``FAULT_POINTS`` to stop a publish, or its recovery, exactly between two of its steps, as
-    a machine going away would. Unset (as always outside those tests) it does nothing.
-    """
-    if os.environ.get("FTI_FAULT_POINT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def check_group_name(group: str) -> str:
-    """Group names become paths and tags: only lower-case letters, digits and underscores."""
-    if not GROUP_NAME.match(group):
-        raise StoreError(
-            f"feature group name {group!r} is not allowed: use lower-case letters, digits and "
-            "underscores, starting with a letter"
-        )
-    return group
-
-
-def version_tag(group: str, version: int) -> str:
-    return f"{check_group_name(group)}/v{version}"
-
-
-def partition_dir(group_dir: Path, day: date) -> Path:
-    return group_dir / f"{DATE_COLUMN}={day.isoformat()}"
-
-
-def evolve_schema(
-    group: str, previous: pa.Schema | None, partitions: Mapping[date, pa.Table]
-) -> pa.Schema:
-    """The schema of the version these partitions make: the previous one plus added columns.
-
-    New partitions must agree with each other. A column may be added (older partitions read
-    it as null); dropping a column or changing its type is refused, since models trained on
-    earlier versions read exactly their columns from later ones.
-    """
-    shapes = partition_shapes(partitions)
-    schemas = sorted({str(schema) for schema, _ in shapes.values()})
-    try:  # a column that is all null in a partition (type null) takes the others' type
-        if len({tuple(schema.names) for schema, _ in shapes.values()}) > 1:
-            raise pa.ArrowInvalid("the partitions have different columns")
-        typed = [schema for schema, rows in shapes.values() if rows] or [
-            previous or next(iter(shapes.values()))[0]
-        ]  # an empty day's columns carry no real type: the others' (or the version's) count
-        new = pa.unify_schemas(typed, promote_options="default")
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise StoreError(
-            f"partitions for {group!r} do not share one schema ({exc}): {schemas}"
-        ) from exc
-    if previous is None:
-        return new
-    problems = []
-    for field in previous:
-        if field.name not in new.names:
-            problems.append(f"column {field.name!r} ({field.type}) is missing")
-        elif new.field(field.name).type != field.type and not (
-            pa.types.is_null(new.field(field.name).type) or pa.types.is_null(field.type)
-        ):
-            problems.append(
-                f"column {field.name!r} changes type from {field.type} to {new.field(field.name).type}"
-            )
-    if problems:
-        raise StoreError(
-            f"new partitions of {group!r} do not keep its schema: {'; '.join(problems)}. "
-            "Columns may only be added; publish a changed column under a new name."
-        )
-    kept = [
-        new.field(f.name) if pa.types.is_null(f.type) else f for f in previous
-    ]  # a column first published all null takes its first real type
-    added = [field for field in new if field.name not in previous.names]
-    return pa.schema([*kept, *added])
-
-
-def partition_shapes(partitions: Mapping[date, pa.Table]) -> dict[date, tuple[pa.Schema, int]]:
-    """Each partition's schema and row count; without reading the data of partitions that
-    are read when asked for (``fti.features.build.StagedPartitions.shapes``)."""
-    shapes = getattr(partitions, "shapes", None)
-    if callable(shapes):
-        return dict(shapes())
-    return {day: (table.schema, table.num_rows) for day, table in partitions.items()}
-
-
-def schema_to_json(schema: pa.Schema) -> str:
-    """Readable columns plus the exact Arrow schema, for ``data/<group>.schema.json``."""
-    return json.dumps(
-        {
-            "columns": {field.name: str(field.type) for field in schema},
-            "arrow": base64.b64encode(schema.serialize().to_pybytes()).decode(),
-        },
-        indent=2,
-    )
-
-
-def schema_from_json(text: str) -> pa.Schema:
-    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(json.loads(text)["arrow"])))
-
-
 def _md5_of(dvc_file_text: str) -> str:
     return str(yaml.safe_load(dvc_file_text)["outs"][0]["md5"])
 
@@ -185,36 +86,12 @@ def read_partition_in_work_tree(store: FeatureStore, group: str, day: date) -> p
     return pq.read_table(partition_dir(store.group_dir(group), day) / "part-0.parquet")
 
 
-def _group_in_marker(marker: Path) -> str | None:
-    """The group an in-progress marker names, or None when it cannot be read (empty, cut short)."""
-    try:
-        found = IN_PROGRESS_TAG.match(marker.read_text(encoding="utf-8").strip())
-    except (OSError, UnicodeDecodeError):
-        return None
-    return found.group(1) if found else None
-
-
-def _is_empty_rwlock(path: Path) -> bool:
-    """Whether DVC's rwlock file is a lock nobody holds: ``{}``, ``{"read": {}}`` and so on.
-
-    DVC's format (``dvc/rwlock.py``) is ``{"read": {path: [holder, ...]}, "write": {path:
-    holder}}``, each key optional; an entry, a file cut short or any other shape is not empty.
-    """
-    try:
-        lock = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return isinstance(lock, dict) and all(
-        key in ("read", "write") and value == {} for key, value in lock.items()
-    )
-
-
 def _partition_dates_in(group_dir: Path) -> list[date]:
     found = (PARTITION.match(p.name) for p in group_dir.iterdir())
     return sorted(date.fromisoformat(m.group(1)) for m in found if m)
 
 
-class FeatureStore:
+class FeatureStore(PublishRecovery):
     """Front object of the feature store at ``path`` (a DVC data registry)."""
 
     def __init__(self, path: Path) -> None:
@@ -452,98 +329,6 @@ class FeatureStore:
 
     def schema_file(self, group: str) -> Path:
         return self.path / "data" / f"{check_group_name(group)}.schema.json"
-
-    def _write_marker(self, tag: str) -> None:
-        """Name the tag being published in the in-progress marker, atomically.
-
-        The tag goes to a temp file that is then renamed over the marker, so a kill leaves no
-        marker or a whole one (and at worst an empty temp file, which the next marker replaces;
-        with no marker there is nothing to recover, as nothing was written yet). No fsync:
-        after a power loss a marker could still come back empty, and ``_recover`` then
-        recovers every group, which is correct, only slower.
-        """
-        marker = self.path / IN_PROGRESS
-        temp = marker.with_name(f"{marker.name}.tmp")
-        with temp.open("w", encoding="utf-8") as out:
-            fault_point("publish.marker")
-            out.write(tag)
-        os.replace(temp, marker)
-
-    def _recover(self) -> None:
-        """Undo whatever an interrupted publish left; a no-op after a clean one.
-
-        Only called under the publish lock: no other fti process is writing the store, so a
-        lock file of git or DVC found here is one a killed process left (see
-        ``_clear_stale_locks``); they go first, since every later step needs git or DVC. With
-        an in-progress marker, the commit that never got its tag is dropped and the work tree
-        returns to HEAD: for the group the marker names, or for every group when the marker
-        cannot be read (a publish killed while writing it, before atomic markers). Each step is
-        safe to be killed in: the marker goes last, so the next publish recovers again.
-        """
-        self._clear_stale_locks()
-        for temp in (".staging", ".trash"):
-            shutil.rmtree(self.path / temp, ignore_errors=True)
-        marker = self.path / IN_PROGRESS
-        if not marker.exists():
-            return
-        fault_point("recover.locks")
-        self._drop_untagged_commits()
-        fault_point("recover.dropped")
-        git(self.path, "reset", "-q", "--hard", "HEAD")
-        git(self.path, "clean", "-q", "-fd", "--", "data")  # untracked files of that publish
-        self._restore_work_tree(_group_in_marker(marker))
-        fault_point("recover.checkout")
-        marker.unlink()
-
-    def _clear_stale_locks(self) -> None:
-        """Remove the locks a git or DVC process leaves behind when it is killed holding them.
-
-        git takes ``<file>.lock`` beside each file it rewrites (``HEAD``, ``index``,
-        ``ORIG_HEAD``, ``packed-refs``, ``config``, each ref under ``refs/``, ...) and refuses
-        to run while one exists, so every ``*.lock`` under ``.git`` goes (the loose-object
-        folders hold none and are skipped). DVC's stage lock ``.dvc/tmp/rwlock`` is a JSON file
-        rewritten in place: a kill can leave it truncated, and then every DVC command fails;
-        since no fti publisher is inside a DVC command now, any entry it holds is stale too,
-        so it goes unless it is an empty lock. DVC's repo locks (``.dvc/tmp/lock``,
-        ``rwlock.lock``) are ``fcntl`` locks that the kernel releases when their process dies:
-        a leftover file blocks nobody, and a reader fetching from the remote may hold one now,
-        so they stay.
-        """
-        git_dir = self.path / ".git"
-        for folder, subfolders, files in os.walk(git_dir):
-            if Path(folder) == git_dir / "objects":
-                subfolders[:] = [d for d in subfolders if d in ("info", "pack")]
-            for name in files:
-                if name.endswith(".lock"):
-                    (Path(folder) / name).unlink(missing_ok=True)
-        rwlock = self.path / DVC_RWLOCK
-        if rwlock.exists() and not _is_empty_rwlock(rwlock):
-            rwlock.unlink()  # DVC reads a missing rwlock as an empty one
-
-    def _drop_untagged_commits(self) -> None:
-        """Drop the commit of a publish killed before its tag (``<group>/v<N>: ...``, no tag)."""
-        while True:
-            subject = git(self.path, "log", "-1", "--format=%s")
-            unfinished = PUBLISH_COMMIT.match(subject)
-            if not unfinished or git(self.path, "tag", "--list", unfinished.group(1)):
-                return
-            git(self.path, "reset", "-q", "--hard", "HEAD~1")
-
-    def _restore_work_tree(self, group: str | None) -> None:
-        """Put the DVC-tracked data of ``group`` (``None``: every group) back as HEAD has it.
-
-        A group folder without a ``.dvc`` file at HEAD belongs to a first version that was never
-        made, and is removed.
-        """
-        data = self.path / "data"
-        folders = [self.group_dir(group)] if group else [p for p in data.glob("*") if p.is_dir()]
-        tracked = [str(f.with_suffix(".dvc")) for f in folders if f.with_suffix(".dvc").exists()]
-        if tracked:
-            with open_dvc(self.path) as repo:
-                repo.checkout(tracked, force=True)
-        for folder in folders:
-            if folder.exists() and not folder.with_suffix(".dvc").exists():
-                shutil.rmtree(folder)
 
     def _published_schema(self, group: str, version: int) -> pa.Schema:
         """The schema a version declares (older versions without the file: their first file's)."""

@@ -102,7 +102,7 @@ def test_a_bad_setting_is_one_line_naming_it(
 
 
 # Settings any text is a good value of (whether a user and password pair is checked where
-# they are used: fti.monitoring.runs.api_client).
+# they are used: fti.monitoring.airflow_api.api_client).
 ANY_TEXT = {"FTI_AIRFLOW_API_USERNAME", "FTI_AIRFLOW_API_PASSWORD"}
 
 

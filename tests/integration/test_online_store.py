@@ -448,7 +448,7 @@ if __name__ == "__main__":
     os.setpgrp()
     publisher = Settings(home=Path(home), db_url=db, params_file=PARAMS, manifest_path=MANIFEST)
     if step != "tag":
-        os.environ["FTI_FAULT_POINT"] = step  # fti.store.versions.fault_point kills there
+        os.environ["FTI_FAULT_POINT"] = step  # fti.store.recovery.fault_point kills there
     else:
 
         def die(*args: Any, **kwargs: Any) -> None:

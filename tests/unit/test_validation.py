@@ -460,7 +460,7 @@ def test_a_time_with_an_offset_keeps_it(tmp_path: Path) -> None:
 def test_an_offset_the_pattern_misses_is_still_found(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import fti.validation
+    import fti.validation._values
 
     rows = [
         dict(GOOD, event_id="a", event_time="2026-03-10T08:00:00+01:00"),
@@ -468,7 +468,7 @@ def test_an_offset_the_pattern_misses_is_still_found(
     ]
     path = write_csv(tmp_path / "day.csv", rows)
     expected = validate_file(path, crm_like := replace(SOURCE, timezone="Europe/Berlin"), DAY)
-    monkeypatch.setattr(fti.validation, "OFFSET", r"(?!x)x")  # matches nothing
+    monkeypatch.setattr(fti.validation._values, "OFFSET", r"(?!x)x")  # matches nothing
     again = validate_file(path, crm_like, DAY)
     pd.testing.assert_frame_equal(again.accepted, expected.accepted)
     assert again.accepted["event_time"].tolist() == [pd.Timestamp("2026-03-10T07:00:00Z")] * 2

@@ -290,12 +290,12 @@ def test_only_an_encoding_error_blames_the_encoding(
     with pytest.raises(InputFileError, match=r"latin\.csv: cannot be read as UTF-8 CSV"):
         validate_file(latin, SOURCE, DAY)
 
-    import fti.validation
+    import fti.validation._files
 
     def broken(*args: object, **kwargs: object) -> None:
         raise pyarrow.ArrowInvalid("CSV parse error: something else")
 
-    monkeypatch.setattr(fti.validation.pacsv, "read_csv", broken)
+    monkeypatch.setattr(fti.validation._files.pacsv, "read_csv", broken)
     with pytest.raises(InputFileError, match=r"day\.csv: cannot be read as CSV \(CSV parse") as e:
         validate_file(path, SOURCE, DAY)
     assert "UTF" not in str(e.value)

@@ -1,0 +1,76 @@
+"""Realized performance: how a model's predictions turned out once their labels landed.
+
+A label group version labels some dates (the partitions it wrote). For each model version
+trained on that label group that scored one of those dates, the scores it wrote for the date
+are joined on the entity with the labels of the date and scored by ``fti.training.metrics``
+exactly as the holdout was (``holdout_metrics`` on a stand-in model that answers with the
+stored scores), plus calibration for classifiers (Brier score, reliability curve) and the
+error distribution for regressors. One ``realized_metrics`` row per (model, version, date);
+recomputing replaces it.
+
+The scores come from ``predictions`` (one version per model and date: the slice's writer)
+and from ``shadow_predictions``: the scores of a version shadow-scored beside it (the
+``challenger``, fti.pipelines.score_shadow), one slice per (model, version, date), written by
+``write_shadow_slice``.
+
+This package's public face is this module; inside it, ``_record`` records the metrics of
+the dates labels land for, ``_score`` scores one slice, ``_tables`` reads the recorded rows
+and writes shadow slices, and ``_alerts`` judges the recorded metrics against
+params.yaml's ``monitor.realized`` rules.
+"""
+
+from fti.monitoring.realized._alerts import (
+    FEATURE_DAG,
+    Breach,
+    RealizedRules,
+    Window,
+    realized_alerts,
+    realized_breaches,
+    realized_rules,
+    realized_windows,
+)
+from fti.monitoring.realized._record import (
+    record_realized,
+    record_realized_after_publish,
+    record_realized_of_scored,
+    refresh_realized,
+)
+from fti.monitoring.realized._score import (
+    ERROR_QUANTILES,
+    RELIABILITY_BINS,
+    error_distribution,
+    realized,
+    reliability,
+)
+from fti.monitoring.realized._tables import (
+    COLUMNS,
+    as_dict,
+    compare_realized,
+    realized_rows,
+    write_shadow_slice,
+)
+
+__all__ = [
+    "COLUMNS",
+    "ERROR_QUANTILES",
+    "FEATURE_DAG",
+    "RELIABILITY_BINS",
+    "Breach",
+    "RealizedRules",
+    "Window",
+    "as_dict",
+    "compare_realized",
+    "error_distribution",
+    "realized",
+    "realized_alerts",
+    "realized_breaches",
+    "realized_rows",
+    "realized_rules",
+    "realized_windows",
+    "record_realized",
+    "record_realized_after_publish",
+    "record_realized_of_scored",
+    "refresh_realized",
+    "reliability",
+    "write_shadow_slice",
+]

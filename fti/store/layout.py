@@ -1,0 +1,109 @@
+"""A feature group in the registry: its name (a folder and the prefix of its version tags), its
+date partitions ``data/<group>/feature_date=YYYY-MM-DD/``, its schema file
+``data/<group>.schema.json``, and how that schema may change from one version to the next."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+
+from fti.errors import StoreError
+
+NAME = r"[a-z][a-z0-9_]{0,62}"
+GROUP_NAME = re.compile(rf"^{NAME}$")
+PARTITION = re.compile(r"^feature_date=(\d{4}-\d{2}-\d{2})$")
+DATE_COLUMN = "feature_date"
+
+
+def check_group_name(group: str) -> str:
+    """Group names become paths and tags: only lower-case letters, digits and underscores."""
+    if not GROUP_NAME.match(group):
+        raise StoreError(
+            f"feature group name {group!r} is not allowed: use lower-case letters, digits and "
+            "underscores, starting with a letter"
+        )
+    return group
+
+
+def version_tag(group: str, version: int) -> str:
+    return f"{check_group_name(group)}/v{version}"
+
+
+def partition_dir(group_dir: Path, day: date) -> Path:
+    return group_dir / f"{DATE_COLUMN}={day.isoformat()}"
+
+
+def evolve_schema(
+    group: str, previous: pa.Schema | None, partitions: Mapping[date, pa.Table]
+) -> pa.Schema:
+    """The schema of the version these partitions make: the previous one plus added columns.
+
+    New partitions must agree with each other. A column may be added (older partitions read
+    it as null); dropping a column or changing its type is refused, since models trained on
+    earlier versions read exactly their columns from later ones.
+    """
+    shapes = partition_shapes(partitions)
+    schemas = sorted({str(schema) for schema, _ in shapes.values()})
+    try:  # a column that is all null in a partition (type null) takes the others' type
+        if len({tuple(schema.names) for schema, _ in shapes.values()}) > 1:
+            raise pa.ArrowInvalid("the partitions have different columns")
+        typed = [schema for schema, rows in shapes.values() if rows] or [
+            previous or next(iter(shapes.values()))[0]
+        ]  # an empty day's columns carry no real type: the others' (or the version's) count
+        new = pa.unify_schemas(typed, promote_options="default")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise StoreError(
+            f"partitions for {group!r} do not share one schema ({exc}): {schemas}"
+        ) from exc
+    if previous is None:
+        return new
+    problems = []
+    for field in previous:
+        if field.name not in new.names:
+            problems.append(f"column {field.name!r} ({field.type}) is missing")
+        elif new.field(field.name).type != field.type and not (
+            pa.types.is_null(new.field(field.name).type) or pa.types.is_null(field.type)
+        ):
+            problems.append(
+                f"column {field.name!r} changes type from {field.type} to {new.field(field.name).type}"
+            )
+    if problems:
+        raise StoreError(
+            f"new partitions of {group!r} do not keep its schema: {'; '.join(problems)}. "
+            "Columns may only be added; publish a changed column under a new name."
+        )
+    kept = [
+        new.field(f.name) if pa.types.is_null(f.type) else f for f in previous
+    ]  # a column first published all null takes its first real type
+    added = [field for field in new if field.name not in previous.names]
+    return pa.schema([*kept, *added])
+
+
+def partition_shapes(partitions: Mapping[date, pa.Table]) -> dict[date, tuple[pa.Schema, int]]:
+    """Each partition's schema and row count; without reading the data of partitions that
+    are read when asked for (``fti.features.build.StagedPartitions.shapes``)."""
+    shapes = getattr(partitions, "shapes", None)
+    if callable(shapes):
+        return dict(shapes())
+    return {day: (table.schema, table.num_rows) for day, table in partitions.items()}
+
+
+def schema_to_json(schema: pa.Schema) -> str:
+    """Readable columns plus the exact Arrow schema, for ``data/<group>.schema.json``."""
+    return json.dumps(
+        {
+            "columns": {field.name: str(field.type) for field in schema},
+            "arrow": base64.b64encode(schema.serialize().to_pybytes()).decode(),
+        },
+        indent=2,
+    )
+
+
+def schema_from_json(text: str) -> pa.Schema:
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(json.loads(text)["arrow"])))

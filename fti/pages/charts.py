@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from fti.pages.svg import BAD, BG, GOOD, GRID, REFERENCE, SERIES, Chart, themed, to_chart
+from fti.pages.svg import BAD, BG, FG, GOOD, GRID, REFERENCE, SERIES, Chart, themed, to_chart
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -201,7 +201,7 @@ def errors_over_dates(
 
 def psi_bars(features: Sequence[Mapping[str, Any]], threshold: float, title: str) -> Chart:
     """PSI per feature, over the threshold in the bad colour."""
-    fig, ax = _figure(0.3 * len(features) + 1.0, width=SIDE)
+    fig, ax = _figure(0.25 * len(features) + 1.0)
     with themed():
         names = [f["feature"] for f in features]
         ax.barh(
@@ -244,7 +244,7 @@ def histogram(feature: Mapping[str, Any]) -> Chart:
         ax.set_title(
             f"{feature['feature']}: PSI {feature['psi']:.3f}",
             loc="left",
-            color=BAD if feature["breached"] else None,
+            color=BAD if feature["breached"] else FG,
         )
         ax.legend()
     return to_chart(fig, f"{feature['feature']}: share of rows per bin, training and scored")

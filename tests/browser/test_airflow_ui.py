@@ -372,7 +372,7 @@ def promote_on_the_model_page(browser: Any, airflow: Airflow, project: Project) 
 
 
 # ---- every page, in both themes -----------------------------------------------------------------
-THEMES = {"light": "rgb(255, 255, 255)", "dark": "rgb(22, 29, 45)"}  # Airflow's bg per theme
+THEMES = {"light": "rgba(255, 255, 255, 1)", "dark": "rgba(22, 29, 45, 1)"}  # Airflow's bg per theme
 # What a Python value printed as is looks like: dict and list reprs, None/True/False, objects,
 # datetimes, and floats with all their digits.
 REPR = re.compile(
@@ -404,6 +404,10 @@ def test_every_fti_page_in_light_and_dark(project: Project, airflow: Airflow, br
     viewport and of the whole page. On the index, the tables sort and filter."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_in(browser, airflow, "/fti/")
+    browser.execute_cdp_cmd(  # the viewport itself 1280x800, whatever the window's frame
+        "Emulation.setDeviceMetricsOverride",
+        {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False},
+    )
     violations: dict[str, list[str]] = {}
     for theme, background in THEMES.items():
         browser.execute_cdp_cmd(

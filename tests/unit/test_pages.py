@@ -330,6 +330,19 @@ def test_a_chart_is_inline_svg_in_the_pages_colours() -> None:
     assert ">Apr<" in svg or "2026-Apr" in svg
 
 
+def test_a_histogram_titles_a_breach_in_the_bad_colour_only() -> None:
+    feature = {
+        "feature": "logins_7d",
+        "expected": [5, 5],
+        "observed": [9, 1],
+        "bins": ["< 3", ">= 3"],
+    }
+    calm = str(charts.histogram(feature | {"psi": 0.01, "breached": False}).svg)
+    breached = str(charts.histogram(feature | {"psi": 0.6, "breached": True}).svg)
+    assert "logins_7d: PSI 0.010" in calm and "var(--chart-bad)" not in calm
+    assert "var(--chart-bad)" in breached
+
+
 def test_chart_ids_are_unique_per_chart() -> None:
     svg = '<?xml?><svg width="10pt" height="5pt"><clipPath id="p1"/><g clip-path="url(#p1)" style="fill: #0f0f10"/></svg>'
     first, second = str(inline(svg, "a", "c1-")), str(inline(svg, "b", "c2-"))

@@ -281,7 +281,7 @@ def test_the_model_version_page_shows_dicts_lists_and_features_for_people() -> N
     assert not REPR.findall(text), REPR.findall(text)
     lineage = html_text.definitions(html_text.section(page, "lineage"))
     assert lineage["parameters"] == "max iter 150 max depth \u2013 early stopping yes scale 0.1235"
-    assert lineage["promotion"] == "promoted yes interval 0.01 0.02 reason beats v1"
+    assert lineage["promotion"] == "promoted: beats v1 promoted yes interval 0.01 0.02 reason beats v1"
     assert lineage["sha256"] == "ab" * 5 and f'data-copy="{"ab" * 32}"' in page
     assert html_text.definitions(html_text.section(page, "metrics")) == {
         "roc_auc": "0.7181 gate",

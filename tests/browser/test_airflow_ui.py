@@ -392,7 +392,7 @@ def fti_pages(project: Project) -> dict[str, str]:
         "model-version": f"/fti/models/churn/{project.champion}",
         "model-metrics": "/fti/models/churn/metrics",
         "drift-report": f"/fti/drift?run_id={quote(project.scored, safe='')}",
-        "health": "/fti/health",
+        "health": f"/fti/health?now={DEMO_END + timedelta(days=1)}T06:00",
         "realized": "/fti/models/churn/realized",
         "realized-regressor": "/fti/models/spend/realized",
     }

@@ -257,6 +257,7 @@ def version_view(**changes: Any) -> ModelVersionPage:
         "recorded": None,
         "metrics_href": "models/churn/metrics",
         "realized_href": "models/churn/realized",
+        "dags": [Link("training DAG", "/dags/churn_training", top=True)],
     }
     return ModelVersionPage(**{**values, **changes})
 
@@ -281,7 +282,9 @@ def test_the_model_version_page_shows_dicts_lists_and_features_for_people() -> N
     assert not REPR.findall(text), REPR.findall(text)
     lineage = html_text.definitions(html_text.section(page, "lineage"))
     assert lineage["parameters"] == "max iter 150 max depth \u2013 early stopping yes scale 0.1235"
-    assert lineage["promotion"] == "promoted: beats v1 promoted yes interval 0.01 0.02 reason beats v1"
+    assert (
+        lineage["promotion"] == "promoted: beats v1 promoted yes interval 0.01 0.02 reason beats v1"
+    )
     assert lineage["sha256"] == "ab" * 5 and f'data-copy="{"ab" * 32}"' in page
     assert html_text.definitions(html_text.section(page, "metrics")) == {
         "roc_auc": "0.7181 gate",
@@ -297,6 +300,7 @@ def test_the_model_version_page_shows_dicts_lists_and_features_for_people() -> N
     assert re.search(r'<form method="post" action="models/churn/2/promote"', page)
     assert '<input type="hidden" name="token" value="t0ken">' in page
     assert 'required maxlength="1000"' in page
+    assert '<a href="/dags/churn_training" target="_top">training DAG</a>' in page
 
 
 def test_the_forms_show_only_to_who_may_use_them() -> None:

@@ -89,6 +89,7 @@ class ModelVersionPage:
     recorded: AliasEvent | None  # the change a form just made (?event=)
     metrics_href: str
     realized_href: str
+    dags: list[Link]  # the model's training and inference DAGs in Airflow
 
 
 def metrics_of(row: ModelVersion) -> list[Metric]:
@@ -217,6 +218,10 @@ def model_version(
         recorded=next((e for e in history if e.id == event), None) if event is not None else None,
         metrics_href=urls.model_metrics(name),
         realized_href=urls.model_realized(name),
+        dags=[
+            Link(f"{kind} DAG", urls.airflow_dag(f"{name}_{kind}"), top=True)
+            for kind in ("training", "inference")
+        ],
     )
 
 

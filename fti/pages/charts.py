@@ -84,10 +84,11 @@ def realized_over_dates(
     windows: Mapping[int, tuple[date, date]],
     ylabel: str,
     title: str,
+    width: float = SIDE,
 ) -> Chart:
     """The realized metric per as-of date, one line per version with its holdout figure dashed
     in the same colour; its training window hatched and the points inside it hollow."""
-    fig, ax = _figure(3.6, width=SIDE)
+    fig, ax = _figure(3.6, width=width)
     days = [r["as_of_date"] for r in rows]
     with themed():
         _date_axis(ax, min(days), max(days))
@@ -174,9 +175,10 @@ def errors_over_dates(
     versions: Sequence[int],
     windows: Mapping[int, tuple[date, date]],
     title: str,
+    width: float = WIDTH,
 ) -> Chart:
     """A regressor's error (prediction - label) per as-of date: median, 25-75% and 5-95%."""
-    fig, ax = _figure(3.6, width=SIDE)
+    fig, ax = _figure(3.6, width=width)
     days = [r["as_of_date"] for r in rows]
     with themed():
         _date_axis(ax, min(days), max(days))

@@ -164,9 +164,15 @@ def realized(session: Session, model: str, urls: Urls, version: int | None = Non
     found = direction(metrics[0]) if len(metrics) == 1 else None
     ylabel = metric + (f" ({found.words})" if found else "")
     dates = len({r["as_of_date"] for r in rows})
+    classifier_width = charts.SIDE if classifier else charts.WIDTH  # beside reliability
     shown = [
         charts.realized_over_dates(
-            rows, numbers, windows, ylabel, f"Realized {metric} of {model} per as-of date"
+            rows,
+            numbers,
+            windows,
+            ylabel,
+            f"Realized {metric} of {model} per as-of date",
+            classifier_width,
         )
     ]
     bins: list[ReliabilityBin] = []

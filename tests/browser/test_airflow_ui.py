@@ -1,14 +1,17 @@
 """The Airflow UI in a real headless Chromium: the fti page asks for Airflow's login and comes
 back after it, then trigger the churn model's inference DAG from its form with a non-default
 model version, wait for the run, see its prediction run, and make that version champion from
-its page on the fti pages. Then publish the demo's next night for every group but one and see,
-through the Browse menu's "fti health" page, that group flagged stale with the backfill that
-catches it up while the others are fresh.
+its page on the fti pages. Every fti page, in Airflow's light and dark themes at 1280x800:
+readable values (no Python repr), no horizontal scrollbar, tables that sort and filter, no
+serious or critical accessibility violation (axe-core), a screenshot each. Then publish the
+demo's next night for every group but one and see, through the Browse menu's "fti health" page,
+that group flagged stale with the backfill that catches it up while the others are fresh.
 
-A real ``airflow standalone`` (api-server, scheduler, dag-processor, triggerer; SQLite metadata
-in tmp) serves this repo's DAGs (generated from the churn demo's manifest) and plugin over a
-tmp FTI home holding version 1 of every feature and label group, two versions of the churn
-model and one of the spend model. Screenshots go to ``FTI_TEST_ARTIFACTS`` (default
+One real ``airflow standalone`` (api-server, scheduler, dag-processor, triggerer; SQLite
+metadata in tmp) for the whole session serves this repo's DAGs (generated from the churn demo's
+manifest) and plugin over a tmp FTI home holding version 1 of every feature and label group, two
+versions of the churn model and one of the spend model, a few nights scored by the champion with
+their drift and realized metrics. Screenshots go to ``FTI_TEST_ARTIFACTS`` (default
 ``test-artifacts/`` in the repository). Without Chromium and its driver the test is skipped:
 ``.ci/run`` installs Debian's ``chromium`` and ``chromium-driver``.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -40,6 +44,8 @@ STARTUP_SECONDS = 240
 RUN_SECONDS = 300
 NEXT_NIGHT = DEMO_END + timedelta(days=1)  # the health test publishes it for all but one group
 LEFT_BEHIND = "customer_profile"
+SCORED_NIGHTS = [DEMO_END - timedelta(days=n) for n in (40, 36, 32)]  # labels known for them
+WIDTH, HEIGHT = 1280, 800
 
 
 def browser_binaries() -> tuple[str, str]:
@@ -88,14 +94,17 @@ class Project:
     champion: int
     other: int
     as_of: str
+    scored: str  # the run id of a night the champion scored (its drift report)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def project(tmp_path_factory: pytest.TempPathFactory, demo_raw: Path) -> Project:
     """Version 1 of every feature and label group over the demo history; two versions of the
-    churn model (one of them champion) and one of the spend model."""
+    churn model (one of them champion) and one of the spend model; a few nights whose labels
+    are known scored by both champions, with their drift and realized metrics."""
     from fti import pipelines
     from fti.db.engine import session_scope
+    from fti.monitoring.realized import refresh_realized
     from fti.registry import aliases
 
     settings = demo_settings(tmp_path_factory.mktemp("browser") / "home", demo_raw)
@@ -121,7 +130,12 @@ def project(tmp_path_factory: pytest.TempPathFactory, demo_raw: Path) -> Project
         champion = aliases.current(session, "churn", aliases.CHAMPION)
     assert champion in versions
     other = next(v for v in versions if v != champion)
-    return Project(settings.home, champion, other, DEMO_END.isoformat())
+    for model in ("churn", "spend"):
+        for night in SCORED_NIGHTS:
+            pipelines.score_batch(model, night, f"cli__infer__{model}__{night}", settings=settings)
+    assert refresh_realized(settings)
+    churn_night = f"cli__infer__churn__{SCORED_NIGHTS[-1]}"
+    return Project(settings.home, champion, other, DEMO_END.isoformat(), churn_night)
 
 
 @dataclass
@@ -131,7 +145,7 @@ class Airflow:
     log: Path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def airflow(project: Project, demo_raw: Path) -> Iterator[Airflow]:
     """``airflow standalone`` on free ports over the project; DAGs scheduled by hand only."""
     from fti.definitions import load_project
@@ -214,7 +228,7 @@ def browser() -> Iterator[Any]:
         "--headless=new",
         "--no-sandbox",
         "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
+        f"--window-size={WIDTH},{HEIGHT}",
         "--lang=en-US",
     ):
         options.add_argument(argument)
@@ -298,15 +312,16 @@ def test_trigger_inference_from_the_form_and_see_the_run_on_the_fti_page(
         assert run["conf"]["model"] == str(project.other)
 
         # Its prediction run is on the fti page: the non-default version, succeeded.
-        def shown() -> str | None:
+        def shown() -> list[str] | None:
             browser.get(f"{airflow.url}/fti/")
-            text = browser.find_element(By.TAG_NAME, "body").text
-            return text if run["dag_run_id"] in text else None
+            return next(
+                (row for row in table_rows(browser, "runs-table") if run["dag_run_id"] in row[0]),
+                None,
+            )
 
-        page = wait_for("the prediction run on the fti page", shown, 60)
-        line = next(row for row in page.splitlines() if run["dag_run_id"] in row)
-        assert "succeeded" in line and f"churn v{project.other}" in line, line
-        assert project.as_of in line, line
+        row = wait_for("the prediction run on the fti page", shown, 60)
+        assert row[1] == f"churn v{project.other}" and row[4] == "succeeded", row
+        assert row[3] == project.as_of, row
 
         # The version that scored well is made champion from its page: a reason, one click;
         # the page comes back with the change recorded under the admin's name.
@@ -350,11 +365,177 @@ def promote_on_the_model_page(browser: Any, airflow: Airflow, project: Project) 
         in body
     ), body
     assert f"v{project.other} is champion (this version)." in body, body
-    history = body.split("Alias history", 1)[1].splitlines()
-    newest = next(row for row in reversed(history) if row.startswith("champion "))
-    assert newest.startswith(f"champion {project.champion} {project.other} admin {reason}"), newest
+    newest = [row for row in table_rows(browser, "history-table") if row[0] == "champion"][-1]
+    assert newest[1:5] == [f"v{project.champion}", f"v{project.other}", "admin", reason], newest
     assert "Make champion" not in body and "Roll back champion" in body, body
     browser.save_screenshot(str(ARTIFACTS / "model-page-promoted.png"))
+
+
+# ---- every page, in both themes -----------------------------------------------------------------
+THEMES = {"light": "rgba(255, 255, 255, 1)", "dark": "rgba(22, 29, 45, 1)"}  # Airflow's bg per theme
+# What a Python value printed as is looks like: dict and list reprs, None/True/False, objects,
+# datetimes, and floats with all their digits.
+REPR = re.compile(
+    r"\{'|\['|'\]|'\}|\bNone\b|\bTrue\b|\bFalse\b|\bnan\b|datetime\.|Decimal\(|object at 0x"
+    r"|\d\.\d{7,}"
+)
+SERIOUS = {"serious", "critical"}
+
+
+def fti_pages(project: Project) -> dict[str, str]:
+    from urllib.parse import quote
+
+    return {
+        "index": "/fti/",
+        "group-version": "/fti/features/customer_activity/1",
+        "label-version": "/fti/features/churned_30d/1",
+        "model-version": f"/fti/models/churn/{project.champion}",
+        "model-metrics": "/fti/models/churn/metrics",
+        "drift-report": f"/fti/drift?run_id={quote(project.scored, safe='')}",
+        "health": f"/fti/health?now={DEMO_END + timedelta(days=1)}T06:00",
+        "realized": "/fti/models/churn/realized",
+        "realized-regressor": "/fti/models/spend/realized",
+    }
+
+
+def test_every_fti_page_in_light_and_dark(project: Project, airflow: Airflow, browser: Any) -> None:
+    """Each page in each theme at 1280x800: Airflow's background, no Python repr in its text,
+    no horizontal scrollbar, no serious or critical axe-core violation; screenshots of the
+    viewport and of the whole page. On the index, the tables sort and filter."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log_in(browser, airflow, "/fti/")
+    browser.execute_cdp_cmd(  # the viewport itself 1280x800, whatever the window's frame
+        "Emulation.setDeviceMetricsOverride",
+        {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False},
+    )
+    violations: dict[str, list[str]] = {}
+    for theme, background in THEMES.items():
+        browser.execute_cdp_cmd(
+            "Emulation.setEmulatedMedia",
+            {"features": [{"name": "prefers-color-scheme", "value": theme}]},
+        )
+        for name, path in fti_pages(project).items():
+            open_page(browser, f"{airflow.url}{path}")
+            body = browser.find_element("tag name", "body")
+            assert body.value_of_css_property("background-color") == background, (name, theme)
+            text = body.text
+            assert not REPR.findall(text), (name, REPR.findall(text), text)
+            assert "Traceback" not in text and "Internal Server Error" not in text, (name, text)
+            assert not overflowing(browser), (name, theme, overflowing(browser))
+            screenshots(browser, f"{name}-{theme}")
+            found = serious_violations(browser)
+            if found:
+                violations[f"{name} ({theme})"] = found
+    assert not violations, json.dumps(violations, indent=1)
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    sort_and_filter_on_the_index(browser, airflow)
+
+
+def open_page(browser: Any, url: str) -> None:
+    browser.get(url)
+    wait_for(url, lambda: browser.execute_script("return document.readyState") == "complete", 60)
+
+
+def overflowing(browser: Any) -> list[str]:
+    """What is wider than its box: the page itself (a horizontal scrollbar) or any table or
+    chart in it."""
+    return list(
+        browser.execute_script(
+            """
+            const out = [];
+            const root = document.documentElement;
+            if (root.scrollWidth > root.clientWidth) out.push(`page ${root.scrollWidth}px`);
+            for (const el of document.querySelectorAll('.table-wrap, figure.chart, .card, main')) {
+              if (el.scrollWidth > el.clientWidth + 1)
+                out.push(`${el.className || el.tagName} ${el.scrollWidth} > ${el.clientWidth}`);
+            }
+            return out;
+            """
+        )
+    )
+
+
+def screenshots(browser: Any, name: str) -> None:
+    """``name``.png: the 1280x800 viewport; ``name``-full.png: the whole page."""
+    browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    metrics = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})
+    size = metrics["cssContentSize"]
+    shot = browser.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+        },
+    )
+    import base64
+
+    (ARTIFACTS / f"{name}-full.png").write_bytes(base64.b64decode(shot["data"]))
+
+
+def serious_violations(browser: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page, one line each."""
+    from axe_selenium_python import Axe
+
+    axe = Axe(browser)
+    axe.inject()
+    results = axe.run()
+    assert results["passes"], results  # axe-core ran its rules on the page
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']}: "
+        + "; ".join(str(node.get("target")) for node in v["nodes"][:5])
+        for v in results["violations"]
+        if v.get("impact") in SERIOUS
+    ]
+
+
+def table_rows(browser: Any, table_id: str) -> list[list[str]]:
+    """The text of each cell of each row the table ``table_id`` shows, as a person reads it."""
+    return list(
+        browser.execute_script(
+            "return Array.from(document.querySelectorAll(`#${arguments[0]} > tbody > tr`))"
+            ".map(r => Array.from(r.cells).map(c => c.innerText.replace(/\\s+/g, ' ').trim()));",
+            table_id,
+        )
+    )
+
+
+def sort_and_filter_on_the_index(browser: Any, airflow: Airflow) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    open_page(browser, f"{airflow.url}/fti/")
+    runs = "runs-table"
+    before = table_rows(browser, runs)
+    models = {row[1] for row in before}
+    assert {"churn v1", "spend v1"} & models, before
+    # Filter by model: only that model's runs are left.
+    section = browser.find_element(By.ID, "runs")
+    tools = section.find_element(By.XPATH, "following-sibling::div[@class='table-tools'][1]")
+    Select(
+        tools.find_element(By.XPATH, ".//label[starts-with(normalize-space(), 'model')]/select")
+    ).select_by_visible_text("spend v1")
+    filtered = table_rows(browser, runs)
+    assert filtered and {row[1] for row in filtered} == {"spend v1"}, filtered
+    assert len(filtered) < len(before)
+    Select(
+        tools.find_element(By.XPATH, ".//label[starts-with(normalize-space(), 'model')]/select")
+    ).select_by_visible_text("all")
+    # Sort by rows: ascending, then descending.
+    header = browser.find_element(By.XPATH, f"//table[@id='{runs}']//th[normalize-space()='rows']")
+    header.find_element(By.TAG_NAME, "button").click()
+    assert header.get_attribute("aria-sort") == "ascending"
+    ascending = [int(row[5].replace(",", "")) for row in table_rows(browser, runs)]
+    assert ascending == sorted(ascending), ascending
+    header.find_element(By.TAG_NAME, "button").click()
+    assert header.get_attribute("aria-sort") == "descending"
+    descending = [int(row[5].replace(",", "")) for row in table_rows(browser, runs)]
+    assert descending == sorted(descending, reverse=True) and descending != ascending, descending
+    # The free-text filter of the groups table.
+    search = browser.find_element(By.CSS_SELECTOR, "input[aria-label='Filter group versions']")
+    search.send_keys("churned")
+    groups = table_rows(browser, "groups-table")
+    assert groups and all(row[0] == "churned_30d" for row in groups), groups
+    browser.save_screenshot(str(ARTIFACTS / "index-sorted-and-filtered.png"))
 
 
 def test_the_health_page_from_the_browse_menu_flags_the_group_left_a_night_behind(
@@ -410,16 +591,19 @@ def test_the_health_page_from_the_browse_menu_flags_the_group_left_a_night_behin
             f"--from-date {NEXT_NIGHT} --to-date {NEXT_NIGHT}"
         ), stale
         flag = status_flag(browser, LEFT_BEHIND)
-        assert (flag.get_attribute("class"), flag.value_of_css_property("color")) == (
+        assert (
+            flag.get_attribute("data-status"),
+            flag.value_of_css_property("background-color"),
+        ) == (
             "stale",
-            "rgba(180, 35, 24, 1)",  # red, as HEALTH_STYLE says
+            "rgba(231, 0, 11, 1)",  # Airflow's "failed" red (red.600)
         )
         # A group that got the night: fresh, its new version, nothing to catch up.
         fresh = groups["customer_activity"]
         assert fresh[2:5] == ["fresh", NEXT_NIGHT.isoformat(), NEXT_NIGHT.isoformat()], fresh
         assert (fresh[8], fresh[9]) == ("v2", ""), fresh
-        assert status_flag(browser, "customer_activity").get_attribute("class") == "fresh"
-        heading = browser.find_element(By.XPATH, "//h2[normalize-space()='Freshness']")
+        assert status_flag(browser, "customer_activity").get_attribute("data-status") == "fresh"
+        heading = browser.find_element(By.ID, "freshness")
         browser.execute_script("arguments[0].scrollIntoView()", heading)  # for the screenshot
     finally:
         browser.switch_to.default_content()
@@ -445,13 +629,8 @@ def publish_the_next_night(project: Project, raw: Path, left_behind: str) -> Non
 
 def freshness_rows(browser: Any) -> dict[str, list[str]]:
     """The health page's freshness table: each row's cell texts by the row's name."""
-    from selenium.webdriver.common.by import By
 
-    rows = browser.find_elements(
-        By.XPATH, "//h2[normalize-space()='Freshness']/following-sibling::table[1]/tbody/tr"
-    )
-    cells = [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows]
-    return {row[1]: row for row in cells}
+    return {row[1]: row for row in table_rows(browser, "freshness-table")}
 
 
 def status_flag(browser: Any, name: str) -> Any:
@@ -460,8 +639,7 @@ def status_flag(browser: Any, name: str) -> Any:
 
     return browser.find_element(
         By.XPATH,
-        "//h2[normalize-space()='Freshness']/following-sibling::table[1]/tbody/tr"
-        f"[td[2][normalize-space()='{name}']]/td[3]/span",
+        f"//table[@id='freshness-table']/tbody/tr[td[2][normalize-space()='{name}']]/td[3]//span",
     )
 
 

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import DEMO_END, DEMO_START, PARAMS, demo_settings
@@ -51,9 +52,7 @@ def with_history(dags, tmp_path: Path, demo_raw: Path, monkeypatch, history_end:
     to ``history_end``, loaded by one range run of the feature DAG; the DAG tasks read the
     home from the environment."""
     settings = demo_settings(tmp_path / "home", demo_raw)
-    monkeypatch.setenv("FTI_HOME", str(settings.home))
-    monkeypatch.setenv("FTI_RAW_PATH", str(demo_raw))
-    monkeypatch.setenv("FTI_PARAMS_FILE", str(PARAMS))
+    use_home(monkeypatch, settings)
     run(
         dags["feature_pipeline"],
         history_end,
@@ -61,6 +60,13 @@ def with_history(dags, tmp_path: Path, demo_raw: Path, monkeypatch, history_end:
         end_date=history_end.isoformat(),
     )
     return settings
+
+
+def use_home(monkeypatch, settings) -> None:  # type: ignore[no-untyped-def]
+    """The DAG tasks read the home, raw files and params from the environment."""
+    monkeypatch.setenv("FTI_HOME", str(settings.home))
+    monkeypatch.setenv("FTI_RAW_PATH", str(settings.raw_path))
+    monkeypatch.setenv("FTI_PARAMS_FILE", str(PARAMS))
 
 
 def train(dags, model: str, day: date, versions: dict[str, int] | None = None, **conf: Any):  # type: ignore[no-untyped-def]
@@ -205,9 +211,71 @@ def test_feature_training_and_inference_dags_end_to_end(
     assert len({p.value for p in rows["spend"]}) > 1
 
 
-def test_running_a_backfill_range_twice_changes_nothing(
-    dags, tmp_path: Path, demo_raw: Path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+BACKFILL = [DEMO_END - timedelta(days=n) for n in (2, 1, 0)]
+
+
+@pytest.fixture(scope="module")
+def trained(dags, tmp_path_factory: pytest.TempPathFactory, demo_raw: Path):  # type: ignore[no-untyped-def]
+    """A home with the history up to the night before BACKFILL and both models trained on it,
+    shared by the dry runs (which must leave it as it is) and then the backfill."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        history_end = BACKFILL[0] - timedelta(days=1)
+        home = tmp_path_factory.mktemp("trained")
+        settings = with_history(dags, home, demo_raw, monkeypatch, history_end)
+        for model in MODELS:
+            train(dags, model, history_end)
+        yield settings, history_end
+
+
+def test_dry_runs_write_nothing_and_trigger_nothing(dags, trained, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The forms' dry-run switch: every DAG does its checks, then skips its writing task, so no
+    group version, model version, prediction run or asset event appears."""
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    from fti.db.tables import FeatureVersion, ModelVersion, Prediction, PredictionRun
+
+    settings, history_end = trained
+    use_home(monkeypatch, settings)
+
+    def state() -> tuple[int, ...]:
+        from fti.db.engine import session_scope
+
+        with create_session() as session:
+            events = session.scalar(select(func.count()).select_from(AssetEvent))
+        with session_scope(settings.db_url) as session:
+            counts = tuple(
+                session.scalar(select(func.count()).select_from(table))
+                for table in (FeatureVersion, ModelVersion, PredictionRun, Prediction)
+            )
+        return (events, *counts)
+
+    before = state()
+    dry = {"feature_pipeline": run(dags["feature_pipeline"], BACKFILL[0], dry_run=True)}
+    for model in MODELS:
+        dry[f"{model}_training"] = run(dags[f"{model}_training"], history_end, dry_run=True)
+        dry[f"{model}_inference"] = run(dags[f"{model}_inference"], history_end, dry_run=True)
+    assert state() == before
+    skipped = {
+        dag_id: {ti.task_id for ti in dag_run.get_task_instances() if ti.state == "skipped"}
+        for dag_id, dag_run in dry.items()
+    }
+    assert skipped == {
+        "feature_pipeline": {f"publish__{g}" for g in [*FEATURE_GROUPS, *LABEL_GROUPS]},
+        **{f"{m}_training": {"train_model", "promote_if_better"} for m in MODELS},
+        **{f"{m}_inference": {"check_drift", "score_challenger"} for m in MODELS},
+    }
+    for model in MODELS:
+        scored = next(
+            ti
+            for ti in dry[f"{model}_inference"].get_task_instances()
+            if ti.task_id == "score_batch"
+        )
+        summary = scored.xcom_pull(task_ids="score_batch", map_indexes=0)  # one date: one task
+        assert summary["dry_run"] and summary["rows"] > 0 and summary["model"] == model
+
+
+def test_running_a_backfill_range_twice_changes_nothing(dags, trained, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A backfill runs each logical date of the range as a DAG run; here dag.test() does that
     (``airflow backfill create`` needs a running scheduler). The second pass over the same
     range must leave the same group versions, model versions and prediction table, and emit no
@@ -217,11 +285,9 @@ def test_running_a_backfill_range_twice_changes_nothing(
 
     from fti.store.versions import FeatureStore
 
-    backfill = [DEMO_END - timedelta(days=n) for n in (2, 1, 0)]
-    history_end = backfill[0] - timedelta(days=1)
-    settings = with_history(dags, tmp_path, demo_raw, monkeypatch, history_end)
-    for model in MODELS:
-        train(dags, model, history_end)
+    backfill = BACKFILL
+    settings, _ = trained
+    use_home(monkeypatch, settings)
 
     def one_pass() -> tuple[dict[str, int], str, int, set[str]]:
         skipped = set()
@@ -263,58 +329,6 @@ def model_versions(db_url: str) -> list[tuple[str, int]]:
 
     with session_scope(db_url) as session:
         return sorted(session.execute(select(ModelVersion.name, ModelVersion.version)).tuples())
-
-
-def test_dry_runs_write_nothing_and_trigger_nothing(
-    dags, tmp_path: Path, demo_raw: Path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
-    """The forms' dry-run switch: every DAG does its checks, then skips its writing task, so no
-    group version, model version, prediction run or asset event appears."""
-    from airflow.models.asset import AssetEvent
-    from airflow.utils.session import create_session
-
-    from fti.db.tables import FeatureVersion, ModelVersion, Prediction, PredictionRun
-
-    history_end = DEMO_END - timedelta(days=1)
-    settings = with_history(dags, tmp_path, demo_raw, monkeypatch, history_end)
-    for model in MODELS:
-        train(dags, model, history_end)
-
-    def state() -> tuple[int, ...]:
-        from fti.db.engine import session_scope
-
-        with create_session() as session:
-            events = session.scalar(select(func.count()).select_from(AssetEvent))
-        with session_scope(settings.db_url) as session:
-            counts = tuple(
-                session.scalar(select(func.count()).select_from(table))
-                for table in (FeatureVersion, ModelVersion, PredictionRun, Prediction)
-            )
-        return (events, *counts)
-
-    before = state()
-    dry = {"feature_pipeline": run(dags["feature_pipeline"], DEMO_END, dry_run=True)}
-    for model in MODELS:
-        dry[f"{model}_training"] = run(dags[f"{model}_training"], history_end, dry_run=True)
-        dry[f"{model}_inference"] = run(dags[f"{model}_inference"], history_end, dry_run=True)
-    assert state() == before
-    skipped = {
-        dag_id: {ti.task_id for ti in dag_run.get_task_instances() if ti.state == "skipped"}
-        for dag_id, dag_run in dry.items()
-    }
-    assert skipped == {
-        "feature_pipeline": {f"publish__{g}" for g in [*FEATURE_GROUPS, *LABEL_GROUPS]},
-        **{f"{m}_training": {"train_model", "promote_if_better"} for m in MODELS},
-        **{f"{m}_inference": {"check_drift", "score_challenger"} for m in MODELS},
-    }
-    for model in MODELS:
-        scored = next(
-            ti
-            for ti in dry[f"{model}_inference"].get_task_instances()
-            if ti.task_id == "score_batch"
-        )
-        summary = scored.xcom_pull(task_ids="score_batch", map_indexes=0)  # one date: one task
-        assert summary["dry_run"] and summary["rows"] > 0 and summary["model"] == model
 
 
 def test_a_run_before_the_projects_start_date_fails_saying_so(

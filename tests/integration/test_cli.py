@@ -60,6 +60,8 @@ def words(text: str) -> str:
     return " ".join(text.split())
 
 
+# Checks read the definition, not the database: on the embedded default only.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_check_lists_the_project_and_writes_its_manifest(cli_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     shown = words(fti("check"))
     for line in [
@@ -87,6 +89,7 @@ def test_check_lists_the_project_and_writes_its_manifest(cli_env, tmp_path: Path
     assert [g["name"] for g in checked["labels"]] == LABEL_GROUPS
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_check_prints_every_problem_of_a_broken_definition(cli_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("FTI_PROJECT", "tests.integration.test_cli:BROKEN_PROJECT")
     lines = fti("check", code=1).strip().splitlines()
@@ -97,6 +100,11 @@ def test_check_prints_every_problem_of_a_broken_definition(cli_env, monkeypatch)
     assert "cannot load project definition 'no_such_module:project'" in fti("check", code=1)
 
 
+# The loop on PostgreSQL, the production database; the same commands run on SQLite, the
+# embedded default, in the tutorial (tests/integration/test_tutorial.py: fti run, models list,
+# promote, history, sql) and in `fti demo` (test_demo.py), and the registry's queries on both
+# databases in test_registry.py and test_database.py.
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_the_loop_through_the_cli(cli_env, history_start) -> None:  # type: ignore[no-untyped-def]
     last = DEMO_END - timedelta(days=1)
     ran = json.loads(

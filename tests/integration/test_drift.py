@@ -111,15 +111,22 @@ def test_drift_is_flagged_on_drifted_data_and_not_on_undrifted(
             assert sum(result["observed"]) == summary["rows"]
 
 
-def test_monitor_report_writes_the_pictures(tmp_path: Path, drifted_raw: Path) -> None:
+def test_monitor_report_writes_the_pictures(
+    tmp_path: Path,
+    drifted_raw: Path,
+    scored_homes: dict[str, tuple[Path, dict[str, tuple[dict, list[dict]]]]],  # type: ignore[type-arg]
+) -> None:
     from fti.monitoring.publish import write_reports
 
-    runs = score_end(tmp_path / "home", drifted_raw)
-    settings = demo_settings(tmp_path / "home", drifted_raw)
-    newest = write_reports(settings, tmp_path / "out")  # the newest run: spend's
-    written = write_reports(settings, tmp_path / "out", "score-churn")
-    assert newest["run_id"] == "score-spend" and newest["metrics_report"].endswith("spend.html")
-    for report, model in ((written, "churn"), (newest, "spend")):
+    home, runs = scored_homes["drifted"]
+    settings = demo_settings(home, drifted_raw)
+    with session_scope(settings.db_url) as session:
+        started = {r.run_id: r.started_at for r in session.scalars(select(PredictionRun))}
+    newest = write_reports(settings, tmp_path / "out")  # no run named: the newest run
+    assert newest["run_id"] == max(started, key=started.__getitem__)
+    reports = {m: write_reports(settings, tmp_path / "out", f"score-{m}") for m in runs}
+    assert reports["spend"]["metrics_report"].endswith("spend.html")
+    for model, report in reports.items():
         drift_html = Path(report["drift_report"]).read_text()
         assert Path(report["drift_report"]).parent == tmp_path / "out"
         assert "Over the PSI threshold 0.2" in drift_html and "logins_30d" in drift_html
@@ -127,8 +134,8 @@ def test_monitor_report_writes_the_pictures(tmp_path: Path, drifted_raw: Path) -
         assert drift_html.count("data:image/png;base64,") == 1 + len(runs[model][1])
         assert "data:image/png;base64," in Path(report["metrics_report"]).read_text()
     assert (
-        written["run_id"] == "score-churn"
-        and "logins_7d" in Path(written["drift_report"]).read_text()
+        reports["churn"]["run_id"] == "score-churn"
+        and "logins_7d" in Path(reports["churn"]["drift_report"]).read_text()
     )
 
 

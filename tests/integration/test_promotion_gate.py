@@ -61,6 +61,9 @@ def scores_on(settings: Settings, versions: list[int], path: str) -> dict[int, f
     return found
 
 
+# The gate's decision is the same on both databases (it compares predictions in memory): one
+# test on each.
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_a_backfilled_candidate_is_judged_on_the_champions_newer_holdout(
     history: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -111,6 +114,7 @@ def test_a_backfilled_candidate_is_judged_on_the_champions_newer_holdout(
     assert "95% interval [" in " ".join(text.output.split())
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_newer_candidate_is_judged_on_its_own_holdout(history: Settings) -> None:
     train(history, OLDER, "t-older")
     path, candidate, decision = train(history, NEWER, "t-newer")

@@ -41,7 +41,7 @@ Three sub-benchmarks, chosen with ``--only pit,read,publish`` (default: all thre
    split into its own steps by wrapping the store's git/DVC calls, and the
    ``publish_group`` path: the same publish with ``record_version`` writing the catalog
    row (statistics of the new partition merged with the kept ones), as
-   ``fti.pipelines.publish_group`` does. ratio = seconds / seconds at the smallest N. These
+   ``fti.pipelines.features.publish_group`` does. ratio = seconds / seconds at the smallest N. These
    workers first import what a publish imports lazily (DVC, networkx, ...). One more run per
    N in a plain fresh process shows what a real CLI/Airflow task pays on top of that.
 
@@ -143,7 +143,7 @@ def _start_worker() -> None:
     import duckdb  # noqa: F401
     import pyarrow.dataset  # noqa: F401
 
-    import fti.pipelines  # noqa: F401
+    import fti.pipelines.features  # noqa: F401
     import fti.training.pit  # noqa: F401
 
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
@@ -890,7 +890,7 @@ def _catalog_url(store: str) -> str:
 
 
 def _catalog_record(store: Any, partitions: dict[date, Any]) -> Callable[[Any], None]:
-    """The ``record`` step of ``fti.pipelines.publish_group``: the version's catalog row."""
+    """``fti.pipelines.features.publish_group``'s ``record`` step: the version's catalog row."""
     from fti.db.engine import session_scope
     from fti.store.catalog import record_version
     from fti.store.versions import read_partition_in_work_tree

@@ -94,29 +94,28 @@ class Project:
 def project(tmp_path_factory: pytest.TempPathFactory, demo_raw: Path) -> Project:
     """Version 1 of every feature and label group over the demo history; two versions of the
     churn model (one of them champion) and one of the spend model."""
-    from fti import pipelines
     from fti.db.engine import session_scope
+    from fti.pipelines.features import run_features
+    from fti.pipelines.training import build_training_set, promote_if_better, train_model
     from fti.registry import aliases
 
     settings = demo_settings(tmp_path_factory.mktemp("browser") / "home", demo_raw)
-    published = pipelines.run_features(DEMO_START, DEMO_END, "setup", settings)["published"]
+    published = run_features(DEMO_START, DEMO_END, "setup", settings)["published"]
     assert {group: p["version"] for group, p in published.items()} == {
         "customer_activity": 1,
         "customer_profile": 1,
         "churned_30d": 1,
         "spend_next_30d": 1,
     }
-    churn = pipelines.build_training_set("churn", None, None, "setup", settings)
+    churn = build_training_set("churn", None, None, "setup", settings)
     versions = [
-        pipelines.train_model(churn, "setup-1", settings=settings),
-        pipelines.train_model(churn, "setup-2", {"max_iter": 20}, settings),
+        train_model(churn, "setup-1", settings=settings),
+        train_model(churn, "setup-2", {"max_iter": 20}, settings),
     ]
     for version in versions:
-        pipelines.promote_if_better(churn, version, "setup", settings)
-    spend = pipelines.build_training_set("spend", None, None, "setup", settings)
-    pipelines.promote_if_better(
-        spend, pipelines.train_model(spend, "setup", settings=settings), "setup", settings
-    )
+        promote_if_better(churn, version, "setup", settings)
+    spend = build_training_set("spend", None, None, "setup", settings)
+    promote_if_better(spend, train_model(spend, "setup", settings=settings), "setup", settings)
     with session_scope(settings.db_url) as session:
         champion = aliases.current(session, "churn", aliases.CHAMPION)
     assert champion in versions
@@ -432,12 +431,12 @@ def publish_the_next_night(project: Project, raw: Path, left_behind: str) -> Non
     stays at version 1 ending DEMO_END."""
     from churn_demo.generate import generate
     from churn_demo.project import project as demo
-    from fti import pipelines
+    from fti.pipelines.features import run_features
 
     generate(raw, DEMO_START, NEXT_NIGHT, customers=DEMO_CUSTOMERS, seed=3)  # as demo_raw
     groups = [group.name for group in demo.groups if group.name != left_behind]
     settings = demo_settings(project.home, raw)
-    published = pipelines.run_features(NEXT_NIGHT, NEXT_NIGHT, "next-night", settings, groups)
+    published = run_features(NEXT_NIGHT, NEXT_NIGHT, "next-night", settings, groups)
     assert {group: p["version"] for group, p in published["published"].items()} == dict.fromkeys(
         groups, 2
     )

@@ -41,7 +41,7 @@ Three sub-benchmarks, chosen with ``--only pit,read,publish`` (default: all thre
    split into its own steps by wrapping the store's git/DVC calls, and the
    ``publish_group`` path: the same publish with ``record_version`` writing the catalog
    row (statistics of the new partition merged with the kept ones), as
-   ``fti.pipelines.publish_group`` does. ratio = seconds / seconds at the smallest N. These
+   ``fti.pipelines.features.publish_group`` does. ratio = seconds / seconds at the smallest N. These
    workers first import what a publish imports lazily (DVC, networkx, ...). One more run per
    N in a plain fresh process shows what a real CLI/Airflow task pays on top of that.
 

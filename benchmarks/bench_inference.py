@@ -17,7 +17,7 @@ one run of this script does, on a fresh FTI home in ``<workdir>/<N>``:
    the spool of N scores that step 4 writes, then one untimed ``write_slice`` so the slice holds
    N rows from here on (not at sizes >= 1e7, to save a full write: there the one score_batch
    run writes the slice fresh, and its row says so);
-3. ``fti.pipelines.score_batch`` for the as-of date: read the features, skew guard, score into
+3. ``fti.pipelines.inference.score_batch`` for the as-of date: read the features, skew guard, score into
    a Parquet spool, replace the slice in one transaction (rows/s and peak memory);
 4. the write step alone on the same N scores, each competitor replacing the same slice:
    - ``fti.inference.write.write_slice(db_url, Slice(...), read_spool(spool))``;
@@ -136,7 +136,9 @@ def _score_to_spool(home: str, db_url: str, spool: str, fill: bool) -> tuple[int
     from fti.inference.skew import ServingProfile
     from fti.inference.write import write_slice
     from fti.monitoring import drift
-    from fti.pipelines import _feature_names, _group_reads, _load, setup
+    from fti.pipelines.inference import _group_reads
+    from fti.pipelines.runs import setup
+    from fti.pipelines.training import feature_names, load_estimator
     from fti.store.versions import FeatureStore
 
     settings, project = setup(_settings(home, db_url))
@@ -144,8 +146,8 @@ def _score_to_spool(home: str, db_url: str, spool: str, fill: bool) -> tuple[int
     row = _model_row(settings.db_url)
     store = FeatureStore(settings.store_path)
     reads = _group_reads(project, row, store, AS_OF, "latest")
-    names = _feature_names(row)
-    estimator = _load(row)
+    names = feature_names(row)
+    estimator = load_estimator(row)
     batches = feature_batches(store, reads, AS_OF, names)
     profile = ServingProfile(names, row.training_statistics or {})
     counter = drift.DriftCounter(row.drift_reference or {}, names)
@@ -159,7 +161,7 @@ def _score_to_spool(home: str, db_url: str, spool: str, fill: bool) -> tuple[int
 
 
 def _score_batch(home: str, db_url: str, run_id: str) -> tuple[int, float, float]:
-    from fti.pipelines import score_batch
+    from fti.pipelines.inference import score_batch
 
     settings = _settings(home, db_url)
     _settle(settings.db_url)

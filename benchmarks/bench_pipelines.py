@@ -97,7 +97,7 @@ def _initialise(home: str, db_url: str | None) -> int:
 
 
 def _validate(home: str, db_url: str | None) -> int:
-    from fti.pipelines import validate_raw_events
+    from fti.pipelines.features import validate_raw_events
 
     end = START + timedelta(days=DAYS - 1)
     summary = validate_raw_events(START, end, "bench_validate", _settings(home, db_url))
@@ -106,7 +106,8 @@ def _validate(home: str, db_url: str | None) -> int:
 
 def _build(home: str, db_url: str | None) -> dict[str, str | None]:
     """Every feature and label group's partitions of the range: {group: staged folder}."""
-    from fti.pipelines import build_group, setup
+    from fti.pipelines.features import build_group
+    from fti.pipelines.runs import setup
 
     settings, project = setup(_settings(home, db_url))
     end = START + timedelta(days=DAYS - 1)
@@ -116,7 +117,7 @@ def _build(home: str, db_url: str | None) -> dict[str, str | None]:
 
 
 def _publish(home: str, db_url: str | None, paths: dict[str, str | None]) -> dict[str, int]:
-    from fti.pipelines import publish_group
+    from fti.pipelines.features import publish_group
 
     settings = _settings(home, db_url)
     return {
@@ -129,14 +130,14 @@ def _publish(home: str, db_url: str | None, paths: dict[str, str | None]) -> dic
 def _training_set(home: str) -> tuple[str, int]:
     import pandas as pd
 
-    from fti.pipelines import build_training_set
+    from fti.pipelines.training import build_training_set
 
     path = build_training_set(MODEL, None, None, "bench_train", _settings(home))
     return path, len(pd.read_parquet(path, columns=["label"]))
 
 
 def _train(home: str, db_url: str | None, path: str) -> dict[str, Any]:
-    from fti.pipelines import promote_if_better, train_model
+    from fti.pipelines.training import promote_if_better, train_model
 
     settings = _settings(home, db_url)
     version = train_model(path, "bench_train", None, settings)
@@ -144,7 +145,7 @@ def _train(home: str, db_url: str | None, path: str) -> dict[str, Any]:
 
 
 def _score(home: str, db_url: str | None, dates: list[date]) -> int:
-    from fti.pipelines import score_batch
+    from fti.pipelines.inference import score_batch
 
     settings = _settings(home, db_url)
     return sum(score_batch(MODEL, d, f"bench_score_{d}", settings=settings)["rows"] for d in dates)

@@ -118,7 +118,7 @@ def _publish(home: str, rows: int) -> dict[str, int]:
 
 def _train(home: str, feature_versions: dict[str, int]) -> dict[str, Any]:
     """Fit churn_demo's churn model on a synthetic sample; store the artifact; return its
-    lineage (what ``fti.pipelines.train_model`` registers)."""
+    lineage (what ``fti.pipelines.training.train_model`` registers)."""
     import pyarrow as pa
 
     from churn_demo.project import project
@@ -126,7 +126,7 @@ def _train(home: str, feature_versions: dict[str, int]) -> dict[str, Any]:
     from fti.lineage import code_version, library_versions
     from fti.monitoring import drift
     from fti.params import model_params
-    from fti.pipelines import _describe
+    from fti.pipelines.training import _describe
     from fti.store.statistics import column_statistics
     from fti.training.artifacts import save_artifact
     from fti.training.fit import fit

@@ -41,19 +41,19 @@ def _initialise(where: Where) -> None:
 
 
 def _groups(where: Where) -> list[str]:
-    from fti.pipelines import setup
+    from fti.pipelines.runs import setup
 
     return [g.name for g in setup(_settings(where))[1].groups]
 
 
 def _validate(where: Where, start: date, end: date, run_id: str) -> dict[str, Any]:
-    from fti.pipelines import validate_raw_events
+    from fti.pipelines.features import validate_raw_events
 
     return validate_raw_events(start, end, run_id, _settings(where))
 
 
 def _plan(where: Where, group: str, start: date, end: date, run_id: str) -> int:
-    from fti.pipelines import plan_group
+    from fti.pipelines.features import plan_group
 
     return plan_group(group, start, end, run_id, _settings(where))
 
@@ -61,36 +61,36 @@ def _plan(where: Where, group: str, start: date, end: date, run_id: str) -> int:
 def _build(
     where: Where, group: str, start: date, end: date, run_id: str, shard: int, shards: int
 ) -> str | None:
-    from fti.pipelines import build_group
+    from fti.pipelines.features import build_group
 
     return build_group(group, start, end, run_id, _settings(where), shard=shard, shards=shards)
 
 
 def _publish(where: Where, group: str, path: str, run_id: str, shards: int) -> dict[str, Any]:
-    from fti.pipelines import publish_group
+    from fti.pipelines.features import publish_group
 
     return publish_group(group, path, run_id, _settings(where), shards=shards)
 
 
 def _training_set(where: Where, model: str, run_id: str) -> str:
-    from fti.pipelines import build_training_set
+    from fti.pipelines.training import build_training_set
 
     return build_training_set(model, None, None, run_id, _settings(where))
 
 
 def _train(where: Where, path: str, run_id: str) -> int:
-    from fti.pipelines import train_model
+    from fti.pipelines.training import train_model
 
     return train_model(path, run_id, settings=_settings(where))
 
 
 def _promote(where: Where, path: str, version: int, run_id: str) -> dict[str, Any]:
-    from fti.pipelines import promote_if_better
+    from fti.pipelines.training import promote_if_better
 
     return promote_if_better(path, version, run_id, _settings(where))
 
 
 def _score(where: Where, model: str, as_of: date, run_id: str) -> dict[str, Any]:
-    from fti.pipelines import score_batch
+    from fti.pipelines.inference import score_batch
 
     return score_batch(model, as_of, run_id, settings=_settings(where))

@@ -55,7 +55,9 @@ def _start_worker() -> None:
     import duckdb  # noqa: F401
     import pyarrow.dataset  # noqa: F401
 
-    import fti.pipelines  # noqa: F401
+    import fti.pipelines.features  # noqa: F401
+    import fti.pipelines.inference  # noqa: F401
+    import fti.pipelines.training  # noqa: F401
     import fti.training.pit  # noqa: F401
 
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
@@ -171,7 +173,7 @@ def _catalog_url(store: str) -> str:
 
 
 def _catalog_record(store: Any, partitions: dict[date, Any]) -> Callable[[Any], None]:
-    """The ``record`` step of ``fti.pipelines.publish_group``: the version's catalog row."""
+    """The ``record`` step of ``fti.pipelines.features.publish_group``: the version's catalog row."""
     from fti.db.engine import session_scope
     from fti.store.catalog import record_version
     from fti.store.versions import read_partition_in_work_tree

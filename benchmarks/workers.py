@@ -61,7 +61,9 @@ def _reset_peak() -> float:
 
 def _start_worker() -> None:
     """Every worker imports fti before it is timed, and prints (DVC's chatter) to stderr."""
-    import fti.pipelines  # noqa: F401
+    import fti.pipelines.features  # noqa: F401
+    import fti.pipelines.inference  # noqa: F401
+    import fti.pipelines.training  # noqa: F401
 
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 

@@ -83,14 +83,14 @@ def inference_dag(spec: dict) -> None:
             """What to score; asset-started requests already scored by that version drop out."""
             from datetime import date
 
-            from fti import pipelines
+            from fti.pipelines.inference import already_scored
 
             requests = scoring_requests(context, name, spine)
             fresh = [
                 r
                 for r in requests
                 if r["started_by"] == "form"
-                or not pipelines.already_scored(
+                or not already_scored(
                     name, date.fromisoformat(r["as_of"]), r["model"], r["feature_version"]
                 )
             ]
@@ -110,12 +110,12 @@ def inference_dag(spec: dict) -> None:
             """Until each date's features and model exist (asset-started: at once)."""
             from datetime import date
 
-            from fti import pipelines
+            from fti.pipelines.inference import scoring_waits_for
 
             waiting = [
                 reason
                 for r in requests
-                for reason in pipelines.scoring_waits_for(
+                for reason in scoring_waits_for(
                     name, date.fromisoformat(r["as_of"]), r["model"], r["feature_version"]
                 )
             ]
@@ -128,10 +128,10 @@ def inference_dag(spec: dict) -> None:
         def score_batch(request: dict, **context) -> dict:
             from datetime import date
 
-            from fti import pipelines
+            from fti.pipelines.inference import score_batch
 
             logical = request["logical_date"]
-            return pipelines.score_batch(
+            return score_batch(
                 name,
                 date.fromisoformat(request["as_of"]),
                 # One prediction run per request: the first keeps the plain '<dag>/<run id>'.
@@ -167,11 +167,11 @@ def inference_dag(spec: dict) -> None:
             slice (shadow_predictions): realized metrics then compare both on the same days."""
             from datetime import date
 
-            from fti import pipelines
+            from fti.pipelines.inference import score_shadow
 
             skip_if_dry_run(context, "no shadow scoring")
             logical = context.get("logical_date")  # none for a run an asset event started
-            shadow = pipelines.score_shadow(
+            shadow = score_shadow(
                 name,
                 date.fromisoformat(summary["as_of_date"]),
                 f"{summary['run_id']}__challenger",

@@ -59,16 +59,17 @@ def feature_pipeline():
     def validate_raw_events(**context) -> dict:
         from datetime import timedelta
 
-        from fti import pipelines
+        from fti.pipelines.features import validate_raw_events
+        from fti.pipelines.runs import report_gaps
 
         start = run_day(context, context["params"]["start_date"])
         end = run_day(context, context["params"]["end_date"] or start.isoformat())
         # catchup is off: say which earlier days no run processed (and how to fill them).
-        pipelines.report_gaps(start - timedelta(days=1))
+        report_gaps(start - timedelta(days=1))
         return {
             "start": start.isoformat(),
             "end": end.isoformat(),
-            **pipelines.validate_raw_events(start, end, run_ref(context)),
+            **validate_raw_events(start, end, run_ref(context)),
         }
 
     def group_tasks(group: str, validated):  # noqa: ANN001, ANN202 - the tasks of one group
@@ -77,10 +78,10 @@ def feature_pipeline():
         def plan(validated: dict, **context) -> list[dict]:
             from datetime import date
 
-            from fti import pipelines
+            from fti.pipelines.features import plan_group
 
             start, end = (date.fromisoformat(validated[k]) for k in ("start", "end"))
-            count = pipelines.plan_group(group, start, end, run_ref(context))
+            count = plan_group(group, start, end, run_ref(context))
             return [{"shard": i, "shards": count} for i in range(count)]  # none: no date
 
         @task(task_id=f"build__{group}", map_index_template="{{ shard_label }}")
@@ -90,29 +91,27 @@ def feature_pipeline():
 
             from airflow.sdk import get_current_context
 
-            from fti import pipelines
+            from fti.pipelines.features import build_group
 
             # What the UI shows for this mapped task (map_index_template).
             get_current_context()["shard_label"] = (
                 f"shard {shard['shard'] + 1} of {shard['shards']}"
             )
             start, end = (date.fromisoformat(validated[k]) for k in ("start", "end"))
-            return pipelines.build_group(
+            return build_group(
                 group, start, end, run_ref(context), shard=shard["shard"], shards=shard["shards"]
             )
 
         @task(task_id=f"publish__{group}", outlets=[group_asset(group)], pool=PUBLISH_POOL)
         @fail_fast
         def publish(built: list, **context) -> dict | None:
-            from fti import pipelines
+            from fti.pipelines.features import publish_group
 
             paths = sorted({path for path in built if path})
             skip_if_dry_run(context, f"built {', '.join(paths)}; not published")
             if not paths:
                 skip(f"{group}: no date of this run to publish yet (labels mature later)")
-            published = pipelines.publish_group(
-                group, paths[0], run_ref(context), shards=len(built)
-            )
+            published = publish_group(group, paths[0], run_ref(context), shards=len(built))
             if not published["new"]:  # a rerun or a re-run backfill: nothing for training
                 skip(
                     f"{group}: the partitions are what v{published['version']} already holds; "

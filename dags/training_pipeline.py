@@ -86,7 +86,7 @@ def training_dag(spec: dict) -> None:
         def build_training_set(**context) -> str:
             from datetime import date
 
-            from fti import pipelines
+            from fti.pipelines.training import build_training_set
 
             params = context["params"]
             if params["as_of"] or context.get("logical_date"):  # asset-started runs have neither
@@ -96,7 +96,7 @@ def training_dag(spec: dict) -> None:
                 for event in context.get("triggering_asset_events", {}).get(group_asset(group), []):
                     versions[group] = event.extra.get("version", versions[group])
             as_of = params["as_of"]
-            return pipelines.build_training_set(
+            return build_training_set(
                 name,
                 versions,
                 date.fromisoformat(as_of) if as_of else None,
@@ -107,20 +107,20 @@ def training_dag(spec: dict) -> None:
         @task
         @fail_fast
         def train_model(training_set: str, **context) -> int:
-            from fti import pipelines
+            from fti.pipelines.training import train_model, try_training
 
             chosen = {key: context["params"][key] for key in hyper if key != "features"}
             if context["params"]["dry_run"]:
-                metrics = pipelines.try_training(training_set, chosen)
+                metrics = try_training(training_set, chosen)
                 skip_if_dry_run(context, f"holdout metrics {metrics}; no version registered")
-            return pipelines.train_model(training_set, run_ref(context), chosen)
+            return train_model(training_set, run_ref(context), chosen)
 
         @task(outlets=[model_asset(name)])
         @fail_fast
         def promote_if_better(training_set: str, version: int, **context) -> dict:
-            from fti import pipelines
+            from fti.pipelines.training import promote_if_better
 
-            decision = pipelines.promote_if_better(training_set, version, run_ref(context))
+            decision = promote_if_better(training_set, version, run_ref(context))
             # What the inference DAG scores when this event starts it: no "latest" guessing.
             context["outlet_events"][model_asset(name)].extra = {
                 key: decision[key]

@@ -279,7 +279,7 @@ def _range_step(first: date, last: date) -> dict[str, Any]:
 
 def check_range(project: Project, start: date, end: date, nights: int) -> None:
     """Refuse a range the DAGs would refuse, before Airflow starts."""
-    from fti.pipelines import check_dates
+    from fti.pipelines.runs import check_dates
 
     check_dates(project, start, end)
     if nights < 0 or end - timedelta(days=nights) < start:

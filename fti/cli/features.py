@@ -27,7 +27,7 @@ def features_run(
     as_json: JsonFlag = False,
 ) -> None:
     """Feature pipeline for one date (or a range) -> a new version of each feature and label group."""
-    from fti import pipelines
+    from fti.pipelines.features import run_features
 
     s = settings()
     if date_:
@@ -39,7 +39,7 @@ def features_run(
 
     def run() -> dict[str, Any]:
         run_id = cli_run_id("features")
-        return {"run_id": run_id, **pipelines.run_features(first, last, run_id, s, group)}
+        return {"run_id": run_id, **run_features(first, last, run_id, s, group)}
 
     output.emit(run(), as_json)
 

@@ -35,7 +35,7 @@ def train(
     as_json: JsonFlag = False,
 ) -> None:
     """Training pipeline -> a new model version, promoted to champion only if better."""
-    from fti import pipelines
+    from fti.pipelines.training import build_training_set, promote_if_better, train_model
 
     s = settings()
     versions = {}
@@ -47,11 +47,11 @@ def train(
 
     def run() -> dict[str, Any]:
         run_id = cli_run_id("train")
-        path = pipelines.build_training_set(
+        path = build_training_set(
             model, versions, parse_date(as_of) if as_of else None, run_id, s, feature
         )
-        number = pipelines.train_model(path, run_id, settings=s)
-        return pipelines.promote_if_better(path, number, run_id, s)
+        number = train_model(path, run_id, settings=s)
+        return promote_if_better(path, number, run_id, s)
 
     output.emit(run(), as_json)
 
@@ -174,10 +174,10 @@ def models_rollback(
     ] = True,
 ) -> None:
     """Re-point the alias to its previous holder; re-score what the replaced version scored."""
-    from fti import pipelines
+    from fti.pipelines.inference import rollback_model
 
     def run() -> None:
-        result = pipelines.rollback_model(model, alias, _actor(), reason, rescore, settings())
+        result = rollback_model(model, alias, _actor(), reason, rescore, settings())
         output.console.print(
             f"{model} {alias}: v{result['from_version']} -> v{result['to_version']}; "
             f"re-scored {len(result['rescored'])} date(s): {', '.join(result['rescored']) or 'none'}"

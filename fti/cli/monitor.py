@@ -68,10 +68,10 @@ def monitor_gaps(
     any."""
     from datetime import timedelta
 
-    from fti import pipelines
+    from fti.pipelines.runs import find_gaps
 
     day = parse_date(through) if through else datetime.now(UTC).date() - timedelta(days=1)
-    gaps: list[dict[str, Any]] = [gap.as_dict() for gap in pipelines.find_gaps(day, settings())]
+    gaps: list[dict[str, Any]] = [gap.as_dict() for gap in find_gaps(day, settings())]
     if as_json:
         output.emit(gaps, True)
     elif not gaps:
@@ -139,14 +139,14 @@ def monitor_health(
     Freshness of every feature group, label group and model against its fresh_by, and the
     failed runs of the last nights. With FTI_AIRFLOW_API_URL set, also the pipelines' DAG runs
     from Airflow's REST API (a failed one counts until a later run of its night succeeded)."""
-    from fti import pipelines
     from fti.db.engine import session_scope
     from fti.monitoring.health import REALIZED_COLUMNS, health
     from fti.monitoring.realized import realized_rules
+    from fti.pipelines.runs import setup
     from fti.store.versions import FeatureStore
 
     moment = _moment(now)
-    s, project = pipelines.setup(settings())
+    s, project = setup(settings())
     with session_scope(s.db_url) as session:
         result = health(
             session, project, moment, nights, FeatureStore(s.store_path), realized_rules(s)

@@ -25,12 +25,12 @@ def infer(
     as_json: JsonFlag = False,
 ) -> None:
     """Batch inference for one date -> a prediction run (replaces that date's slice)."""
-    from fti import pipelines
+    from fti.pipelines.inference import score_batch
 
     s = settings()
 
     def run() -> dict[str, Any]:
-        return pipelines.score_batch(
+        return score_batch(
             model, parse_date(date_), cli_run_id("infer"), version, feature_version, s
         )
 

@@ -73,7 +73,7 @@ def quarantine_readmit(
     """Validate fixed rows again and move those that pass into their day's accepted events."""
     from fti.db.engine import session_scope
     from fti.features.quarantine import readmit
-    from fti.pipelines import quarantine_root
+    from fti.pipelines.features import quarantine_root
 
     s = settings()
 

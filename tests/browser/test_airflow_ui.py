@@ -102,37 +102,37 @@ def project(tmp_path_factory: pytest.TempPathFactory, demo_raw: Path) -> Project
     """Version 1 of every feature and label group over the demo history; two versions of the
     churn model (one of them champion) and one of the spend model; a few nights whose labels
     are known scored by both champions, with their drift and realized metrics."""
-    from fti import pipelines
     from fti.db.engine import session_scope
     from fti.monitoring.realized import refresh_realized
+    from fti.pipelines.features import run_features
+    from fti.pipelines.inference import score_batch
+    from fti.pipelines.training import build_training_set, promote_if_better, train_model
     from fti.registry import aliases
 
     settings = demo_settings(tmp_path_factory.mktemp("browser") / "home", demo_raw)
-    published = pipelines.run_features(DEMO_START, DEMO_END, "setup", settings)["published"]
+    published = run_features(DEMO_START, DEMO_END, "setup", settings)["published"]
     assert {group: p["version"] for group, p in published.items()} == {
         "customer_activity": 1,
         "customer_profile": 1,
         "churned_30d": 1,
         "spend_next_30d": 1,
     }
-    churn = pipelines.build_training_set("churn", None, None, "setup", settings)
+    churn = build_training_set("churn", None, None, "setup", settings)
     versions = [
-        pipelines.train_model(churn, "setup-1", settings=settings),
-        pipelines.train_model(churn, "setup-2", {"max_iter": 20}, settings),
+        train_model(churn, "setup-1", settings=settings),
+        train_model(churn, "setup-2", {"max_iter": 20}, settings),
     ]
     for version in versions:
-        pipelines.promote_if_better(churn, version, "setup", settings)
-    spend = pipelines.build_training_set("spend", None, None, "setup", settings)
-    pipelines.promote_if_better(
-        spend, pipelines.train_model(spend, "setup", settings=settings), "setup", settings
-    )
+        promote_if_better(churn, version, "setup", settings)
+    spend = build_training_set("spend", None, None, "setup", settings)
+    promote_if_better(spend, train_model(spend, "setup", settings=settings), "setup", settings)
     with session_scope(settings.db_url) as session:
         champion = aliases.current(session, "churn", aliases.CHAMPION)
     assert champion in versions
     other = next(v for v in versions if v != champion)
     for model in ("churn", "spend"):
         for night in SCORED_NIGHTS:
-            pipelines.score_batch(model, night, f"cli__infer__{model}__{night}", settings=settings)
+            score_batch(model, night, f"cli__infer__{model}__{night}", settings=settings)
     assert refresh_realized(settings)
     churn_night = f"cli__infer__churn__{SCORED_NIGHTS[-1]}"
     return Project(settings.home, champion, other, DEMO_END.isoformat(), churn_night)
@@ -372,7 +372,10 @@ def promote_on_the_model_page(browser: Any, airflow: Airflow, project: Project) 
 
 
 # ---- every page, in both themes -----------------------------------------------------------------
-THEMES = {"light": "rgba(255, 255, 255, 1)", "dark": "rgba(22, 29, 45, 1)"}  # Airflow's bg per theme
+THEMES = {
+    "light": "rgba(255, 255, 255, 1)",
+    "dark": "rgba(22, 29, 45, 1)",
+}  # Airflow's bg per theme
 # What a Python value printed as is looks like: dict and list reprs, None/True/False, objects,
 # datetimes, and floats with all their digits.
 REPR = re.compile(
@@ -616,12 +619,12 @@ def publish_the_next_night(project: Project, raw: Path, left_behind: str) -> Non
     stays at version 1 ending DEMO_END."""
     from churn_demo.generate import generate
     from churn_demo.project import project as demo
-    from fti import pipelines
+    from fti.pipelines.features import run_features
 
     generate(raw, DEMO_START, NEXT_NIGHT, customers=DEMO_CUSTOMERS, seed=3)  # as demo_raw
     groups = [group.name for group in demo.groups if group.name != left_behind]
     settings = demo_settings(project.home, raw)
-    published = pipelines.run_features(NEXT_NIGHT, NEXT_NIGHT, "next-night", settings, groups)
+    published = run_features(NEXT_NIGHT, NEXT_NIGHT, "next-night", settings, groups)
     assert {group: p["version"] for group, p in published["published"].items()} == dict.fromkeys(
         groups, 2
     )

@@ -139,7 +139,7 @@ CASES = [
 def home(tmp_path: Path, demo_raw: Path, monkeypatch):  # type: ignore[no-untyped-def]
     """A home whose groups hold GOOD (published by `fti features run`), over a private copy of
     the raw files up to BAD that a case may corrupt."""
-    from fti import pipelines
+    from fti.pipelines.features import run_features
 
     raw = tmp_path / "raw"
     for source in ("events", "crm"):
@@ -152,7 +152,7 @@ def home(tmp_path: Path, demo_raw: Path, monkeypatch):  # type: ignore[no-untype
     settings = demo_settings(tmp_path / "home", raw)
     for key, value in {"HOME": settings.home, "RAW_PATH": raw, "PARAMS_FILE": PARAMS}.items():
         monkeypatch.setenv(f"FTI_{key}", str(value))
-    pipelines.run_features(GOOD, GOOD, "good", settings)
+    run_features(GOOD, GOOD, "good", settings)
     return settings
 
 

@@ -34,7 +34,7 @@ SCORED = "churn_inference/manual__2026-04-30"
 
 
 def lineage(**extra: Any) -> dict[str, Any]:
-    """A model version's registry row, as fti.pipelines.train_model registers one."""
+    """A model version's registry row, as fti.pipelines.training.train_model registers one."""
     return {
         "artifact_uri": "/tmp/a.skops",
         "artifact_sha256": "0" * 64,

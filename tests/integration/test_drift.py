@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from churn_demo import project as demo
-from fti import pipelines
 from fti.db.engine import session_scope
 from fti.db.tables import PredictionRun
 from fti.monitoring.results import drift_of_run
+from fti.pipelines.inference import score_batch
+from fti.pipelines.training import build_training_set, promote_if_better, train_model
 from tests.conftest import DEMO_CUSTOMERS, DEMO_DAYS, DEMO_END, demo_settings
 from tests.integration.test_pipelines import publish_history
 
@@ -40,13 +41,13 @@ def score_end(home: Path, raw: Path) -> dict[str, tuple[dict, list[dict]]]:  # t
     scored = {}
     for model in ("churn", "spend"):
         # Trained as of before the drift began: its reference is undrifted in both homes.
-        training_set = pipelines.build_training_set(
+        training_set = build_training_set(
             model, None, DRIFT_AFTER - timedelta(days=1), f"t-{model}", s
         )
-        version = pipelines.train_model(training_set, f"t-{model}", settings=s)
-        pipelines.promote_if_better(training_set, version, f"t-{model}", s)
+        version = train_model(training_set, f"t-{model}", settings=s)
+        promote_if_better(training_set, version, f"t-{model}", s)
         run_id = f"score-{model}"
-        summary = pipelines.score_batch(model, DEMO_END, run_id, settings=s)
+        summary = score_batch(model, DEMO_END, run_id, settings=s)
         with session_scope(s.db_url) as session:
             results = drift_of_run(session, run_id)
             run = session.scalar(select(PredictionRun).where(PredictionRun.run_id == run_id))
@@ -159,7 +160,7 @@ def test_a_run_below_the_minimum_rows_is_not_judged_and_does_not_breach(
         params_file = tmp_path / f"params-{min_rows}.yaml"
         params_file.write_text(yaml.safe_dump(params))
         run_id = f"score-churn-min-{min_rows}"
-        summary = pipelines.score_batch(
+        summary = score_batch(
             "churn",
             DEMO_END,
             run_id,
@@ -196,7 +197,7 @@ def test_a_run_below_the_minimum_says_so_in_its_summary_and_report(
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))
     few = settings.model_copy(update={"params_file": params_file})
-    summary = pipelines.score_batch("churn", DEMO_END, "score-churn-few", settings=few)
+    summary = score_batch("churn", DEMO_END, "score-churn-few", settings=few)
     reason = f"not enough rows to judge: {rows} < {rows + 1}"
     assert summary["drift_not_judged"] == reason and summary["drift_breached"] == []
     page = Path(write_reports(few, tmp_path / "out", "score-churn-few")["drift_report"])

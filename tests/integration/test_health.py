@@ -12,12 +12,14 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from fti import pipelines
 from fti.cli import app
 from fti.db.engine import session_scope
 from fti.definitions import Freshness
 from fti.errors import FtiError
 from fti.monitoring.health import health
+from fti.pipelines.features import run_features
+from fti.pipelines.inference import score_batch
+from fti.pipelines.training import build_training_set, promote_if_better, train_model
 from fti.settings import Settings
 from fti.setup import initialise
 from fti.store.versions import FeatureStore
@@ -82,11 +84,11 @@ def by_name(report: dict) -> dict[str, dict]:  # type: ignore[type-arg]
 
 def test_fresh_after_the_night_stale_after_a_skipped_one(health_settings: Settings) -> None:
     s = health_settings
-    pipelines.run_features(START, NIGHT - timedelta(days=1), "history", s)
-    path = pipelines.build_training_set("rain", None, None, "t-rain", s)
-    version = pipelines.train_model(path, "t-rain", settings=s)
-    assert pipelines.promote_if_better(path, version, "t-rain", s)["promoted"]
-    pipelines.run_features(NIGHT, NIGHT, "night", s)
+    run_features(START, NIGHT - timedelta(days=1), "history", s)
+    path = build_training_set("rain", None, None, "t-rain", s)
+    version = train_model(path, "t-rain", settings=s)
+    assert promote_if_better(path, version, "t-rain", s)["promoted"]
+    run_features(NIGHT, NIGHT, "night", s)
 
     # After every expectation of the night, before the model was ever scored: "never".
     morning = datetime.fromisoformat(f"{NIGHT + timedelta(days=1)}T06:30:00")
@@ -100,7 +102,7 @@ def test_fresh_after_the_night_stale_after_a_skipped_one(health_settings: Settin
     ]
 
     # The night scored: all fresh, nothing failed.
-    pipelines.score_batch("rain", NIGHT, "i-night", settings=s)
+    score_batch("rain", NIGHT, "i-night", settings=s)
     report, errors = monitor(morning, 0)
     assert errors == "" and report["failures"] == []
     assert report["healthy"] is True
@@ -139,7 +141,7 @@ def test_fresh_after_the_night_stale_after_a_skipped_one(health_settings: Settin
     # the same model and date succeeds; it is listed with its one-line reason.
     after = NIGHT + timedelta(days=1)
     with pytest.raises(FtiError):
-        pipelines.score_batch("rain", after, "i-too-early", settings=s)
+        score_batch("rain", after, "i-too-early", settings=s)
     report, errors = monitor(morning, 1)
     assert all(row["status"] == "fresh" for row in report["freshness"])
     [failure] = report["failures"]
@@ -177,8 +179,8 @@ def test_fresh_after_the_night_stale_after_a_skipped_one(health_settings: Settin
     assert "prediction_run" in table.stdout
 
     # Scoring the day once its features are there resolves the failure.
-    pipelines.run_features(after, after, "night", s)
-    pipelines.score_batch("rain", after, "i-after", settings=s)
+    run_features(after, after, "night", s)
+    score_batch("rain", after, "i-after", settings=s)
     report, errors = monitor(morning + timedelta(days=1), 0)
     assert [f["resolved"] for f in report["failures"]] == [True] and errors == ""
 
@@ -187,11 +189,11 @@ def test_a_rejected_raw_file_is_a_failure_and_its_night_goes_stale(
     health_settings: Settings,
 ) -> None:
     s = health_settings
-    pipelines.run_features(START, NIGHT, "history", s)
+    run_features(START, NIGHT, "history", s)
     broken = Path(s.raw_path) / "readings" / f"{NIGHT + timedelta(days=1)}.parquet"
     broken.write_bytes(b"not parquet")
     with pytest.raises(FtiError):
-        pipelines.run_features(NIGHT + timedelta(days=1), NIGHT + timedelta(days=1), "night", s)
+        run_features(NIGHT + timedelta(days=1), NIGHT + timedelta(days=1), "night", s)
     with session_scope(s.db_url) as session:
         result = health(
             session,

@@ -34,7 +34,6 @@ from rich.console import Console
 from sqlalchemy import inspect, select
 from typer.testing import CliRunner
 
-from fti import pipelines
 from fti.cli import app
 from fti.db.engine import get_engine, session_scope
 from fti.db.migrate import alembic_config, upgrade
@@ -42,6 +41,7 @@ from fti.db.tables import OnlineRow, ServedPrediction
 from fti.features.build import write_partitions
 from fti.online import online_state, read_online
 from fti.online.materialise import VersionSource, materialise, materialise_latest
+from fti.pipelines.features import publish_group
 from fti.settings import Settings
 from fti.store.versions import DATE_COLUMN, FeatureStore, partition_dir
 from tests.conftest import MANIFEST, PARAMS
@@ -77,7 +77,7 @@ def publish(
     s: Settings, tmp: Path, days: dict[date, pa.Table], group: str = GROUP
 ) -> dict[str, Any]:
     staged = write_partitions(tmp / f"staged-{uuid.uuid4().hex[:8]}", days)
-    return pipelines.publish_group(group, str(staged), f"run-{uuid.uuid4().hex[:8]}", s)
+    return publish_group(group, str(staged), f"run-{uuid.uuid4().hex[:8]}", s)
 
 
 def newest_of(s: Settings, version: int) -> pd.DataFrame:
@@ -455,5 +455,5 @@ if __name__ == "__main__":
             os.killpg(os.getpgid(0), signal.SIGKILL)
 
         FeatureStore._git_tag = die  # type: ignore[method-assign]
-    pipelines.publish_group(GROUP, staged, "killed", publisher)
+    publish_group(GROUP, staged, "killed", publisher)
     raise SystemExit("the publish finished although it should have been killed")

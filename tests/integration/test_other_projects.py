@@ -10,9 +10,11 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from fti import pipelines
 from fti.db.engine import session_scope
 from fti.db.tables import ModelVersion, Prediction
+from fti.pipelines.features import run_features
+from fti.pipelines.inference import score_batch
+from fti.pipelines.training import build_training_set, promote_if_better, train_model
 from fti.settings import Settings
 from fti.setup import initialise
 from fti.store.versions import FeatureStore
@@ -54,7 +56,7 @@ def test_a_single_series_with_a_binary_and_a_multiclass_model(
     s = weather_settings
     missing = weather_raw[1]
     night = END
-    ran = pipelines.run_features(START, night - timedelta(days=1), "history", s)
+    ran = run_features(START, night - timedelta(days=1), "history", s)
     assert {g: p["version"] for g, p in ran["published"].items()} == {
         "daily_weather": 1,
         "rain_tomorrow": 1,
@@ -71,15 +73,15 @@ def test_a_single_series_with_a_binary_and_a_multiclass_model(
 
     decisions = {}
     for model in ("rain", "rain_class"):
-        path = pipelines.build_training_set(model, None, None, f"t-{model}", s)
-        version = pipelines.train_model(path, f"t-{model}", settings=s)
-        decisions[model] = pipelines.promote_if_better(path, version, f"t-{model}", s)
+        path = build_training_set(model, None, None, f"t-{model}", s)
+        version = train_model(path, f"t-{model}", settings=s)
+        decisions[model] = promote_if_better(path, version, f"t-{model}", s)
     assert decisions["rain"]["promoted"] and decisions["rain"]["candidate"] > 0.6
     assert decisions["rain_class"]["metric"] == "log_loss"
 
-    pipelines.run_features(night, night, "night", s)
-    rain = pipelines.score_batch("rain", night, "i-rain", settings=s)
-    classes = pipelines.score_batch("rain_class", night, "i-class", settings=s)
+    run_features(night, night, "night", s)
+    rain = score_batch("rain", night, "i-rain", settings=s)
+    classes = score_batch("rain_class", night, "i-class", settings=s)
     assert rain["rows"] == classes["rows"] == 1  # one station
     with session_scope(s.db_url) as session:
         rows = {p.model_name: p for p in session.scalars(select(Prediction))}

@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import func, select
 
 from churn_demo import project as demo
-from fti import pipelines
 from fti.db.engine import session_scope
 from fti.db.tables import FeatureVersion, ModelVersion, Prediction, PredictionRun, ValidationRun
 from fti.errors import (
@@ -25,6 +24,14 @@ from fti.errors import (
     RegistryError,
     SkewError,
     VersionNotFoundError,
+)
+from fti.pipelines.features import build_group, run_features, validate_raw_events
+from fti.pipelines.inference import rollback_model, score_batch, scoring_waits_for
+from fti.pipelines.training import (
+    build_training_set,
+    load_training_set,
+    promote_if_better,
+    train_model,
 )
 from fti.registry import aliases
 from fti.registry.versions import compare, get_version
@@ -49,7 +56,7 @@ STRICT_PROJECT = replace(
 def publish_history(settings, start: date, end: date) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """The feature pipeline as one range run over [start, end]: validate every source, build
     and publish every feature and label group. Returns the run's summary."""
-    return pipelines.run_features(start, end, "r", settings)
+    return run_features(start, end, "r", settings)
 
 
 def days(start: date, end: date) -> list[date]:
@@ -61,12 +68,12 @@ def versions_of(summary: dict[str, Any]) -> dict[str, tuple[int, bool]]:
 
 
 def train_and_promote(settings, model: str, run_id: str, **build: Any) -> tuple[str, int, dict]:  # type: ignore[no-untyped-def,type-arg]
-    training_set = pipelines.build_training_set(model, None, None, run_id, settings, **build)
-    version = pipelines.train_model(training_set, run_id, settings=settings)
+    training_set = build_training_set(model, None, None, run_id, settings, **build)
+    version = train_model(training_set, run_id, settings=settings)
     return (
         training_set,
         version,
-        pipelines.promote_if_better(training_set, version, run_id, settings),
+        promote_if_better(training_set, version, run_id, settings),
     )
 
 
@@ -81,15 +88,15 @@ def test_feature_training_inference_loop_of_both_models(loop_settings, history_s
     night = last_history + timedelta(days=1)
 
     # Feature pipeline: every source validated, with its own accounting...
-    validated = pipelines.validate_raw_events(history_start, last_history, "r1", s)
+    validated = validate_raw_events(history_start, last_history, "r1", s)
     assert set(validated["sources"]) == {"events", "crm"}
     for counts in validated["sources"].values():
         assert counts["files"] == (last_history - history_start).days + 1
         assert counts["rows_read"] == counts["rows_accepted"] + counts["rows_quarantined"] > 0
     assert validated["rows_read"] == sum(c["rows_read"] for c in validated["sources"].values())
     # ... then history in one range run and one night: a version of every group each.
-    history = pipelines.run_features(history_start, last_history, "r1", s)
-    nightly = pipelines.run_features(night, night, "r2", s)
+    history = run_features(history_start, last_history, "r1", s)
+    nightly = run_features(night, night, "r2", s)
     assert versions_of(history) == dict.fromkeys(GROUPS, (1, True))
     assert versions_of(nightly) == dict.fromkeys(GROUPS, (2, True))
     assert {g: p["kind"] for g, p in nightly["published"].items()} == {
@@ -99,9 +106,7 @@ def test_feature_training_inference_loop_of_both_models(loop_settings, history_s
         "spend_next_30d": "labels",
     }
     # Rerunning the night publishes nothing new: every group keeps its version.
-    assert versions_of(pipelines.run_features(night, night, "r3", s)) == dict.fromkeys(
-        GROUPS, (2, False)
-    )
+    assert versions_of(run_features(night, night, "r3", s)) == dict.fromkeys(GROUPS, (2, False))
 
     store = FeatureStore(s.store_path)
     for group in FEATURE_GROUPS:
@@ -115,7 +120,7 @@ def test_feature_training_inference_loop_of_both_models(loop_settings, history_s
     churned = store.read("churned_30d", 2).column("label").to_pylist()
     assert set(churned) == {0, 1}
     assert min(store.read("spend_next_30d", 2).column("label").to_pylist()) >= 0
-    assert pipelines.build_group("churned_30d", history_start, history_start, "early", s) is None
+    assert build_group("churned_30d", history_start, history_start, "early", s) is None
 
     # Training pipeline: both models, each from its label group and both feature groups; the
     # first version of each becomes champion.
@@ -130,18 +135,16 @@ def test_feature_training_inference_loop_of_both_models(loop_settings, history_s
     # A worse candidate (one small boosting step) on the same holdout is not promoted, by its
     # model's own metric.
     for name, (training_set, _, _) in trained.items():
-        worse = pipelines.train_model(
-            training_set, f"w-{name}", {"max_iter": 1, "learning_rate": 0.01}, s
-        )
-        decision = pipelines.promote_if_better(training_set, worse, f"w-{name}", s)
+        worse = train_model(training_set, f"w-{name}", {"max_iter": 1, "learning_rate": 0.01}, s)
+        decision = promote_if_better(training_set, worse, f"w-{name}", s)
         assert (decision["promoted"], decision["champion_version"]) == (False, 1)
         assert decision["metric"] == MODELS[name][1]
 
     # Inference: one prediction per active customer for each model; a rerun replaces the slice.
     active = store.read("customer_activity", 2, dates=[night]).num_rows
     for name in MODELS:
-        first = pipelines.score_batch(name, night, f"i1-{name}", settings=s)
-        again = pipelines.score_batch(name, night, f"i2-{name}", settings=s)
+        first = score_batch(name, night, f"i1-{name}", settings=s)
+        again = score_batch(name, night, f"i2-{name}", settings=s)
         assert first["rows"] == again["rows"] == active > 0
         assert (first["model_version"], first["task"]) == (1, MODELS[name][0])
         assert first["feature_versions"] == dict.fromkeys(FEATURE_GROUPS, 2)
@@ -219,7 +222,7 @@ def test_feature_training_inference_loop_of_both_models(loop_settings, history_s
             dict(f, dtype="double") if f["name"] == "tenure_days" else f for f in row.features
         ]
     with pytest.raises(SkewError, match="tenure_days"):
-        pipelines.score_batch("churn", night, "i3", settings=s)
+        score_batch("churn", night, "i3", settings=s)
     with session_scope(s.db_url) as session:
         failed = session.get(PredictionRun, "i3")
         assert failed.status == "failed" and "tenure_days" in failed.error
@@ -238,16 +241,16 @@ def test_rollback_rescores_the_dates_the_replaced_version_scored(
     end = DEMO_END - timedelta(days=1)
     publish_history(s, history_start, end)
     training_set, m1, _ = train_and_promote(s, "churn", "t1")
-    m2 = pipelines.train_model(training_set, "t2", {"max_depth": 2}, s)
+    m2 = train_model(training_set, "t2", {"max_depth": 2}, s)
     train_and_promote(s, "spend", "t-spend")
     with session_scope(s.db_url, write=True) as session:
         aliases.set_alias(session, "churn", aliases.CHAMPION, m2, "test", "try v2")
     scored_days = [end - timedelta(days=1), end]
     for day in scored_days:
         for name in MODELS:
-            pipelines.score_batch(name, day, f"score-{name}-{day}", settings=s)
+            score_batch(name, day, f"score-{name}-{day}", settings=s)
 
-    result = pipelines.rollback_model("churn", aliases.CHAMPION, "test", "v2 regressed", True, s)
+    result = rollback_model("churn", aliases.CHAMPION, "test", "v2 regressed", True, s)
 
     assert (result["from_version"], result["to_version"]) == (m2, m1)
     assert result["rescored"] == [d.isoformat() for d in scored_days]
@@ -283,12 +286,11 @@ def test_each_version_scores_with_its_own_features_across_groups(
     # Scored on the same holdout rows, each on its own features.
     assert decision["champion_version"] == v1 and decision["champion"] is not None
     # Bare names in the overrides pick among the training set's features, from either group.
-    training_set = pipelines.build_training_set("churn", None, None, "t3", s, features=second)
-    v3 = pipelines.train_model(training_set, "t3", {"features": ["tickets_30d", "plan"]}, s)
+    training_set = build_training_set("churn", None, None, "t3", s, features=second)
+    v3 = train_model(training_set, "t3", {"features": ["tickets_30d", "plan"]}, s)
 
     scores = {
-        v: pipelines.score_batch("churn", DEMO_END, f"s{v}", model=str(v), settings=s)
-        for v in (v1, v2, v3)
+        v: score_batch("churn", DEMO_END, f"s{v}", model=str(v), settings=s) for v in (v1, v2, v3)
     }
     assert scores[v1]["rows"] == scores[v2]["rows"] == scores[v3]["rows"] > 0
     assert {r["model_version"] for r in scores.values()} == {v1, v2, v3}
@@ -328,12 +330,10 @@ def test_a_window_too_small_to_train_on_is_an_error_naming_the_numbers(
 ) -> None:  # type: ignore[no-untyped-def]
     s = loop_settings
     publish_history(s, history_start, DEMO_END)
-    training, _ = pipelines.load_training_set(
-        pipelines.build_training_set("churn", None, None, "fits", s)
-    )
+    training, _ = load_training_set(build_training_set("churn", None, None, "fits", s))
     strict = s.model_copy(update={"project": "tests.integration.test_pipelines:STRICT_PROJECT"})
     with pytest.raises(FtiError) as refused:
-        pipelines.build_training_set("churn", None, None, "strict", strict)
+        build_training_set("churn", None, None, "strict", strict)
     message = str(refused.value)
     assert (
         f"yields {len(training.train)} training row(s) over {len(training.train_dates)} label "
@@ -342,7 +342,7 @@ def test_a_window_too_small_to_train_on_is_an_error_naming_the_numbers(
     assert "at least 100000 and 20 are needed" in message and "min_train_rows" in message
     # Too early an as-of date: no label date is both matured and past the warm-up.
     with pytest.raises(FtiError, match=r"holds 0 label date\(s\) usable as of 2026-02-15"):
-        pipelines.build_training_set("churn", None, date(2026, 2, 15), "early", s)
+        build_training_set("churn", None, date(2026, 2, 15), "early", s)
     with session_scope(s.db_url) as session:
         assert session.scalar(select(func.count()).select_from(ModelVersion)) == 0
 
@@ -351,17 +351,17 @@ def test_dates_before_the_project_start_are_refused(loop_settings) -> None:  # t
     s = loop_settings
     before = "2025-12-31 is before the start date 2026-01-01 of project 'churn'"
     with pytest.raises(FtiError, match=before):
-        pipelines.run_features(date(2025, 12, 31), date(2026, 1, 2), "early", s)
+        run_features(date(2025, 12, 31), date(2026, 1, 2), "early", s)
     with pytest.raises(FtiError, match=before):
-        pipelines.validate_raw_events(date(2025, 12, 31), date(2025, 12, 31), "early", s)
+        validate_raw_events(date(2025, 12, 31), date(2025, 12, 31), "early", s)
     with pytest.raises(FtiError, match=before):
-        pipelines.build_group("customer_profile", date(2025, 12, 31), date(2026, 1, 1), "e", s)
+        build_group("customer_profile", date(2025, 12, 31), date(2026, 1, 1), "e", s)
     with pytest.raises(FtiError, match=before):
-        pipelines.scoring_waits_for("churn", date(2025, 12, 31), settings=s)
+        scoring_waits_for("churn", date(2025, 12, 31), settings=s)
     with pytest.raises(FtiError, match=before):
-        pipelines.score_batch("churn", date(2025, 12, 31), "early", settings=s)
+        score_batch("churn", date(2025, 12, 31), "early", settings=s)
     with pytest.raises(FtiError, match="defines no model 'fraud'; it has: churn, spend"):
-        pipelines.build_training_set("fraud", None, None, "x", s)
+        build_training_set("fraud", None, None, "x", s)
     with session_scope(s.db_url) as session:
         assert session.scalar(select(func.count()).select_from(ValidationRun)) == 0
 
@@ -373,18 +373,16 @@ def test_bad_states_are_recorded_as_failed_runs_and_the_next_run_works(
     end = DEMO_END - timedelta(days=1)
     publish_history(s, history_start, end)
 
-    assert pipelines.scoring_waits_for("churn", end, settings=s) == [
-        "model 'churn' has no champion yet"
-    ]
+    assert scoring_waits_for("churn", end, settings=s) == ["model 'churn' has no champion yet"]
     with pytest.raises(RegistryError, match="no alias 'champion'"):
-        pipelines.score_batch("churn", end, "no-champion", settings=s)
+        score_batch("churn", end, "no-champion", settings=s)
     _, m1, _ = train_and_promote(s, "churn", "t1")
-    assert pipelines.scoring_waits_for("churn", end, settings=s) == []
-    waiting = pipelines.scoring_waits_for("churn", DEMO_END, settings=s)
+    assert scoring_waits_for("churn", end, settings=s) == []
+    waiting = scoring_waits_for("churn", DEMO_END, settings=s)
     assert len(waiting) == 1 and f"customer_activity holds features for {DEMO_END}" in waiting[0]
     with pytest.raises(VersionNotFoundError, match=f"features for {DEMO_END}"):
-        pipelines.score_batch("churn", DEMO_END, "no-features", settings=s)
-    good = pipelines.score_batch("churn", end, "good", settings=s)
+        score_batch("churn", DEMO_END, "no-features", settings=s)
+    good = score_batch("churn", end, "good", settings=s)
     assert good["rows"] > 0 and good["warnings"] == []
 
     with session_scope(s.db_url) as session:
@@ -392,7 +390,7 @@ def test_bad_states_are_recorded_as_failed_runs_and_the_next_run_works(
     original = artifact.read_bytes()
     artifact.write_bytes(original[:-10] + b"0123456789")
     with pytest.raises(ArtifactIntegrityError):
-        pipelines.score_batch("churn", end, "tampered", settings=s)
+        score_batch("churn", end, "tampered", settings=s)
     artifact.write_bytes(original)
 
     with session_scope(s.db_url) as session:
@@ -419,7 +417,7 @@ def test_bad_states_are_recorded_as_failed_runs_and_the_next_run_works(
         row.training_statistics = dict(
             row.training_statistics, logins_7d={"nulls": 0, "count": 10, "min": 0, "max": 1}
         )
-    warned = pipelines.score_batch("churn", end, "after", settings=s)
+    warned = score_batch("churn", end, "after", settings=s)
     assert warned["rows"] == good["rows"]
     assert len(warned["warnings"]) == 1 and warned["warnings"][0].startswith("logins_7d:")
     with session_scope(s.db_url) as session:

@@ -17,10 +17,16 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from fti import pipelines
 from fti.cli import app
 from fti.db.engine import session_scope
 from fti.definitions import LABEL
+from fti.pipelines.features import run_features
+from fti.pipelines.training import (
+    build_training_set,
+    load_training_set,
+    promote_if_better,
+    train_model,
+)
 from fti.registry.versions import get_version
 from fti.settings import Settings
 from fti.training.artifacts import load_artifact
@@ -35,20 +41,20 @@ OLDER = DEMO_END - timedelta(days=14)  # a backfill: two label dates earlier
 def history(tmp_path: Path, db_url: str, demo_raw: Path) -> Settings:
     """A home whose feature and label groups hold the whole demo history (version 1 each)."""
     settings = demo_settings(tmp_path / "home", demo_raw, db_url)
-    pipelines.run_features(DEMO_START, DEMO_END, "history", settings)
+    run_features(DEMO_START, DEMO_END, "history", settings)
     return settings
 
 
 def train(settings: Settings, as_of: date, run_id: str) -> tuple[str, int, dict[str, Any]]:
     """The training DAG's three tasks for churn as of ``as_of``: set, version, decision."""
-    path = pipelines.build_training_set("churn", None, as_of, run_id, settings)
-    version = pipelines.train_model(path, run_id, settings=settings)
-    return path, version, pipelines.promote_if_better(path, version, run_id, settings)
+    path = build_training_set("churn", None, as_of, run_id, settings)
+    version = train_model(path, run_id, settings=settings)
+    return path, version, promote_if_better(path, version, run_id, settings)
 
 
 def scores_on(settings: Settings, versions: list[int], path: str) -> dict[int, float | None]:
     """Each version's roc_auc on the holdout of the training set at ``path``."""
-    training, _ = pipelines.load_training_set(path)
+    training, _ = load_training_set(path)
     found = {}
     with session_scope(settings.db_url) as session:
         for version in versions:
@@ -73,8 +79,8 @@ def test_a_backfilled_candidate_is_judged_on_the_champions_newer_holdout(
     backfill_set, candidate, decision = train(history, OLDER, "t-older")
     assert (champion, candidate) == (1, 2)
 
-    newer, _ = pipelines.load_training_set(champion_set)
-    older, _ = pipelines.load_training_set(backfill_set)
+    newer, _ = load_training_set(champion_set)
+    older, _ = load_training_set(backfill_set)
     # What makes the backfill's own holdout unfair: the champion trained on its dates.
     assert set(older.holdout_dates) <= set(newer.train_dates)
 
@@ -118,7 +124,7 @@ def test_a_backfilled_candidate_is_judged_on_the_champions_newer_holdout(
 def test_a_newer_candidate_is_judged_on_its_own_holdout(history: Settings) -> None:
     train(history, OLDER, "t-older")
     path, candidate, decision = train(history, NEWER, "t-newer")
-    own, _ = pipelines.load_training_set(path)
+    own, _ = load_training_set(path)
     assert decision["champion_version"] == 1 and candidate == 2
     assert decision["candidate_as_of"] == decision["holdout_as_of"] == NEWER.isoformat()
     assert decision["holdout_dates"] == [d.isoformat() for d in own.holdout_dates]

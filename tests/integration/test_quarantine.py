@@ -15,7 +15,6 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from churn_demo.project import crm
-from fti import pipelines
 from fti.cli import app
 from fti.db.engine import session_scope
 from fti.db.tables import QuarantinedRow, ValidationRun
@@ -28,6 +27,7 @@ from fti.features.events import (
     validate_and_stage,
 )
 from fti.features.quarantine import export_rows, readmit
+from fti.pipelines.features import quarantine_root, validate_raw_events
 from fti.validation import ValidationResult, empty_rows
 from tests.unit.test_validation import CRM, CRM_GOOD, DAY, EVENT_COLUMNS, GOOD
 
@@ -50,9 +50,9 @@ def test_fixed_rows_are_readmitted_and_still_bad_ones_stay(
         writer = csv.DictWriter(handle, fieldnames=EVENT_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    pipelines.validate_raw_events(DAY, DAY, "r", settings, sources=["events"])
+    validate_raw_events(DAY, DAY, "r", settings, sources=["events"])
 
-    copy = pq.read_table(quarantine_file(pipelines.quarantine_root(settings), source.name, DAY))
+    copy = pq.read_table(quarantine_file(quarantine_root(settings), source.name, DAY))
     assert copy.schema == pa.schema(
         [
             ("id", pa.int64()),
@@ -97,7 +97,7 @@ def test_fixed_rows_are_readmitted_and_still_bad_ones_stay(
     events = load_events(settings.staging_path, source, DAY, DAY)
     assert len(events) == 13 and "fixable" in set(events["event_id"])
     assert events.loc[events["event_id"] == "fixable", "amount"].item() == 19.9
-    copy = pq.read_table(quarantine_file(pipelines.quarantine_root(settings), source.name, DAY))
+    copy = pq.read_table(quarantine_file(quarantine_root(settings), source.name, DAY))
     assert copy.column("row_number").to_pylist() == [15, 16]
     again = runner.invoke(app, ["quarantine", "readmit", str(exported)])
     assert again.exit_code == 1 and "already re-admitted" in again.output
@@ -113,7 +113,7 @@ def stage(settings, source: Source) -> ValidationResult:  # type: ignore[no-unty
             DAY,
             "r",
             0.5,
-            pipelines.quarantine_root(settings),
+            quarantine_root(settings),
             quarantine_min_rows=settings.quarantine_min_rows,
         )
 
@@ -145,9 +145,7 @@ def test_a_source_without_an_id_readmits_rows_equal_to_accepted_ones(
         fix = export_rows(session, source, DAY)
         assert fix["line"].tolist() == [4 if file_format == "csv" else 3]
         fix["monthly_fee"] = "49.0"
-        done = readmit(
-            session, source, fix, settings.staging_path, pipelines.quarantine_root(settings)
-        )
+        done = readmit(session, source, fix, settings.staging_path, quarantine_root(settings))
     assert done == {"readmitted": 1, "still_quarantined": []}
     staged = load_events(settings.staging_path, source, DAY, DAY)
     assert len(staged) == 3 and staged["as_of"].nunique() == 1

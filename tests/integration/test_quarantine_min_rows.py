@@ -1,7 +1,7 @@
 """The quarantine gate on small files: a file is rejected only when its bad rows are more than
 FTI_MAX_QUARANTINE_SHARE of the rows read *and* more than FTI_QUARANTINE_MIN_ROWS (issue 16).
 
-Run the way the feature pipeline runs a day (``pipelines.validate_raw_events``), on SQLite and
+Run the way the feature pipeline runs a day (``validate_raw_events``), on SQLite and
 PostgreSQL; the decision's arithmetic and the early stop have property tests in
 tests/unit/test_validation_values.py.
 """
@@ -15,10 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from churn_demo.project import events as EVENTS
-from fti import pipelines
 from fti.cli import app
 from fti.errors import QuarantineThresholdError
 from fti.features.events import staged_file
+from fti.pipelines.features import validate_raw_events
 from tests.integration.test_validation_accounting import (
     DAY,
     NEXT,
@@ -35,7 +35,7 @@ runner = CliRunner()
 
 
 def run_day(settings, day=DAY):  # type: ignore[no-untyped-def]
-    return pipelines.validate_raw_events(day, day, f"r-{day}", settings, sources=["events"])
+    return validate_raw_events(day, day, f"r-{day}", settings, sources=["events"])
 
 
 def test_one_bad_row_of_a_one_row_file_is_quarantined_and_the_day_accepted(

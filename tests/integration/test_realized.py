@@ -32,7 +32,7 @@ from fti.monitoring.realized import (
     record_realized,
     refresh_realized,
 )
-from fti.pipelines import publish_group
+from fti.pipelines.features import publish_group
 from fti.registry import aliases
 from fti.registry.versions import register_version
 from fti.settings import Settings
@@ -424,25 +424,27 @@ def test_shadow_scoring_of_the_challenger_and_realized_metrics_of_both(
 ) -> None:
     from sklearn.metrics import roc_auc_score
 
-    from fti import pipelines
     from fti.db.tables import Prediction, ShadowPrediction
+    from fti.pipelines.features import run_features
+    from fti.pipelines.inference import score_batch, score_shadow
+    from fti.pipelines.training import build_training_set, promote_if_better, train_model
     from fti.store.versions import FeatureStore
     from tests.conftest import DEMO_END, demo_settings
 
     s = demo_settings(tmp_path / "home", demo_raw, db_url)
-    pipelines.run_features(history_start, DEMO_END - timedelta(days=1), "r1", s)
-    training_set = pipelines.build_training_set("churn", None, None, "t1", s)
-    v1 = pipelines.train_model(training_set, "t1", settings=s)
-    assert pipelines.promote_if_better(training_set, v1, "t1", s)["promoted"]
-    v2 = pipelines.train_model(training_set, "t2", {"max_depth": 2}, s)
+    run_features(history_start, DEMO_END - timedelta(days=1), "r1", s)
+    training_set = build_training_set("churn", None, None, "t1", s)
+    v1 = train_model(training_set, "t1", settings=s)
+    assert promote_if_better(training_set, v1, "t1", s)["promoted"]
+    v2 = train_model(training_set, "t2", {"max_depth": 2}, s)
     day = DEMO_END - timedelta(days=30)  # its labels land with the features of DEMO_END
-    assert pipelines.score_shadow("churn", day, "s0", settings=s)["skipped"] == "no challenger"
+    assert score_shadow("churn", day, "s0", settings=s)["skipped"] == "no challenger"
     with session_scope(s.db_url, write=True) as session:
         aliases.set_alias(session, "churn", "challenger", v2, "test", "shadow it")
 
-    served = pipelines.score_batch("churn", day, "c1", settings=s)
-    first = pipelines.score_shadow("churn", day, "s1", settings=s)
-    again = pipelines.score_shadow("churn", day, "s2", settings=s)  # a rerun replaces the slice
+    served = score_batch("churn", day, "c1", settings=s)
+    first = score_shadow("churn", day, "s1", settings=s)
+    again = score_shadow("churn", day, "s2", settings=s)  # a rerun replaces the slice
 
     assert served["model_version"] == v1 and first["model_version"] == v2
     assert first["rows"] == again["rows"] == served["rows"] > 0
@@ -459,11 +461,11 @@ def test_shadow_scoring_of_the_challenger_and_realized_metrics_of_both(
     assert slices(Prediction) == {(v1, "c1"): served["rows"]}
     assert slices(ShadowPrediction) == {(v2, "s2"): served["rows"]}
     # The served slice is untouched by the shadow, and vice versa.
-    pipelines.score_batch("churn", day, "c2", settings=s)
+    score_batch("churn", day, "c2", settings=s)
     assert slices(ShadowPrediction) == {(v2, "s2"): served["rows"]}
 
     # Tonight's features publish the labels of `day`: realized metrics of both versions.
-    published = pipelines.run_features(DEMO_END, DEMO_END, "r2", s)["published"]["churned_30d"]
+    published = run_features(DEMO_END, DEMO_END, "r2", s)["published"]["churned_30d"]
     with session_scope(s.db_url) as session:
         rows = realized_rows(session, "churn")
         compared = compare_realized(session, "churn", v1, v2)
@@ -498,11 +500,8 @@ def test_shadow_scoring_of_the_challenger_and_realized_metrics_of_both(
     # The challenger promoted: it writes the served slice, nothing is shadow-scored.
     with session_scope(s.db_url, write=True) as session:
         aliases.set_alias(session, "churn", aliases.CHAMPION, v2, "test", "promote")
-    pipelines.score_batch("churn", day, "c3", settings=s)
-    assert (
-        "wrote the served slice"
-        in pipelines.score_shadow("churn", day, "s3", settings=s)["skipped"]
-    )
+    score_batch("churn", day, "c3", settings=s)
+    assert "wrote the served slice" in score_shadow("churn", day, "s3", settings=s)["skipped"]
 
 
 def test_the_inference_dag_shadow_scores_the_challenger(
@@ -512,8 +511,9 @@ def test_the_inference_dag_shadow_scores_the_challenger(
     history_start: date,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from fti import pipelines
     from fti.db.tables import Prediction, ShadowPrediction
+    from fti.pipelines.features import run_features
+    from fti.pipelines.training import build_training_set, promote_if_better, train_model
     from tests.conftest import DEMO_END, PARAMS, demo_settings
 
     s = demo_settings(tmp_path / "home", demo_raw)
@@ -523,10 +523,10 @@ def test_the_inference_dag_shadow_scores_the_challenger(
         "FTI_PARAMS_FILE": PARAMS,
     }.items():
         monkeypatch.setenv(key, str(value))
-    pipelines.run_features(history_start, DEMO_END, "r1", s)
-    training_set = pipelines.build_training_set("churn", None, None, "t1", s)
-    v1 = pipelines.train_model(training_set, "t1", settings=s)
-    pipelines.promote_if_better(training_set, v1, "t1", s)
+    run_features(history_start, DEMO_END, "r1", s)
+    training_set = build_training_set("churn", None, None, "t1", s)
+    v1 = train_model(training_set, "t1", settings=s)
+    promote_if_better(training_set, v1, "t1", s)
     day = DEMO_END
 
     def states(dag_run: Any) -> dict[str, str]:
@@ -545,7 +545,7 @@ def test_the_inference_dag_shadow_scores_the_challenger(
     first = run(dags["churn_inference"], day, as_of_date=day.isoformat())
     assert states(first)["score_challenger"] == "skipped" and shadow_slices() == {}
 
-    v2 = pipelines.train_model(training_set, "t2", {"max_depth": 2}, s)
+    v2 = train_model(training_set, "t2", {"max_depth": 2}, s)
     with session_scope(s.db_url, write=True) as session:
         aliases.set_alias(session, "churn", "challenger", v2, "test", "shadow it")
     for _ in range(2):  # a rerun of the date (dag.test() replaces the run of a logical date)

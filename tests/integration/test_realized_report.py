@@ -72,7 +72,8 @@ class Tables(HTMLParser):
 def shadow(
     settings: Settings, model: str, version: int, day: date, probabilities: list[float]
 ) -> None:
-    """Shadow scores of ``version`` for ``day``, as fti.pipelines.score_shadow writes them."""
+    """Shadow scores of ``version`` for ``day``, as fti.pipelines.inference.score_shadow
+    writes them."""
     piece = a_slice(model, version, day, f"shadow-{model}-{version}-{day}")
     rows = binary(probabilities)
     batch = pa.RecordBatch.from_pydict(

@@ -9,21 +9,24 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from fti import pipelines
 from fti.db.engine import session_scope
 from fti.db.tables import ModelVersion, PredictionRun
+from fti.pipelines.features import run_features
+from fti.pipelines.inference import already_scored, score_batch
+from fti.pipelines.runs import report_gaps
+from fti.pipelines.training import build_training_set, promote_if_better, train_model
 from fti.settings import Settings
 from tests.conftest import DEMO_END, DEMO_START, demo_settings
 
 
 def history(settings: Settings, end: date) -> None:
-    pipelines.run_features(DEMO_START, end, "history", settings)
+    run_features(DEMO_START, end, "history", settings)
 
 
 def train(settings: Settings, run_id: str, **overrides: object) -> dict:
-    path = pipelines.build_training_set("churn", None, None, run_id, settings)
-    version = pipelines.train_model(path, run_id, dict(overrides) or None, settings)
-    return pipelines.promote_if_better(path, version, run_id, settings)
+    path = build_training_set("churn", None, None, run_id, settings)
+    version = train_model(path, run_id, dict(overrides) or None, settings)
+    return promote_if_better(path, version, run_id, settings)
 
 
 def test_an_identical_training_returns_the_existing_version(
@@ -50,7 +53,7 @@ def score_three_times(values: dict, day: str) -> list[str]:
     done = []
     for attempt in range(3):
         run_id = f"concurrent__{day}__{attempt}"
-        pipelines.score_batch("churn", date.fromisoformat(day), run_id, settings=settings)
+        score_batch("churn", date.fromisoformat(day), run_id, settings=settings)
         done.append(run_id)
     return done
 
@@ -90,17 +93,17 @@ def test_a_date_is_scored_once_per_model_version(
     night = DEMO_END
     history(s, night - timedelta(days=1))
     train(s, "t1")
-    pipelines.run_features(night, night, "night", s)
-    assert not pipelines.already_scored("churn", night, settings=s)
-    pipelines.score_batch("churn", night, "i1", settings=s)
-    assert pipelines.already_scored("churn", night, settings=s)
-    assert pipelines.already_scored("churn", night, "1", "latest", settings=s)
-    assert not pipelines.already_scored("spend", night, settings=s)  # no spend champion yet
+    run_features(night, night, "night", s)
+    assert not already_scored("churn", night, settings=s)
+    score_batch("churn", night, "i1", settings=s)
+    assert already_scored("churn", night, settings=s)
+    assert already_scored("churn", night, "1", "latest", settings=s)
+    assert not already_scored("spend", night, settings=s)  # no spend champion yet
     # A new champion has not scored it yet.
     promoted = train(s, "t2", max_iter=300, learning_rate=0.2)
     assert promoted["model_version"] == 2
-    assert pipelines.already_scored("churn", night, "1", settings=s)
-    assert not pipelines.already_scored("churn", night, "2", settings=s)
+    assert already_scored("churn", night, "1", settings=s)
+    assert not already_scored("churn", night, "2", settings=s)
 
 
 def test_days_no_run_processed_are_found_with_the_command_that_fills_them(
@@ -115,8 +118,8 @@ def test_days_no_run_processed_are_found_with_the_command_that_fills_them(
     paused = DEMO_END - timedelta(days=5)
     history(s, paused)
     train(s, "t1")
-    pipelines.score_batch("churn", paused, "i1", settings=s)
-    gaps = {(g["kind"], g["name"]): g for g in pipelines.report_gaps(DEMO_END, s)}
+    score_batch("churn", paused, "i1", settings=s)
+    gaps = {(g["kind"], g["name"]): g for g in report_gaps(DEMO_END, s)}
     week = [(paused + timedelta(days=1)).isoformat(), DEMO_END.isoformat()]
     assert gaps[("features", "customer_activity")]["ranges"] == [week]
     assert gaps[("features", "customer_activity")]["fill"] == [
@@ -133,8 +136,8 @@ def test_days_no_run_processed_are_found_with_the_command_that_fills_them(
     assert ("predictions", "churn") not in gaps  # its spine holds no unscored day yet
     assert "group customer_activity has no partition for 5 day(s)" in caplog.text
     # The week published: churn's days without predictions show up, spend was never scored.
-    pipelines.run_features(paused + timedelta(days=1), DEMO_END, "catch-up", s)
-    gaps = {(g["kind"], g["name"]): g for g in pipelines.report_gaps(DEMO_END, s)}
+    run_features(paused + timedelta(days=1), DEMO_END, "catch-up", s)
+    gaps = {(g["kind"], g["name"]): g for g in report_gaps(DEMO_END, s)}
     assert set(gaps) == {("predictions", "churn"), ("predictions", "spend")}
     assert gaps[("predictions", "churn")]["ranges"] == [week]
     assert gaps[("predictions", "spend")]["ranges"] == [[DEMO_END.isoformat()] * 2]

@@ -16,11 +16,13 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from fti import pipelines
 from fti.db.engine import session_scope
 from fti.db.tables import ModelVersion, Prediction
 from fti.definitions import check_project, data_problems, load_project
 from fti.errors import ConfigError
+from fti.pipelines.features import run_features
+from fti.pipelines.inference import score_batch
+from fti.pipelines.training import build_training_set, promote_if_better, train_model
 from fti.registry import aliases
 from fti.scaffold import SAMPLE, TEMPLATE, create_project
 from fti.settings import Settings
@@ -154,21 +156,21 @@ def test_the_pipelines_train_a_champion_and_score_the_last_date(
     )
     initialise(settings)
     night = SAMPLE.end
-    history = pipelines.run_features(SAMPLE.start, night - timedelta(days=1), "history", settings)
+    history = run_features(SAMPLE.start, night - timedelta(days=1), "history", settings)
     assert history["rows_read"] == history["rows_accepted"] == SAMPLE.stores * (SAMPLE.days - 1)
     assert {g: p["version"] for g, p in history["published"].items()} == {
         "store_sales": 1,
         "sales_next_7d": 1,
     }
     # What `fti train --model sales_forecast` runs.
-    path = pipelines.build_training_set("sales_forecast", None, None, "train-1", settings)
-    version = pipelines.train_model(path, "train-1", settings=settings)
-    decision = pipelines.promote_if_better(path, version, "train-1", settings)
+    path = build_training_set("sales_forecast", None, None, "train-1", settings)
+    version = train_model(path, "train-1", settings=settings)
+    decision = promote_if_better(path, version, "train-1", settings)
     assert decision["promoted"] and decision["metric"] == "neg_mean_absolute_error"
 
-    pipelines.run_features(night, night, "night", settings)
+    run_features(night, night, "night", settings)
     # What `fti infer --model sales_forecast --date <night>` runs.
-    scored = pipelines.score_batch("sales_forecast", night, "infer-1", settings=settings)
+    scored = score_batch("sales_forecast", night, "infer-1", settings=settings)
     assert scored["rows"] == SAMPLE.stores
     with session_scope(settings.db_url) as session:
         assert aliases.current(session, "sales_forecast", aliases.CHAMPION) == version

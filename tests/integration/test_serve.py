@@ -23,9 +23,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
-from fti import pipelines
 from fti.db.engine import session_scope
 from fti.db.tables import ModelVersion, Prediction, ServedPrediction
+from fti.pipelines.features import run_features
+from fti.pipelines.inference import score_batch
+from fti.pipelines.training import build_training_set, promote_if_better, train_model
 from fti.registry import aliases
 from fti.registry.versions import get_version, register_version
 from fti.serve.app import create_app
@@ -61,16 +63,16 @@ def demo(
         url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     s = demo_settings(home, demo_raw, url)
     start = DEMO_END - timedelta(days=DEMO_DAYS - 1)
-    pipelines.run_features(start, AS_OF, "serve-features", s)
+    run_features(start, AS_OF, "serve-features", s)
     for model in ("churn", "spend"):
-        training_set = pipelines.build_training_set(model, None, None, f"t-{model}", s)
-        version = pipelines.train_model(training_set, f"t-{model}", settings=s)
-        assert pipelines.promote_if_better(training_set, version, f"t-{model}", s)["promoted"]
-    weaker = pipelines.build_training_set("churn", None, None, "t-weaker", s)
-    assert pipelines.train_model(weaker, "t-weaker", {"max_iter": 3, "learning_rate": 0.05}, s) == 2
+        training_set = build_training_set(model, None, None, f"t-{model}", s)
+        version = train_model(training_set, f"t-{model}", settings=s)
+        assert promote_if_better(training_set, version, f"t-{model}", s)["promoted"]
+    weaker = build_training_set("churn", None, None, "t-weaker", s)
+    assert train_model(weaker, "t-weaker", {"max_iter": 3, "learning_rate": 0.05}, s) == 2
     materialise(s)
     batch = {
-        model: pipelines.score_batch(model, AS_OF, f"batch-{model}", settings=s)
+        model: score_batch(model, AS_OF, f"batch-{model}", settings=s)
         for model in ("churn", "spend")
     }
     yield Demo(s, AS_OF, batch)

@@ -24,12 +24,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from fti import pipelines
 from fti.db.engine import session_scope
 from fti.db.tables import FeatureVersion
 from fti.errors import StoreError
 from fti.features.build import read_partitions
 from fti.features.shards import Shard, slots_of
+from fti.pipelines.features import (
+    build_group,
+    build_root,
+    plan_group,
+    publish_group,
+    run_features,
+    validate_raw_events,
+)
+from fti.pipelines.runs import setup
 from fti.settings import Settings
 from fti.setup import initialise
 from fti.store.statistics import SKETCH
@@ -52,9 +60,9 @@ def with_shards(s: Settings, tmp: Path, groups: dict[str, int], chunk: int = 92)
 
 def built(s: Settings, group: str, start: date, end: date, run: str) -> dict:  # type: ignore[type-arg]
     """Each date's table of a run's build, as the publish reads it."""
-    root = pipelines.build_group(group, start, end, run, s)
+    root = build_group(group, start, end, run, s)
     assert root is not None
-    key = pipelines.setup(s)[1].group(group).entity.key
+    key = setup(s)[1].group(group).entity.key
     partitions = read_partitions(Path(root), key)
     return {day: partitions[day] for day in partitions}
 
@@ -63,7 +71,7 @@ def built(s: Settings, group: str, start: date, end: date, run: str) -> dict:  #
 def validated(tmp_path_factory: pytest.TempPathFactory, demo_raw: Path) -> Settings:
     """A demo home whose 70 days are validated once (the builds only read them)."""
     s = demo_settings(tmp_path_factory.mktemp("shards") / "home", demo_raw)
-    pipelines.validate_raw_events(START - timedelta(days=30), DEMO_END, "validate", s)
+    validate_raw_events(START - timedelta(days=30), DEMO_END, "validate", s)
     return s
 
 
@@ -91,7 +99,7 @@ def test_any_shard_count_and_chunk_size_build_the_same_partitions(
         for day, table in whole[group].items():
             assert got[day].equals(table), f"{group} {day}: {count} shards, chunks of {chunk}"
         # Each shard wrote only its own entities.
-        root = pipelines.build_root(s, group, START, DEMO_END, f"sharded-{group}-{count}-{chunk}")
+        root = build_root(s, group, START, DEMO_END, f"sharded-{group}-{count}-{chunk}")
         for part in root.glob(f"*/part-{Shard(1, count).name}.parquet"):
             slots = slots_of(pq.read_table(part).column("customer_id"))
             assert Shard(1, count).holds(slots).all()
@@ -164,8 +172,8 @@ def _without(stats: dict, key: str) -> dict:  # type: ignore[type-arg]
 
 
 def run_in_process(s: Settings, code: str, fault: str) -> int:
-    """Run ``code`` (with ``pipelines`` and ``date`` imported) in a new process on the
-    settings ``s``, killed at the fault point ``fault``; its exit code."""
+    """Run ``code`` (with ``build_group``, ``publish_group`` and ``date`` imported) in a new
+    process on the settings ``s``, killed at the fault point ``fault``; its exit code."""
     env = os.environ | {
         "FTI_HOME": str(s.home),
         "FTI_RAW_PATH": str(s.raw_path),
@@ -174,7 +182,8 @@ def run_in_process(s: Settings, code: str, fault: str) -> int:
         "FTI_DB_URL": s.db_url,
         "FTI_FAULT_POINT": fault,
     }
-    script = f"from datetime import date\nfrom fti import pipelines\n{code}\n"
+    steps = "from fti.pipelines.features import build_group, publish_group"
+    script = f"from datetime import date\n{steps}\n{code}\n"
     return subprocess.run([sys.executable, "-c", script], env=env, timeout=600).returncode
 
 
@@ -189,43 +198,43 @@ def test_a_sharded_publish_is_the_unsharded_version_even_after_kills(
         (START, first_end, "r1"),
         (first_end + timedelta(days=1), DEMO_END, "r2"),
     ):
-        pipelines.run_features(start, end, run, plain, groups=[group])
+        run_features(start, end, run, plain, groups=[group])
 
     s = with_shards(demo_settings(tmp_path / "sharded", demo_raw), tmp_path, {group: 3}, 25)
-    pipelines.run_features(START, first_end, "r1", s, groups=[group])
+    run_features(START, first_end, "r1", s, groups=[group])
     assert catalogued(s, group) == catalogued(plain, group)[:1]
     v1 = FeatureStore(s.store_path).read(group, 1)
 
     # The second run: its second shard is killed after its first chunk of dates.
     start2 = first_end + timedelta(days=1)
-    pipelines.validate_raw_events(start2, DEMO_END, "r2", s)
-    assert pipelines.plan_group(group, start2, DEMO_END, "r2", s) == 3
+    validate_raw_events(start2, DEMO_END, "r2", s)
+    assert plan_group(group, start2, DEMO_END, "r2", s) == 3
     for shard in (0, 2):
-        pipelines.build_group(group, start2, DEMO_END, "r2", s, shard, 3)
+        build_group(group, start2, DEMO_END, "r2", s, shard, 3)
     killed = run_in_process(
         s,
-        f"pipelines.build_group({group!r}, date.fromisoformat('{start2}'), "
+        f"build_group({group!r}, date.fromisoformat('{start2}'), "
         f"date.fromisoformat('{DEMO_END}'), 'r2', shard=1, shards=3)",
         "build.shard",
     )
     assert killed == -signal.SIGKILL
-    root = pipelines.build_root(s, group, start2, DEMO_END, "r2")
+    root = build_root(s, group, start2, DEMO_END, "r2")
     assert list(root.glob(f"*/part-{Shard(1, 3).name}.parquet"))  # its first chunk's parts
     with pytest.raises(StoreError, match="shard 2 of 3 not built"):
-        pipelines.publish_group(group, str(root), "r2", s, shards=3)
+        publish_group(group, str(root), "r2", s, shards=3)
     assert FeatureStore(s.store_path).versions(group) == [1]
 
     # Built again, its publish is killed after one partition: the store keeps v1 whole.
-    pipelines.build_group(group, start2, DEMO_END, "r2", s, 1, 3)
+    build_group(group, start2, DEMO_END, "r2", s, 1, 3)
     killed = run_in_process(
-        s, f"pipelines.publish_group({group!r}, {str(root)!r}, 'r2', shards=3)", "publish.partition"
+        s, f"publish_group({group!r}, {str(root)!r}, 'r2', shards=3)", "publish.partition"
     )
     assert killed == -signal.SIGKILL
     store = FeatureStore(s.store_path)
     assert store.versions(group) == [1] and store.read(group, 1).equals(v1)
 
     # The rerun publishes what the unsharded runs published, and leaves no shard file.
-    assert pipelines.publish_group(group, str(root), "r2", s, shards=3)["version"] == 2
+    assert publish_group(group, str(root), "r2", s, shards=3)["version"] == 2
     assert catalogued(s, group) == catalogued(plain, group)
     for sharded, whole in zip(quantiles(s, group), quantiles(plain, group), strict=True):
         for column, values in whole.items():  # within the sketches' error: a few % of ranks
@@ -249,8 +258,8 @@ def test_training_past_its_row_limit_samples_entities_with_every_date_of_theirs(
 
     s = validated
     for group in ("customer_activity", "customer_profile", "churned_30d"):
-        pipelines.run_features(START, DEMO_END, "history", s, groups=[group])
-    project = pipelines.setup(s)[1]
+        run_features(START, DEMO_END, "history", s, groups=[group])
+    project = setup(s)[1]
     model = project.model("churn")
     store = FeatureStore(s.store_path)
     versions = {g: 1 for g in ("customer_activity", "customer_profile")}
@@ -278,7 +287,7 @@ def test_the_shard_count_follows_the_events_a_shard_would_load(validated: Settin
         path = Path(validated.home) / f"params-{'-'.join(map(str, section.values()))}.yaml"
         path.write_text(yaml.safe_dump(params))
         s = validated.model_copy(update={"params_file": path})
-        return pipelines.plan_group("customer_activity", START, DEMO_END, "plan", s)
+        return plan_group("customer_activity", START, DEMO_END, "plan", s)
 
     window = [START - timedelta(days=29 - i) for i in range(99)]  # 70 dates, 29 days back
     rows = sum(

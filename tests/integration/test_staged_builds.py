@@ -10,9 +10,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from fti import pipelines
 from fti.db.engine import session_scope
 from fti.db.tables import FeatureVersion
+from fti.pipelines.features import build_group, publish_group
 from fti.settings import Settings
 from fti.store.versions import FeatureStore
 from tests.conftest import DEMO_START, demo_settings
@@ -35,37 +35,35 @@ def test_a_published_build_is_removed_and_a_retry_returns_the_same_version(
     tmp_path: Path, db_url: str, demo_raw: Path
 ) -> None:
     s = demo_settings(tmp_path / "home", demo_raw, db_url)
-    build = Path(pipelines.build_group(GROUP, DAY, DAY, "run1", s) or "")
+    build = Path(build_group(GROUP, DAY, DAY, "run1", s) or "")
     assert build.is_relative_to(s.staging_path / "features") and any(build.iterdir())
 
-    first = pipelines.publish_group(GROUP, str(build), "run1", s)
+    first = publish_group(GROUP, str(build), "run1", s)
     assert (first["version"], first["new"]) == (1, True)
     assert not build.exists()  # the store and its remote hold the data now
     assert [p.name for p in build.parent.iterdir()] == [f"{build.name}.published.json"]
 
     # A retry of the task (it died before Airflow recorded its success, or it was cleared).
-    assert pipelines.publish_group(GROUP, str(build), "run1", s) == first
+    assert publish_group(GROUP, str(build), "run1", s) == first
     assert FeatureStore(s.store_path).versions(GROUP) == [1]
     assert catalogued(s) == [(1, "run1")]
 
     # A kill between the record and the removal: the retry finishes the removal.
     build.mkdir()
     (build / "leftover").write_text("what a killed removal left")
-    assert pipelines.publish_group(GROUP, str(build), "run1", s) == first
+    assert publish_group(GROUP, str(build), "run1", s) == first
     assert not build.exists()
 
     # The run's build done again (a cleared run): published again, not remembered.
-    assert pipelines.build_group(GROUP, DAY, DAY, "run1", s) == str(build)
-    again = pipelines.publish_group(GROUP, str(build), "run1", s)
+    assert build_group(GROUP, DAY, DAY, "run1", s) == str(build)
+    again = publish_group(GROUP, str(build), "run1", s)
     assert (again["version"], again["new"]) == (1, False)  # the same data: no new version
     assert not build.exists()
 
     # The next day, another run: a new version, its build removed too.
-    later = pipelines.build_group(
-        GROUP, DAY + timedelta(days=1), DAY + timedelta(days=1), "run2", s
-    )
+    later = build_group(GROUP, DAY + timedelta(days=1), DAY + timedelta(days=1), "run2", s)
     assert later is not None
-    assert pipelines.publish_group(GROUP, later, "run2", s)["version"] == 2
+    assert publish_group(GROUP, later, "run2", s)["version"] == 2
     assert not Path(later).exists()
     assert catalogued(s) == [(1, "run1"), (2, "run2")]
     reader = FeatureStore(s.store_path)
@@ -77,10 +75,10 @@ def test_partitions_published_from_outside_the_staging_area_stay(
     tmp_path: Path, db_url: str, demo_raw: Path
 ) -> None:
     s = demo_settings(tmp_path / "home", demo_raw, db_url)
-    build = pipelines.build_group(GROUP, DAY, DAY, "run1", s)
+    build = build_group(GROUP, DAY, DAY, "run1", s)
     assert build is not None
     mine = tmp_path / "my-partitions"
     shutil.copytree(build, mine)
-    assert pipelines.publish_group(GROUP, str(mine), "by hand", s)["version"] == 1
+    assert publish_group(GROUP, str(mine), "by hand", s)["version"] == 1
     assert any(mine.iterdir())
     assert not list(mine.parent.glob("*.published.json"))

@@ -22,7 +22,6 @@ from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
 from churn_demo.project import events as EVENTS
-from fti import pipelines
 from fti.cli import app
 from fti.db.engine import get_engine, session_scope
 from fti.db.migrate import alembic_config, upgrade
@@ -37,6 +36,8 @@ from fti.features.events import (
     validate_and_stage,
 )
 from fti.features.quarantine import list_rows, show_row
+from fti.pipelines.features import build_group, quarantine_root, run_features, validate_raw_events
+from fti.pipelines.runs import setup
 from fti.store.versions import FeatureStore
 from fti.validation import QUARANTINE_SAMPLE
 from tests.conftest import make_settings
@@ -65,7 +66,7 @@ def write_day(settings, day: date, rows: list[dict[str, str]], *extra_lines: str
 
 
 def write_crm_day(settings, day: date) -> None:  # type: ignore[no-untyped-def]
-    path = raw_file(settings.raw_path, pipelines.setup(settings)[1].source("crm"), day)
+    path = raw_file(settings.raw_path, setup(settings)[1].source("crm"), day)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=CRM)
@@ -117,7 +118,7 @@ def test_an_id_accepted_on_an_earlier_day_is_quarantined_as_its_duplicate(settin
     settings = lenient(settings)
     write_day(settings, DAY, [event("a"), event("b")])
     write_day(settings, NEXT, [event("c", NEXT), event("a", NEXT), event("d", NEXT)])
-    pipelines.validate_raw_events(DAY, NEXT, "r1", settings, sources=["events"])
+    validate_raw_events(DAY, NEXT, "r1", settings, sources=["events"])
 
     def check() -> None:
         assert [(name, line, rule) for _, name, line, rule in quarantined(settings)] == [
@@ -132,7 +133,7 @@ def test_an_id_accepted_on_an_earlier_day_is_quarantined_as_its_duplicate(settin
 
     check()
     for day in (NEXT, DAY, NEXT, DAY):  # a rerun of either day changes nothing
-        pipelines.validate_raw_events(day, day, f"rerun-{day}", settings, sources=["events"])
+        validate_raw_events(day, day, f"rerun-{day}", settings, sources=["events"])
         check()
 
 
@@ -153,7 +154,7 @@ def test_integer_ids_repeat_across_days_whichever_day_ran_first(settings) -> Non
                 day,
                 "r",
                 0.5,
-                pipelines.quarantine_root(settings),
+                quarantine_root(settings),
                 quarantine_min_rows=settings.quarantine_min_rows,
             )
 
@@ -177,7 +178,7 @@ def test_a_rejected_file_is_recorded_its_day_unstaged_and_the_version_kept(setti
     good = [event(f"g{i}", customer_id=str(i)) for i in range(1, 301)]
     write_day(settings, DAY, [*good, event("bad", plan="platinum")])  # 1 of 301: below 0.5%
     write_crm_day(settings, DAY)
-    first = pipelines.run_features(DAY, DAY, "good", settings, groups=[GROUP])
+    first = run_features(DAY, DAY, "good", settings, groups=[GROUP])
     version = first["published"][GROUP]["version"]
     before = published(settings, version)
     assert accounting(settings, DAY).status == "accepted"
@@ -187,7 +188,7 @@ def test_a_rejected_file_is_recorded_its_day_unstaged_and_the_version_kept(setti
     # Too many bad rows: the rejection is what the table says, a sample of them is kept.
     write_day(settings, DAY, [event(f"b{i}", plan="platinum") for i in range(1, 1201)])
     with pytest.raises(QuarantineThresholdError) as raised:
-        pipelines.run_features(DAY, DAY, "bad", settings, groups=[GROUP])
+        run_features(DAY, DAY, "bad", settings, groups=[GROUP])
     message = str(raised.value)
     assert " of 1200 rows (" in message
     assert "above FTI_MAX_QUARANTINE_SHARE=0.005 and" in message  # as given, not "0%"
@@ -199,7 +200,7 @@ def test_a_rejected_file_is_recorded_its_day_unstaged_and_the_version_kept(setti
     assert 0 < len(rows) <= QUARANTINE_SAMPLE <= run.rows_quarantined
     assert not set(old_ids) & {q[0] for q in rows}  # the previous run's rows are gone
     assert all(rule.startswith("plan: ") and "platinum" in rule for *_, rule in rows)
-    copy = pq.read_table(quarantine_file(pipelines.quarantine_root(settings), "events", DAY))
+    copy = pq.read_table(quarantine_file(quarantine_root(settings), "events", DAY))
     assert copy.num_rows == len(rows)
     assert not staged_file(settings.staging_path, EVENTS, DAY).exists()
     assert held_ids(settings) == {}
@@ -213,7 +214,7 @@ def test_a_rejected_file_is_recorded_its_day_unstaged_and_the_version_kept(setti
     path = raw_file(settings.raw_path, EVENTS, DAY)
     path.write_text("event_id;customer_id\n1;2\n")
     with pytest.raises(InputFileError, match="missing required column"):
-        pipelines.validate_raw_events(DAY, DAY, "unreadable", settings, sources=["events"])
+        validate_raw_events(DAY, DAY, "unreadable", settings, sources=["events"])
     run = accounting(settings, DAY)
     assert (run.status, run.rows_read, run.rows_accepted, run.rows_quarantined) == (
         "rejected",
@@ -224,14 +225,14 @@ def test_a_rejected_file_is_recorded_its_day_unstaged_and_the_version_kept(setti
     assert "missing required column" in run.reason and run.run_id == "unreadable"
     assert quarantined(settings) == []
     with pytest.raises(InputFileError):  # the build validates the unstaged day, and fails too
-        pipelines.build_group(GROUP, DAY, DAY, "build", settings)
+        build_group(GROUP, DAY, DAY, "build", settings)
 
     assert FeatureStore(settings.store_path).versions(GROUP) == [version]
     pd.testing.assert_frame_equal(published(settings, version), before)
 
     # Fixed: the next run validates the day again and accepts it.
     write_day(settings, DAY, [*good, event("bad", plan="platinum")])
-    again = pipelines.run_features(DAY, DAY, "fixed", settings, groups=[GROUP])
+    again = run_features(DAY, DAY, "fixed", settings, groups=[GROUP])
     assert again["published"][GROUP]["version"] == version  # the same rows: nothing new
     run = accounting(settings, DAY)
     assert (run.status, run.reason, run.rows_read, run.rows_accepted) == (
@@ -251,7 +252,7 @@ def test_rows_of_a_rejected_file_cannot_be_readmitted(
         QuarantineThresholdError,
         match=r"FTI_MAX_QUARANTINE_SHARE=0\.2 and more than FTI_QUARANTINE_MIN_ROWS=0;",
     ):
-        pipelines.validate_raw_events(DAY, DAY, "r", settings, sources=["events"])
+        validate_raw_events(DAY, DAY, "r", settings, sources=["events"])
     use_cli(settings, monkeypatch)
     exported = tmp_path / "fix.csv"
     assert (
@@ -279,7 +280,7 @@ def test_a_readmitted_row_survives_the_rerun_and_reaches_the_next_version(
     unsplit = "broken,9,2026-03-10T09:00:00+00:00"  # line 13: too few fields
     write_day(settings, DAY, [*good, fixable], unsplit)
     write_crm_day(settings, DAY)
-    first = pipelines.run_features(DAY, DAY, "first", settings, groups=[GROUP])
+    first = run_features(DAY, DAY, "first", settings, groups=[GROUP])
     assert set(published(settings, first["published"][GROUP]["version"])["customer_id"]) == {7}
 
     use_cli(settings, monkeypatch)
@@ -301,7 +302,7 @@ def test_a_readmitted_row_survives_the_rerun_and_reaches_the_next_version(
     assert json.loads(done.output)["readmitted"] == 2
 
     # The README's next step: rerun the feature pipeline for that date.
-    rerun = pipelines.run_features(DAY, DAY, "rerun", settings, groups=[GROUP])
+    rerun = run_features(DAY, DAY, "rerun", settings, groups=[GROUP])
     assert rerun["rows_accepted"] == rerun["rows_read"] == 12 + 1  # events and crm
     assert staged_ids(settings, DAY) == sorted(
         [*(f"g{i}" for i in range(1, 11)), "fixable", "broken"]
@@ -322,9 +323,7 @@ def test_a_readmitted_row_survives_the_rerun_and_reaches_the_next_version(
     assert set(rows.index) == {7, 8, 9}
     assert rows.loc[8, "spend_30d"] == 19.9 and rows.loc[9, "spend_30d"] == 5.0
     assert (
-        pipelines.run_features(DAY, DAY, "again", settings, groups=[GROUP])["published"][GROUP][
-            "version"
-        ]
+        run_features(DAY, DAY, "again", settings, groups=[GROUP])["published"][GROUP]["version"]
         == version
     )  # and again: the same rows, no new version
 
@@ -332,7 +331,7 @@ def test_a_readmitted_row_survives_the_rerun_and_reaches_the_next_version(
     # applies, and the log and the re-admission's status say so.
     write_day(settings, DAY, [*good, event("fixable", customer_id="8", amount="29.90")], unsplit)
     with caplog.at_level(logging.WARNING, logger="fti.features.events"):
-        pipelines.validate_raw_events(DAY, DAY, "corrected", settings, sources=["events"])
+        validate_raw_events(DAY, DAY, "corrected", settings, sources=["events"])
     assert "line 12 is no longer the row re-admitted" in caplog.text
     run = accounting(settings, DAY)
     assert (run.rows_read, run.rows_accepted, run.rows_readmitted) == (12, 12, 1)
@@ -347,15 +346,13 @@ def test_a_readmitted_id_another_day_holds_stays_quarantined(settings) -> None: 
     settings = lenient(settings)
     write_day(settings, DAY, [event("a"), event("b")])
     write_day(settings, NEXT, [event("c", NEXT), event("x", NEXT, plan="platinum")])
-    pipelines.validate_raw_events(DAY, NEXT, "r", settings, sources=["events"])
+    validate_raw_events(DAY, NEXT, "r", settings, sources=["events"])
     from fti.features.quarantine import export_rows, readmit
 
     with session_scope(settings.db_url, write=True) as session:
         fix = export_rows(session, EVENTS, NEXT)
         fix["plan"], fix["event_id"] = "basic", "a"  # fixed, but its id is DAY's
-        done = readmit(
-            session, EVENTS, fix, settings.staging_path, pipelines.quarantine_root(settings)
-        )
+        done = readmit(session, EVENTS, fix, settings.staging_path, quarantine_root(settings))
     assert done["readmitted"] == 0
     assert [r["rule"] for r in done["still_quarantined"]] == [f"event_id: duplicate of {DAY}"]
     assert staged_ids(settings, NEXT) == ["c"]
@@ -367,7 +364,7 @@ def test_quarantine_ids_are_never_reused_and_an_old_export_is_refused(
 ) -> None:  # type: ignore[no-untyped-def]
     settings = lenient(settings)
     path = write_day(settings, DAY, [event("a"), event("b", amount="-1"), event("c", plan="gold")])
-    pipelines.validate_raw_events(DAY, DAY, "r1", settings, sources=["events"])
+    validate_raw_events(DAY, DAY, "r1", settings, sources=["events"])
     use_cli(settings, monkeypatch)
     old = tmp_path / "old.csv"
     assert (
@@ -379,7 +376,7 @@ def test_quarantine_ids_are_never_reused_and_an_old_export_is_refused(
     first = [q[0] for q in quarantined(settings)]
 
     for attempt in range(2):  # validated again: new rows, new ids
-        pipelines.validate_raw_events(DAY, DAY, f"again{attempt}", settings, sources=["events"])
+        validate_raw_events(DAY, DAY, f"again{attempt}", settings, sources=["events"])
         ids = [q[0] for q in quarantined(settings)]
         assert len(ids) == 2 and min(ids) > max(first)
         first = first + ids
@@ -499,7 +496,7 @@ def test_migration_0008_keeps_0007s_rows_and_downgrades(db_at_0007: str, tmp_pat
 
     # The next day repeats an id 0007 staged: found, from the staged events, once.
     write_day(settings, NEXT, [event("a", NEXT), event("c", NEXT)])
-    pipelines.validate_raw_events(NEXT, NEXT, "r0008", settings, sources=["events"])
+    validate_raw_events(NEXT, NEXT, "r0008", settings, sources=["events"])
     assert accounting(settings, NEXT).rows_quarantined == 1
     assert staged_ids(settings, NEXT) == ["c"]
     assert held_ids(settings) == {"a": DAY, "b": DAY, "c": NEXT}
@@ -509,7 +506,7 @@ def test_migration_0008_keeps_0007s_rows_and_downgrades(db_at_0007: str, tmp_pat
     write_day(settings, NEXT, [event("x", NEXT, plan="gold")])
     strict = settings.model_copy(update={"quarantine_min_rows": 0})  # one bad row rejects
     with pytest.raises(QuarantineThresholdError, match="1 of 1 rows"):
-        pipelines.validate_raw_events(NEXT, NEXT, "r0008", strict, sources=["events"])
+        validate_raw_events(NEXT, NEXT, "r0008", strict, sources=["events"])
     command.downgrade(alembic_config(db_at_0007), "0007")
     with get_engine(db_at_0007).connect() as connection:
         runs = connection.execute(text("SELECT logical_date, rows_read FROM validation_runs")).all()
@@ -536,7 +533,7 @@ def test_a_very_long_cell_and_a_very_long_id_fit_the_database(settings) -> None:
         [event("e1", event_type="x" * 3_000_000), event(long_id)]
         + [event(f"e{i}") for i in range(2, 10)],
     )
-    pipelines.validate_raw_events(DAY, DAY, "long", settings, ["events"])
+    validate_raw_events(DAY, DAY, "long", settings, ["events"])
     run = accounting(settings, DAY)
     assert (run.status, run.rows_read, run.rows_accepted, run.rows_quarantined) == (
         "accepted",
@@ -550,7 +547,7 @@ def test_a_very_long_cell_and_a_very_long_id_fit_the_database(settings) -> None:
     assert rule.startswith("event_type: ") and "(got 'xxxx" in rule and len(rule) <= 500, rule
     assert held == 9
     write_day(settings, NEXT, [event(long_id, NEXT)] + [event(f"n{i}", NEXT) for i in range(9)])
-    pipelines.validate_raw_events(NEXT, NEXT, "long", settings, ["events"])
+    validate_raw_events(NEXT, NEXT, "long", settings, ["events"])
     assert accounting(settings, NEXT).rows_quarantined == 1  # the long id is a duplicate
 
 
@@ -560,12 +557,12 @@ def test_quarantine_ids_of_another_source_are_not_readmitted_into_this_one(
     """An export of `events` handed back with `--source crm` names no crm row: refused, and
     nothing is staged or remembered under crm."""
     write_day(settings, DAY, [event(f"g{i}") for i in range(1, 10)] + [event("x", plan="gold")])
-    pipelines.validate_raw_events(DAY, DAY, "r", settings, sources=["events"])
+    validate_raw_events(DAY, DAY, "r", settings, sources=["events"])
     use_cli(settings, monkeypatch)
     exported = tmp_path / "fix.csv"
     export = ["quarantine", "export", "--date", str(DAY), "--out", str(exported)]
     assert runner.invoke(app, export).exit_code == 0
-    crm = pipelines.setup(settings)[1].source("crm")
+    crm = setup(settings)[1].source("crm")
     fix = pd.read_csv(exported, dtype=str, keep_default_na=False).assign(plan="basic")
     fix = fix.assign(**{c: CRM_GOOD[c] for c in crm.columns if c not in fix.columns})
     fix.to_csv(exported, index=False)

@@ -10,7 +10,7 @@ recomputing replaces it.
 
 The scores come from ``predictions`` (one version per model and date: the slice's writer)
 and from ``shadow_predictions``: the scores of a version shadow-scored beside it (the
-``challenger``, fti.pipelines.score_shadow), one slice per (model, version, date), written by
+``challenger``, fti.pipelines.inference.score_shadow), one slice per (model, version, date), written by
 ``write_shadow_slice``.
 
 This package's public face is this module; inside it, ``_record`` records the metrics of

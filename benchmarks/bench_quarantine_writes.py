@@ -50,7 +50,6 @@ def before(url: str, root: Path) -> None:
             created_at=datetime.now(UTC),
             status="accepted",
             rows_readmitted=0,
-            ids_recorded=True,
         )
         session.add(run)
         session.flush()

@@ -382,7 +382,15 @@ def make_regressor(params: dict[str, Any], features: list[str]) -> Any:
 
 
 customer = Entity("customer", key="customer_id", dtype="int64")
-events = Source("events", schema=EVENTS_SCHEMA, time_column="event_time", id_column="event_id")
+# An event id repeats across days only when a day's file is sent again, days later at most: a
+# month's window keeps the nightly cross-day check to 30 days of ids however long the history.
+events = Source(
+    "events",
+    schema=EVENTS_SCHEMA,
+    time_column="event_time",
+    id_column="event_id",
+    unique_within_days=30,
+)
 crm = Source("crm", schema=CRM_SCHEMA, time_column="as_of", timezone=CRM_ZONE)
 activity = FeatureGroup(
     "customer_activity",

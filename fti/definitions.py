@@ -62,7 +62,10 @@ class Source:
     and every row rule is checked (a bad row is quarantined with its rule). ``time_column``
     must fall inside the logical date in ``timezone`` (the zone the files are written in; times
     without an offset are read in it, and every time is stored in UTC). ``id_column``, when
-    given, must be unique. ``missing_day``: ``fail`` (the default: a day without a file fails
+    given, must be unique: within a file, and across days (an id another day accepted is
+    quarantined as its duplicate); ``unique_within_days`` bounds the days compared to those at
+    most that many days apart (None: every day; the nightly check reads each compared day's
+    id hashes, so a long history of big days is cheaper with a window). ``missing_day``: ``fail`` (the default: a day without a file fails
     the run) or ``empty`` (a day with no rows is a normal day).
     """
 
@@ -73,6 +76,7 @@ class Source:
     format: Literal["csv", "parquet"] = "csv"
     timezone: str = "UTC"
     missing_day: Literal["fail", "empty"] = "fail"
+    unique_within_days: int | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -413,6 +417,16 @@ def _source_problems(source: Source) -> list[str]:
         problems.append(f"{where}: format {source.format!r} is not one of {FORMATS}")
     if source.missing_day not in MISSING_DAY:
         problems.append(f"{where}: missing_day {source.missing_day!r} is not one of {MISSING_DAY}")
+    window = source.unique_within_days
+    if window is not None and (
+        not isinstance(window, int) or isinstance(window, bool) or window < 1
+    ):
+        problems.append(
+            f"{where}: unique_within_days {window!r} must be a whole number of days >= 1, "
+            "or None for every day"
+        )
+    if window is not None and source.id_column is None:
+        problems.append(f"{where}: unique_within_days needs an id_column to compare")
     try:
         ZoneInfo(source.timezone)
     except (ZoneInfoNotFoundError, ValueError):

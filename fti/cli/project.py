@@ -71,9 +71,11 @@ def check(as_json: JsonFlag = False) -> None:
     say(f"[bold]project[/] {project.name} ({s.project}), start date {data['start_date']}")
     say("entities: " + ", ".join(f"{e.name} ({e.key}: {e.dtype})" for e in project.entities))
     for source in project.sources:
+        window = source.unique_within_days
+        within = "" if window is None or source.id_column is None else f" (within {window} days)"
         say(
             f"source {source.name}: {source.format}, time {source.time_column} ({source.timezone}), "
-            f"id {source.id_column or '-'}, missing day: {source.missing_day}"
+            f"id {source.id_column or '-'}{within}, missing day: {source.missing_day}"
         )
     for group in project.feature_groups:
         say(

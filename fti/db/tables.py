@@ -82,9 +82,6 @@ class ValidationRun(Base):
     status: Mapped[str] = mapped_column(String(20), server_default="accepted")
     reason: Mapped[str | None] = mapped_column(Text)
     rows_readmitted: Mapped[int] = mapped_column(Integer, server_default="0")
-    # Whether the accepted ids of this file are in accepted_ids (false: validated before 0008;
-    # fti.features.accepted_ids records them from the staged events before the next validation).
-    ids_recorded: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class QuarantinedRow(Base):
@@ -106,27 +103,6 @@ class QuarantinedRow(Base):
     column: Mapped[str] = mapped_column(String(200))
     rule: Mapped[str] = mapped_column(String(500))
     raw_values: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-
-class AcceptedId(Base):
-    """Which day holds each accepted id of a source that declares an ``id_column``.
-
-    An id is accepted on one day only; a later (or earlier) day's repeat is quarantined as a
-    duplicate. The key makes the check an index lookup of the day's ids, whatever the history.
-    Ids are stored as text (int64 ids as their decimal digits).
-    """
-
-    __tablename__ = "accepted_ids"
-    __table_args__ = (
-        # Date first: a day's ids are found (to drop them) without offering the planner a
-        # second index led by ``source`` for the lookups by id.
-        Index("ix_accepted_ids_date_source", "logical_date", "source"),
-        {"sqlite_with_rowid": False},
-    )
-
-    source: Mapped[str] = mapped_column(String(200), primary_key=True)
-    id_value: Mapped[str] = mapped_column(Text, primary_key=True)
-    logical_date: Mapped[date] = mapped_column(Date)
 
 
 class Readmission(Base):

@@ -80,7 +80,6 @@ def record_validation(
         rows_readmitted=outcome.rows_readmitted,
         status=outcome.status,
         reason=outcome.reason,
-        ids_recorded=True,
         run_id=run_id,
         created_at=datetime.now(UTC),
     )

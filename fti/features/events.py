@@ -2,13 +2,13 @@
 
 One validation of a day's file ends in one of two states, recorded in ``validation_runs``:
 
-- accepted: its good rows are staged (``staged_file``), its ids are recorded in
-  ``accepted_ids``, its bad rows are in ``quarantined_rows`` (and a Parquet copy);
+- accepted: its good rows are staged (``staged_file``, with the hashes of its ids beside
+  them), its bad rows are in ``quarantined_rows`` (and a Parquet copy);
 - rejected (unreadable, or too many bad rows): its staged events and ids are removed, the
   record says why, and the error is raised after the record is committed.
 
-Across days, an id accepted on one day is a duplicate on any other (``accepted_ids``, looked
-up for the day's ids only). Rows re-admitted by hand (``readmissions``) are put back in place
+Across days, an id accepted on one day is a duplicate on any other (``fti.features.accepted_ids``:
+the other days' staged ids, read one day at a time). Rows re-admitted by hand (``readmissions``) are put back in place
 of their raw line before every validation of their day, so a rerun keeps them.
 
 The accounting records are written by ``fti.features.accounting``, the ids across days kept by
@@ -26,6 +26,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,15 +36,7 @@ from fti.db.tables import (
 )
 from fti.definitions import Entity, Source
 from fti.errors import InputFileError, QuarantineThresholdError
-from fti.features.accepted_ids import (  # ACCEPTED_IDS: for its users, who import it from here
-    ACCEPTED_IDS,  # noqa: F401
-    forget_ids,
-    id_holders,
-    id_text,
-    lock_ids,
-    record_history_ids,
-    remember_ids,
-)
+from fti.features.accepted_ids import id_holders, lock_ids, remember_ids
 from fti.features.accounting import (  # quarantine_file: for its users, who import it from here
     Outcome,
     quarantine_file,  # noqa: F401
@@ -51,6 +44,7 @@ from fti.features.accounting import (  # quarantine_file: for its users, who imp
     write_copy,
 )
 from fti.features.staged import (  # load_events: for its users, who import it from here
+    ids_file,
     load_events,  # noqa: F401
     staged_file,
     write_staged,
@@ -84,40 +78,44 @@ def accepted_lines(raw: pd.DataFrame, result: ValidationResult) -> list[int]:
 
 
 def quarantine_repeats(
-    session: Session, source: Source, result: ValidationResult, raw: pd.DataFrame | None
+    session: Session,
+    source: Source,
+    day: date,
+    result: ValidationResult,
+    raw: pd.DataFrame | None,
+    staging_root: Path,
 ) -> ValidationResult:
     """Move the accepted rows whose id another day holds to quarantine: rule
     ``<id_column>: duplicate of <that day>``. ``raw`` is the text the rows were validated from
     (read again from the file only when a repeat is found)."""
     if source.id_column is None or result.accepted.empty:
         return result
-    ids = id_text(result.accepted[source.id_column])
-    held = id_holders(session, source.name, ids)
+    held = id_holders(session, staging_root, source, day, result.accepted[source.id_column])
     if not held:
         return result
     if raw is None:
         raw = read_raw_file(result.file, source).frame
     lines = accepted_lines(raw, result)
-    repeat = [i in held for i in ids]
     records = pd.DataFrame(
         [
             {
-                "row_number": line,
+                "row_number": lines[position],
                 "column": source.id_column,
-                "rule": f"{source.id_column}: duplicate of {held[value].isoformat()}",
+                "rule": f"{source.id_column}: duplicate of {holder.isoformat()}",
                 "raw_values": json.dumps(
-                    {k: (None if pd.isna(v) else v) for k, v in raw.loc[line].items()}
+                    {k: (None if pd.isna(v) else v) for k, v in raw.loc[lines[position]].items()}
                 ),
             }
-            for line, value, again in zip(lines, ids, repeat, strict=True)
-            if again
+            for position, holder in sorted(held.items())
         ],
         columns=QUARANTINE_COLUMNS,
     )
+    repeat = np.zeros(result.rows_accepted, dtype=bool)
+    repeat[list(held)] = True
     quarantined = pd.concat([result.quarantined, records], ignore_index=True)
     return replace(
         result,
-        accepted=result.accepted[[not r for r in repeat]].reset_index(drop=True),
+        accepted=result.accepted[~repeat].reset_index(drop=True),
         quarantined=quarantined.sort_values("row_number", kind="stable", ignore_index=True),
         rows_bad=result.rows_bad + len(records),
     )
@@ -214,11 +212,11 @@ def reject(
     """Record a rejected file and commit: its day's staged events and ids are removed (no
     build uses a file that was not accepted; a rerun validates it again), the previous
     accounting and quarantine records are replaced by this attempt's."""
-    lock_ids(session, source.name)
-    forget_ids(session, source.name, day)
     run = record_validation(session, source, day, path, outcome, run_id)
     write_copy(session, run, quarantine_root)
-    staged_file(staging_root, source, day).unlink(missing_ok=True)  # before the commit: safe
+    staged = staged_file(staging_root, source, day)
+    ids_file(staged).unlink(missing_ok=True)  # before the commit: safe
+    staged.unlink(missing_ok=True)
     session.commit()
 
 
@@ -252,7 +250,6 @@ def validate_and_stage(
         QuarantineThresholdError: too many bad rows; likewise, with a sample of them kept.
     """
     path = raw_file(raw_root, source, day)
-    record_history_ids(session, source, staging_root)
     fixes = day_readmissions(session, source, day)
     try:
         result, raw, readmitted = _validate(
@@ -271,10 +268,9 @@ def validate_and_stage(
             quarantine_root,
         )
         raise
-    lock_ids(session, source.name)
-    forget_ids(session, source.name, day)  # the day keeps its own ids; other days' count
+    lock_ids(session, source.name)  # other days' ids stay as they are until this one is in
     if not result.over_threshold:
-        result = quarantine_repeats(session, source, result, raw)
+        result = quarantine_repeats(session, source, day, result, raw, staging_root)
     bad = result.rows_bad if result.over_threshold else result.rows_quarantined
     if result.over_threshold or is_over_threshold(
         bad, result.rows_read, max_quarantine_share, quarantine_min_rows
@@ -291,8 +287,6 @@ def validate_and_stage(
         outcome = Outcome("rejected", result.rows_read, 0, bad, sample, reason=message)
         reject(session, source, day, path, outcome, run_id, staging_root, quarantine_root)
         raise QuarantineThresholdError(message)
-    if source.id_column is not None:
-        remember_ids(session, source.name, day, id_text(result.accepted[source.id_column]))
     outcome = Outcome(
         "accepted",
         result.rows_read,
@@ -303,5 +297,8 @@ def validate_and_stage(
     )
     run = record_validation(session, source, day, path, outcome, run_id)
     write_copy(session, run, quarantine_root)
-    write_staged(staged_file(staging_root, source, day), result.accepted, entity)
+    staged = staged_file(staging_root, source, day)
+    write_staged(staged, result.accepted, entity)
+    if source.id_column is not None:
+        remember_ids(staged, result.accepted[source.id_column])
     return result

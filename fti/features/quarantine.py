@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from fti.db.tables import QuarantinedRow, Readmission, RetiredQuarantineIds, ValidationRun
 from fti.definitions import Source
 from fti.errors import FtiError
-from fti.features.accepted_ids import id_holders, id_text, lock_ids, remember_ids
+from fti.features.accepted_ids import id_holders, lock_ids, remember_ids
 from fti.features.accounting import write_copy
 from fti.features.staged import read_staged, staged_entity, staged_file, write_staged
 from fti.validation import validate_frame
@@ -171,11 +171,14 @@ def record_readmissions(
 
 
 def stage_more(staging_root: Path, source: Source, day: date, rows: pd.DataFrame) -> None:
-    """Append accepted rows to a day's staged events (atomically)."""
+    """Append accepted rows to a day's staged events (atomically), and their ids to the day's
+    id hashes."""
     staged = staged_file(staging_root, source, day)
     events = read_staged(staged) if staged.exists() else rows.iloc[:0]
-    both = [events, rows] if len(events) else [rows]  # an empty day: just these
-    write_staged(staged, pd.concat(both, ignore_index=True), staged_entity(staged))
+    both = pd.concat([events, rows] if len(events) else [rows], ignore_index=True)
+    write_staged(staged, both, staged_entity(staged))
+    if source.id_column is not None:
+        remember_ids(staged, both[source.id_column])
 
 
 def readmit(
@@ -260,26 +263,20 @@ def readmit_rows(
     result = validate_frame(text, source, run.logical_date, Path(run.file))
     bad = {int(q.row_number): str(q.rule) for q in result.quarantined.itertuples()}
     lines = [line for line in text.index if line not in bad]  # accepted's order
-    ids: list[str] = []
     if source.id_column is not None:
         lock_ids(session, source.name)
-        ids = id_text(result.accepted[source.id_column])
-        held = id_holders(session, source.name, ids)
-        for line, value in zip(lines, ids, strict=True):
-            if held.get(value) == run.logical_date:
-                bad[line] = f"{source.id_column}: unique id (already accepted that day)"
-            elif value in held:
-                bad[line] = f"{source.id_column}: duplicate of {held[value].isoformat()}"
+        day = run.logical_date
+        ids = result.accepted[source.id_column]
+        held = id_holders(session, staging_root, source, day, ids, own=True)
+        for position, holder in held.items():
+            bad[lines[position]] = (
+                f"{source.id_column}: unique id (already accepted that day)"
+                if holder == day
+                else f"{source.id_column}: duplicate of {holder.isoformat()}"
+            )
     keep = [line not in bad for line in lines]
     passed = result.accepted[keep]
     admitted = [line for line, ok in zip(lines, keep, strict=True) if ok]
-    if ids:
-        remember_ids(
-            session,
-            source.name,
-            run.logical_date,
-            [i for i, ok in zip(ids, keep, strict=True) if ok],
-        )
     quarantine_ids = dict(zip(text.index, rows["quarantine_id"], strict=True))
     record_readmissions(
         session,

@@ -24,11 +24,17 @@ def staged_file(staging_root: Path, source: Source, day: date) -> Path:
     return staging_root / "validated" / source.name / f"{day.isoformat()}.parquet"
 
 
+def ids_file(staged: Path) -> Path:
+    """Beside a staged file, the sorted hashes of its ids (``fti.features.accepted_ids``)."""
+    return staged.with_name(staged.name.removesuffix(".parquet") + ".ids.npy")
+
+
 def write_staged(target: Path, events: pd.DataFrame, entity: Entity | None) -> None:
     """Stage a day's accepted events (atomically), sorted by the slot of ``entity``'s key
     (``SLOT_COLUMN``, in row groups of ``STAGED_ROW_GROUP`` rows) so that one shard's entities
     are read with Parquet pushdown; without an entity (the source has no entity key column)
-    as they are."""
+    as they are. The hashes of the file's ids it replaces go first (they are rebuilt from the
+    new file when missing)."""
     table = pa.Table.from_pandas(events, preserve_index=False)
     if entity is not None and entity.key in events.columns:
         slots = slots_of(table.column(entity.key), entity.dtype)
@@ -39,6 +45,7 @@ def write_staged(target: Path, events: pd.DataFrame, entity: Entity | None) -> N
         }
         table = table.replace_schema_metadata(metadata)
     target.parent.mkdir(parents=True, exist_ok=True)
+    ids_file(target).unlink(missing_ok=True)
     tmp = target.with_suffix(".parquet.tmp")
     pq.write_table(table, tmp, row_group_size=STAGED_ROW_GROUP)
     tmp.replace(target)

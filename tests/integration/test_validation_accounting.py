@@ -25,9 +25,10 @@ from churn_demo.project import events as EVENTS
 from fti.cli import app
 from fti.db.engine import get_engine, session_scope
 from fti.db.migrate import alembic_config, upgrade
-from fti.db.tables import AcceptedId, QuarantinedRow, Readmission, ValidationRun
+from fti.db.tables import QuarantinedRow, Readmission, ValidationRun
 from fti.definitions import Source
 from fti.errors import InputFileError, QuarantineThresholdError
+from fti.features.accepted_ids import day_hashes, id_hashes, id_texts
 from fti.features.events import (
     load_events,
     quarantine_file,
@@ -92,9 +93,22 @@ def quarantined(settings) -> list[tuple[int, str, int, str]]:  # type: ignore[no
     return [(q.id, Path(q.file).name, q.row_number, q.rule) for q in rows]
 
 
-def held_ids(settings) -> dict[str, date]:  # type: ignore[no-untyped-def]
+def held_ids(settings, source: Source = EVENTS) -> dict[str, date]:  # type: ignore[no-untyped-def]
+    """{id: the day holding it} over the source's accepted days, each id once; each day's id
+    hashes (what the cross-day check reads) are those of its staged ids."""
     with session_scope(settings.db_url) as session:
-        return {a.id_value: a.logical_date for a in session.scalars(select(AcceptedId))}
+        days = session.scalars(
+            select(ValidationRun.logical_date).where(
+                ValidationRun.source == source.name, ValidationRun.status == "accepted"
+            )
+        ).all()
+    held: dict[str, date] = {}
+    for day in sorted(days):
+        ids = id_texts(load_events(settings.staging_path, source, day, day)[source.id_column])
+        assert (day_hashes(settings.staging_path, source, day) == sorted(id_hashes(ids))).all()
+        assert not set(ids) & set(held), f"{day} holds ids another day holds"
+        held |= dict.fromkeys(ids, day)
+    return held
 
 
 def staged_ids(settings, day: date, source: Source = EVENTS) -> list[str]:  # type: ignore[no-untyped-def]
@@ -164,7 +178,55 @@ def test_integer_ids_repeat_across_days_whichever_day_ran_first(settings) -> Non
         (f"{DAY}.csv", f"customer_id: duplicate of {NEXT}")
     ]
     assert staged_ids(settings, DAY, source) == ["9"]
-    assert held_ids(settings) == {"7": NEXT, "8": NEXT, "9": DAY}
+    assert held_ids(settings, source) == {"7": NEXT, "8": NEXT, "9": DAY}
+
+
+def stage_with(settings, source: Source, day: date) -> None:  # type: ignore[no-untyped-def]
+    with session_scope(settings.db_url, write=True) as session:
+        validate_and_stage(
+            session,
+            source,
+            settings.raw_path,
+            settings.staging_path,
+            day,
+            "r",
+            0.9,
+            quarantine_root(settings),
+            quarantine_min_rows=settings.quarantine_min_rows,
+        )
+
+
+def test_colliding_id_hashes_and_lost_hash_files_change_no_verdict(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Every id hashing alike (the worst collision) still quarantines only the real repeat,
+    and a day whose id hashes are gone (a crash between its two files) still counts."""
+    import numpy as np
+
+    import fti.features.accepted_ids as accepted_ids
+
+    monkeypatch.setattr(accepted_ids, "id_hashes", lambda texts: np.zeros(len(texts), np.uint64))
+    write_day(settings, DAY, [event("a"), event("b")])
+    write_day(settings, NEXT, [event("b", NEXT), event("c", NEXT)])
+    stage_with(settings, EVENTS, DAY)
+    (settings.staging_path / "validated" / "events" / f"{DAY}.ids.npy").unlink()
+    stage_with(settings, EVENTS, NEXT)
+    assert [(name, rule) for _, name, _, rule in quarantined(settings)] == [
+        (f"{NEXT}.csv", f"event_id: duplicate of {DAY}")
+    ]
+    assert staged_ids(settings, NEXT) == ["c"]
+
+
+def test_unique_within_days_compares_only_the_days_that_close(settings) -> None:  # type: ignore[no-untyped-def]
+    source = replace(EVENTS, unique_within_days=1)
+    later = DAY + timedelta(days=2)
+    for day in (DAY, NEXT, later):
+        write_day(settings, day, [event("a", day), event(f"only-{day}", day)])
+        stage_with(settings, source, day)
+    # NEXT repeats DAY's a (1 day apart); the day after NEXT holds a again, 2 days from DAY's
+    # a but 1 from NEXT's quarantined one: accepted.
+    assert [(name, rule) for _, name, _, rule in quarantined(settings)] == [
+        (f"{NEXT}.csv", f"event_id: duplicate of {DAY}")
+    ]
+    assert staged_ids(settings, later) == ["a", f"only-{later}"]
 
 
 # ---- rejected files ----------------------------------------------------------------------------
@@ -474,12 +536,7 @@ def test_migration_0008_keeps_0007s_rows_and_downgrades(db_at_0007: str, tmp_pat
     upgrade(db_at_0007)
 
     run = accounting(settings, DAY)
-    assert (run.status, run.reason, run.rows_readmitted, run.ids_recorded) == (
-        "accepted",
-        None,
-        0,
-        False,
-    )
+    assert (run.status, run.reason, run.rows_readmitted) == ("accepted", None, 0)
     assert (run.rows_read, run.rows_accepted, run.rows_quarantined) == (4, 2, 2)
     kept = quarantined(settings)
     assert [(line, rule) for _, _, line, rule in kept] == [(4, "amount: in_range")]
@@ -494,13 +551,13 @@ def test_migration_0008_keeps_0007s_rows_and_downgrades(db_at_0007: str, tmp_pat
         connection.execute(text("DELETE FROM quarantined_rows WHERE id = :id"), {"id": added})
     assert added > kept[0][0]
 
-    # The next day repeats an id 0007 staged: found, from the staged events, once.
+    # The next day repeats an id 0007 staged: found, from the staged events (their id hashes
+    # are made from them on first use).
     write_day(settings, NEXT, [event("a", NEXT), event("c", NEXT)])
     validate_raw_events(NEXT, NEXT, "r0008", settings, sources=["events"])
     assert accounting(settings, NEXT).rows_quarantined == 1
     assert staged_ids(settings, NEXT) == ["c"]
     assert held_ids(settings) == {"a": DAY, "b": DAY, "c": NEXT}
-    assert accounting(settings, DAY).ids_recorded
 
     # A rejected file: 0007 cannot say so, so downgrading forgets its record.
     write_day(settings, NEXT, [event("x", NEXT, plan="gold")])
@@ -543,9 +600,8 @@ def test_a_very_long_cell_and_a_very_long_id_fit_the_database(settings) -> None:
     )
     with session_scope(settings.db_url) as session:
         (rule,) = session.scalars(select(QuarantinedRow.rule)).all()
-        held = session.scalar(select(func.count()).select_from(AcceptedId))
     assert rule.startswith("event_type: ") and "(got 'xxxx" in rule and len(rule) <= 500, rule
-    assert held == 9
+    assert len(held_ids(settings)) == 9
     write_day(settings, NEXT, [event(long_id, NEXT)] + [event(f"n{i}", NEXT) for i in range(9)])
     validate_raw_events(NEXT, NEXT, "long", settings, ["events"])
     assert accounting(settings, NEXT).rows_quarantined == 1  # the long id is a duplicate

@@ -124,6 +124,20 @@ def test_the_demo_project_is_sound_and_resolves_features_across_groups() -> None
             ),
             "source 'crm': missing_day 'skip' is not one of",
         ),
+        (
+            dataclasses.replace(
+                PROJECT,
+                sources=[dataclasses.replace(demo.events, unique_within_days=0), demo.crm],
+            ),
+            "source 'events': unique_within_days 0 must be a whole number of days >= 1",
+        ),
+        (
+            dataclasses.replace(
+                PROJECT,
+                sources=[demo.events, dataclasses.replace(demo.crm, unique_within_days=7)],
+            ),
+            "source 'crm': unique_within_days needs an id_column",
+        ),
     ],
 )
 def test_each_mistake_is_one_line_naming_the_object(project, message: str) -> None:  # type: ignore[no-untyped-def]

@@ -199,6 +199,15 @@ def threshold_message(
     )
 
 
+def none_accepted_message(path: Path, source: Source, day: date, result: ValidationResult) -> str:
+    first = result.quarantined.iloc[0]
+    return (
+        f"{path}: none of its {result.rows_read} rows was accepted (the first, line "
+        f"{first['row_number']}, broke {first['rule']}); see `fti quarantine export --source "
+        f"{source.name} --date {day}`, fix the file and rerun"
+    )
+
+
 def reject(
     session: Session,
     source: Source,
@@ -241,13 +250,15 @@ def validate_and_stage(
     file, or a header alone) is recorded with 0 rows against the expected path and stages an
     empty, typed Parquet file. The file is rejected when its bad rows (cross-day duplicates
     included) are more than ``max_quarantine_share`` of the rows read and more than
-    ``quarantine_min_rows``. ``entity``: whose key the staged rows are sorted by, for shards
-    (``write_staged``).
+    ``quarantine_min_rows``, or when it has rows and none of them is accepted (whatever the
+    counts: a day of rows that all broke a rule is a bad file, not an empty day).
+    ``entity``: whose key the staged rows are sorted by, for shards (``write_staged``).
 
     Raises:
         InputFileError: the file cannot be used at all. The rejection is recorded and
             committed first, the day's staged events removed.
-        QuarantineThresholdError: too many bad rows; likewise, with a sample of them kept.
+        QuarantineThresholdError: too many bad rows, or no good one; likewise, with a sample
+            of them kept.
     """
     path = raw_file(raw_root, source, day)
     fixes = day_readmissions(session, source, day)
@@ -272,16 +283,21 @@ def validate_and_stage(
     if not result.over_threshold:
         result = quarantine_repeats(session, source, day, result, raw, staging_root)
     bad = result.rows_bad if result.over_threshold else result.rows_quarantined
-    if result.over_threshold or is_over_threshold(
+    too_many = result.over_threshold or is_over_threshold(
         bad, result.rows_read, max_quarantine_share, quarantine_min_rows
-    ):
-        message = threshold_message(
-            path,
-            bad,
-            result.rows_read,
-            max_quarantine_share,
-            quarantine_min_rows,
-            result.over_threshold,
+    )
+    if too_many or (result.rows_read > 0 and result.rows_accepted == 0):
+        message = (
+            threshold_message(
+                path,
+                bad,
+                result.rows_read,
+                max_quarantine_share,
+                quarantine_min_rows,
+                result.over_threshold,
+            )
+            if too_many
+            else none_accepted_message(path, source, day, result)
         )
         sample = result.quarantined.head(QUARANTINE_SAMPLE)
         outcome = Outcome("rejected", result.rows_read, 0, bad, sample, reason=message)

@@ -8,14 +8,10 @@ tests/unit/test_validation_values.py.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from churn_demo.project import events as EVENTS
-from fti.cli import app
 from fti.errors import QuarantineThresholdError
 from fti.features.events import staged_file
 from fti.pipelines.features import validate_raw_events
@@ -27,7 +23,6 @@ from tests.integration.test_validation_accounting import (
     held_ids,
     quarantined,
     staged_ids,
-    use_cli,
     write_day,
 )
 
@@ -38,35 +33,29 @@ def run_day(settings, day=DAY):  # type: ignore[no-untyped-def]
     return validate_raw_events(day, day, f"r-{day}", settings, sources=["events"])
 
 
-def test_one_bad_row_of_a_one_row_file_is_quarantined_and_the_day_accepted(
-    settings, monkeypatch, tmp_path: Path
+def test_a_file_none_of_whose_rows_is_accepted_is_rejected_whatever_the_count(
+    settings, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    assert settings.quarantine_min_rows == 10  # the default decides here
-    write_day(settings, DAY, [event("only", plan="platinum")])  # 1 of 1 rows bad: 100%
+    """One bad row of a one-row file is under FTI_QUARANTINE_MIN_ROWS, yet a day with rows and
+    no good one is a bad file, not an empty day (issue 26): rejected, saying which rule."""
+    assert settings.quarantine_min_rows == 10
+    path = write_day(settings, DAY, [event("only", plan="platinum")])  # 1 of 1 rows bad: 100%
 
-    totals = run_day(settings)
-
-    assert (totals["rows_read"], totals["rows_accepted"], totals["rows_quarantined"]) == (1, 0, 1)
+    with pytest.raises(QuarantineThresholdError) as raised:
+        run_day(settings)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: none of its 1 rows was accepted (the first, line 2, ")
+    assert "broke plan: " in message and "platinum" in message
+    assert f"`fti quarantine export --source events --date {DAY}`" in message
     run = accounting(settings, DAY)
-    assert (run.status, run.reason) == ("accepted", None)
-    assert (run.rows_read, run.rows_accepted, run.rows_quarantined) == (1, 0, 1)
+    assert (run.status, run.reason, run.rows_read, run.rows_accepted) == ("rejected", message, 1, 0)
     [(_, name, line, rule)] = quarantined(settings)
-    assert (name, line) == (f"{DAY}.csv", 2) and rule.startswith("plan: ") and "platinum" in rule
-    staged = staged_file(settings.staging_path, EVENTS, DAY)
-    assert staged.exists() and len(pd.read_parquet(staged)) == 0  # a day of no good rows
+    assert (name, line) == (f"{DAY}.csv", 2) and rule.startswith("plan: ")
+    assert not staged_file(settings.staging_path, EVENTS, DAY).exists()
 
-    # The row is fixed by hand as any quarantined row is (the file was accepted, so it may be).
-    use_cli(settings, monkeypatch)
-    exported = tmp_path / "fix.csv"
-    export = ["quarantine", "export", "--date", str(DAY), "--out", str(exported)]
-    assert runner.invoke(app, export).exit_code == 0
-    fix = pd.read_csv(exported, dtype=str, keep_default_na=False)
-    fix["plan"] = "basic"
-    fix.to_csv(exported, index=False)
-    done = runner.invoke(app, ["quarantine", "readmit", str(exported)])
-    assert done.exit_code == 0, done.output
-    run = accounting(settings, DAY)
-    assert (run.rows_read, run.rows_accepted, run.rows_quarantined) == (1, 1, 0)
+    # The file is fixed and the day run again: accepted.
+    write_day(settings, DAY, [event("only")])
+    assert run_day(settings)["rows_accepted"] == 1
     assert staged_ids(settings, DAY) == ["only"] and held_ids(settings) == {"only": DAY}
 
 

@@ -18,9 +18,10 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+from sqlalchemy import func, select
 
 from fti.db.engine import session_scope
-from fti.db.tables import ModelVersion
+from fti.db.tables import ModelVersion, ValidationRun
 from fti.definitions import LABEL, LABEL_DATE, Model, ModelFeature, Project
 from fti.errors import FtiError
 from fti.inference.score import predict
@@ -35,7 +36,7 @@ from fti.store.statistics import column_statistics
 from fti.store.versions import FeatureStore
 from fti.training import metrics
 from fti.training.artifacts import load_artifact, save_artifact
-from fti.training.dataset import TrainingSet
+from fti.training.dataset import TooFewRows, TrainingSet
 from fti.training.dataset import build_training_set as _build_set
 from fti.training.fit import fit
 from fti.training.promotion import gate, shared_holdout
@@ -69,7 +70,10 @@ def build_training_set(
     resolved = {g: store.resolve(g, wanted.get(g, "latest")) for g in groups}
     label_version = store.resolve(model.label.name, wanted.get(model.label.name, "latest"))
     as_of = as_of or store.partition_dates(groups[0], resolved[groups[0]])[-1]
-    training = _build_set(store, project, model, resolved, label_version, as_of, chosen)
+    try:
+        training = _build_set(store, project, model, resolved, label_version, as_of, chosen)
+    except TooFewRows as exc:
+        raise TooFewRows(f"{exc}{_quarantine_note(settings, project, model, as_of)}") from exc
     data_path, meta_path = _training_set_paths(settings, model.name, run_id)
     data_path.parent.mkdir(parents=True, exist_ok=True)
     training.frame.to_parquet(data_path, index=False)
@@ -90,6 +94,29 @@ def build_training_set(
         )
     )
     return str(data_path)
+
+
+def _quarantine_note(settings: Settings, project: Project, model: Model, as_of: date) -> str:
+    """When validation set rows of the model's sources aside up to ``as_of``: how many, as a
+    sentence (a training window may be short of rows because its days' rows went to
+    quarantine); else nothing."""
+    groups = [project.group(f.group) for f in project.model_features(model)] + [model.label]
+    sources = sorted({s.name for g in groups for s in g.sources})
+    runs = ValidationRun.source.in_(sources) & (ValidationRun.logical_date <= as_of)
+    with session_scope(settings.db_url) as session:
+        read, quarantined, rejected = session.execute(
+            select(
+                func.coalesce(func.sum(ValidationRun.rows_read), 0),
+                func.coalesce(func.sum(ValidationRun.rows_quarantined), 0),
+                func.count().filter(ValidationRun.status == "rejected"),
+            ).where(runs)
+        ).one()
+    if not quarantined and not rejected:
+        return ""
+    return (
+        f" Validation set aside {quarantined} of the {read} rows read from {', '.join(sources)} "
+        f"up to {as_of} ({rejected} file(s) rejected): see `fti quarantine list`."
+    )
 
 
 def _training_set_meta(path: str) -> dict[str, Any]:

@@ -224,11 +224,15 @@ def join_groups(
     return frame
 
 
+class TooFewRows(FtiError):
+    """A training window yields too few rows to train or to judge a model."""
+
+
 def check_size(model: Model, training: TrainingSet) -> None:
     """Refuse a window that yields too few rows to train or to judge a model."""
     n_train, n_holdout = len(training.train), len(training.holdout)
     if n_train < model.min_train_rows or n_holdout < model.min_holdout_rows:
-        raise FtiError(
+        raise TooFewRows(
             f"model {model.name!r}: the training window yields {n_train} training row(s) "
             f"over {len(training.train_dates)} label date(s) and {n_holdout} holdout row(s) "
             f"over {len(training.holdout_dates)}; at least {model.min_train_rows} and "

@@ -7,6 +7,7 @@ and ``customer_profile``, label groups ``churned_30d`` and ``spend_next_30d``, m
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -345,6 +346,12 @@ def test_a_window_too_small_to_train_on_is_an_error_naming_the_numbers(
         f"date(s) and {len(training.holdout)} holdout row(s) over {len(training.holdout_dates)}"
     ) in message
     assert "at least 100000 and 20 are needed" in message and "min_train_rows" in message
+    # The demo's raw files hold bad rows: the message says how many went to quarantine.
+    assert re.search(
+        r"Validation set aside [1-9]\d* of the \d+ rows read from crm, events up to "
+        r"\d{4}-\d\d-\d\d \(0 file\(s\) rejected\): see `fti quarantine list`\.$",
+        message,
+    ), message
     # Too early an as-of date: no label date is both matured and past the warm-up.
     with pytest.raises(FtiError, match=r"holds 0 label date\(s\) usable as of 2026-02-15"):
         build_training_set("churn", None, date(2026, 2, 15), "early", s)

@@ -326,15 +326,6 @@ def run_nights(
     return {"seconds": time.perf_counter() - clock, "last_day": end}
 
 
-def _realized_by_version(rows: list[dict[str, Any]]) -> list[tuple[int, list[float]]]:
-    """The realized values recorded per model version, by version."""
-    found: dict[int, list[float]] = {}
-    for row in rows:
-        if row["value"] is not None:
-            found.setdefault(row["model_version"], []).append(row["value"])
-    return sorted(found.items())
-
-
 def compact_airflow_db(settings: Settings) -> None:
     """Fold Airflow's SQLite write-ahead log into airflow.db: range_runner.py ends with os._exit,
     so no connection closes and SQLite leaves its WAL (4.2 MB after the tutorial's run, four
@@ -347,9 +338,16 @@ def compact_airflow_db(settings: Settings) -> None:
 
 def summary(settings: Settings, day: date, seconds: float, what: str = "fti run") -> str:
     """What the run left behind, per group and per model, named by the project's own names."""
-    from fti.monitoring.realized import realized_rows  # pandas & co: only once a run is done
+    # pandas & co: only once a run is done
+    from fti.monitoring.realized import LabelReader, RealizedRules, realized_rules, realized_windows
+    from fti.store.versions import FeatureStore
 
     project = load_project(settings.project)
+    try:
+        window_days = realized_rules(settings).window_days
+    except ConfigError:  # a malformed monitor.realized: the run stands, its alerts said why
+        window_days = RealizedRules.from_params({}).window_days
+    labels = LabelReader.from_project(FeatureStore(settings.store_path), project)
     lines = ["", f"{what} finished in {seconds:.0f}s"]
     with session_scope(settings.db_url) as session:
         for group in project.groups:
@@ -383,11 +381,15 @@ def summary(settings: Settings, day: date, seconds: float, what: str = "fti run"
                 + ", ".join(f"{g} v{v}" for g, v in row.feature_versions.items())
                 + f"); predictions for {day}: {rows} rows"
             )
-            for version, values in _realized_by_version(realized_rows(session, model.name)):
+            for window in realized_windows(session, model.name, window_days, labels):
+                figure = (
+                    f"{window.value:.3f}" if window.value is not None else f"none: {window.reason}"
+                )
                 lines.append(
-                    f"    realized {model.metric} of v{version} once labels landed: "
-                    f"{sum(values) / len(values):.3f} on average over {len(values)} scored "
-                    f"date(s) (`fti monitor realized --model {model.name}`)"
+                    f"    realized {window.metric} of v{window.model_version} once labels "
+                    f"landed: {figure} over the {window.rows} rows of {window.dates} scored "
+                    f"date(s) {window.first_date}..{window.last_date} "
+                    f"(`fti monitor realized --model {model.name}`)"
                 )
     first = project.models[0]
     lines += [

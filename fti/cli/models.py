@@ -113,20 +113,26 @@ def models_compare(
         bool,
         typer.Option(
             "--realized",
-            help="Realized metric of both versions on each as-of date both scored, once labels landed.",
+            help="Realized metric of both versions on each as-of date both scored, once labels "
+            "landed, then over the rows of all those dates pooled.",
         ),
     ] = False,
 ) -> None:
     """Two versions side by side: metrics, feature sets, training windows, parameters."""
     from fti.db.engine import session_scope
-    from fti.monitoring.realized import compare_realized
     from fti.registry import aliases
     from fti.registry.versions import compare, get_version
 
     if realized:
-        with session_scope(settings().db_url) as session:
+        from fti.definitions import load_project
+        from fti.monitoring.realized import LabelReader, compare_realized
+        from fti.store.versions import FeatureStore
+
+        s = settings()
+        labels = LabelReader.from_project(FeatureStore(s.store_path), load_project(s.project))
+        with session_scope(s.db_url) as session:
             a, b = (aliases.resolve(session, model, ref) for ref in (first, second))
-            output.emit(compare_realized(session, model, a, b), as_json)
+            output.emit(compare_realized(session, model, a, b, labels), as_json)
         return
 
     def run() -> dict[str, Any]:

@@ -103,7 +103,9 @@ def monitor_realized(
     """Realized performance: each version's metric per as-of date once its labels landed.
 
     With the holdout figure, rows joined, and calibration (classifiers) or errors
-    (regressors)."""
+    (regressors); where a date's metric is not defined (one row has no ROC AUC), the reason.
+    Figures over several dates (`fti monitor health`, `fti models compare --realized`) are
+    the metric of their pooled rows, not an average of these."""
     from fti.db.engine import session_scope
     from fti.monitoring.realized import realized_rows, refresh_realized
     from fti.registry import aliases
@@ -124,6 +126,7 @@ def monitor_realized(
         "rows",
         "brier_score",
         "label_version",
+        "reason",
     ]
     output.emit(rows, as_json, columns)
 

@@ -26,7 +26,13 @@ from sqlalchemy.orm import Session
 from fti.db.tables import FeatureVersion, ModelVersion, PredictionRun, ValidationRun
 from fti.definitions import FeatureGroup, Freshness, LabelGroup, Model, Project
 from fti.monitoring.gaps import Gap
-from fti.monitoring.realized import RealizedRules, Window, realized_breaches, realized_windows
+from fti.monitoring.realized import (
+    LabelReader,
+    RealizedRules,
+    Window,
+    breaches_of,
+    realized_windows,
+)
 from fti.registry import aliases
 from fti.store.versions import FeatureStore
 
@@ -134,8 +140,8 @@ class Failure:
 @dataclass(frozen=True)
 class RealizedStatus:
     """How a model's champion did once the labels of what it scored landed: its realized
-    metric over the newest ``window_days`` labelled dates (params.yaml ``monitor.realized``),
-    beside its holdout figure; ``breach`` says which rule it breaks. Shown, never counted in
+    metric over the pooled rows of the newest ``window_days`` labelled dates (params.yaml
+    ``monitor.realized``), beside its holdout figure; ``breach`` says which rule it breaks. Shown, never counted in
     ``Health.healthy``: a breach is alerted through the webhook when the labels land."""
 
     model: str
@@ -150,7 +156,7 @@ class RealizedStatus:
         return {
             "model": self.model,
             "champion": self.champion,
-            "realized": f"{window.metric} {window.value:.4g}" if window else None,
+            "realized": window.figure if window else None,
             "status": self.status,
             "window": f"{window.first_date}..{window.last_date}" if window else None,
             "rows": window.rows if window else None,
@@ -211,43 +217,43 @@ def health(
     """The project's health at ``now`` (default: the current time; naive means UTC).
 
     With ``store``, only catalog versions whose git tag exists count (a publish killed between
-    its catalog row and its tag leaves a row for a version that does not exist). ``rules``:
-    params.yaml's ``monitor.realized`` (default: its defaults), for the champions' realized
-    performance.
+    its catalog row and its tag leaves a row for a version that does not exist), and the
+    champions' realized performance is judged (its labels are read from it; without a store
+    the realized table is empty). ``rules``: params.yaml's ``monitor.realized`` (default: its
+    defaults).
     """
     now = utc(now or datetime.now(UTC))
     rules = rules or RealizedRules.from_params({})
+    labels = None if store is None else LabelReader.from_project(store, project)
     return Health(
         now=now,
         nights=nights,
         freshness=freshness(session, project, now, store),
         failures=failures(session, now, nights),
-        realized=[realized_status(session, model.name, rules) for model in project.models],
+        realized=[]
+        if labels is None
+        else [realized_status(session, model.name, rules, labels) for model in project.models],
     )
 
 
-def realized_status(session: Session, model: str, rules: RealizedRules) -> RealizedStatus:
-    """The champion's realized performance over the newest ``rules.window_days`` dates."""
+def realized_status(
+    session: Session, model: str, rules: RealizedRules, labels: LabelReader
+) -> RealizedStatus:
+    """The champion's realized performance over the pooled rows of the newest
+    ``rules.window_days`` dates (``labels`` reads their labels)."""
     champion = aliases.current(session, model, aliases.CHAMPION)
     window = next(
         (
             w
-            for w in realized_windows(session, model, rules.window_days)
+            for w in realized_windows(session, model, rules.window_days, labels)
             if w.model_version == champion
         ),
         None,
     )
-    breach = next(
-        (
-            b.message
-            for b in realized_breaches(session, model, rules)
-            if b.model_version == champion
-        ),
-        None,
-    )
+    breach = next((b.message for b in breaches_of([window] if window else [], rules)), None)
     if window is None:
         status = NONE_YET
-    elif window.rows < rules.min_rows:
+    elif window.rows < rules.min_rows or window.value is None:
         status = UNJUDGED
     else:
         status = BELOW if breach else WITHIN

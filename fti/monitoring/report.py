@@ -201,7 +201,8 @@ def _realized_table(
     body = "".join(
         f"<tr><td>{r['as_of_date']}</td><td>v{r['model_version']}</td>"
         f"<td>{escape(r['alias'] or '')}</td><td>{'yes' if _inside(r, windows) else 'no'}</td>"
-        f"<td>{r['rows']}</td><td>{escape(r['metric'])}</td><td>{_figure(r['value'])}</td>"
+        f"<td>{r['rows']}</td><td>{escape(r['metric'])}</td>"
+        f"<td>{_figure(r['value']) if r['value'] is not None else escape(r['reason'] or '')}</td>"
         f"<td>{_figure(r['holdout_value'])}</td>"
         f"<td>{_figure(r['brier_score'] if classifier else _mean_absolute(r))}</td></tr>"
         for r in rows

@@ -145,7 +145,7 @@ def airflow_app(tmp_path: Path, monkeypatch, airflow_db: None):  # type: ignore[
     labels = pa.table(
         {
             "customer_id": pa.array(range(567), pa.int64()),
-            "label_date": pa.array([day - timedelta(days=30)] * 567, pa.date32()),
+            "feature_date": pa.array([day - timedelta(days=30)] * 567, pa.date32()),
             "label": pa.array([0, 1] * 283 + [0], pa.int64()),
         }
     )
@@ -928,7 +928,6 @@ def test_health_page_shows_the_freshness_of_every_group_label_group_and_model(cl
 
 
 def test_realized_performance_on_the_model_page_and_the_health_page(client) -> None:  # type: ignore[no-untyped-def]
-    from fti.db.tables import RealizedMetric
 
     settings = make_settings(Path(os.environ["FTI_HOME"]))
 
@@ -940,38 +939,48 @@ def test_realized_performance_on_the_model_page_and_the_health_page(client) -> N
     realized = {row[0]: row for row in table_rows(health, "Realized performance of the champions")}
     assert realized["churn"][1:4] == ["v1", "–", "none yet"]
     assert "No realized metrics recorded for" in client.get("/fti/models/churn/1").text
+    # churn v1 (a real classifier's artifact: its classes say what the stored 0/1 mean) scores
+    # 400 of the 567 entities the fixture's labels of 2026-03-31 cover, then the labels are
+    # recorded: entity i is labelled i % 2; the 200 negatives score 0.6, half the positives
+    # 0.7, the other half 0.5: ROC AUC 0.5 over the 400 rows.
+    from sklearn.linear_model import LogisticRegression
+    from sqlalchemy import update
+
+    from fti.db.tables import ModelVersion
+    from fti.inference.write import SCORE_SCHEMA, Slice, write_slice
+    from fti.monitoring.realized import record_realized
+    from fti.training.artifacts import save_artifact
+
+    day = date(2026, 3, 31)
+    path, digest = save_artifact(
+        LogisticRegression().fit([[0.0], [1.0]], [0, 1]), settings.artifacts_path
+    )
     with session_scope(settings.db_url, write=True) as session:
-        session.add_all(
-            RealizedMetric(
-                model_name="churn",
-                model_version=1,
-                alias="champion",
-                as_of_date=day,
-                label_group="churned_30d",
-                label_version=1,
-                prediction_run_id=SCORED,
-                rows_scored=rows,
-                rows=rows,
-                metric="roc_auc",
-                value=value,
-                holdout_value=0.8123,
-                metrics={"roc_auc": value},
-                brier_score=0.05,
-                reliability=None,
-                error_distribution=None,
-                computed_at=NOW,
-            )
-            for day, value, rows in ((date(2026, 3, 24), 0.7, 100), (date(2026, 3, 31), 0.6, 300))
+        session.execute(
+            update(ModelVersion)
+            .where(ModelVersion.name == "churn", ModelVersion.version == 1)
+            .values(artifact_uri=str(path), artifact_sha256=digest)
         )
+    probabilities = [0.6 if i % 2 == 0 else 0.7 if i % 4 == 1 else 0.5 for i in range(400)]
+    scores = {
+        "entity_id": [str(i) for i in range(400)],
+        "prediction": [int(p >= 0.5) for p in probabilities],
+        "probability": probabilities,
+    }
+    schema = pa.schema([SCORE_SCHEMA.field(name) for name in scores])
+    piece = Slice("churn", 1, "customer_activity", 1, day, "realized-test", NOW)
+    write_slice(settings.db_url, piece, [pa.RecordBatch.from_pydict(scores, schema=schema)])
+    (recorded,) = record_realized(settings, "churned_30d", 1, [day])
+    assert (recorded["rows"], recorded["value"]) == (400, pytest.approx(0.5))
     # params.yaml's monitor.realized: 28 days, 100 rows, holdout margin 0.05 -> below 0.7623.
     health = client.get("/fti/health", params={"now": FRESH_AT}).text
     realized = {row[0]: row for row in table_rows(health, "Realized performance of the champions")}
     assert realized["churn"] == [
         "churn",
         "v1",
-        "roc_auc 0.625",  # (0.7 * 100 + 0.6 * 300) / 400
+        "roc_auc 0.5",  # the 400 rows' AUC
         "below",
-        "2026-03-24 \u2192 2026-03-31",
+        "2026-03-31 \u2192 2026-03-31",
         "400",
         "0.8123",
     ]
@@ -981,8 +990,8 @@ def test_realized_performance_on_the_model_page_and_the_health_page(client) -> N
     assert verdict(health) == before
     page = client.get("/fti/models/churn/1").text
     section = page.split('<h2 id="realized">Realized performance</h2>', 1)[1]
-    assert charts(section) >= 2  # the metric over dates, the errors (no reliability recorded)
-    assert "2026-03-24" in section and "2026-03-31" in section and "0.8123" in section
+    assert charts(section) >= 2  # the metric over dates, the reliability
+    assert "2026-03-31" in section and "0.8123" in section
 
 
 def test_health_page_flags_a_group_a_day_late_as_stale(client) -> None:  # type: ignore[no-untyped-def]

@@ -23,19 +23,24 @@ from typer.testing import CliRunner
 from fti.cli import app
 from fti.db.engine import session_scope
 from fti.db.tables import RealizedMetric
+from fti.definitions import load_project
 from fti.features.build import write_partitions
 from fti.inference.write import SCORE_SCHEMA, Slice, write_slice
 from fti.monitoring.realized import (
+    LabelReader,
+    Pool,
     compare_realized,
     realized,
     realized_rows,
     record_realized,
     refresh_realized,
+    write_shadow_slice,
 )
 from fti.pipelines.features import publish_group
 from fti.registry import aliases
 from fti.registry.versions import register_version
 from fti.settings import Settings
+from fti.store.versions import FeatureStore
 from fti.training.artifacts import save_artifact
 from tests.dags.conftest import dags, run  # noqa: F401 - the DAGs fixture, and dag.test()
 from tests.webhook_receiver import Receiver
@@ -206,25 +211,35 @@ def test_realized_metrics_equal_a_hand_computation_when_labels_land(
     record_realized(settings, CHURN_LABELS, published["version"], [D1])
     with session_scope(settings.db_url) as session:
         assert session.scalar(select(func.count()).select_from(RealizedMetric)) == 3
-        by_day = compare_realized(session, "churn", v1, v2)
+        by_day = compare_realized(session, "churn", v1, v2, label_reader(settings))
         listed = realized_rows(session, "churn", [v2])
-    # v2 on D1: positives 0.1, 0.2 below negatives 0.9, 0.8: AUC 0.
+    # v2 on D1: positives 0.1, 0.2 below negatives 0.9, 0.8: AUC 0. One shared date: the
+    # pooled row holds v2's figure; v1's scores of D1 were replaced by v2's (one served slice
+    # per model and date), so its pooled figure has no rows and says why.
+    day = {
+        "as_of_date": D1.isoformat(),
+        "dates": 1,
+        "metric": "roc_auc",
+        f"v{v1}": pytest.approx(0.75),
+        f"v{v2}": pytest.approx(0.0),
+        "delta": pytest.approx(-0.75),
+        f"rows_v{v1}": 4,
+        f"rows_v{v2}": 4,
+        "reason": None,
+    }
+    gone = f"v{v1}: no rows: the scores of {D1} were replaced since (the dates were scored again by another version)"
     assert by_day == [
-        {
-            "as_of_date": D1.isoformat(),
-            "metric": "roc_auc",
-            f"v{v1}": pytest.approx(0.75),
-            f"v{v2}": pytest.approx(0.0),
-            "delta": pytest.approx(-0.75),
-            f"rows_v{v1}": 4,
-            f"rows_v{v2}": 4,
-        }
+        day,
+        day
+        | {"as_of_date": f"{D1}..{D1}", f"v{v1}": None, "delta": None, f"rows_v{v1}": 0}
+        | {"reason": gone},
     ]
     assert [r["as_of_date"] for r in listed] == [D1.isoformat(), D2.isoformat()]
 
     # The same through the command line.
     compared = cli(monkeypatch, settings, "models", "compare", "churn", "1", "2", "--realized")
-    assert compared == [dict(by_day[0], **{f"v{v1}": 0.75, f"v{v2}": 0.0, "delta": -0.75})]
+    assert compared[0] == dict(by_day[0], **{f"v{v1}": 0.75, f"v{v2}": 0.0, "delta": -0.75})
+    assert compared[1] == dict(by_day[1], **{f"v{v2}": 0.0})
     shown = cli(monkeypatch, settings, "monitor", "realized", "--model", "churn")
     assert [(r["model_version"], r["as_of_date"], r["alias"]) for r in shown] == [
         (v1, D1.isoformat(), aliases.CHAMPION),
@@ -283,140 +298,271 @@ def test_multiclass_scores_by_their_class_probabilities() -> None:
     assert top == {0.4: (1, 1.0), 0.7: (1, 0.0)}
 
 
-def a_day(
-    model: str, version: int, day: date, value: float, rows: int, **extra: Any
-) -> RealizedMetric:
-    fields: dict[str, Any] = {
-        "model_name": model,
-        "model_version": version,
-        "alias": aliases.CHAMPION,
-        "as_of_date": day,
-        "label_group": CHURN_LABELS,
-        "label_version": 1,
-        "prediction_run_id": "r",
-        "rows_scored": rows,
-        "rows": rows,
-        "metric": "roc_auc",
-        "value": value,
-        "holdout_value": 0.8,
-        "metrics": {},
-        "computed_at": datetime.now(UTC),
-    }
-    return RealizedMetric(**(fields | extra))
+def label_reader(settings: Settings) -> LabelReader:
+    return LabelReader.from_project(
+        FeatureStore(settings.store_path), load_project(settings.project)
+    )
 
 
-def test_alerts_when_the_windows_realized_metric_breaks_a_rule(
-    db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+# One row a day, four days: the per-date figures are those of single rows, the window's are
+# those of the four rows pooled.
+DAYS = [date(2026, 2, 1) + timedelta(days=n) for n in range(4)]
+D4 = DAYS[-1]
+
+
+def test_window_figures_are_the_metric_of_the_pooled_rows_of_a_one_row_a_day_series(
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     import yaml
 
     from fti.errors import ConfigError
-    from fti.monitoring.realized import RealizedRules, realized_alerts, realized_breaches
-    from tests.conftest import PARAMS, make_settings
+    from fti.monitoring.health import health
+    from fti.monitoring.realized import (
+        RealizedRules,
+        realized_alerts,
+        realized_breaches,
+        realized_windows,
+    )
+    from fti.runner import summary
+    from tests.conftest import PARAMS
 
-    with session_scope(db_url, write=True) as session:
-        session.add_all(
-            [
-                a_day("churn", 1, date(2026, 1, 1), 0.2, 1000),  # outside a 7-day window
-                a_day("churn", 1, date(2026, 2, 1), 0.7, 100),
-                a_day("churn", 1, date(2026, 2, 7), 0.6, 300),
-                a_day("churn", 2, date(2026, 2, 7), 0.9, 50, alias="challenger"),
-                # a loss: higher is worse; holdout 0.2
-                a_day(
-                    "spend", 1, date(2026, 2, 7), 0.35, 500, metric="log_loss", holdout_value=0.2
-                ),
-            ]
+    churn = register(settings, "churn", "binary", "roc_auc", holdout=0.8)
+    challenger = register(settings, "churn", "binary", "roc_auc", holdout=0.7)
+    spend = register(settings, "spend", "regression", "root_mean_squared_error", holdout=2.0)
+    with session_scope(settings.db_url, write=True) as session:
+        aliases.set_alias(session, "churn", aliases.CHAMPION, churn, "test", "first")
+        aliases.set_alias(session, "spend", aliases.CHAMPION, spend, "test", "first")
+    # churn v1: 0.9, 0.2, 0.6, 0.4 for labels 1, 0, 0, 1; v2 scores the last two days only.
+    for day, probability in zip(DAYS, [0.9, 0.2, 0.6, 0.4], strict=True):
+        score(settings, "churn", churn, day, binary([probability]))
+    for day, probability in zip(DAYS[2:], [0.3, 0.7], strict=True):  # beside v1, as a shadow
+        piece = a_slice("churn", challenger, day, f"shadow-{day}")
+        batch = pa.RecordBatch.from_pydict(
+            binary([probability]),
+            schema=pa.schema(
+                [SCORE_SCHEMA.field(n) for n in ("entity_id", "prediction", "probability")]
+            ),
         )
-    rules = RealizedRules.from_params(
-        {"window_days": 7, "min_rows": 100, "holdout_margin": 0.1, "thresholds": {"churn": 0.65}}
+        write_shadow_slice(settings.db_url, piece, "challenger", [batch])
+    # spend: 11, 18, 33, 36 for labels 10, 20, 30, 40: errors 1, -2, 3, -4.
+    for day, value in zip(DAYS, [11.0, 18.0, 33.0, 36.0], strict=True):
+        score(settings, "spend", spend, day, {"entity_id": ["1"], "value": [value]})
+    publish_labels(
+        settings, tmp_path, CHURN_LABELS, dict(zip(DAYS, [[1], [0], [0], [1]], strict=True))
     )
-    with session_scope(db_url) as session:
-        churn = realized_breaches(session, "churn", rules)
-        spend = realized_breaches(session, "spend", rules)
-        lenient = realized_breaches(
-            session, "churn", RealizedRules(window_days=7, thresholds={"churn": 0.6})
-        )
-    # v1 over 2026-02-01..07: (0.7 * 100 + 0.6 * 300) / 400 = 0.625 < 0.65, and < 0.8 - 0.1.
-    # v2 has 50 rows only: not judged.
-    assert [(b.model_version, b.rule, b.rows) for b in churn] == [
-        (1, "threshold", 400),
-        (1, "holdout", 400),
+    publish_labels(
+        settings, tmp_path, SPEND_LABELS, {d: [10.0 * (n + 1)] for n, d in enumerate(DAYS)}
+    )
+
+    # Per date: one row has no ROC AUC (it needs both classes), and says so; its RMSE is |error|.
+    recorded = {(r.model_name, r.model_version, r.as_of_date): r for r in stored(settings)}
+    assert len(recorded) == 10
+    one = recorded[("churn", churn, DAYS[0])]
+    assert one.value is None and one.rows == 1
+    assert one.metrics["reason"] == "not enough rows (n = 1 < 2: roc_auc needs every class)"
+    assert [recorded[("spend", spend, d)].value for d in DAYS] == pytest.approx([1, 2, 3, 4])
+
+    labels = label_reader(settings)
+    with session_scope(settings.db_url) as session:
+        windows = {
+            (w.model_name, w.model_version): w
+            for model in ("churn", "spend")
+            for w in realized_windows(session, model, 7, labels)
+        }
+    # churn v1 over the 4 rows: positives 0.9, 0.4, negatives 0.2, 0.6; of the 4 pairs only
+    # (0.4 < 0.6) is ranked wrong: 3/4. (An average of the dates' values has none to average:
+    # the model showed "none yet".)
+    first = windows[("churn", churn)]
+    assert (first.value, first.rows, first.dates) == (pytest.approx(0.75), 4, 4)
+    assert (first.first_date, first.last_date, first.alias) == (DAYS[0], D4, aliases.CHAMPION)
+    assert first.figure == "roc_auc 0.75" and first.reason is None
+    # v2: 0.3 (label 0) below 0.7 (label 1): 1.
+    assert windows[("churn", challenger)].value == pytest.approx(1.0)
+    # spend: RMSE sqrt((1 + 4 + 9 + 16) / 4) = sqrt(7.5) = 2.7386; the average of the dates'
+    # RMSEs, (1 + 2 + 3 + 4) / 4 = 2.5, is their mean absolute error.
+    regression = windows[("spend", spend)]
+    assert regression.value == pytest.approx(math.sqrt(7.5)) and regression.rows == 4
+
+    # Alerts judge the pooled figures: churn 0.75 is below its threshold 0.8 (v2's 2 rows are
+    # too few to judge); spend 2.7386 is worse than its holdout 2.0 by more than 0.5 (2.5, the
+    # average, would not be: a loss is worse when higher).
+    rules = RealizedRules(window_days=7, min_rows=3, holdout_margin=0.5, thresholds={"churn": 0.8})
+    with session_scope(settings.db_url) as session:
+        breaches = [
+            b for m in ("churn", "spend") for b in realized_breaches(session, m, rules, labels)
+        ]
+    assert [(b.model_name, b.model_version, b.rule, b.rows) for b in breaches] == [
+        ("churn", churn, "threshold", 4),
+        ("spend", spend, "holdout", 4),
     ]
-    assert churn[0].value == pytest.approx(0.625)
-    assert churn[0].first_date == date(2026, 2, 1) and churn[0].last_date == date(2026, 2, 7)
-    assert "churn v1: realized roc_auc 0.625" in churn[0].message
-    # log_loss 0.35 > holdout 0.2 + 0.1 margin (a loss is worse when higher)
-    assert [(b.rule, b.limit) for b in spend] == [("holdout", 0.2)]
-    assert lenient == []
-    # From params.yaml's monitor.realized section, logged as warnings.
-    params = yaml.safe_load(PARAMS.read_text())
-    params["monitor"]["realized"] = {"window_days": 7, "thresholds": {"churn": 0.65}}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    settings = make_settings(tmp_path / "home", db_url).model_copy(
-        update={"params_file": tmp_path / "params.yaml"}
+    assert breaches[0].message.startswith(
+        f"churn v1: realized roc_auc 0.75 over {DAYS[0]}..{D4} (4 rows) is worse than its threshold 0.8"
     )
+    assert breaches[1].value == pytest.approx(math.sqrt(7.5))
+
+    # The health window: the champion's pooled figure.
+    project = load_project(settings.project)
+    store = FeatureStore(settings.store_path)
+
+    def realized(rules: RealizedRules) -> dict[str, Any]:
+        with session_scope(settings.db_url) as session:
+            found = health(session, project, datetime(2026, 2, 6, tzinfo=UTC), 7, store, rules)
+        return {r.model: r for r in found.realized}
+
+    judged = realized(rules)
+    assert (judged["churn"].status, judged["churn"].window.value) == ("below", pytest.approx(0.75))
+    assert judged["churn"].row()["realized"] == "roc_auc 0.75"
+    assert judged["churn"].row()["window"] == f"{DAYS[0]}..{D4}"
+    assert judged["spend"].status == "below" and judged["spend"].row()["rows"] == 4
+    assert realized(RealizedRules(window_days=7))["churn"].status == "not judged"  # 4 < 100
+    # A one-day window holds D4's single row: no ROC AUC, and the reason instead.
+    newest = realized(RealizedRules(window_days=1, min_rows=1))["churn"]
+    assert newest.status == "not judged" and newest.window.rows == 1
+    assert newest.row()["realized"] == (
+        "roc_auc: not enough rows (n = 1 < 2: roc_auc needs every class)"
+    )
+
+    # `fti models compare --realized`: the two shared dates, then their rows pooled: v1 0.6
+    # (label 0) above 0.4 (label 1): 0; v2: 1.
+    compared = cli(monkeypatch, settings, "models", "compare", "churn", "1", "2", "--realized")
+    assert [(c["as_of_date"], c["dates"], c["v1"], c["v2"]) for c in compared] == [
+        (DAYS[2].isoformat(), 1, None, None),
+        (D4.isoformat(), 1, None, None),
+        (f"{DAYS[2]}..{D4}", 2, 0.0, 1.0),
+    ]
+    assert compared[0]["reason"] == (
+        "v1: not enough rows (n = 1 < 2: roc_auc needs every class); "
+        "v2: not enough rows (n = 1 < 2: roc_auc needs every class)"
+    )
+    assert compared[2]["delta"] == 1.0 and compared[2]["rows_v1"] == compared[2]["rows_v2"] == 2
+    shown = cli(monkeypatch, settings, "monitor", "realized", "--model", "churn", "--version", "1")
+    assert [r["reason"] for r in shown] == [one.metrics["reason"]] * 4
+
+    # The run summary: the pooled figure per version (params.yaml: a 28-day window).
+    lines = summary(settings, D4, 1.0).splitlines()
+    assert (
+        f"    realized roc_auc of v1 once labels landed: 0.750 over the 4 rows of 4 scored "
+        f"date(s) {DAYS[0]}..{D4} (`fti monitor realized --model churn`)"
+    ) in lines
+    assert any(
+        line.startswith("    realized root_mean_squared_error of v1 once labels landed: 2.739")
+        for line in lines
+    )
+
+    # From params.yaml's monitor.realized section: logged and posted to the notifier.
+    params = yaml.safe_load(PARAMS.read_text())
+    params["monitor"]["realized"] = rules.model_dump()
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     receiver = Receiver()
     try:
-        hooked = settings.model_copy(update={"alert_webhook_url": receiver.url})
+        hooked = settings.model_copy(
+            update={"params_file": tmp_path / "params.yaml", "alert_webhook_url": receiver.url}
+        )
         found = realized_alerts(hooked, ["churn", "spend"], "scheduled__2026-02-08")
         posted = receiver.received()
     finally:
         receiver.close()
-    assert [(b.model_name, b.rule) for b in found] == [("churn", "threshold")]
-    assert "realized performance alert: churn v1: realized roc_auc 0.625" in caplog.text
-    # The same notifier as deadlines: one JSON alert per breach, with the run that judged it.
+    assert [(b.model_name, b.rule) for b in found] == [("churn", "threshold"), ("spend", "holdout")]
+    assert "realized performance alert: churn v1: realized roc_auc 0.75" in caplog.text
     assert [(p["event"], p["dag_id"], p["run_id"], p["what"]) for p in posted] == [
-        ("realized_below", "feature_pipeline", "scheduled__2026-02-08", "model churn v1")
+        ("realized_below", "feature_pipeline", "scheduled__2026-02-08", "model churn v1"),
+        ("realized_below", "feature_pipeline", "scheduled__2026-02-08", "model spend v1"),
     ]
-    assert posted[0]["reason"].startswith("churn v1: realized roc_auc 0.625")
-    assert posted[0]["breach"]["rule"] == "threshold" and posted[0]["breach"]["rows"] == 400
+    assert posted[1]["reason"].startswith("spend v1: realized root_mean_squared_error 2.739")
+    assert posted[0]["breach"]["rule"] == "threshold" and posted[0]["breach"]["rows"] == 4
     params["monitor"]["realized"] = {"window_days": "a week"}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(ConfigError, match=r"params.yaml: monitor.realized.window_days"):
-        realized_alerts(settings, ["churn"])
+        realized_alerts(hooked, ["churn"])
     with pytest.raises(ConfigError, match=r"monitor.realized.window_days"):
         RealizedRules.from_params({"window_days": 0})
     with pytest.raises(ConfigError, match=r"monitor.realized.treshold"):
         RealizedRules.from_params({"treshold": 1})
 
 
-def test_health_shows_the_champions_realized_window(db_url: str, tmp_path: Path) -> None:
-    from fti.definitions import load_project
-    from fti.monitoring.health import health
-    from fti.monitoring.realized import RealizedRules
-    from tests.conftest import make_settings
+def test_a_pool_is_the_metric_of_its_rows_for_each_task() -> None:
+    """One row a day, each task: the pooled figure by hand, beside what the days say."""
+    ids = {"entity_id": ["1"]}
 
-    settings = make_settings(tmp_path / "home", db_url)
-    v1 = register(settings, "churn", "binary", "roc_auc", 0.8)
-    v2 = register(settings, "churn", "binary", "roc_auc", 0.85)
-    with session_scope(db_url, write=True) as session:
-        aliases.set_alias(session, "churn", aliases.CHAMPION, v1, "test", "first")
-        session.add_all(
-            [
-                a_day("churn", v1, date(2026, 2, 1), 0.7, 100),
-                a_day("churn", v1, date(2026, 2, 7), 0.6, 300),
-                a_day("churn", v2, date(2026, 2, 7), 0.9, 500, alias="challenger"),
-            ]
-        )
-    project = load_project(settings.project)
+    def pooled(pool: Pool, days: list[tuple[dict[str, list[Any]], Any]]) -> Pool:
+        for scores, label in days:
+            pool.add(pd.DataFrame(ids | scores), pd.DataFrame(ids | {"label": [label]}))
+        return pool
 
-    def realized(rules: RealizedRules) -> dict[str, Any]:
-        with session_scope(db_url) as session:
-            found = health(session, project, datetime(2026, 2, 9, tzinfo=UTC), rules=rules)
-        return {r.model: r for r in found.realized}
+    # binary roc_auc: positives 0.9, 0.4, negatives 0.2, 0.6: 3 of 4 pairs right.
+    days = [
+        ({"prediction": [int(p >= 0.5)], "probability": [p]}, y)
+        for p, y in zip([0.9, 0.2, 0.6, 0.4], [1, 0, 0, 1], strict=True)
+    ]
+    binary_pool = pooled(Pool("binary", "roc_auc", np.array([0, 1])), days)
+    assert binary_pool.value() == (pytest.approx(0.75), None) and binary_pool.rows == 4
+    assert pooled(Pool("binary", "roc_auc", np.array([0, 1])), days[:1]).value() == (
+        None,
+        "not enough rows (n = 1 < 2: roc_auc needs every class)",
+    )
+    assert pooled(Pool("binary", "roc_auc", np.array([0, 1])), days[1:3]).value() == (
+        None,
+        "the labels lack class 1 (roc_auc needs every class)",
+    )
+    # accuracy by the stored 0/1: 0.9 -> 1 right, 0.2 -> 0 right, 0.6 -> 1 wrong, 0.4 -> 0 wrong.
+    assert pooled(Pool("binary", "accuracy", np.array([0, 1])), days).value()[0] == pytest.approx(
+        0.5
+    )
 
-    below = realized(RealizedRules(window_days=7, thresholds={"churn": 0.65}))
-    churn = below["churn"]
-    # The champion's window, not the challenger's: (0.7 * 100 + 0.6 * 300) / 400 = 0.625.
-    assert (churn.champion, churn.status, churn.window.model_version) == (v1, "below", v1)
-    assert churn.window.value == pytest.approx(0.625) and churn.window.rows == 400
-    assert churn.window.dates == 2 and churn.window.holdout_value == 0.8
-    assert churn.breach.startswith("churn v1: realized roc_auc 0.625")
-    assert below["spend"].status == "none yet" and below["spend"].window is None
-    assert realized(RealizedRules(window_days=7))["churn"].status == "ok"
-    assert realized(RealizedRules(window_days=7, min_rows=401))["churn"].status == "not judged"
-    # Only the newest week counts: a 1-day window holds 2026-02-07 alone.
-    assert realized(RealizedRules(window_days=1))["churn"].window.value == pytest.approx(0.6)
+    # regression: predictions 11, 18, 33, 36 for labels 10, 20, 30, 40 (errors 1, -2, 3, -4).
+    days = [
+        ({"value": [p]}, y)
+        for p, y in zip([11.0, 18.0, 33.0, 36.0], [10.0, 20.0, 30.0, 40.0], strict=True)
+    ]
+    figures = {
+        # sqrt(30 / 4), negated by the scorer (the dates' average: -2.5)
+        "neg_root_mean_squared_error": -math.sqrt(7.5),
+        "mean_squared_error": 7.5,
+        "mean_absolute_error": 2.5,
+        # 1 - 30 / 500 (labels' mean 25: 225 + 25 + 25 + 225); undefined on each date
+        "r2": 0.94,
+        "max_error": 4.0,  # not a sum: kept rows (the dates' average: 2.5)
+        "median_absolute_error": 2.5,
+    }
+    for name, expected in figures.items():
+        assert pooled(Pool("regression", name), days).value() == (pytest.approx(expected), None)
+    assert pooled(Pool("regression", "r2"), days[:1]).value() == (
+        None,
+        "not enough rows (n = 1 < 2)",
+    )
+    assert Pool("regression", "r2").value() == (None, "no rows (no scored entity has a label)")
+
+    # multiclass roc_auc_ovr (classes drizzle, dry, rain), one row a day:
+    #   a dry:     drizzle 0.2, dry 0.5, rain 0.3
+    #   b drizzle: drizzle 0.1, dry 0.1, rain 0.8
+    #   c rain:    drizzle 0.3, dry 0.3, rain 0.4
+    # drizzle vs rest: b's 0.1 below 0.2 and 0.3: 0; dry: a's 0.5 above 0.1 and 0.3: 1;
+    # rain: c's 0.4 above a's 0.3, below b's 0.8: 0.5. Macro average 0.5.
+    estimator = LogisticRegression().fit([[0.0], [1.0], [2.0]], ["dry", "drizzle", "rain"])
+    cells = [
+        ({"class_probabilities": ['{"drizzle": 0.2, "dry": 0.5, "rain": 0.3}']}, "dry"),
+        ({"class_probabilities": ['{"drizzle": 0.1, "dry": 0.1, "rain": 0.8}']}, "drizzle"),
+        ({"class_probabilities": ['{"drizzle": 0.3, "dry": 0.3, "rain": 0.4}']}, "rain"),
+    ]
+    ovr = pooled(Pool("multiclass", "roc_auc_ovr", estimator.classes_), cells)
+    assert ovr.value() == (pytest.approx(0.5), None) and ovr.dates == 3
+    one_day = realized(
+        "multiclass",
+        "roc_auc_ovr",
+        pd.DataFrame(ids | cells[0][0]),
+        pd.DataFrame(ids | {"label": ["dry"]}),
+        estimator,
+    )
+    assert one_day["value"] is None
+    assert (
+        one_day["metrics"]["reason"] == "not enough rows (n = 1 < 3: roc_auc_ovr needs every class)"
+    )
+    # accuracy: a right, b predicted rain, c right: 2/3.
+    accuracy = pooled(Pool("multiclass", "accuracy", estimator.classes_), cells)
+    assert accuracy.value()[0] == pytest.approx(2 / 3)
 
 
 def test_shadow_scoring_of_the_challenger_and_realized_metrics_of_both(
@@ -468,7 +614,7 @@ def test_shadow_scoring_of_the_challenger_and_realized_metrics_of_both(
     published = run_features(DEMO_END, DEMO_END, "r2", s)["published"]["churned_30d"]
     with session_scope(s.db_url) as session:
         rows = realized_rows(session, "churn")
-        compared = compare_realized(session, "churn", v1, v2)
+        compared = compare_realized(session, "churn", v1, v2, label_reader(s))
         scores = {
             version: dict(
                 session.execute(
@@ -495,7 +641,8 @@ def test_shadow_scoring_of_the_challenger_and_realized_metrics_of_both(
             [truth[e] for e in joined], [scores[row["model_version"]][e] for e in joined]
         )
         assert row["value"] == pytest.approx(expected)
-    assert [c["as_of_date"] for c in compared] == [day.isoformat()]
+    assert [c["as_of_date"] for c in compared] == [day.isoformat(), f"{day}..{day}"]
+    assert [compared[1][f"v{v}"] for v in (v1, v2)] == [compared[0][f"v{v}"] for v in (v1, v2)]
 
     # The challenger promoted: it writes the served slice, nothing is shadow-scored.
     with session_scope(s.db_url, write=True) as session:

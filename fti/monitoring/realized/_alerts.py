@@ -1,6 +1,6 @@
 """Alerts on realized performance: params.yaml's ``monitor.realized`` rules, each model
-version's realized metric over the newest as-of dates (``Window``), the versions that break a
-rule (``Breach``), logged and posted to the notifier."""
+version's realized metric over the newest as-of dates (``Window``: the metric of the window's
+pooled rows), the versions that break a rule (``Breach``), logged and posted to the notifier."""
 
 from __future__ import annotations
 
@@ -17,11 +17,14 @@ from sqlalchemy.orm import Session
 
 from fti.db.engine import session_scope
 from fti.db.tables import RealizedMetric
+from fti.definitions import load_project
 from fti.errors import ConfigError
 from fti.monitoring import notify
+from fti.monitoring.realized._pool import LabelReader, pool_rows
 from fti.monitoring.realized._tables import realized_rows
 from fti.params import load_params
 from fti.settings import Settings
+from fti.store.versions import FeatureStore
 from fti.training import metrics
 
 log = logging.getLogger(__name__)
@@ -33,7 +36,7 @@ class RealizedRules(BaseModel):
     """params.yaml's ``monitor.realized`` section: when realized performance is alarming.
 
     Over the newest ``window_days`` as-of dates of a model's realized metrics, each version's
-    metric (the days' values weighted by their rows) is judged once it has ``min_rows`` rows:
+    metric (over the window's rows pooled, as ``Window``) is judged once it has ``min_rows`` rows:
     worse than ``thresholds[model]`` (in the metric's direction: below for scores, above for
     losses), or worse than the version's holdout figure by more than ``holdout_margin``.
     """
@@ -108,19 +111,30 @@ class Breach:
 
 @dataclass(frozen=True)
 class Window:
-    """A model version's realized metric over the newest as-of dates of its model: the days'
-    values weighted by their rows, over ``dates`` dates ``first_date`` .. ``last_date``."""
+    """A model version's realized metric over the newest as-of dates of its model: the metric
+    of the ``rows`` prediction/label rows of its ``dates`` dates ``first_date`` ..
+    ``last_date`` pooled (an RMSE is the root of the mean squared error of those rows, a ROC
+    AUC ranks all of them), never an average of the dates' values. ``value`` None: the metric
+    is not defined on these rows, and ``reason`` says why."""
 
     model_name: str
     model_version: int
     alias: str | None
     metric: str
-    value: float
+    value: float | None
     rows: int
     dates: int
     first_date: date
     last_date: date
     holdout_value: float | None
+    reason: str | None = None
+
+    @property
+    def figure(self) -> str:
+        """``metric value`` (4 significant digits), or ``metric: reason`` when undefined."""
+        if self.value is None:
+            return f"{self.metric}: {self.reason}"
+        return f"{self.metric} {self.value:.4g}"
 
     def as_dict(self) -> dict[str, Any]:
         found = {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -130,50 +144,64 @@ class Window:
         }
 
 
-def realized_windows(session: Session, model: str, window_days: int) -> list[Window]:
+def realized_windows(
+    session: Session, model: str, window_days: int, labels: LabelReader
+) -> list[Window]:
     """Each version of ``model`` with realized metrics in the newest ``window_days`` as-of
-    dates any of its versions has, by version (empty: nothing recorded yet)."""
+    dates any of its versions has, by version (empty: nothing recorded yet): its metric over
+    the pooled rows of those dates, read one date at a time (``labels`` reads them)."""
     newest = session.scalar(
         select(func.max(RealizedMetric.as_of_date)).where(RealizedMetric.model_name == model)
     )
     if newest is None:
         return []
     first = newest - timedelta(days=window_days - 1)
-    rows = realized_rows(session, model, start=first, end=newest)
+    recorded = realized_rows(session, model, start=first, end=newest)
+    pools = pool_rows(session, model, recorded, labels)
     found = []
-    for version in sorted({r["model_version"] for r in rows}):
-        days = [r for r in rows if r["model_version"] == version and r["value"] is not None]
-        count = sum(r["rows"] for r in days)
-        if not days or count == 0:
+    for version, pool in sorted(pools.items()):
+        days = [r for r in recorded if r["model_version"] == version and r["rows"]]
+        if not days or pool.rows == 0:
             continue
+        value, reason = pool.value()
         found.append(
             Window(
                 model,
                 version,
                 days[-1]["alias"],
-                days[-1]["metric"],
-                sum(r["value"] * r["rows"] for r in days) / count,
-                count,
-                len(days),
+                pool.metric,
+                value,
+                pool.rows,
+                pool.dates,
                 date.fromisoformat(days[0]["as_of_date"]),
                 date.fromisoformat(days[-1]["as_of_date"]),
                 days[-1]["holdout_value"],
+                reason,
             )
         )
     return found
 
 
-def realized_breaches(session: Session, model: str, rules: RealizedRules) -> list[Breach]:
+def realized_breaches(
+    session: Session, model: str, rules: RealizedRules, labels: LabelReader
+) -> list[Breach]:
     """The versions of ``model`` whose realized metric over the newest ``window_days`` as-of
     dates breaks ``rules`` (empty: nothing to alert about, or too few rows to judge)."""
+    return breaches_of(realized_windows(session, model, rules.window_days, labels), rules)
+
+
+def breaches_of(windows: Sequence[Window], rules: RealizedRules) -> list[Breach]:
+    """The rules of ``rules`` that each of ``windows`` breaks; a window of fewer than
+    ``min_rows`` rows, or whose metric is undefined, breaks none."""
     breaches = []
-    for window in realized_windows(session, model, rules.window_days):
-        if window.rows < rules.min_rows:
+    for window in windows:
+        if window.rows < rules.min_rows or window.value is None:
             continue
         higher = metrics.higher_is_better(window.metric)
         limits = []
-        if model in rules.thresholds:
-            limits.append(("threshold", rules.thresholds[model], rules.thresholds[model]))
+        if window.model_name in rules.thresholds:
+            threshold = rules.thresholds[window.model_name]
+            limits.append(("threshold", threshold, threshold))
         holdout = window.holdout_value
         if rules.holdout_margin is not None and holdout is not None:
             margin = rules.holdout_margin if higher else -rules.holdout_margin
@@ -182,7 +210,7 @@ def realized_breaches(session: Session, model: str, rules: RealizedRules) -> lis
             if (window.value < limit) if higher else (window.value > limit):
                 breaches.append(
                     Breach(
-                        model,
+                        window.model_name,
                         window.model_version,
                         window.alias,
                         window.metric,
@@ -205,8 +233,13 @@ def realized_alerts(
     deadlines and failed tasks; ``run_id``: the feature run whose labels were judged). No
     section: the defaults, which judge nothing without ``thresholds`` or ``holdout_margin``."""
     rules = realized_rules(settings)
+    if not rules.thresholds and rules.holdout_margin is None:
+        return []  # nothing to judge against: no window is read
+    labels = LabelReader.from_project(
+        FeatureStore(settings.store_path), load_project(settings.project)
+    )
     with session_scope(settings.db_url) as session:
-        found = [b for model in models for b in realized_breaches(session, model, rules)]
+        found = [b for model in models for b in realized_breaches(session, model, rules, labels)]
     for breach in found:
         log.warning("fti: realized performance alert: %s", breach.message)
         payload = notify.alert(

@@ -7,13 +7,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -26,29 +22,17 @@ from fti.db.tables import (
     RealizedMetric,
     ShadowPrediction,
 )
-from fti.definitions import LABEL, load_project
+from fti.definitions import load_project
 from fti.errors import FtiError, VersionNotFoundError
 from fti.monitoring.realized._alerts import realized_alerts
+from fti.monitoring.realized._pool import load_estimator, read_labels, read_scores
 from fti.monitoring.realized._score import realized
 from fti.monitoring.realized._tables import as_dict
 from fti.registry import aliases
 from fti.settings import Settings, get_settings
-from fti.store.versions import DATE_COLUMN, FeatureStore
-from fti.training.artifacts import load_artifact
+from fti.store.versions import FeatureStore
 
 log = logging.getLogger(__name__)
-
-_SCORE_COLUMNS = (
-    Prediction.entity_id,
-    Prediction.model_version,
-    Prediction.run_id,
-    Prediction.scored_at,
-    Prediction.prediction,
-    Prediction.probability,
-    Prediction.value,
-    Prediction.predicted_class,
-    Prediction.class_probabilities,
-)
 
 
 # ---- public API ---------------------------------------------------------------------------------
@@ -102,7 +86,7 @@ def record_realized(
         if day not in held:
             log.warning("%s v%s holds no labels for %s; skipped", label_group, label_version, day)
             continue
-        labels = _labels(store, label_group, label_version, key, day)
+        labels = read_labels(store, label_group, label_version, key, day)
         for model in models:
             found += _record_day(settings, model, label_group, label_version, day, labels)
     return found
@@ -217,7 +201,7 @@ def _record_day(
 ) -> list[dict[str, Any]]:
     """Compute and replace the realized metrics of ``model``'s versions that scored ``day``."""
     with session_scope(settings.db_url) as session:
-        scores = _scores(session, model, day)
+        scores = read_scores(session, model, day)
         versions = {
             v: session.scalars(
                 select(ModelVersion).where(ModelVersion.name == model, ModelVersion.version == v)
@@ -236,7 +220,7 @@ def _record_day(
         if row is None or row.label_group != label_group:
             continue  # trained on another label group (or removed from the registry)
         try:
-            estimator = None if row.task == "regression" else _load(row)
+            estimator = load_estimator(row)
         except FtiError as exc:
             log.warning("realized metrics of %s v%s on %s skipped: %s", model, number, day, exc)
             continue
@@ -274,17 +258,6 @@ def _record_day(
         return [as_dict(row) for row in written]
 
 
-# ---- the stored scores as a model ---------------------------------------------------------------
-def _load(row: ModelVersion) -> Any:
-    return _artifact(row.artifact_uri, row.artifact_sha256)
-
-
-@lru_cache(maxsize=8)
-def _artifact(uri: str, sha256: str) -> Any:
-    """A content-addressed artifact, loaded once for the dates of a run (never modified)."""
-    return load_artifact(Path(uri), sha256)
-
-
 # ---- reads --------------------------------------------------------------------------------------
 def _changed_dates(session: Session, label_group: str, label_version: int) -> list[date]:
     catalog = session.scalars(
@@ -298,46 +271,6 @@ def _changed_dates(session: Session, label_group: str, label_version: int) -> li
             "see `fti features versions " + label_group + "`"
         )
     return sorted(date.fromisoformat(d) for d in catalog.changed_dates)
-
-
-def _labels(
-    store: FeatureStore, label_group: str, version: int, key: str, day: date
-) -> pd.DataFrame:
-    """The day's labels as (entity_id, label): the key as text, as predictions hold it."""
-    table = store.read(label_group, version, [key, DATE_COLUMN, LABEL], dates=[day])
-    frame = pd.DataFrame(
-        {
-            "entity_id": pc.cast(table.column(key), pa.string()).to_pandas(),
-            LABEL: table.column(LABEL).to_pandas(),
-        }
-    )
-    frame = frame[frame[LABEL].notna()]
-    if pd.api.types.is_bool_dtype(frame[LABEL]) or pd.api.types.is_integer_dtype(frame[LABEL]):
-        frame[LABEL] = frame[LABEL].astype("int64")  # as training casts them
-    return frame.drop_duplicates("entity_id", keep="last").reset_index(drop=True)
-
-
-def _scores(session: Session, model: str, day: date) -> dict[int, pd.DataFrame]:
-    """The scores written for ``model`` on ``day``, per model version: the served slice's
-    (``alias`` None) and the shadow slices' (``alias`` the one they were scored by)."""
-    served = session.execute(
-        select(*_SCORE_COLUMNS).where(Prediction.model_name == model, Prediction.as_of_date == day)
-    ).all()
-    shadow_columns = [getattr(ShadowPrediction, c.key) for c in _SCORE_COLUMNS]
-    shadow = session.execute(
-        select(*shadow_columns, ShadowPrediction.alias).where(
-            ShadowPrediction.model_name == model, ShadowPrediction.as_of_date == day
-        )
-    ).all()
-    names = [c.key for c in _SCORE_COLUMNS]
-    found: dict[int, pd.DataFrame] = {}
-    for rows, columns in ((served, [*names]), (shadow, [*names, "alias"])):
-        frame = pd.DataFrame(rows, columns=columns)
-        if "alias" not in frame:
-            frame["alias"] = None
-        for version, part in frame.groupby("model_version"):
-            found.setdefault(int(version), part.reset_index(drop=True))  # served slice first
-    return found
 
 
 def _alias_at(session: Session, model: str, version: int, at: datetime) -> str | None:

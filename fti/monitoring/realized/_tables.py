@@ -17,6 +17,7 @@ from fti.db.engine import get_engine
 from fti.db.tables import RealizedMetric, ShadowPrediction
 from fti.errors import PredictionWriteError
 from fti.inference.write import JSON_COLUMNS, Slice
+from fti.monitoring.realized._pool import LabelReader, pool_rows
 
 COLUMNS = [
     "model_name",
@@ -63,34 +64,82 @@ def realized_rows(
 
 
 def as_dict(row: RealizedMetric) -> dict[str, Any]:
+    """A recorded row as a dict of ``COLUMNS``, plus ``reason``: why ``value`` is None (None
+    when it is not)."""
     found = {name: getattr(row, name) for name in COLUMNS}
     found["as_of_date"] = row.as_of_date.isoformat()
     found["computed_at"] = row.computed_at.isoformat()
+    found["reason"] = reason_of(found)
     return found
 
 
-def compare_realized(session: Session, model: str, a: int, b: int) -> list[dict[str, Any]]:
+def reason_of(row: dict[str, Any]) -> str | None:
+    """Why a recorded row's metric is None: the reason recorded with it (rows recorded before
+    it was, say what they can)."""
+    if row["value"] is not None:
+        return None
+    recorded = (row["metrics"] or {}).get("reason")
+    if recorded:
+        return str(recorded)
+    if not row["rows"]:
+        return "no rows (no scored entity has a label)"
+    return f"{row['metric']} is not defined on these {row['rows']} rows"
+
+
+def compare_realized(
+    session: Session, model: str, a: int, b: int, labels: LabelReader
+) -> list[dict[str, Any]]:
     """Versions ``a`` and ``b`` of ``model`` on the as-of dates both have realized metrics
-    for (the days a champion and a shadow-scored challenger share), oldest first."""
+    for (the days a champion and a shadow-scored challenger share), oldest first, then one row
+    over all of those dates (``as_of_date`` "first..last"): each version's metric of the
+    dates' rows pooled (``labels`` reads them), not an average of the dates' values.
+    ``dates``: how many dates a row covers; ``reason``: why a value is None."""
     by_day: dict[str, dict[int, dict[str, Any]]] = {}
     for row in realized_rows(session, model, [a, b]):
         by_day.setdefault(row["as_of_date"], {})[row["model_version"]] = row
-    compared = []
-    for day, pair in sorted(by_day.items()):
-        if a in pair and b in pair:
-            left, right = pair[a]["value"], pair[b]["value"]
-            compared.append(
-                {
-                    "as_of_date": day,
-                    "metric": pair[a]["metric"],
-                    f"v{a}": left,
-                    f"v{b}": right,
-                    "delta": None if left is None or right is None else right - left,
-                    f"rows_v{a}": pair[a]["rows"],
-                    f"rows_v{b}": pair[b]["rows"],
-                }
-            )
+    shared = {day: pair for day, pair in sorted(by_day.items()) if a in pair and b in pair}
+    compared = [
+        _compared(
+            day,
+            1,
+            pair[a]["metric"],
+            [(v, (pair[v]["value"], pair[v]["rows"], pair[v]["reason"])) for v in (a, b)],
+        )
+        for day, pair in shared.items()
+    ]
+    if shared:
+        pools = pool_rows(session, model, [r for p in shared.values() for r in p.values()], labels)
+        figures = []
+        for version in (a, b):
+            pool = pools.get(version)
+            value, reason = pool.value() if pool else (None, "its artifact could not be loaded")
+            figures.append((version, (value, pool.rows if pool else 0, reason)))
+        days = list(shared)
+        compared.append(
+            _compared(f"{days[0]}..{days[-1]}", len(days), compared[0]["metric"], figures)
+        )
     return compared
+
+
+def _compared(
+    day: str,
+    dates: int,
+    metric: str,
+    figures: list[tuple[int, tuple[float | None, int, str | None]]],
+) -> dict[str, Any]:
+    (a, (left, rows_a, why_a)), (b, (right, rows_b, why_b)) = figures
+    reasons = [f"v{v}: {why}" for v, why in ((a, why_a), (b, why_b)) if why]
+    return {
+        "as_of_date": day,
+        "dates": dates,
+        "metric": metric,
+        f"v{a}": left,
+        f"v{b}": right,
+        "delta": None if left is None or right is None else right - left,
+        f"rows_v{a}": rows_a,
+        f"rows_v{b}": rows_b,
+        "reason": "; ".join(reasons) or None,
+    }
 
 
 # ---- shadow scores -----------------------------------------------------------------------------

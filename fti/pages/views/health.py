@@ -47,6 +47,7 @@ class RealizedRow:
     rows: int | None
     holdout: float | None
     breach: str | None
+    reason: str | None = None  # why ``value`` is None (the metric is undefined on the rows)
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,7 @@ def health_page(
                 rows=r.window.rows if r.window else None,
                 holdout=r.window.holdout_value if r.window else None,
                 breach=r.breach,
+                reason=r.window.reason if r.window else None,
             )
             for r in result.realized
         ],

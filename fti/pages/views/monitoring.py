@@ -87,6 +87,7 @@ class RealizedRow:
     value: float | None
     holdout: float | None
     last: float | None  # Brier score (classifiers) or mean |error| (regressors)
+    reason: str | None = None  # why ``value`` is None (the metric is undefined on the rows)
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,7 @@ def realized(session: Session, model: str, urls: Urls, version: int | None = Non
                 value=r["value"],
                 holdout=r["holdout_value"],
                 last=r["brier_score"] if classifier else _mean_absolute(r),
+                reason=r["reason"],
             )
             for r in rows
         ],

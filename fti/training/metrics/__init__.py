@@ -64,6 +64,7 @@ from fti.training.metrics._values import (
     predictions,
     score,
     score_predictions,
+    undefined_reason,
 )
 
 __all__ = [
@@ -82,4 +83,5 @@ __all__ = [
     "resampled_values",
     "score",
     "score_predictions",
+    "undefined_reason",
 ]

@@ -36,6 +36,17 @@ _NEEDS_EVERY_CLASS = frozenset(
     {"roc_auc_score", "average_precision_score", "d2_log_loss_score", "d2_brier_score"}
 )
 
+# Regression scores of the spread of the labels: undefined (NaN) on fewer than two rows.
+_NEEDS_TWO_ROWS = frozenset(
+    {
+        "r2_score",
+        "explained_variance_score",
+        "d2_absolute_error_score",
+        "d2_pinball_score",
+        "d2_tweedie_score",
+    }
+)
+
 
 # ---- public API ---------------------------------------------------------------------------------
 def score(name: str, model: Any, X: pd.DataFrame, y: npt.ArrayLike) -> float | None:
@@ -121,6 +132,27 @@ def is_better(name: str, candidate: float, champion: float, margin: float) -> bo
     if higher_is_better(name):
         return candidate > champion + margin
     return candidate < champion - margin
+
+
+def undefined_reason(name: str, truth: npt.ArrayLike, classes: npt.ArrayLike | None) -> str:
+    """Why metric ``name`` has no value (``score`` returned None) on rows labelled ``truth``
+    (``classes``: the model's classes, None for a regressor), as a short phrase:
+    ``not enough rows (n = 1 < 2)`` where more rows could make it defined, else what the rows
+    lack (a class of the model, a target in the metric's domain)."""
+    truth = np.asarray(truth)
+    n = len(truth)
+    if n == 0:
+        return "no rows (no scored entity has a label)"
+    function_name = getattr(_metric(name).function, "__name__", "")
+    if function_name in _NEEDS_EVERY_CLASS and classes is not None:
+        every = np.asarray(classes)
+        if n < len(every):
+            return f"not enough rows (n = {n} < {len(every)}: {name} needs every class)"
+        missing = [str(c) for c in every if not np.isin(c, truth)]
+        return f"the labels lack class {', '.join(missing)} ({name} needs every class)"
+    if function_name in _NEEDS_TWO_ROWS and n < 2:
+        return f"not enough rows (n = {n} < 2)"
+    return f"{name} is not defined on these {n} rows"
 
 
 # ---- computing ----------------------------------------------------------------------------------

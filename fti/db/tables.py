@@ -423,9 +423,10 @@ class RealizedMetric(Base):
     model's own metric (None when not defined on these rows, e.g. one class only),
     ``holdout_value`` the version's holdout figure for reference, ``metrics`` the task's
     standard metrics (and ``reason``: why ``value`` is None, when it is). A figure over
-    several dates is computed from their rows again, never from these values. Classifiers: ``brier_score`` and ``reliability`` (equal-width bins of
-    the predicted probability: count, mean predicted, observed rate); regressors:
-    ``error_distribution`` (quantiles of prediction - label). ``alias``: the alias that held
+    several dates is computed from their rows again, never from these values. Classifiers:
+    ``brier_score`` and ``reliability`` (equal-width bins of the predicted probability: count,
+    mean predicted, observed rate); regressors: ``error_distribution`` (quantiles of
+    prediction - label). ``alias``: the alias that held
     the version when the slice was scored (None: none did). Recomputing replaces the row
     (fti.monitoring.realized). Migration 0010.
     """

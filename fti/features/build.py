@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from fti.definitions import LABEL, LABEL_DATE, FeatureGroup, LabelGroup, Source
 from fti.errors import LeakageError, StoreError
 from fti.features.shards import Shard, slots_of
+from fti.store.layout import SupportsShapes
 from fti.store.versions import DATE_COLUMN, PARTITION, partition_dir
 from fti.validation import day_bounds
 
@@ -228,7 +229,7 @@ def finish_shard(root: Path, shard: Shard) -> None:
     (done / f"{shard.name}.done").touch()
 
 
-class StagedPartitions(Mapping[date, pa.Table]):
+class StagedPartitions(Mapping[date, pa.Table], SupportsShapes):
     """A staged build's partitions by date, each read when asked for (one date in memory at a
     time): the parts every shard wrote for the date, concatenated and sorted by entity, the
     same table a build of every entity at once gives."""

@@ -41,7 +41,7 @@ from fti.online.materialise import forget_untagged_online, materialise_published
 from fti.params import load_params
 from fti.pipelines.runs import check_dates, days, setup
 from fti.settings import Settings, file_safe
-from fti.store.catalog import forget_untagged_versions, record_version
+from fti.store.catalog import PartitionStatistics, forget_untagged_versions, record_version
 from fti.store.versions import (
     FeatureStore,
     PublishedVersion,
@@ -300,6 +300,7 @@ def publish_group(
     dates = sorted(partitions)
     if not dates:
         raise FtiError(f"{partitions_path} holds no partitions of {group.name} to publish")
+    statistics = PartitionStatistics()  # of each date as it is written: it is read once
 
     def record(published: PublishedVersion) -> None:  # before the tag: both land or neither
         with session_scope(settings.db_url, write=True) as session:
@@ -310,6 +311,7 @@ def publish_group(
                 run_id,
                 lambda day: read_partition_in_work_tree(store, group.name, day),
                 kind=kind,
+                statistics=statistics,
             )
             materialise_published(session, store, group, published)  # same transaction
 
@@ -324,6 +326,7 @@ def publish_group(
         f"{len(dates)} partition(s) {dates[0]}..{dates[-1]} by {run_id}",
         record=record,
         forget_untagged=forget_untagged,
+        on_written=statistics.add,
     )
     result = {
         "group": group.name,

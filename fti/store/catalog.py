@@ -23,13 +23,15 @@ def record_version(
     run_id: str,
     read_partition: Callable[[date], pa.Table],
     kind: str = "features",
+    statistics: Mapping[date, dict[str, dict[str, Any]]] | None = None,
 ) -> FeatureVersion:
     """Write the catalog row of a version (replacing a row a killed publish left behind).
 
-    Statistics of the partitions it wrote are computed from ``partitions``; those it kept come
-    from the catalog rows of the versions that wrote them (``read_partition`` reads a partition
-    only when no row has them, e.g. for versions published before fti kept them), and the
-    version's statistics are merged from all of them.
+    Statistics of the partitions it wrote are ``statistics[day]`` when given (computed as the
+    publish wrote them, see ``PartitionStatistics``), else computed from ``partitions``; those
+    it kept come from the catalog rows of the versions that wrote them (``read_partition``
+    reads a partition only when no row has them, e.g. for versions published before fti kept
+    them), and the version's statistics are merged from all of them.
     """
     session.execute(
         delete(FeatureVersion).where(
@@ -37,8 +39,10 @@ def record_version(
             FeatureVersion.version == published.version,
         )
     )
+    given = statistics or {}
     written = {
-        day.isoformat(): column_statistics(partitions[day]) for day in published.changed_dates
+        day.isoformat(): given[day] if day in given else column_statistics(partitions[day])
+        for day in published.changed_dates
     }
     kept = _kept_partition_statistics(session, published)
     for day in published.dates:
@@ -68,6 +72,15 @@ def record_version(
     session.add(row)
     session.flush()
     return row
+
+
+class PartitionStatistics(dict[date, dict[str, dict[str, Any]]]):
+    """Each partition's statistics, computed as a publish writes it: pass it as
+    ``FeatureStore.publish(..., on_written=stats.add)`` and to ``record_version(...,
+    statistics=stats)``, and a publish reads each partition once (the table it writes)."""
+
+    def add(self, day: date, table: pa.Table) -> None:
+        self[day] = column_statistics(table)
 
 
 def forget_untagged_versions(session: Session, group: str, tagged: Collection[int]) -> list[int]:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -85,12 +86,18 @@ def evolve_schema(
     return pa.schema([*kept, *added])
 
 
+@runtime_checkable
+class SupportsShapes(Protocol):
+    """Partitions read when asked for that tell each one's schema and row count without
+    reading its data (``fti.features.build.StagedPartitions``, from the Parquet footers)."""
+
+    def shapes(self) -> Mapping[date, tuple[pa.Schema, int]]: ...
+
+
 def partition_shapes(partitions: Mapping[date, pa.Table]) -> dict[date, tuple[pa.Schema, int]]:
-    """Each partition's schema and row count; without reading the data of partitions that
-    are read when asked for (``fti.features.build.StagedPartitions.shapes``)."""
-    shapes = getattr(partitions, "shapes", None)
-    if callable(shapes):
-        return dict(shapes())
+    """Each partition's schema and row count; partitions that ``SupportsShapes`` are not read."""
+    if isinstance(partitions, SupportsShapes):
+        return dict(partitions.shapes())
     return {day: (table.schema, table.num_rows) for day, table in partitions.items()}
 
 

@@ -142,6 +142,7 @@ class FeatureStore(PublishRecovery):
         message: str,
         record: Callable[[PublishedVersion], None] | None = None,
         forget_untagged: Callable[[list[int]], None] | None = None,
+        on_written: Callable[[date, pa.Table], None] | None = None,
     ) -> PublishedVersion:
         """Write ``partitions`` (replacing those dates) and publish the group as a new version.
 
@@ -153,6 +154,8 @@ class FeatureStore(PublishRecovery):
            published versions, e.g. to delete the catalog rows of any other version (a publish
            killed after ``record`` and before its tag leaves one);
         2. the new partitions are written to a staging folder, then moved into the work tree;
+           ``on_written(day, table)`` gets each one as it was asked from ``partitions``, once
+           written (e.g. for its statistics, so no step reads a partition twice);
         3. ``dvc add`` (DVC re-hashes only new files) and a push of the objects this version
            adds (see ``_dvc_push``): the remote holds the data before anything names it;
         4. git commit of the ``.dvc`` file and the version's schema file (when the partitions
@@ -181,7 +184,7 @@ class FeatureStore(PublishRecovery):
             tag = version_tag(group, version)
             self._write_marker(tag)
             try:
-                self._write_partitions(group_dir, partitions, schema)
+                self._write_partitions(group_dir, partitions, schema, on_written)
                 self._write_schema(group, schema)
                 with open_dvc(self.path) as repo:  # one DVC Repo for add and push
                     self._dvc_add(repo, group_dir, sorted(partitions))
@@ -234,11 +237,16 @@ class FeatureStore(PublishRecovery):
         )
 
     def _write_partitions(
-        self, group_dir: Path, partitions: Mapping[date, pa.Table], schema: pa.Schema
+        self,
+        group_dir: Path,
+        partitions: Mapping[date, pa.Table],
+        schema: pa.Schema,
+        on_written: Callable[[date, pa.Table], None] | None = None,
     ) -> None:
         """Write to a staging folder, then swap the partition folders into the work tree.
 
-        One partition is in memory at a time (``partitions`` may read each when asked).
+        One partition is in memory at a time (``partitions`` may read each when asked), and
+        each is asked for once: ``on_written`` sees the table that was asked for.
         """
         staging = self.path / ".staging" / uuid.uuid4().hex
         for day in sorted(partitions):
@@ -254,6 +262,8 @@ class FeatureStore(PublishRecovery):
                 compression="zstd",
                 row_group_size=ROW_GROUP_ROWS,
             )
+            if on_written is not None:
+                on_written(day, table)
             fault_point("publish.partition")
         group_dir.mkdir(parents=True, exist_ok=True)
         trash = self.path / ".trash" / staging.name

@@ -20,15 +20,20 @@ What a materialisation writes:
   for the few entities whose online row sat in a replaced partition and is not in it any
   more, their rows in the other partitions (the newest row of an entity can only change if a
   partition at or after its current feature date changed). Otherwise (first load, a schema
-  change, recovery, ``fti features materialise``) the whole version is read, newest
-  partition first, keeping one row per entity.
+  change, recovery, ``fti features materialise``) the whole version is read.
+
+Memory follows the entities, not the dates: partitions are read one at a time, newest first
+(a partition's rows carry its date), and an entity's first row found is its newest; the
+entities already found are one Arrow array of keys. Rows are compared and written in batches
+of ``WRITE_BATCH`` as they are found, so a history load of 75 dates holds one partition, the
+keys, the online rows it compares with (key, date, hash) and one batch.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import repeat
@@ -62,6 +67,8 @@ if TYPE_CHECKING:
 PUBLISH_LOCK = ".publish.lock"  # FeatureStore.publish's lock file in the store (versions.py)
 LOCK_TIMEOUT_S = 600
 DELETE_CHUNK = 500
+WRITE_BATCH = 50_000  # rows compared, encoded and upserted at a time (their Python objects)
+ONLINE_CHUNK = 50_000  # online rows fetched from the database at a time
 SQLITE_WRITE_CACHE_KIB = 256 * 1024  # see fti.inference.write: big upserts thrash a small cache
 COLUMNS = ("group_name", "entity_key", "feature_date", "version", "row_hash", "feature_values")
 # Written between a materialisation's rows and its state row (tests kill the publisher there).
@@ -203,14 +210,18 @@ def materialise_latest(
 
 # ---- materialising ---------------------------------------------------------------------------
 def materialise(
-    session: Session, source: VersionSource, key: str, changed: Sequence[date] | None = None
+    session: Session,
+    source: VersionSource,
+    key: str,
+    changed: Sequence[date] | None = None,
+    batch_rows: int = WRITE_BATCH,
 ) -> Materialised:
     """Make the online rows of ``source.group`` those of ``source``, in ``session``.
 
     ``changed``: the partitions this version wrote over the previous one (a publish's
     ``changed_dates``); with the previous version online, only they are read (and the rows of
     entities that left them). Without, or with another version or schema online, the whole
-    version is read. The caller commits.
+    version is read. ``batch_rows``: rows compared and written at a time. The caller commits.
     """
     started = time.perf_counter()
     group = source.group
@@ -234,18 +245,19 @@ def materialise(
     )
     if incremental:
         assert changed is not None
-        newest, online, gone = _changed_newest(session, source, key, sorted(changed))
+        online = _Online(session, group, since=min(changed))
+        writer = _Writer(session, source, key, features, online, batch_rows)
+        gone = _write_changed_partitions(writer, sorted(changed))
         mode = "incremental"
     else:
-        newest = _newest_of_version(source, key)
-        online = _online_rows(session, group, since=None)
-        gone = online.index.difference(pd.Index(_keys(newest, key))).to_numpy()
+        online = _Online(session, group, since=None)
+        writer = _Writer(session, source, key, features, online, batch_rows)
+        gone = _write_version(writer)
         mode = "full"
-    written = _write_changed(session, source, key, features, newest, online)
     _delete(session, group, list(gone))
     fault_point(FAULT_POINT)
     rows = (
-        newest.num_rows
+        writer.found
         if mode == "full"
         else session.scalar(select(func.count()).where(OnlineRow.group_name == group)) or 0
     )
@@ -255,7 +267,7 @@ def materialise(
         "schema": json.loads(schema_to_json(online_schema)),
         "schema_hash": digest,
         "rows": rows,
-        "rows_written": written,
+        "rows_written": writer.written,
         "rows_deleted": len(gone),
         "materialised_at": datetime.now(UTC),
     }
@@ -265,7 +277,9 @@ def materialise(
         for name, value in values.items():
             setattr(state, name, value)
     session.flush()
-    return Materialised(group, source.version, rows, written, len(gone), mode, _since(started))
+    return Materialised(
+        group, source.version, rows, writer.written, len(gone), mode, _since(started)
+    )
 
 
 def _since(started: float) -> float:
@@ -311,29 +325,144 @@ def newest_per_entity(table: pa.Table, key: str) -> pa.Table:
     return table.take(pa.array(np.sort(last.index.to_numpy())))
 
 
-def _newest_of_version(source: VersionSource, key: str) -> pa.Table:
-    """Each entity's newest row over every partition: newest partition first, an entity's
-    first row found is its newest (memory: the result plus one partition)."""
-    found: list[pa.Table] = []
-    seen: list[pa.Array] = []
-    for day in sorted(source.dates, reverse=True):
-        rows = newest_per_entity(source.read([day], None), key)
-        if seen and rows.num_rows:
-            known = pa.chunked_array(seen, rows.schema.field(key).type).combine_chunks()
-            rows = rows.filter(pc.invert(pc.is_in(rows.column(key), value_set=known)))
+class _Taken:
+    """Entities that have their row already: their keys as one Arrow array."""
+
+    def __init__(self) -> None:
+        self.keys: pa.Array | None = None
+
+    def __len__(self) -> int:
+        return 0 if self.keys is None else len(self.keys)
+
+    def newest_of_the_rest(self, rows: pa.Table, key: str) -> pa.Table:
+        """The newest row of each entity of ``rows`` not taken yet; those entities are taken."""
+        if self.keys is not None and len(self.keys) and rows.num_rows:
+            rows = rows.filter(pc.invert(pc.is_in(rows.column(key), value_set=self.keys)))
+        rows = newest_per_entity(rows, key)
         if rows.num_rows:
-            found.append(rows)
-            seen.append(rows.column(key).combine_chunks())
-    if not found:
-        return source.schema.empty_table()
-    return pa.concat_tables(found)
+            found = [rows.column(key)] if self.keys is None else [self.keys, rows.column(key)]
+            self.keys = pa.chunked_array(found, rows.schema.field(key).type).combine_chunks()
+        return rows
 
 
-def _changed_newest(
-    session: Session, source: VersionSource, key: str, changed: list[date]
-) -> tuple[pa.Table, pd.DataFrame, np.ndarray]:
-    """With the previous version online: the newest rows that may differ from the online
-    ones, the online rows they are compared with, and the entities to delete.
+def _newest_rows(
+    source: VersionSource,
+    key: str,
+    dates: Iterable[date],
+    taken: _Taken,
+    where: pc.Expression | None = None,
+) -> Iterator[pa.Table]:
+    """Each entity's newest row over the partitions of ``dates`` (filtered by ``where``), for
+    entities not ``taken``: a partition at a time, newest first, so an entity's first row
+    found is its newest (memory: one partition and the taken keys)."""
+    for day in sorted(dates, reverse=True):
+        rows = taken.newest_of_the_rest(source.read([day], where), key)
+        if rows.num_rows:
+            yield rows
+
+
+def _batches(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """The tables cut into slices of at most ``rows`` rows."""
+    for table in tables:
+        for start in range(0, table.num_rows, rows):
+            yield table.slice(start, rows)
+
+
+class _Online:
+    """The group's online rows a materialisation compares with (from ``since`` on): feature
+    date and row hash by entity key, and which of them the rows looked up so far hold."""
+
+    def __init__(self, session: Session, group: str, since: date | None) -> None:
+        query = select(OnlineRow.entity_key, OnlineRow.feature_date, OnlineRow.row_hash).where(
+            OnlineRow.group_name == group
+        )
+        if since is not None:
+            query = query.where(OnlineRow.feature_date >= since)
+        keys: list[str] = []
+        days: list[np.ndarray] = []
+        hashes: list[np.ndarray] = []
+        result = session.execute(query.execution_options(yield_per=ONLINE_CHUNK))
+        for chunk in result.partitions():
+            keys.extend(r[0] for r in chunk)
+            days.append(np.array([r[1] for r in chunk], dtype="datetime64[D]"))
+            hashes.append(np.array([r[2] for r in chunk], dtype=np.int64))
+        self.index = pd.Index(keys, dtype=object)
+        self.days = np.concatenate(days) if days else np.array([], dtype="datetime64[D]")
+        self.hashes = np.concatenate(hashes) if hashes else np.array([], dtype=np.int64)
+        self.looked_up = np.zeros(len(keys), dtype=bool)
+
+    def find(self, keys: np.ndarray) -> np.ndarray:
+        """Where each key's online row is (-1: none), remembered as looked up."""
+        at = self.index.get_indexer(keys)
+        self.looked_up[at[at >= 0]] = True
+        return at
+
+    def days_at(self, at: np.ndarray) -> np.ndarray:
+        """The feature date of the online rows ``at`` (NaT where -1)."""
+        return np.append(self.days, np.datetime64("NaT", "D"))[at]
+
+
+class _Writer:
+    """Writes the rows whose hash differs from their online row's (or that have none)."""
+
+    def __init__(
+        self,
+        session: Session,
+        source: VersionSource,
+        key: str,
+        features: list[str],
+        online: _Online,
+        batch_rows: int,
+    ) -> None:
+        self.session, self.source, self.key, self.features = session, source, key, features
+        self.online = online
+        self.batch_rows = max(batch_rows, 1)
+        self.written = 0
+        self.found = 0  # entities taken
+
+    def write(self, newest: pa.Table) -> None:
+        """Upsert the rows of ``newest`` (one per entity, at most a batch) that changed."""
+        if newest.num_rows == 0:
+            return
+        keys, days = _keys(newest, self.key), _days(newest)
+        texts = codec.encode(newest, self.features)
+        hashes = codec.row_hashes(days, texts)
+        at = self.online.find(keys)
+        held = self.online.hashes
+        old = held[at] if len(held) else np.zeros(len(at), np.int64)  # at -1: masked below
+        changed = np.flatnonzero((at < 0) | (old != hashes))
+        if not len(changed):
+            return
+        picked = changed.tolist()
+        rows = list(
+            zip(
+                repeat(self.source.group),
+                keys[changed].tolist(),
+                np.datetime_as_string(days[changed], unit="D").tolist(),
+                repeat(self.source.version),
+                hashes[changed].tolist(),
+                [texts[i] for i in picked],
+                strict=False,  # the repeats are endless
+            )
+        )
+        _upsert(self.session, rows)
+        self.written += len(rows)
+
+
+def _write_version(writer: _Writer) -> np.ndarray:
+    """Write each entity's newest row of the whole version that differs from its online row;
+    returns the online entities the version has no row for."""
+    source, key, online = writer.source, writer.key, writer.online
+    taken = _Taken()
+    for batch in _batches(_newest_rows(source, key, source.dates, taken), writer.batch_rows):
+        writer.write(batch)
+    writer.found = len(taken)
+    return online.index[~online.looked_up].to_numpy()
+
+
+def _write_changed_partitions(writer: _Writer, changed: list[date]) -> np.ndarray:
+    """With the previous version online: write the newest rows that differ from the online
+    ones; returns the entities to delete.
 
     An entity whose online row is older than the first changed partition and not in any
     changed partition keeps its row, unread. Of the others, the online rows (feature date at
@@ -341,86 +470,40 @@ def _changed_newest(
     row of the changed partitions; an entity whose online row was in a replaced partition and
     is not there any more gets its newest row from the other partitions.
     """
-    key_type = source.schema.field(key).type
-    newest = newest_per_entity(source.read(changed, None), key)
-    online = _online_rows(session, source.group, since=changed[0])
-    keys, days = _keys(newest, key), _days(newest)
-    at = online.index.get_indexer(keys)
-    held = at >= 0
-    online_days = np.append(online["feature_date"].to_numpy(), np.datetime64("NaT", "D"))
+    source, key, online = writer.source, writer.key, writer.online
     replaced = np.array(changed, dtype="datetime64[D]")
-    held_day = online_days[at]  # at -1 (not held): the NaT appended
-    in_replaced = held & np.isin(held_day, replaced)
-    # A held row in a kept partition newer than the changed rows stays (nothing to write).
-    keep = ~held | (days >= held_day)
-    left = in_replaced & (days < held_day)  # its row's partition was replaced, an older row came
-    vanished = online.index[online["feature_date"].isin(replaced)].difference(pd.Index(keys))
-    lookup = np.concatenate([keys[left], vanished.to_numpy()])
-    kept = newest.filter(pa.array(keep & ~left))
+    left: list[pa.Table] = []  # rows older than the online row of a replaced partition
+    taken = _Taken()
+    for batch in _batches(_newest_rows(source, key, changed, taken), writer.batch_rows):
+        keys, days = _keys(batch, key), _days(batch)
+        at = online.find(keys)
+        held = at >= 0
+        held_day = online.days_at(at)
+        in_replaced = held & np.isin(held_day, replaced)
+        # A held row in a kept partition newer than the changed rows stays (nothing to write).
+        keep = ~held | (days >= held_day)
+        back = in_replaced & (days < held_day)  # its row's partition was replaced, an older came
+        writer.write(batch.filter(pa.array(keep & ~back)))
+        if back.any():
+            left.append(batch.filter(pa.array(back)))
+    vanished = online.index[np.isin(online.days, replaced) & ~online.looked_up].to_numpy()
+    lookup = np.concatenate([*(_keys(t, key) for t in left), vanished])
     if not len(lookup):
-        return kept, online, np.array([], dtype=object)
+        return np.array([], dtype=object)
     others = sorted(set(source.dates) - set(changed))
-    wanted = pa.array(lookup.tolist(), pa.string()).cast(key_type)
-    candidates = [newest.filter(pa.array(left))]
-    if others:
-        candidates.append(source.read(others, pc.field(key).isin(wanted)))
-    found = newest_per_entity(pa.concat_tables(candidates), key)
-    gone = pd.Index(lookup).difference(pd.Index(_keys(found, key))).to_numpy()
-    return pa.concat_tables([kept, found]), online, gone
-
-
-def _online_rows(session: Session, group: str, since: date | None) -> pd.DataFrame:
-    """(feature date, row hash) of the group's online rows (from ``since`` on), by entity."""
-    query = select(OnlineRow.entity_key, OnlineRow.feature_date, OnlineRow.row_hash).where(
-        OnlineRow.group_name == group
-    )
-    if since is not None:
-        query = query.where(OnlineRow.feature_date >= since)
-    rows = session.execute(query).all()
-    return pd.DataFrame(
-        {
-            "feature_date": np.array([r[1] for r in rows], dtype="datetime64[D]"),
-            "row_hash": np.array([r[2] for r in rows], dtype=np.int64),
-        },
-        index=pd.Index([r[0] for r in rows], dtype=object),
-    )
-
-
-def _write_changed(
-    session: Session,
-    source: VersionSource,
-    key: str,
-    features: list[str],
-    newest: pa.Table,
-    online: pd.DataFrame,
-) -> int:
-    """Upsert the rows of ``newest`` whose hash differs from their online row's (or that have
-    none); returns how many."""
-    if newest.num_rows == 0:
-        return 0
-    keys, days = _keys(newest, key), _days(newest)
-    texts = codec.encode(newest, features)
-    hashes = codec.row_hashes(days, texts)
-    at = online.index.get_indexer(keys)
-    held = online["row_hash"].to_numpy()
-    old = held[at] if len(held) else np.zeros(len(at), np.int64)  # at -1: any row, masked below
-    changed = np.flatnonzero((at < 0) | (old != hashes))
-    if not len(changed):
-        return 0
-    picked = changed.tolist()
-    rows = list(
-        zip(
-            repeat(source.group),
-            keys[changed].tolist(),
-            np.datetime_as_string(days[changed], unit="D").tolist(),
-            repeat(source.version),
-            hashes[changed].tolist(),
-            [texts[i] for i in picked],
-            strict=False,  # the repeats are endless
-        )
-    )
-    _upsert(session, rows)
-    return len(rows)
+    wanted = pa.array(lookup.tolist(), pa.string()).cast(source.schema.field(key).type)
+    candidates = list(left)
+    elsewhere = _Taken()
+    for rows in _newest_rows(source, key, others, elsewhere, pc.field(key).isin(wanted)):
+        candidates.append(rows)
+        if len(elsewhere) == len(lookup):
+            break  # every entity looked up has its newest row in the other partitions
+    found = newest_per_entity(pa.concat_tables(candidates), key) if candidates else None
+    if found is None:
+        return pd.Index(lookup).unique().to_numpy()
+    for batch in _batches([found], writer.batch_rows):
+        writer.write(batch)
+    return pd.Index(lookup).difference(pd.Index(_keys(found, key))).to_numpy()
 
 
 def _upsert(session: Session, rows: list[tuple[Any, ...]]) -> None:

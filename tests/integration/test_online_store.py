@@ -40,7 +40,7 @@ from fti.db.migrate import alembic_config, upgrade
 from fti.db.tables import OnlineRow, ServedPrediction
 from fti.features.build import write_partitions
 from fti.online import online_state, read_online
-from fti.online.materialise import VersionSource, materialise, materialise_latest
+from fti.online.materialise import WRITE_BATCH, VersionSource, materialise, materialise_latest
 from fti.pipelines.features import publish_group
 from fti.settings import Settings
 from fti.store.versions import DATE_COLUMN, FeatureStore, partition_dir
@@ -214,12 +214,17 @@ def version_source(folder: Path, group: str, version: int, schema: pa.Schema) ->
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(history=publishes)
+@given(history=publishes, batch_rows=st.sampled_from([1, 4, WRITE_BATCH]))
 def test_materialised_rows_are_the_newest_row_of_every_version(
-    db_url: str, tmp_path_factory: pytest.TempPathFactory, key_type: pa.DataType, history: Any
+    db_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    key_type: pa.DataType,
+    history: Any,
+    batch_rows: int,
 ) -> None:
     """After each version, the online rows are its newest row per entity; exactly the
-    entities whose newest row changed are written and those with no row left are deleted."""
+    entities whose newest row changed are written and those with no row left are deleted,
+    whatever the batches rows are written in."""
     group = f"g{uuid.uuid4().hex[:10]}"
     folder = tmp_path_factory.mktemp("version")
     schema = pa.schema([(KEY, key_type), (DATE_COLUMN, pa.date32()), ("x", pa.int64())])
@@ -243,7 +248,7 @@ def test_materialised_rows_are_the_newest_row_of_every_version(
         changed = [DAY + timedelta(days=o) for o in days]
         with session_scope(db_url, write=True) as session:
             done = materialise(
-                session, version_source(folder, group, version, schema), KEY, changed
+                session, version_source(folder, group, version, schema), KEY, changed, batch_rows
             )
         expected = {
             str(entity): (day, value)

@@ -90,6 +90,12 @@ def stage(root: Path, entities: int, dates: int, shards: int, changed: bool) -> 
     return root
 
 
+def commit_of(ref: str) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", ref], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 def export(ref: str, into: Path) -> Path:
     """``fti`` and ``churn_demo`` as they are at git ``ref``, in ``into``."""
     shutil.rmtree(into, ignore_errors=True)
@@ -230,8 +236,9 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, list[dict[str,
         f"\npublish + online materialisation of {GROUP}: {args.dates} dates x "
         f"{args.entities:,} entities ({args.entities * args.dates:,} rows), {args.shards} "
         f"shards, {'PostgreSQL' if args.pg_url else 'SQLite'}, best of {args.repeat}; before = "
-        f"{args.before} ({results['before'][STEPS[0]][0]['fti']}), after = "
-        f"{results['after'][STEPS[0]][0]['fti']} ({datetime.now(UTC):%Y-%m-%d})"
+        f"{args.before} at {commit_of(args.before)} ({results['before'][STEPS[0]][0]['fti']}),"
+        f" after = {commit_of('HEAD')} + work tree ({results['after'][STEPS[0]][0]['fti']})"
+        f" ({datetime.now(UTC):%Y-%m-%d})"
     )
     print(
         f"{'step':<9} {'mode':<12} {'before s':>15} {'after s':>15} {'after/before':>12}"

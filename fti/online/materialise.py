@@ -248,19 +248,18 @@ def materialise(
         online = _Online(session, group, since=min(changed))
         writer = _Writer(session, source, key, features, online, batch_rows)
         gone = _write_changed_partitions(writer, sorted(changed))
+        entities = None
         mode = "incremental"
     else:
         online = _Online(session, group, since=None)
         writer = _Writer(session, source, key, features, online, batch_rows)
-        gone = _write_version(writer)
+        gone, entities = _write_version(writer)
         mode = "full"
     _delete(session, group, list(gone))
     fault_point(FAULT_POINT)
-    rows = (
-        writer.found
-        if mode == "full"
-        else session.scalar(select(func.count()).where(OnlineRow.group_name == group)) or 0
-    )
+    if entities is None:
+        entities = session.scalar(select(func.count()).where(OnlineRow.group_name == group))
+    rows = entities or 0
     values = {
         "version": source.version,
         "entity_key": key,
@@ -418,7 +417,6 @@ class _Writer:
         self.online = online
         self.batch_rows = max(batch_rows, 1)
         self.written = 0
-        self.found = 0  # entities taken
 
     def write(self, newest: pa.Table) -> None:
         """Upsert the rows of ``newest`` (one per entity, at most a batch) that changed."""
@@ -449,15 +447,14 @@ class _Writer:
         self.written += len(rows)
 
 
-def _write_version(writer: _Writer) -> np.ndarray:
+def _write_version(writer: _Writer) -> tuple[np.ndarray, int]:
     """Write each entity's newest row of the whole version that differs from its online row;
-    returns the online entities the version has no row for."""
+    returns the online entities the version has no row for, and how many entities it has."""
     source, key, online = writer.source, writer.key, writer.online
     taken = _Taken()
     for batch in _batches(_newest_rows(source, key, source.dates, taken), writer.batch_rows):
         writer.write(batch)
-    writer.found = len(taken)
-    return online.index[~online.looked_up].to_numpy()
+    return online.index[~online.looked_up].to_numpy(), len(taken)
 
 
 def _write_changed_partitions(writer: _Writer, changed: list[date]) -> np.ndarray:

@@ -6,9 +6,17 @@ newest date is scored with the champion) and when its training promotes a new ch
 date it was trained as of is scored with exactly that model and feature version), and on
 params.yaml's schedule.inference cron if one is set. A date is scored once per model version:
 an asset-started request whose slice that version already wrote from the same feature
-versions is left out. Each request is its own mapped task, so dates run side by side.
-When the model has a ``challenger``, each scored date is also shadow-scored with it into
-shadow_predictions (skipped otherwise), so its realized metrics sit beside the champion's.
+versions is left out.
+
+Each date is scored by entity shard, as a group's build is: ``plan_shards`` pins each date's
+model and feature versions, starts its prediction run and splits it into shards (params.yaml
+``shards``); ``score_shard`` is one mapped task per (date, shard) (``list_shards`` lists them),
+spread over the workers, each reading and scoring only its shard's entities into a spool;
+``write_scores`` (one mapped task per date) merges its shards' spools, drift counts and skew
+profiles and replaces the date's slice in one transaction: a failed shard leaves the previous
+slice whole, and a retried shard replaces only its own spool. When the model has a
+``challenger``, each scored date is also shadow-scored with it into shadow_predictions (skipped
+otherwise), so its realized metrics sit beside the champion's.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from airflow.sdk import (
     AssetAny,
     Param,
     PokeReturnValue,
+    TriggerRule,
     dag,
     task,
 )
@@ -123,26 +132,63 @@ def inference_dag(spec: dict) -> None:
                 log.info("fti: waiting: %s", reason)
             return PokeReturnValue(is_done=not waiting, xcom_value=requests)
 
-        @task(map_index_template="{{ task.op_kwargs['request']['as_of'] }}")
+        @task
         @fail_fast
-        def score_batch(request: dict, **context) -> dict:
+        def plan_shards(requests: list[dict], **context) -> list[dict]:
+            """Pin each date's model and feature versions, start its prediction run and split
+            it into entity shards: a plan per date."""
             from datetime import date
 
-            from fti.pipelines.inference import score_batch
+            from fti.pipelines.inference import plan_shards
 
-            logical = request["logical_date"]
-            return score_batch(
-                name,
-                date.fromisoformat(request["as_of"]),
-                # One prediction run per request: the first keeps the plain '<dag>/<run id>'.
-                run_ref(context)
-                + (f"__{context['ti'].map_index}" if context["ti"].map_index > 0 else ""),
-                model=request["model"],
-                feature_version=request["feature_version"],
-                airflow_run_id=context["run_id"],
-                logical_date=date.fromisoformat(logical) if logical else None,
-                dry_run=bool(context["params"]["dry_run"]),
+            plans = []
+            for index, request in enumerate(requests):
+                logical = request["logical_date"]
+                plans.append(
+                    plan_shards(
+                        name,
+                        date.fromisoformat(request["as_of"]),
+                        # One prediction run per date: the first keeps the plain '<dag>/<run id>'.
+                        run_ref(context) + (f"__{index}" if index else ""),
+                        model=request["model"],
+                        feature_version=request["feature_version"],
+                        airflow_run_id=context["run_id"],
+                        logical_date=date.fromisoformat(logical) if logical else None,
+                        dry_run=bool(context["params"]["dry_run"]),
+                    )
+                )
+            return plans
+
+        @task
+        def list_shards(plans: list[dict]) -> list[dict]:
+            """Every (date, shard) to score: what score_shard is mapped over."""
+            return [{"plan": p, "shard": i} for p in plans for i in range(p["shards"])]
+
+        @task(map_index_template="{{ shard_label }}")
+        @fail_fast
+        def score_shard(work: dict, **context) -> str:
+            from airflow.sdk import get_current_context
+
+            from fti.pipelines.inference import score_shard
+
+            plan, shard = work["plan"], work["shard"]
+            # What the UI shows for this mapped task (map_index_template).
+            get_current_context()["shard_label"] = (
+                f"{plan['as_of_date']}, shard {shard + 1} of {plan['shards']}"
             )
+            return score_shard(plan, shard)
+
+        # Runs once every shard is done, even if some failed: a date whose shards all scored is
+        # written; one with a failed shard fails here, naming it, and keeps its previous slice.
+        @task(
+            map_index_template="{{ task.op_kwargs['plan']['as_of_date'] }}",
+            trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS,
+        )
+        @fail_fast
+        def write_scores(plan: dict, **context) -> dict:
+            from fti.pipelines.inference import write_scores
+
+            return write_scores(plan)
 
         @task(retries=0)
         def check_drift(summary: dict, **context) -> None:
@@ -182,9 +228,12 @@ def inference_dag(spec: dict) -> None:
                 skip(f"{name} on {summary['as_of_date']}: {shadow['skipped']}")
             return shadow
 
-        scored = score_batch.expand(request=wait_for_features(plan_scoring()))
-        check_drift.expand(summary=scored)
-        score_challenger.expand(summary=scored)
+        planned = plan_shards(wait_for_features(plan_scoring()))
+        scored = score_shard.expand(work=list_shards(planned))
+        written = write_scores.expand(plan=planned)
+        scored >> written
+        check_drift.expand(summary=written)
+        score_challenger.expand(summary=written)
 
     inference()
 

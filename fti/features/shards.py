@@ -12,6 +12,11 @@ events (a build's memory follows the events it loads, about 300 bytes a row for 
 events; counted from the staged files' Parquet footers, no data read), at most ``shards.max``.
 Shards are how a run is executed, never what it publishes: one shard or many publish the same
 version.
+
+A model's scoring of a date is split by the same slots (fti.pipelines.inference): into
+``shards.models.<model>`` shards when set, else enough that a shard reads at most
+``shards.score_rows_per_shard`` feature rows (the spine's rows of the date and every other
+group's rows over its TTL window, counted from Parquet footers), at most ``shards.max``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ SLOT_KEY = b"fti.slot_key"  # staged file metadata: which column the slots are o
 ROWS_PER_SHARD = 4_000_000  # validated events one shard's chunk of dates may load
 MAX_SHARDS = 64
 DATES_PER_CHUNK = 92  # a range run builds at most this many dates at once per shard
+SCORE_ROWS_PER_SHARD = 2_000_000  # feature rows one scoring shard reads
+KEYS = ("rows_per_shard", "score_rows_per_shard", "max", "dates_per_chunk", "groups", "models")
 
 
 def slots_of(keys: Any, dtype: str = "int64") -> np.ndarray:
@@ -83,35 +90,45 @@ def scale_section(params: Mapping[str, Any]) -> dict[str, Any]:
     """params.yaml's ``shards`` section, checked, with defaults.
 
     Raises:
-        ConfigError: a value that is not a positive whole number (naming it).
+        ConfigError: an unknown key, or a value that is not a positive whole number (naming it).
     """
     section = dict(params or {})
-    unknown = set(section) - {"rows_per_shard", "max", "dates_per_chunk", "groups"}
+    unknown = set(section) - set(KEYS)
     if unknown:
         raise ConfigError(
-            f"params.yaml shards: unknown key(s) {sorted(unknown)}; known: rows_per_shard, "
-            "max, dates_per_chunk, groups"
+            f"params.yaml shards: unknown key(s) {sorted(unknown)}; known: {', '.join(KEYS)}"
         )
     found = {
         "rows_per_shard": section.get("rows_per_shard", ROWS_PER_SHARD),
+        "score_rows_per_shard": section.get("score_rows_per_shard", SCORE_ROWS_PER_SHARD),
         "max": section.get("max", MAX_SHARDS),
         "dates_per_chunk": section.get("dates_per_chunk", DATES_PER_CHUNK),
     }
-    groups = section.get("groups") or {}
-    if not isinstance(groups, dict):
-        raise ConfigError("params.yaml shards.groups: expected a mapping of group: shards")
-    for name, value in [*found.items(), *((f"groups.{g}", n) for g, n in groups.items())]:
+    fixed = {kind: section.get(kind) or {} for kind in ("groups", "models")}
+    for kind, counts in fixed.items():
+        if not isinstance(counts, dict):
+            raise ConfigError(f"params.yaml shards.{kind}: expected a mapping of name: shards")
+    numbers = [*found.items(), *((f"{k}.{n}", v) for k, c in fixed.items() for n, v in c.items())]
+    for name, value in numbers:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value:
             raise ConfigError(f"params.yaml shards.{name}: {value!r} is not a whole number >= 1")
-    if found["max"] > SLOTS or any(n > SLOTS for n in groups.values()):
-        raise ConfigError(f"params.yaml shards: at most {SLOTS} shards a group")
-    return found | {"groups": groups}
+    if found["max"] > SLOTS or any(n > SLOTS for c in fixed.values() for n in c.values()):
+        raise ConfigError(f"params.yaml shards: at most {SLOTS} shards a group or model")
+    return found | fixed
 
 
 def shard_count(group: str, rows: float, section: Mapping[str, Any]) -> int:
     """How many shards a run of ``group`` uses when a chunk of its dates loads ``rows``
     validated events."""
-    if group in section["groups"]:
-        return int(section["groups"][group])
-    wanted = math.ceil(max(rows, 1) / section["rows_per_shard"])
-    return max(1, min(wanted, section["max"]))
+    return _count(section["groups"].get(group), rows, section["rows_per_shard"], section)
+
+
+def scoring_shard_count(model: str, rows: float, section: Mapping[str, Any]) -> int:
+    """How many shards score a date of ``model`` whose feature reads hold ``rows`` rows."""
+    return _count(section["models"].get(model), rows, section["score_rows_per_shard"], section)
+
+
+def _count(fixed: int | None, rows: float, budget: int, section: Mapping[str, Any]) -> int:
+    if fixed is not None:
+        return int(fixed)
+    return max(1, min(math.ceil(max(rows, 1) / budget), section["max"]))

@@ -2,7 +2,12 @@
 
 Batch: the spine group's partition of the date is streamed in record batches (memory stays at
 one batch); each other group contributes its newest row per entity at or before the date and at
-most its TTL old, joined onto every batch by entity, the way training joined it.
+most its TTL old, joined onto every batch by entity, the way training joined it. A scoring shard
+(``fti.features.shards.Shard``) reads the same rows of its own entities only: every group's
+batches are streamed and kept to the shard's slots as they are read, so what it holds (the
+other groups' newest rows) follows the shard, not the customer base. (Published partitions are
+sorted by entity key, not by slot: a shard's entities are spread over every row group, so each
+shard scans the columns it needs and drops the other shards' rows batch by batch.)
 
 Serving (fti.serve) reads each group's rows of the requested entities from the online store:
 a few rows, which it joins row-wise (``entity_model_rows``), without pandas, into the same
@@ -24,18 +29,23 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from fti.features.shards import Shard, slots_of
 from fti.store.versions import DATE_COLUMN, FeatureStore
+
+WHOLE = Shard()  # every entity: the default shard of a read
 
 
 @dataclass(frozen=True)
 class GroupRead:
-    """One group a model version reads: its version, entity key, columns and TTL in days."""
+    """One group a model version reads: its version, entity key, columns and TTL in days, and
+    the key's dtype (``int64`` or ``string``: how its slots are hashed)."""
 
     group: str
     version: int
     key: str
     columns: list[str]
     ttl_days: int = 0
+    key_dtype: str = "int64"
 
 
 def model_groups(
@@ -132,15 +142,37 @@ def entity_model_rows(
     return pa.RecordBatch.from_arrays(arrays, names=[key, *features])
 
 
-def newest_rows(store: FeatureStore, read: GroupRead, as_of: date) -> pd.DataFrame:
-    """Each entity's newest row of ``read`` in [as_of - ttl, as_of], indexed by entity."""
+def window_dates(store: FeatureStore, read: GroupRead, as_of: date) -> list[date]:
+    """The dates of ``read``'s version whose rows may join onto a spine row of ``as_of``."""
     first = oldest_joined(as_of, read.ttl_days)
-    dates = [d for d in store.partition_dates(read.group, read.version) if first <= d <= as_of]
+    return [d for d in store.partition_dates(read.group, read.version) if first <= d <= as_of]
+
+
+def in_shard(batch: pa.RecordBatch, read: GroupRead, shard: Shard) -> pa.RecordBatch:
+    """The rows of ``batch`` whose entity is in ``shard`` (all of them for a whole shard)."""
+    if shard.whole:
+        return batch
+    slots = slots_of(batch.column(read.key), read.key_dtype)
+    return batch.filter(pa.array(shard.holds(slots)))
+
+
+def newest_rows(
+    store: FeatureStore, read: GroupRead, as_of: date, shard: Shard = WHOLE
+) -> pd.DataFrame:
+    """Each entity's newest row of ``read`` in [as_of - ttl, as_of], indexed by entity: of the
+    entities of ``shard`` (default: all)."""
+    dates = window_dates(store, read, as_of)
+    columns = [read.key, DATE_COLUMN, *read.columns]
     if not dates:
         schema = store.schema(read.group, read.version)
         empty = pa.schema([schema.field(c) for c in [read.key, *read.columns]]).empty_table()
         return empty.to_pandas().set_index(read.key)
-    rows = store.read(read.group, read.version, [read.key, DATE_COLUMN, *read.columns], dates)
+    if shard.whole:
+        rows = store.read(read.group, read.version, columns, dates)
+    else:
+        scan = store.scanner(read.group, read.version, columns, dates)
+        kept = (in_shard(batch, read, shard) for batch in scan.to_batches())
+        rows = pa.Table.from_batches(kept, schema=scan.projected_schema)
     frame = rows.to_pandas().sort_values([read.key, DATE_COLUMN], kind="stable")
     return (
         frame.drop_duplicates(read.key, keep="last").drop(columns=DATE_COLUMN).set_index(read.key)
@@ -148,14 +180,33 @@ def newest_rows(store: FeatureStore, read: GroupRead, as_of: date) -> pd.DataFra
 
 
 def feature_batches(
-    store: FeatureStore, reads: Sequence[GroupRead], as_of: date, features: Sequence[str]
+    store: FeatureStore,
+    reads: Sequence[GroupRead],
+    as_of: date,
+    features: Sequence[str],
+    shard: Shard = WHOLE,
 ) -> Iterator[pa.RecordBatch]:
-    """Record batches of the spine's entity and ``features`` (in that order) for ``as_of``."""
+    """Record batches of the spine's entity and ``features`` (in that order) for ``as_of``, of
+    the entities of ``shard`` (default: all)."""
     spine, others = reads[0], reads[1:]
     scan = store.scanner(spine.group, spine.version, [spine.key, *spine.columns], [as_of])
+    kept = (in_shard(batch, spine, shard) for batch in scan.to_batches())
+    batches = (batch for batch in kept if batch.num_rows)
     if not others:
-        yield from scan.to_batches()
+        yield from batches
         return
-    joined = [newest_rows(store, read, as_of) for read in others]
-    for batch in scan.to_batches():
+    joined = [newest_rows(store, read, as_of, shard) for read in others]
+    for batch in batches:
         yield model_rows(batch.to_pandas(), joined, spine.key, features)
+
+
+def rows_read(store: FeatureStore, reads: Sequence[GroupRead], as_of: date) -> int:
+    """How many feature rows scoring ``as_of`` reads: the spine's of the date and every other
+    group's over its TTL window (from Parquet footers and row-group statistics)."""
+    spine, others = reads[0], reads[1:]
+    rows = store.scanner(spine.group, spine.version, [spine.key], [as_of]).count_rows()
+    for read in others:
+        dates = window_dates(store, read, as_of)
+        if dates:
+            rows += store.scanner(read.group, read.version, [read.key], dates).count_rows()
+    return int(rows)

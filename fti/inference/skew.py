@@ -64,6 +64,17 @@ class ServingProfile:
                 outside = pc.or_(pc.less(column, bounds[0]), pc.greater(column, bounds[1]))
                 self.far[name] += int(pc.sum(outside).as_py() or 0)
 
+    def counts(self) -> dict[str, Any]:
+        """What was counted, as JSON-ready numbers (a scoring shard's share of its run)."""
+        return {"rows": self.rows, "nulls": dict(self.nulls), "far": dict(self.far)}
+
+    def merge(self, counts: dict[str, Any]) -> None:
+        """Add another profile's ``counts()`` of the same features (another shard's rows)."""
+        self.rows += int(counts["rows"])
+        for name in self.nulls:
+            self.nulls[name] += int(counts["nulls"][name])
+            self.far[name] += int(counts["far"][name])
+
     def warnings(self) -> list[dict[str, Any]]:
         found = []
         for name, nulls in self.nulls.items():

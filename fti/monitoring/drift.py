@@ -156,6 +156,23 @@ class DriftCounter:
         if self.prediction is not None:
             self.prediction.add(pa.array(probabilities, pa.float64()))
 
+    def counts(self) -> dict[str, Any]:
+        """What was counted, as JSON-ready numbers (a scoring shard's share of its run)."""
+        return {
+            "rows": self.rows,
+            "features": {name: bins.counts.tolist() for name, bins in self.features.items()},
+            PREDICTION: None if self.prediction is None else self.prediction.counts.tolist(),
+        }
+
+    def merge(self, counts: dict[str, Any]) -> None:
+        """Add another counter's ``counts()`` of the same reference (another shard's rows):
+        counts add up exactly, so the merged run compares as one counter of every row would."""
+        self.rows += int(counts["rows"])
+        for name, bins in self.features.items():
+            bins.counts += np.asarray(counts["features"][name], dtype=np.int64)
+        if self.prediction is not None:
+            self.prediction.counts += np.asarray(counts[PREDICTION], dtype=np.int64)
+
     def compare(self, thresholds: Thresholds) -> list[dict[str, Any]]:
         """One result per feature (and ``prediction``): PSI, p-value, breached, both histograms.
 

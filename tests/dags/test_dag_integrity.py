@@ -110,13 +110,21 @@ def test_each_dag_has_the_tasks_of_its_project(dagbag) -> None:  # type: ignore[
         assert set(inference.task_ids) == {
             "plan_scoring",
             "wait_for_features",
-            "score_batch",
+            "plan_shards",
+            "list_shards",
+            "score_shard",
+            "write_scores",
             "check_drift",
             "score_challenger",
         }
-        # One scoring task (and drift check) per date to score, mapped over the plan.
-        assert inference.get_task("score_batch").upstream_task_ids == {"wait_for_features"}
-        assert "MappedOperator" in type(inference.get_task("score_batch")).__name__
+        # A scoring task per (date, entity shard), then one write (and drift check) per date.
+        shard, write = inference.get_task("score_shard"), inference.get_task("write_scores")
+        assert inference.get_task("plan_shards").upstream_task_ids == {"wait_for_features"}
+        assert shard.upstream_task_ids == {"list_shards"} and shard.is_mapped
+        assert write.upstream_task_ids == {"plan_shards", "score_shard"} and write.is_mapped
+        assert write.trigger_rule == "all_done_min_one_success"  # a failed shard: it says which
+        for task_id in ("check_drift", "score_challenger"):
+            assert inference.get_task(task_id).upstream_task_ids == {"write_scores"}
         assert f"model:{model}" in training.tags and f"model:{model}" in inference.tags
 
 

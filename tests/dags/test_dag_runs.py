@@ -269,9 +269,9 @@ def test_dry_runs_write_nothing_and_trigger_nothing(dags, trained, monkeypatch) 
         scored = next(
             ti
             for ti in dry[f"{model}_inference"].get_task_instances()
-            if ti.task_id == "score_batch"
+            if ti.task_id == "write_scores"
         )
-        summary = scored.xcom_pull(task_ids="score_batch", map_indexes=0)  # one date: one task
+        summary = scored.xcom_pull(task_ids="write_scores", map_indexes=0)  # one date: one write
         assert summary["dry_run"] and summary["rows"] > 0 and summary["model"] == model
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy import func, select
 
 from tests.conftest import DEMO_END, DEMO_START, PARAMS, demo_settings
@@ -174,10 +175,21 @@ def test_feature_training_and_inference_dags_end_to_end(
         group: (2, True) for group in [*FEATURE_GROUPS, *LABEL_GROUPS]
     }
 
+    # churn's date is scored by 2 entity shards (two mapped tasks), spend's by one.
+    params = yaml.safe_load(PARAMS.read_text())
+    params["shards"] = params["shards"] | {"models": {"churn": 2}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.setenv("FTI_PARAMS_FILE", str(tmp_path / "params.yaml"))
     scored = {
         "churn": run(dags["churn_inference"], DEMO_END, model="1"),
         "spend": run(dags["spend_inference"], DEMO_END),
     }
+    for model, shards in (("churn", 2), ("spend", 1)):
+        tasks = [ti for ti in scored[model].get_task_instances() if ti.task_id == "score_shard"]
+        assert sorted(ti.map_index for ti in tasks) == list(range(shards))
+        assert {ti.rendered_map_index for ti in tasks} == {
+            f"{DEMO_END}, shard {i + 1} of {shards}" for i in range(shards)
+        }
     with session_scope(settings.db_url) as session:
         runs = {r.model_name: r for r in session.scalars(select(PredictionRun))}
         rows = {

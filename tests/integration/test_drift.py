@@ -1,5 +1,6 @@
 """Drift per scoring run of both demo models, on the churn demo's data with and without its
-drift switch."""
+drift switch; and scoring by entity shard, which writes the rows and drift figures the
+unsharded run writes (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,19 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from churn_demo import project as demo
 from fti.db.engine import session_scope
-from fti.db.tables import PredictionRun
+from fti.db.tables import Prediction, PredictionRun
 from fti.monitoring.results import drift_of_run
 from fti.pipelines.inference import score_batch
 from fti.pipelines.training import build_training_set, promote_if_better, train_model
-from tests.conftest import DEMO_CUSTOMERS, DEMO_DAYS, DEMO_END, demo_settings
+from fti.settings import Settings
+from tests.conftest import DEMO_CUSTOMERS, DEMO_DAYS, DEMO_END, demo_settings, make_settings
 from tests.integration.test_pipelines import publish_history
 
 DRIFT_AFTER = DEMO_END - timedelta(days=21)
@@ -205,3 +210,149 @@ def test_a_run_below_the_minimum_says_so_in_its_summary_and_report(
     judged = write_reports(settings, tmp_path / "out", "score-churn")["drift_report"]
     assert "not enough rows" not in Path(judged).read_text()
     assert runs["churn"][0]["drift_not_judged"] is None
+
+
+# ---- scoring by entity shard (fti.pipelines.inference: plan_shards, score_shard, write_scores) --
+# Last in this module: these rescore the drifted home's DEMO_END (the same rows, later runs).
+SCORE_COLUMNS = (
+    "entity_id",
+    "model_version",
+    "feature_group",
+    "feature_version",
+    "as_of_date",
+    "prediction",
+    "probability",
+    "value",
+    "predicted_class",
+    "class_probabilities",
+)
+SUMMARY_KEYS = ("model_version", "feature_versions", "rows", "warnings", "drift_breached")
+
+
+def slice_rows(db_url: str, model: str) -> list[tuple]:  # type: ignore[type-arg]
+    """The (model, DEMO_END) slice as sorted tuples, without the run's own columns."""
+    with session_scope(db_url) as session:
+        rows = session.scalars(
+            select(Prediction).where(
+                Prediction.model_name == model, Prediction.as_of_date == DEMO_END
+            )
+        )
+        return sorted(tuple(getattr(p, c) for c in SCORE_COLUMNS) for p in rows)
+
+
+def drift_figures(db_url: str, run_id: str) -> list[dict]:  # type: ignore[type-arg]
+    with session_scope(db_url) as session:
+        return drift_of_run(session, run_id)
+
+
+def sharded(s: Settings, tmp: Path, models: dict[str, int]) -> Settings:
+    """``s`` with params.yaml's ``shards.models`` set: each model scored by that many shards."""
+    import yaml
+
+    params = yaml.safe_load(Path(s.params_file).read_text())
+    params["shards"] = (params.get("shards") or {}) | {"models": models}
+    path = tmp / f"params-{'-'.join(f'{m}{n}' for m, n in models.items())}.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return s.model_copy(update={"params_file": path})
+
+
+@pytest.fixture(scope="module")
+def unsharded(
+    scored_homes: dict[str, tuple[Path, dict[str, tuple[dict, list[dict]]]]],  # type: ignore[type-arg]
+) -> tuple[Settings, dict[str, tuple[dict, list[tuple], list[dict]]]]:  # type: ignore[type-arg]
+    """The drifted home (drift breached: the figures matter) and, per model, what its unsharded
+    run ``score-<model>`` wrote: summary, slice rows and drift figures."""
+    home, runs = scored_homes["drifted"]
+    s = make_settings(home)
+    return s, {
+        model: (summary, slice_rows(s.db_url, model), drift_figures(s.db_url, f"score-{model}"))
+        for model, (summary, _) in runs.items()
+    }
+
+
+def assert_same_scores(s: Settings, run_id: str, model: str, summary: dict, reference) -> None:  # type: ignore[no-untyped-def,type-arg]
+    want_summary, want_rows, want_drift = reference
+    assert {k: summary[k] for k in SUMMARY_KEYS} == {k: want_summary[k] for k in SUMMARY_KEYS}
+    assert slice_rows(s.db_url, model) == want_rows
+    assert drift_figures(s.db_url, run_id) == want_drift  # PSI and p-values exactly
+    with session_scope(s.db_url) as session:
+        run = session.scalar(select(PredictionRun).where(PredictionRun.run_id == run_id))
+        assert run is not None and (run.status, run.row_count) == ("succeeded", len(want_rows))
+        assert run.drift_breached is bool(want_summary["drift_breached"])
+
+
+@hypothesis_settings(max_examples=3, deadline=None)
+@given(count=st.integers(2, 7))
+def test_scoring_by_shard_writes_exactly_the_rows_the_unsharded_run_writes(
+    unsharded, tmp_path_factory: pytest.TempPathFactory, count: int
+) -> None:  # type: ignore[no-untyped-def]
+    """Any shard count writes the unsharded run's rows and drift figures, for the model that
+    joins a second group within its TTL (churn) and the regression (spend)."""
+    s, reference = unsharded
+    tmp = tmp_path_factory.mktemp("shards")
+    for model in reference:
+        run_id = f"sharded-{model}-{count}"
+        summary = score_batch(model, DEMO_END, run_id, settings=sharded(s, tmp, {model: count}))
+        assert summary["shards"] == count
+        assert_same_scores(s, run_id, model, summary, reference[model])
+    assert not (s.staging_path / "scores").exists() or not any(
+        (s.staging_path / "scores").rglob("*.*")
+    )  # the one-process path leaves no spool or record
+
+
+def test_scoring_by_shard_on_postgresql(unsharded, postgres_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The same rows through PostgreSQL's COPY, sharded and not, from the same store."""
+    from sqlalchemy import insert
+    from sqlalchemy import select as select_rows
+
+    from fti.db.migrate import upgrade
+    from fti.db.tables import AliasEvent, FeatureVersion, ModelAlias, ModelVersion
+
+    s, reference = unsharded
+    upgrade(postgres_url)
+    with session_scope(s.db_url) as source, session_scope(postgres_url, write=True) as target:
+        for table in (FeatureVersion, ModelVersion, ModelAlias, AliasEvent):
+            rows = source.execute(select_rows(table.__table__)).mappings().all()
+            if rows:
+                target.execute(insert(table.__table__), [dict(r) for r in rows])
+    pg = s.model_copy(update={"db_url": postgres_url})
+    for model in reference:
+        for count, settings in ((1, pg), (4, sharded(pg, tmp_path, {model: 4}))):
+            run_id = f"pg-{model}-{count}"
+            summary = score_batch(model, DEMO_END, run_id, settings=settings)
+            assert summary["shards"] == count
+            assert_same_scores(pg, run_id, model, summary, reference[model])
+
+
+def test_a_failed_shard_keeps_the_previous_slice_and_a_retry_replaces_only_its_spool(
+    unsharded, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The DAG's steps one by one: the write refuses a date with a shard not scored (the run is
+    failed, the slice as it was); a retried shard rewrites its own spool only; the write then
+    gives the unsharded rows, and a retried write returns the same summary."""
+    from fti.errors import FtiError
+    from fti.inference.spools import spool_root
+    from fti.pipelines.inference import plan_shards, score_shard, write_scores
+
+    s, reference = unsharded
+    three = sharded(s, tmp_path, {"churn": 3})
+    before = slice_rows(s.db_url, "churn")
+    plan = plan_shards("churn", DEMO_END, "steps", settings=three)
+    assert plan["shards"] == 3
+    first, third = score_shard(plan, 0, three), score_shard(plan, 2, three)
+    with pytest.raises(FtiError, match="shard 2 of 3 of .* not scored"):
+        write_scores(plan, three)
+    assert slice_rows(s.db_url, "churn") == before
+    with session_scope(s.db_url) as session:
+        run = session.scalar(select(PredictionRun).where(PredictionRun.run_id == "steps"))
+        assert run is not None and run.status == "failed" and "shard 2 of 3" in run.error
+
+    kept = Path(third).stat().st_mtime_ns
+    assert score_shard(plan, 0, three) == first  # a retry of shard 1: its own spool again
+    assert Path(third).stat().st_mtime_ns == kept
+    score_shard(plan, 1, three)
+    summary = write_scores(plan, three)
+    assert_same_scores(s, "steps", "churn", summary, reference["churn"])
+    root = spool_root(s.staging_path, "churn", DEMO_END, "steps")
+    assert not root.exists()  # the spools went once the slice was written
+    assert write_scores(plan, three) == summary  # a retried write: the same, nothing rewritten

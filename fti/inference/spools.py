@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -56,14 +57,15 @@ def start_shard(root: Path, shard: Shard) -> Path:
         found = _SHARD_FILE.search(path.name)
         if found and (found.group(0) == shard.name or int(found.group(1)) != shard.count):
             path.unlink(missing_ok=True)
-    return root / f".{shard.name}.parquet.tmp"
+    # A name of this try's own: a second copy of the same task never writes into this file.
+    return root / f".{shard.name}.{uuid.uuid4().hex}.parquet.tmp"
 
 
 def finish_shard(root: Path, shard: Shard, spooled: Path, counts: dict[str, Any]) -> Path:
     """Move a shard's spool into place, then mark it whole with its ``counts``."""
     spool = spool_path(root, shard)
     spooled.replace(spool)
-    temp = root / f".{shard.name}.json.tmp"
+    temp = root / f".{shard.name}.{uuid.uuid4().hex}.json.tmp"
     temp.write_text(json.dumps(counts), encoding="utf-8")
     temp.replace(_mark(root, shard))
     return spool

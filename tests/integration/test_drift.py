@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -356,3 +357,37 @@ def test_a_failed_shard_keeps_the_previous_slice_and_a_retry_replaces_only_its_s
     root = spool_root(s.staging_path, "churn", DEMO_END, "steps")
     assert not root.exists()  # the spools went once the slice was written
     assert write_scores(plan, three) == summary  # a retried write: the same, nothing rewritten
+
+
+def test_the_scoring_shard_count_follows_the_rows_a_shard_reads(unsharded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """churn reads customer_activity's rows of the date and customer_profile's over its 7-day
+    TTL window: shards.score_rows_per_shard divides them; shards.models fixes the count."""
+    import yaml
+
+    from fti.pipelines.inference import plan_shards
+    from fti.store.versions import FeatureStore
+
+    s, _ = unsharded
+    store = FeatureStore(s.store_path)
+    profile = [
+        d for d in store.partition_dates("customer_profile", 1) if d >= DEMO_END - timedelta(days=7)
+    ]
+    rows = (
+        store.read("customer_activity", 1, ["customer_id"], [DEMO_END]).num_rows
+        + store.read("customer_profile", 1, ["customer_id"], profile).num_rows
+    )
+
+    def planned(**section: Any) -> int:
+        params = yaml.safe_load(Path(s.params_file).read_text())
+        params["shards"] = section
+        path = tmp_path / f"params-{len(list(tmp_path.iterdir()))}.yaml"
+        path.write_text(yaml.safe_dump(params))
+        with_section = s.model_copy(update={"params_file": path})
+        return int(
+            plan_shards("churn", DEMO_END, "plan", settings=with_section, dry_run=True)["shards"]
+        )
+
+    assert planned() == 1  # the demo's few hundred customers: one shard
+    assert planned(score_rows_per_shard=rows // 3 + 1) == 3
+    assert planned(score_rows_per_shard=1, max=5) == 5
+    assert planned(score_rows_per_shard=1, models={"churn": 2}) == 2

@@ -714,7 +714,7 @@ def test_the_inference_dag_shadow_scores_the_challenger(
     # realized metrics are recorded at once, by the run that scored them.
     past = DEMO_END - timedelta(days=45)
     backfill = run(dags["churn_inference"], past, as_of_date=past.isoformat())
-    assert states(backfill)["score_batch"] == states(backfill)["score_challenger"] == "success"
+    assert states(backfill)["write_scores"] == states(backfill)["score_challenger"] == "success"
     recorded = {(r.model_version, r.alias): r for r in stored(s)}
     assert set(recorded) == {(v1, "champion"), (v2, "challenger")}
     assert {r.as_of_date for r in recorded.values()} == {past}

@@ -283,7 +283,7 @@ def assert_same_scores(s: Settings, run_id: str, model: str, summary: dict, refe
 
 
 @hypothesis_settings(max_examples=3, deadline=None)
-@given(count=st.integers(2, 7))
+@given(count=st.integers(2, 5))
 def test_scoring_by_shard_writes_exactly_the_rows_the_unsharded_run_writes(
     unsharded, tmp_path_factory: pytest.TempPathFactory, count: int
 ) -> None:  # type: ignore[no-untyped-def]

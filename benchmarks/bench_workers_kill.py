@@ -53,9 +53,14 @@ from typing import Any
 
 import yaml
 
-from benchmarks.databases import PG_SERVER, create_pg_database, drop_pg_database
-from tests.live import services
-from tests.live.services import REPO, Api, Children, Db, wait_for
+try:
+    from benchmarks.databases import PG_SERVER, create_pg_database, drop_pg_database
+    from tests.live import services
+    from tests.live.services import REPO, Api, Children, Db, wait_for
+except ModuleNotFoundError as missing:  # run as a script: the repository root is not on the path
+    sys.exit(
+        f"{missing}: run `.venv/bin/python -m benchmarks.bench_workers_kill` from the repository root"
+    )
 
 GROUP = "customer_activity"  # the sharded group
 BUILD = f"build__{GROUP}"

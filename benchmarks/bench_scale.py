@@ -1,6 +1,6 @@
 """Time and peak memory per task of a sharded history load and one night, against a bare script.
 
-For each customer count N (``--customers``), on a fresh FTI home and raw folder:
+For each customer count N (``--sizes``), on a fresh FTI home and raw folder:
 
 1. raw data: ``--days`` days of history and one more day (the night) written by
    ``churn_demo.generate.generate_at_scale`` (shown for information, not counted);
@@ -11,11 +11,22 @@ For each customer count N (``--customers``), on a fresh FTI home and raw folder:
      ``promote_if_better``;
    - one night (the day after the history): ``validate_raw_events``, per group plan / build
      each shard / publish, then ``score_batch`` of both models into PostgreSQL;
-3. the BARE script, one process, no platform: pandas reads every raw CSV (types parsed, bad
-   rows dropped), the churn demo's build functions compute features and labels over all of
-   it, ``pandas.merge_asof`` joins the training frames, the same estimators (params.yaml's
-   ``train`` section) are fitted and predict the night, and the predictions are COPYed into a
-   PostgreSQL table.
+3. the BARE script (``scale_bare.py``), one process, no platform: pandas reads every raw CSV
+   once (types parsed, bad rows dropped) into hash buckets of customers, the churn demo's build
+   functions compute features and labels over all of the data bucket by bucket,
+   ``pandas.merge_asof`` joins the training frames, the training rows are sampled as the
+   platform samples them (``max_training_rows``), the same estimators (params.yaml's ``train``
+   section) are fitted and predict the night, and the predictions are COPYed into a PostgreSQL
+   table.
+
+The table gives, per step, seconds (summed over shards), the largest process's peak MiB and
+the task count; then for each pair of sizes the growth of time and memory, and at the end the
+issue's targets checked: largest task <= 3 GiB, platform / bare <= 1.5x, and from one size to
+the next time growing at most 1.1x the growth of N (11x for 1e5 -> 1e6) with per-task memory
+flat (at most 1.25x here).
+
+History length: the trainings need two label dates a week apart after the spine's 30-day
+warm-up and the labels' 30-day horizon, so ``--days`` must be at least 68.
 
 fti's tables live in a fresh PostgreSQL database ``fti_bench_scale_<pid>`` (the bare
 predictions in a table of it), dropped after each size. The run reads a copy of params.yaml
@@ -31,7 +42,7 @@ work made a 2,000-row fit 30x slower. Run from the repository root; not run by p
 
     .venv/bin/python benchmarks/bench_scale.py --quick                # 2,000 customers, 70 days
     .venv/bin/python benchmarks/bench_scale.py                        # 20,000 and 100,000, 75 days
-    .venv/bin/python benchmarks/bench_scale.py --customers 100000 1000000
+    .venv/bin/python benchmarks/bench_scale.py --sizes 100000 1000000 --days 75
 """
 
 from __future__ import annotations
@@ -50,7 +61,7 @@ from typing import Any
 
 from bench_pipelines import START
 from databases import PG_SERVER, create_pg_database, drop_pg_database
-from scale_bare import MODELS, _bare, _in_bare_process
+from scale_bare import CUSTOMERS_PER_BUCKET, MODELS, _bare, _in_bare_process
 from scale_tasks import (
     Where,
     _build,
@@ -68,7 +79,12 @@ from scale_tasks import (
 from workers import PARAMS_FILE, WORK, _baseline, _in_worker, _measured, log
 
 RESULTS = WORK / "bench_scale_results.json"  # git-ignored
-QUICK = {"customers": [2000], "days": 70, "rows_per_shard": 60_000}  # a few shards a group
+QUICK = {"sizes": [2000], "days": 70, "rows_per_shard": 60_000}  # a few shards a group
+# The trainings need 2 label dates a week apart, after the spine's 30-day warm-up and before the
+# labels' 30-day horizon: 30 + 7 + 30 days before the night, the night's day included.
+MIN_DAYS = 68
+GIB = 1024.0  # MiB
+TARGETS = {"task_mib": 3 * GIB, "platform_over_bare": 1.5, "time_per_n": 1.1, "memory": 1.25}
 
 
 @dataclass
@@ -164,7 +180,18 @@ def run_size(size: int, args: argparse.Namespace, params: Path) -> list[Step]:
             runner.steps[-1].note = f"{scored['rows']:,} rows"
         log(f"N={size:,} bare: reading, building, training, scoring in one process")
         train = _train_params(params)
-        bare, bare_s, bare_rss = _in_bare_process(_bare, str(raw), pg_url, START, end, night, train)
+        bare, bare_s, bare_rss = _in_bare_process(
+            _bare,
+            str(raw),
+            str(root / "bare"),
+            pg_url,
+            START,
+            end,
+            night,
+            train,
+            args.bare_customers_per_bucket,
+        )
+        log(f"N={size:,} bare: {bare['rows']}")
         log(f"N={size:,} bare: {bare_s:.1f}s, {bare_rss:.0f} MiB, {bare['metrics']}")
         steps = [
             Step(size, "bare", f"  {name}", s, rss) for name, (s, rss) in bare["stages"].items()
@@ -283,15 +310,65 @@ def markdown(steps: list[Step], sizes: list[int], baseline: dict[str, float]) ->
     return "\n".join([*lines, "", *notes])
 
 
+def targets(steps: list[Step], sizes: list[int]) -> str:
+    """The issue's targets, each checked: per size the largest task's peak RSS and the
+    platform / bare time ratio; from one size to the next the growth of time and of the
+    largest task's memory."""
+    per_size = {size: _rows(steps, size) for size in sizes if any(s.size == size for s in steps)}
+    total, bare = "PLATFORM total (tasks one after another)", "BARE total"
+
+    def verdict(ok: bool) -> str:
+        return "yes" if ok else "NO"
+
+    lines = ["", "Targets (issue 24):"]
+    for size, rows in per_size.items():
+        task, ratio = rows[total]["mib"], rows["platform / bare"]["s"]
+        lines.append(
+            f"- N={size:,}: largest task {task:,.0f} MiB <= {TARGETS['task_mib']:,.0f}: "
+            f"{verdict(task <= TARGETS['task_mib'])}; platform / bare time {ratio:.2f}x <= "
+            f"{TARGETS['platform_over_bare']}x: {verdict(ratio <= TARGETS['platform_over_bare'])}"
+            f" (platform {rows[total]['s']:,.0f} s one task after another, "
+            f"{rows['platform total, shards side by side']['s']:,.0f} s shards side by side; "
+            f"bare {rows[bare]['s']:,.0f} s, {rows[bare]['mib']:,.0f} MiB)"
+        )
+    known = list(per_size)
+    for a, b in zip(known, known[1:], strict=False):
+        grow_n = b / a
+        grow_s = per_size[b][total]["s"] / per_size[a][total]["s"]
+        grow_mib = per_size[b][total]["mib"] / per_size[a][total]["mib"]
+        allowed = TARGETS["time_per_n"] * grow_n
+        lines.append(
+            f"- N {a:,} -> {b:,} ({grow_n:g}x): platform time {grow_s:.2f}x <= {allowed:.1f}x: "
+            f"{verdict(grow_s <= allowed)}; largest task's memory {grow_mib:.2f}x <= "
+            f"{TARGETS['memory']}x (flat): {verdict(grow_mib <= TARGETS['memory'])}; bare time "
+            f"{per_size[b][bare]['s'] / per_size[a][bare]['s']:.2f}x"
+        )
+    return "\n".join(lines)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
+        "--sizes",
         "--customers",
+        dest="sizes",
         nargs="+",
         type=lambda text: int(float(text)),
-        help="customer counts (default 20000 100000; --quick: 2000)",
+        help="customer counts, e.g. 100000 1000000 or 1e5 1e6 (default 20000 100000; "
+        "--quick: 2000)",
     )
-    parser.add_argument("--days", type=int, help="days of history (default 75; --quick: 70)")
+    parser.add_argument(
+        "--days",
+        type=int,
+        help=f"days of history before the night, at least {MIN_DAYS} (default 75; --quick: 70)",
+    )
+    parser.add_argument(
+        "--bare-customers-per-bucket",
+        type=int,
+        default=CUSTOMERS_PER_BUCKET,
+        help="the bare script's hash buckets hold about this many customers each "
+        f"(default {CUSTOMERS_PER_BUCKET:,})",
+    )
     parser.add_argument(
         "--rows-per-shard",
         type=int,
@@ -311,10 +388,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--pg-url", default=PG_SERVER, help="PostgreSQL server, no database")
     args = parser.parse_args(argv)
-    args.customers = sorted(
-        args.customers or (QUICK["customers"] if args.quick else [20000, 100000])
-    )
+    args.sizes = sorted(args.sizes or (QUICK["sizes"] if args.quick else [20000, 100000]))
     args.days = args.days or (QUICK["days"] if args.quick else 75)
+    if args.days < MIN_DAYS:
+        parser.error(
+            f"--days {args.days}: the trainings need at least {MIN_DAYS} days of history (a "
+            "30-day warm-up of the spine, two label dates a week apart, their 30-day horizon)"
+        )
     if args.quick and args.rows_per_shard is None:
         args.rows_per_shard = QUICK["rows_per_shard"]
     return args
@@ -329,7 +409,7 @@ def main(argv: list[str] | None = None) -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     params = write_params(args.workdir / "params.yaml", args.rows_per_shard)
     log(
-        f"customers {args.customers}, {args.days} days + 1 night, rows_per_shard "
+        f"customers {args.sizes}, {args.days} days + 1 night, rows_per_shard "
         f"{args.rows_per_shard or 'as params.yaml'}, work in {args.workdir}"
     )
     clock = time.perf_counter()
@@ -339,7 +419,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     steps: list[Step] = []
     try:
-        for size in args.customers:
+        for size in args.sizes:
             steps += run_size(size, args, params)
     finally:
         elapsed = time.perf_counter() - clock
@@ -354,7 +434,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         if temporary and not args.keep:
             shutil.rmtree(args.workdir, ignore_errors=True)
-    print(markdown(steps, args.customers, baseline))
+    print(markdown(steps, args.sizes, baseline))
+    print(targets(steps, args.sizes))
     print(
         f"\nrows_per_shard {args.rows_per_shard or 'as params.yaml'}; "
         f"benchmark wall time {elapsed:.0f}s"

@@ -26,6 +26,9 @@ refused is "not yet"):
 3. a backfill of the last two days, twice: no new feature version, no asset event, no
    training or inference run, no model version, and the prediction slices stay as they were.
 
+How the services are started and waited for lives in ``tests/live/services.py``, shared with
+``benchmarks/bench_workers_kill.py``.
+
 Budget: about 6 minutes on a 2-core machine; each phase prints its time. Logs of every process
 go to ``FTI_TEST_ARTIFACTS/live`` (default ``test-artifacts/live``). Quick local loop without it:
 ``pytest -m 'not live'``.
@@ -36,10 +39,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -49,17 +49,25 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
 from tests.conftest import PG_ADMIN_URL, REPO
+from tests.live import services
+from tests.live.services import (
+    ADMIN,
+    BIN,
+    Api,
+    Children,
+    Db,
+    compose_airflow_environment,
+    tail,
+    wait_for,
+)
 
 pytestmark = pytest.mark.live
 
 ARTIFACTS = Path(os.environ.get("FTI_TEST_ARTIFACTS", REPO / "test-artifacts")) / "live"
-BIN = Path(sys.executable).parent
-COMPOSE = REPO / "docker-compose.yaml"
 BUCKET = "fti-dvc"
 REMOTE = f"s3://{BUCKET}/feature-store"
 CUSTOMERS = 300
@@ -68,8 +76,6 @@ CUSTOMERS = 300
 HISTORY_DAYS = 80
 PROJECT_START = date(2026, 1, 1)  # churn_demo.project's start_date: no raw file before it
 GAP_DAYS = 2  # the days between the history and yesterday: the concurrent backfill's dates
-FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
-ADMIN = "admin"
 WORKERS = ("fti-worker-1", "fti-worker-2")
 # Both take the feature pipeline's shards; training and inference have a worker each (compose
 # has a worker service per queue; here two processes share the three queues).
@@ -94,94 +100,7 @@ TEST_ONLY = {
 }
 
 
-# ---- helpers -----------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def tail(path: Path, lines: int = 60) -> str:
-    if not path.exists():
-        return f"({path} does not exist)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-    service: bool  # a long-running service (must stay up), not a one-shot command
-
-
-@dataclass
-class Children:
-    """Child processes, each in its own process group, stopped together at the end."""
-
-    logs: Path
-    started: list[Child] = field(default_factory=list)
-
-    def start(self, name: str, argv: list[str], env: dict[str, str], service: bool = True) -> Child:
-        log = self.logs / f"{name}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                argv,
-                env=env,
-                cwd=self.logs,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        child = Child(name, process, log, service)
-        self.started.append(child)
-        return child
-
-    def finish(self, child: Child, seconds: float) -> None:
-        """Wait for a one-shot command; fail with its log when it fails or hangs."""
-        deadline = time.monotonic() + seconds
-        while child.process.poll() is None:
-            if time.monotonic() > deadline:
-                self._signal(child, signal.SIGKILL)
-                pytest.fail(f"{child.name} did not finish in {seconds:.0f}s:\n{tail(child.log)}")
-            self.check()
-            time.sleep(0.5)
-        if child.process.returncode != 0:
-            pytest.fail(
-                f"{child.name} failed (exit {child.process.returncode}):\n{tail(child.log)}"
-            )
-
-    def check(self) -> None:
-        """Fail at once, with its log, when a service has exited."""
-        for child in self.started:
-            if child.service and child.process.poll() is not None:
-                pytest.fail(
-                    f"{child.name} exited with {child.process.returncode}:\n{tail(child.log)}"
-                )
-
-    @staticmethod
-    def _signal(child: Child, signum: int) -> None:
-        try:
-            os.killpg(child.process.pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def stop(self) -> None:
-        """SIGTERM every group (newest first), then SIGKILL what is left after 30 s."""
-        for child in reversed(self.started):
-            self._signal(child, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        for child in reversed(self.started):
-            try:
-                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            self._signal(child, signal.SIGKILL)  # the group: children of a finished leader too
-            if child.process.poll() is None:
-                child.process.wait(timeout=10)
-
-
+# ---- helpers (starting and waiting for the services: tests/live/services.py) ---------------------
 @dataclass
 class Clock:
     """Phase timings, printed as they end (and kept for the summary)."""
@@ -203,99 +122,6 @@ class Clock:
         self.say(f"{name}: {seconds:.1f}s")
 
 
-def wait_for(
-    what: str,
-    check: Callable[[], Any],
-    seconds: float,
-    children: Children,
-    why: Callable[[], str] | None = None,
-    every: float = 2.0,
-) -> Any:
-    """Poll ``check`` until it returns something truthy; fail saying what (and ``why()``).
-
-    A busy machine answers slowly: a request that times out or is refused, or a database that
-    is not there yet, is "not yet". A service that exited fails at once.
-    """
-    from sqlalchemy.exc import DBAPIError
-
-    deadline = time.monotonic() + seconds
-    while True:
-        children.check()
-        try:
-            result = check()
-        except (httpx.HTTPError, DBAPIError, OSError):
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(
-                f"timed out after {seconds:.0f}s waiting for {what}\n{why() if why else ''}"
-            )
-        time.sleep(every)
-
-
-class Api:
-    """Airflow's REST API as the FAB admin (a JWT from /auth/token, renewed on 401)."""
-
-    def __init__(self, url: str, password: str) -> None:
-        self.url = url
-        self.password = password
-        self.token: str | None = None
-
-    def _headers(self) -> dict[str, str]:
-        if self.token is None:
-            response = httpx.post(
-                f"{self.url}/auth/token",
-                json={"username": ADMIN, "password": self.password},
-                timeout=30,
-            )
-            response.raise_for_status()
-            self.token = response.json()["access_token"]
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = httpx.request(
-            method, f"{self.url}{path}", headers=self._headers(), timeout=30, **kwargs
-        )
-        if response.status_code == 401:
-            self.token = None
-            response = httpx.request(
-                method, f"{self.url}{path}", headers=self._headers(), timeout=30, **kwargs
-            )
-        if response.status_code >= 500:  # a busy server: a poll tries again
-            response.raise_for_status()
-        if response.is_error:
-            raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
-        return response.json() if response.content else None
-
-    def page(self, path: str, login: bool, html: bool = False) -> httpx.Response:
-        """A GET as a script (or a browser: ``html``), with the admin's token or without."""
-        headers = self._headers() if login else {}
-        if html:
-            headers["Accept"] = "text/html"
-        return httpx.get(f"{self.url}{path}", headers=headers, timeout=30)
-
-
-class Db:
-    """Plain SQL against one PostgreSQL database (no pool: a fresh connection per query)."""
-
-    def __init__(self, url: str) -> None:
-        from sqlalchemy import create_engine
-        from sqlalchemy.pool import NullPool
-
-        self.engine = create_engine(url, poolclass=NullPool)
-
-    def rows(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
-        from sqlalchemy import text
-
-        with self.engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(text(sql), params)]
-
-    def value(self, sql: str, **params: Any) -> Any:
-        rows = self.rows(sql, **params)
-        return rows[0][0] if rows else None
-
-
 def admin_engine():  # type: ignore[no-untyped-def]
     from sqlalchemy import create_engine
 
@@ -304,20 +130,7 @@ def admin_engine():  # type: ignore[no-untyped-def]
 
 def database_url(name: str, driver: str) -> str:
     """PG_ADMIN_URL's server and user, another database and driver."""
-    from sqlalchemy.engine import make_url
-
-    return (
-        make_url(PG_ADMIN_URL)
-        .set(drivername=driver, database=name)
-        .render_as_string(hide_password=False)
-    )
-
-
-def compose_airflow_environment() -> dict[str, str]:
-    """The environment every Airflow service of docker-compose.yaml shares."""
-    compose = yaml.safe_load(COMPOSE.read_text())
-    services = compose["services"]
-    return {str(k): str(v) for k, v in services["airflow-scheduler"]["environment"].items()}
+    return services.database_url(PG_ADMIN_URL, name, driver)
 
 
 def same_keys_as_compose(env: dict[str, str]) -> None:
@@ -406,7 +219,7 @@ def test_production_shape(
     not_across_midnight(clock)
     logs = tmp_path / "logs"
     logs.mkdir()
-    children = Children(logs)
+    children = Children(logs, fail=pytest.fail)
     suffix = uuid.uuid4().hex[:10]
     databases = {"airflow": f"fti_live_airflow_{suffix}", "fti": f"fti_live_fti_{suffix}"}
     admin = admin_engine()
@@ -449,15 +262,9 @@ def start_services(
 ) -> Deployment:
     """Redis and the S3 emulator, then FTI_HOME and Airflow's database side by side, then
     Airflow's components; returns once every component is healthy and the DAGs are parsed."""
-    # Redis with a password, set through a config file as compose does (not on the command line).
     services_started = time.monotonic()
-    redis_port, redis_password = free_port(), secrets.token_hex(16)
-    redis_conf = tmp / "redis.conf"
-    redis_conf.write_text(
-        f'bind 127.0.0.1\nport {redis_port}\nrequirepass {redis_password}\nsave ""\nappendonly no\n'
-    )
-    children.start("redis", [redis_server, str(redis_conf)], dict(os.environ))
-    s3_port = free_port()
+    broker_url = services.start_redis(children, tmp, redis_server)
+    s3_port = services.free_port()
     children.start(
         "s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)], dict(os.environ)
     )
@@ -491,46 +298,15 @@ def start_services(
     clock.say(f"PostgreSQL databases, Redis, S3 emulator and bucket: {clock.phases[-1][1]:.1f}s")
 
     home, airflow_home = tmp / "home", tmp / "airflow"
-    api_port = free_port()
+    api_port = services.free_port()
     api_url = f"http://127.0.0.1:{api_port}"
     admin_password = secrets.token_hex(12)
-    pg = {
-        name: database_url(database, "postgresql+psycopg2") for name, database in databases.items()
-    }
+    airflow_db = database_url(databases["airflow"], "postgresql+psycopg2")
     # Everything compose's Airflow services share, with this machine's hosts and ports.
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("AIRFLOW", "FTI_", "AWS_"))
-    }
-    from cryptography.fernet import Fernet
-
+    env = services.airflow_environment(
+        airflow_home, api_port, airflow_db, broker_url, WORKER_CONCURRENCY
+    )
     env |= s3_env | {
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        # The project's folder (compose's /opt/fti/project: churn_demo and params.yaml), and
-        # tests.live.worker_hostname for the workers.
-        "PYTHONPATH": str(REPO),
-        "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "AIRFLOW__CORE__AUTH_MANAGER": FAB,
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "true",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg["airflow"],
-        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + pg["airflow"].replace("+psycopg2", "", 1),
-        "AIRFLOW__CELERY__BROKER_URL": f"redis://:{redis_password}@127.0.0.1:{redis_port}/0",
-        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
-        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-        "AIRFLOW__API__SECRET_KEY": secrets.token_hex(20),
-        "AIRFLOW__API__PORT": str(api_port),
-        "AIRFLOW__API__BASE_URL": api_url,
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "true",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "FTI_HOME": str(home),
         "FTI_DB_URL": database_url(databases["fti"], "postgresql+psycopg"),
         "FTI_DVC_REMOTE": REMOTE,
@@ -570,23 +346,7 @@ def start_services(
         env,
         service=False,
     )
-    init = children.start(
-        "airflow-init",
-        [
-            "bash",
-            "-euc",
-            f"""
-            airflow db migrate
-            echo "airflow-init: migrated ${{SECONDS}}s"
-            airflow pools set fti_feature_store 1 "one feature-store publisher at a time"
-            airflow users create --role Admin --username {ADMIN} --password "$ADMIN_PASSWORD" \
-              --firstname fti --lastname admin --email admin@example.com
-            echo "airflow-init: done ${{SECONDS}}s"
-            """,
-        ],
-        env | {"ADMIN_PASSWORD": admin_password},
-        service=False,
-    )
+    init = services.airflow_init(children, env, admin_password)
     with clock.phase("airflow-init (db migrate on PostgreSQL, pool, FAB admin user)"):
         children.finish(init, 300)
     wait_for("fti init's manifest", lambda: (home / "manifest.json").exists(), 120, children)
@@ -594,55 +354,24 @@ def start_services(
     with clock.phase(
         "Airflow components up (api-server, scheduler, dag-processor, triggerer, 2 workers)"
     ):
-        children.start("api-server", ["airflow", "api-server", "--port", str(api_port)], env)
-        children.start("scheduler", ["airflow", "scheduler"], env)
-        children.start("dag-processor", ["airflow", "dag-processor"], env)
-        children.start("triggerer", ["airflow", "triggerer"], env)
+        services.start_components(children, env)
+        workers = []
         for number, hostname in enumerate(WORKERS, start=1):
-            worker_env = env | {
-                "LIVE_WORKER_HOSTNAME": hostname,
-                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.live.worker_hostname.worker_hostname",
-                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            }
+            worker_env = services.worker_environment(env, hostname)
             same_keys_as_compose(worker_env)
-            children.start(
-                f"worker-{number}",
-                [
-                    "airflow",
-                    "celery",
-                    "worker",
-                    "--celery-hostname",
-                    f"{hostname}@%h",
-                    "--queues",
+            workers.append(
+                services.start_worker(
+                    children,
+                    f"worker-{number}",
+                    worker_env,
+                    hostname,
                     WORKER_QUEUES[hostname],
-                    "--concurrency",
-                    str(WORKER_CONCURRENCY),
-                ],
-                worker_env,
+                    WORKER_CONCURRENCY,
+                )
             )
-        logs = {child.name: child.log for child in children.started}
-
-        def healthy() -> bool:
-            health = httpx.get(f"{api_url}/api/v2/monitor/health", timeout=10).json()
-            parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
-            return all((health.get(part) or {}).get("status") == "healthy" for part in parts)
-
-        wait_for(
-            "Airflow's health (database, scheduler, triggerer, dag-processor)",
-            healthy,
-            STARTUP_SECONDS,
-            children,
-            lambda: tail(logs["api-server"]) + "\n" + tail(logs["scheduler"]),
-        )
-        for number in range(1, len(WORKERS) + 1):
-            log = logs[f"worker-{number}"]
-            wait_for(
-                f"Celery worker {number}",
-                lambda log=log: " ready." in log.read_text(errors="replace"),
-                STARTUP_SECONDS,
-                children,
-                lambda log=log: tail(log),
-            )
+        services.wait_healthy(children, api_url, STARTUP_SECONDS)
+        for number, worker in enumerate(workers, start=1):
+            services.wait_worker_ready(children, worker, f"Celery worker {number}", STARTUP_SECONDS)
 
     with clock.phase("fti-setup (fti init, raw data, history, both models) done after that"):
         children.finish(setup, 600)
@@ -661,18 +390,8 @@ def start_services(
         *(f"{model}_inference" for model in models),
     ]
 
-    def parsed() -> bool:
-        errors = api.call("GET", "/api/v2/importErrors")
-        assert errors["total_entries"] == 0, f"DAG import errors: {errors}"
-        known = {
-            d["dag_id"] for d in api.call("GET", "/api/v2/dags", params={"limit": 100})["dags"]
-        }
-        return set(dags) <= known
-
     with clock.phase("DAGs parsed"):
-        wait_for(
-            "the DAGs to be parsed", parsed, 120, children, lambda: tail(logs["dag-processor"])
-        )
+        services.wait_parsed(children, api, dags, 120)
     return Deployment(
         children=children,
         api=api,

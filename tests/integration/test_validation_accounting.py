@@ -151,37 +151,8 @@ def test_an_id_accepted_on_an_earlier_day_is_quarantined_as_its_duplicate(settin
         check()
 
 
-def test_integer_ids_repeat_across_days_whichever_day_ran_first(settings) -> None:  # type: ignore[no-untyped-def]
-    source = replace(EVENTS, id_column="customer_id")
-    write_day(
-        settings, NEXT, [event("x", NEXT, customer_id="7"), event("y", NEXT, customer_id="8")]
-    )
-    write_day(settings, DAY, [event("z", customer_id="9"), event("w", customer_id=" 8")])
-
-    def stage(day: date) -> None:
-        with session_scope(settings.db_url, write=True) as session:
-            validate_and_stage(
-                session,
-                source,
-                settings.raw_path,
-                settings.staging_path,
-                day,
-                "r",
-                0.5,
-                quarantine_root(settings),
-                quarantine_min_rows=settings.quarantine_min_rows,
-            )
-
-    stage(NEXT)
-    stage(DAY)  # a backfill of the earlier day: its 8 is a duplicate of the later day
-    assert [(name, rule) for _, name, _, rule in quarantined(settings)] == [
-        (f"{DAY}.csv", f"customer_id: duplicate of {NEXT}")
-    ]
-    assert staged_ids(settings, DAY, source) == ["9"]
-    assert held_ids(settings, source) == {"7": NEXT, "8": NEXT, "9": DAY}
-
-
 def stage_with(settings, source: Source, day: date) -> None:  # type: ignore[no-untyped-def]
+    """Validate and stage one day of ``source`` (a variant of the project's source)."""
     with session_scope(settings.db_url, write=True) as session:
         validate_and_stage(
             session,
@@ -194,6 +165,23 @@ def stage_with(settings, source: Source, day: date) -> None:  # type: ignore[no-
             quarantine_root(settings),
             quarantine_min_rows=settings.quarantine_min_rows,
         )
+
+
+def test_integer_ids_repeat_across_days_whichever_day_ran_first(settings) -> None:  # type: ignore[no-untyped-def]
+    source = replace(EVENTS, id_column="customer_id")
+    write_day(
+        settings, NEXT, [event("x", NEXT, customer_id="7"), event("y", NEXT, customer_id="8")]
+    )
+    write_day(settings, DAY, [event("z", customer_id="9"), event("w", customer_id=" 8")])
+
+    stage_with(settings, source, NEXT)
+    # A backfill of the earlier day: its 8 is a duplicate of the later day.
+    stage_with(settings, source, DAY)
+    assert [(name, rule) for _, name, _, rule in quarantined(settings)] == [
+        (f"{DAY}.csv", f"customer_id: duplicate of {NEXT}")
+    ]
+    assert staged_ids(settings, DAY, source) == ["9"]
+    assert held_ids(settings, source) == {"7": NEXT, "8": NEXT, "9": DAY}
 
 
 def test_colliding_id_hashes_and_lost_hash_files_change_no_verdict(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -51,11 +51,9 @@ def write_staged(target: Path, events: pd.DataFrame, entity: Entity | None) -> N
     tmp.replace(target)
 
 
-def read_staged(
-    path: Path, shard: Shard | None = None, entity: Entity | None = None
-) -> pd.DataFrame:
-    """A day's staged events (of ``shard``'s entities of ``entity`` only, when given)."""
-    return staged_table(path, shard, entity).to_pandas()
+def read_staged(path: Path) -> pd.DataFrame:
+    """A day's staged events, whole (without the slot column)."""
+    return staged_table(path).to_pandas()
 
 
 def staged_table(path: Path, shard: Shard | None = None, entity: Entity | None = None) -> pa.Table:

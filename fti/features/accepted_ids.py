@@ -62,9 +62,9 @@ def day_hashes(staging_root: Path, source: Source, day: date) -> np.ndarray | No
     """The sorted id hashes of a staged day (rebuilt from its staged events when missing);
     None when the day has no staged events."""
     staged = staged_file(staging_root, source, day)
+    if not staged.exists():  # its hashes without it are stale: the staged ids are the truth
+        return None
     if not ids_file(staged).exists():
-        if not staged.exists():
-            return None
         remember_ids(staged, _staged_ids(staged, source))
     return np.load(ids_file(staged), allow_pickle=False)
 

@@ -122,8 +122,11 @@ class PublishRecovery:
 
         git takes ``<file>.lock`` beside each file it rewrites (``HEAD``, ``index``,
         ``ORIG_HEAD``, ``packed-refs``, ``config``, each ref under ``refs/``, ...) and refuses
-        to run while one exists, so every ``*.lock`` under ``.git`` goes (the loose-object
-        folders hold none and are skipped). DVC's stage lock ``.dvc/tmp/rwlock`` is a JSON file
+        to run while one exists, and dulwich (through which DVC stages ``.dvc`` files) writes a
+        loose object as ``objects/<2>/<38>.lock`` before renaming it: a retry writing the same
+        object would fail on it forever. So every ``*.lock`` under ``.git`` goes, loose-object
+        folders included: under the store's publish lock no git process of ours runs, and
+        ``gc.autoDetach=false`` leaves no background one. DVC's stage lock ``.dvc/tmp/rwlock`` is a JSON file
         rewritten in place: a kill can leave it truncated, and then every DVC command fails;
         since no fti publisher is inside a DVC command now, any entry it holds is stale too,
         so it goes unless it is an empty lock. DVC's repo locks (``.dvc/tmp/lock``,
@@ -131,10 +134,7 @@ class PublishRecovery:
         a leftover file blocks nobody, and a reader fetching from the remote may hold one now,
         so they stay.
         """
-        git_dir = self.path / ".git"
-        for folder, subfolders, files in os.walk(git_dir):
-            if Path(folder) == git_dir / "objects":
-                subfolders[:] = [d for d in subfolders if d in ("info", "pack")]
+        for folder, _, files in os.walk(self.path / ".git"):
             for name in files:
                 if name.endswith(".lock"):
                     (Path(folder) / name).unlink(missing_ok=True)

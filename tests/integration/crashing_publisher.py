@@ -18,6 +18,8 @@ worker dies when its machine or container goes away:
   them): the publish's ``git commit``, or the ``git reset`` of its recovery when the store has
   a killed publish to recover;
 - ``rwlock``: inside DVC's add, half way through rewriting its ``.dvc/tmp/rwlock`` file;
+- ``object_lock``: inside DVC's add, once dulwich (staging the ``.dvc`` file in git) has
+  created a loose object's ``.git/objects/<2>/<38>.lock`` and before it renames it;
 - a name in ``versions.FAULT_POINTS`` (``publish.marker``, ``recover.*``): there, through
   ``FTI_FAULT_POINT``.
 
@@ -59,6 +61,7 @@ STEPS = [
     "publish.marker",
     "head_lock",
     "rwlock",
+    "object_lock",
 ]
 HOOKS = ("pre-commit", "reference-transaction")  # what ``git_commit`` and ``head_lock`` install
 # Kill the process group once git holds the locks of a transaction that moves HEAD.
@@ -210,6 +213,17 @@ def arm(store: FeatureStore, step: str, record: list[Callable[[Any], None]]) -> 
         import dvc.rwlock
 
         dvc.rwlock.json = HalfWrittenJson()  # type: ignore[assignment]
+    elif step == "object_lock":
+        import dulwich.object_store
+
+        real_file = dulwich.object_store.GitFile
+
+        def lock_then_die(path: Any, *args: Any, **kwargs: Any) -> Any:
+            held = real_file(path, *args, **kwargs)  # creates <object>.lock, read-only
+            die()  # (held: a dropped GitFile would remove its lock first)
+            return held
+
+        dulwich.object_store.GitFile = lock_then_die  # type: ignore[assignment]
     elif step in versions.FAULT_POINTS:
         os.environ["FTI_FAULT_POINT"] = step
     else:

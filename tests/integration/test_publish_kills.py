@@ -103,6 +103,10 @@ def rwlock_cut_short(store: Path) -> None:
         json.loads((store / DVC_RWLOCK).read_text())
 
 
+def object_lock_left(store: Path) -> None:
+    assert list((store / ".git" / "objects").glob("??/*.lock"))
+
+
 def marker_temp_left_empty(store: Path) -> None:
     assert (store / MARKER_TEMP).read_text() == ""
     assert not (store / IN_PROGRESS).exists()
@@ -113,6 +117,7 @@ def marker_temp_left_empty(store: Path) -> None:
     [
         ("head_lock", head_lock_left),  # git killed inside `git commit`, holding HEAD.lock
         ("rwlock", rwlock_cut_short),  # DVC killed half way through rewriting its rwlock
+        ("object_lock", object_lock_left),  # dulwich killed holding a loose object's lock
         ("publish.marker", marker_temp_left_empty),  # killed between creating and writing it
     ],
 )
@@ -268,3 +273,15 @@ def test_recovery_waits_for_the_store_lock_and_never_touches_a_live_publishers_l
     assert waiting.returncode == 0, err
     assert out.split() == ["2"]
     assert not any(path.exists() for path in live)
+
+
+def test_the_same_publish_retried_after_dulwich_was_killed_holding_an_object_lock(
+    store: FeatureStore, catalog: str
+) -> None:
+    """The retry writes the very object whose lock the kill left (issue 25): it publishes."""
+    publish_first(store, catalog)
+    crashing_publisher.run_killed(store, catalog, "object_lock")
+    object_lock_left(store.path)
+    same = {day: partition(day, 2) for day in NEW_DAYS}  # what the killed run published
+    assert crashing_publisher.publish(store, catalog, same, "retry") == 2
+    assert sorted((store.path / ".git").rglob("*.lock")) == []

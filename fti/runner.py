@@ -354,7 +354,7 @@ def summary(settings: Settings, day: date, seconds: float, what: str = "fti run"
             count = session.scalar(
                 select(func.count())
                 .select_from(FeatureVersion)
-                .where(FeatureVersion.group_name == group.name)
+                .where(FeatureVersion.group_name == group.name, FeatureVersion.tagged)
             )
             lines.append(f"  {group.noun} {group.name}: {count or 0} version(s)")
         for model in project.models:

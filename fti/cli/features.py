@@ -50,12 +50,11 @@ def features_versions(group: str, as_json: JsonFlag = False) -> None:
     from fti.db.engine import session_scope
     from fti.definitions import load_project
     from fti.store.catalog import as_dict, list_versions
-    from fti.store.versions import FeatureStore
 
     s = settings()
     load_project(s.project).group(group)  # a typo names the known groups
     with session_scope(s.db_url) as session:
-        rows = [as_dict(r) for r in list_versions(session, group, FeatureStore(s.store_path))]
+        rows = [as_dict(r) for r in list_versions(session, group)]
     output.emit(
         rows,
         as_json,

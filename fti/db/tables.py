@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -54,6 +55,9 @@ class FeatureVersion(Base):
     changed_dates: Mapped[list[Any]] = mapped_column(JSON)
     run_id: Mapped[str] = mapped_column(String(250))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Whether the version's git tag exists: a publish writes its row untagged, then tags the
+    # version, then marks the row (fti.store.tagged). Readers see tagged rows only.
+    tagged: Mapped[bool] = mapped_column(Boolean, server_default=true())
 
 
 class ValidationRun(Base):

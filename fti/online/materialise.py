@@ -1,13 +1,13 @@
 """Materialise a feature group's version into the online store: each entity's newest row.
 
-A publish calls :func:`materialise_published` inside the transaction that writes the version's
-catalog row, before the version's git tag: the catalog row, the online rows and the tag land
-together or not at all. A publish killed after that transaction and before its tag leaves
-rows of a version that does not exist; the next publish of the group (under the store's lock,
-see ``FeatureStore.publish``) calls :func:`forget_untagged_online`, which puts the group's
-newest tagged version back online. The rule: **the online store holds the newest tagged
-version of each feature group**, or, between a publish's transaction and its tag, the version
-being tagged.
+A publish calls :func:`materialise_published` once the version's git tag exists, in the
+transaction that marks its catalog row tagged (``fti.store.tagged``): readers of the online
+store never see a version without its tag. A publish killed after its tag and before that
+transaction leaves the previous version online; the next publish of any group (under the
+store's lock, see ``FeatureStore.publish``) calls :func:`reconcile_online`, which puts each
+group's newest tagged version online. The rule: **the online store holds a tagged version of
+each feature group, the newest one except for the moment between a publish's tag and its
+transaction**.
 
 What a materialisation writes:
 
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import repeat
@@ -61,7 +61,6 @@ from fti.store.versions import (
 )
 
 if TYPE_CHECKING:
-    from fti.definitions import FeatureGroup, LabelGroup
     from fti.settings import Settings
 
 PUBLISH_LOCK = ".publish.lock"  # FeatureStore.publish's lock file in the store (versions.py)
@@ -112,7 +111,8 @@ class VersionSource:
 
 
 def work_tree_source(store: FeatureStore, published: PublishedVersion) -> VersionSource:
-    """The version a publish is making, from the store's work tree (it has no tag yet)."""
+    """The version a publish is making, from the store's work tree (under the publish lock,
+    between its commit and the publish's end, the work tree holds it)."""
     folder = store.group_dir(published.group)
 
     def read(dates: Sequence[date], where: pc.Expression | None) -> pa.Table:
@@ -137,37 +137,44 @@ def tagged_source(store: FeatureStore, group: str, version: int) -> VersionSourc
 
 # ---- entry points ----------------------------------------------------------------------------
 def materialise_published(
+    session: Session, store: FeatureStore, published: PublishedVersion, key: str
+) -> Materialised:
+    """Put the version a publish just tagged online, in the transaction that marks its catalog
+    row (``fti.store.tagged.confirm_published``); only its changed partitions are read when
+    the previous version is online. ``key``: the group's entity key column."""
+    return materialise(session, work_tree_source(store, published), key, published.changed_dates)
+
+
+def reconcile_online(
     session: Session,
     store: FeatureStore,
-    group: FeatureGroup | LabelGroup,
-    published: PublishedVersion,
-) -> Materialised | None:
-    """Put the version a publish is making online, in the publish's catalog transaction.
+    tags: Mapping[str, Sequence[int]],
+    completed: Collection[str],
+    keys: Mapping[str, str],
+) -> list[Materialised]:
+    """Put each group's newest tagged version (``tags``: {group: versions}) online where the
+    online store holds another, or nothing of a group whose newest version was ``completed``
+    (a publish killed between its tag and its transaction, see ``reconcile_catalog``).
 
-    Label groups are not served: None for them.
+    A group without tags has its rows removed. ``keys`` names the entity key of the feature
+    groups the caller defines; the others' come from their ``online_state`` row. Called under
+    the store's publish lock.
     """
-    if group.kind != "features":
-        return None
-    source = work_tree_source(store, published)
-    return materialise(session, source, group.entity.key, published.changed_dates)
-
-
-def forget_untagged_online(
-    session: Session, store: FeatureStore, group: FeatureGroup | LabelGroup, tagged: Collection[int]
-) -> Materialised | None:
-    """Put the newest of the ``tagged`` versions back online when the online rows are of a
-    version that never got its tag (a publish killed before its tag); None when they are not.
-
-    Called under the store's publish lock, like ``forget_untagged_versions``.
-    """
-    if group.kind != "features":
-        return None
-    state = _locked_state(session, group.name)
-    if state is None or state.version in tagged:
-        return None
-    if not tagged:
-        return _remove(session, group.name)
-    return materialise(session, tagged_source(store, group.name, max(tagged)), group.entity.key)
+    done = []
+    held = {
+        state.group_name: state for state in session.scalars(select(OnlineState).with_for_update())
+    }
+    for group in sorted(set(held) | set(completed)):
+        state = held.get(group)
+        tagged = tags.get(group, [])
+        key = state.entity_key if state is not None else keys.get(group)
+        if key is None:  # a label group, or a group of another project never online yet
+            continue
+        if not tagged:
+            done.append(_remove(session, group))
+        elif state is None or state.version != max(tagged):
+            done.append(materialise(session, tagged_source(store, group, max(tagged)), key))
+    return done
 
 
 def materialise_latest(
@@ -175,8 +182,9 @@ def materialise_latest(
 ) -> list[Materialised]:
     """Put the newest version of each feature group (or of ``groups``) online; idempotent.
 
-    For stores published before the online store existed, and after a recovery. Holds the
-    store's publish lock per group, so no publish is between its transaction and its tag.
+    For stores published before the online store existed, and to finish what a killed
+    publish left (``fti.store.tagged.reconcile`` first, for every group). Holds the store's
+    publish lock, so no publish is between its catalog row and its transaction.
 
     Raises:
         FtiError: a named group is a label group (label groups are not served).
@@ -185,6 +193,7 @@ def materialise_latest(
 
     from fti.db.engine import session_scope
     from fti.definitions import load_project
+    from fti.store.tagged import reconcile, served_keys
 
     project = load_project(settings.project)
     chosen = [project.group(name) for name in groups] if groups else project.feature_groups
@@ -195,16 +204,18 @@ def materialise_latest(
                 f"online; feature groups: {', '.join(g.name for g in project.feature_groups)}"
             )
     store = FeatureStore(settings.store_path)
+    lock = FileLock(str(store.path / PUBLISH_LOCK), timeout=LOCK_TIMEOUT_S)
+    with lock, session_scope(settings.db_url, write=True) as session:
+        reconcile(session, store, store.every_version(), served_keys(project))
     done = []
-    for group in chosen:
-        with FileLock(str(store.path / PUBLISH_LOCK), timeout=LOCK_TIMEOUT_S):
+    for group in chosen:  # the lock per group: a publish waits for one group at most
+        with lock, session_scope(settings.db_url, write=True) as session:
             tagged = store.versions(group.name)
-            with session_scope(settings.db_url, write=True) as session:
-                if not tagged:
-                    done.append(_remove(session, group.name))
-                    continue
-                source = tagged_source(store, group.name, tagged[-1])
-                done.append(materialise(session, source, group.entity.key))
+            if not tagged:
+                done.append(_remove(session, group.name))
+                continue
+            source = tagged_source(store, group.name, tagged[-1])
+            done.append(materialise(session, source, group.entity.key))
     return done
 
 

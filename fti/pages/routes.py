@@ -37,11 +37,9 @@ def index(
     from fti.db.engine import session_scope
     from fti.pages.views.catalog import index as index_view
     from fti.settings import get_settings
-    from fti.store.versions import FeatureStore
 
-    settings = get_settings()
-    with session_scope(settings.db_url) as session:
-        view = index_view(session, FeatureStore(settings.store_path), urls(request), page, per_page)
+    with session_scope(get_settings().db_url) as session:
+        view = index_view(session, urls(request), page, per_page)
     return render(request, "index.html", page=Page("fti", [Link("fti", "")]), view=view)
 
 

@@ -37,17 +37,11 @@ from fti.features.build import (
 from fti.features.events import load_events, raw_file, staged_file, validate_and_stage
 from fti.features.shards import Shard, scale_section, shard_count
 from fti.monitoring.realized import record_realized_after_publish
-from fti.online.materialise import forget_untagged_online, materialise_published
 from fti.params import load_params
 from fti.pipelines.runs import check_dates, days, setup
 from fti.settings import Settings, file_safe
-from fti.store.catalog import PartitionStatistics, forget_untagged_versions, record_version
-from fti.store.versions import (
-    FeatureStore,
-    PublishedVersion,
-    fault_point,
-    read_partition_in_work_tree,
-)
+from fti.store.tagged import publish_cataloged, served_keys
+from fti.store.versions import FeatureStore, fault_point
 
 log = logging.getLogger("fti.pipelines")  # every step's logger (see fti/pipelines/__init__.py)
 
@@ -300,33 +294,15 @@ def publish_group(
     dates = sorted(partitions)
     if not dates:
         raise FtiError(f"{partitions_path} holds no partitions of {group.name} to publish")
-    statistics = PartitionStatistics()  # of each date as it is written: it is read once
-
-    def record(published: PublishedVersion) -> None:  # before the tag: both land or neither
-        with session_scope(settings.db_url, write=True) as session:
-            record_version(
-                session,
-                published,
-                partitions,
-                run_id,
-                lambda day: read_partition_in_work_tree(store, group.name, day),
-                kind=kind,
-                statistics=statistics,
-            )
-            materialise_published(session, store, group, published)  # same transaction
-
-    def forget_untagged(tagged: list[int]) -> None:  # rows a publish killed before its tag left
-        with session_scope(settings.db_url, write=True) as session:
-            forget_untagged_versions(session, group.name, tagged)
-            forget_untagged_online(session, store, group, tagged)
-
-    published = store.publish(
+    published = publish_cataloged(
+        store,
+        settings.db_url,
         group.name,
         partitions,
         f"{len(dates)} partition(s) {dates[0]}..{dates[-1]} by {run_id}",
-        record=record,
-        forget_untagged=forget_untagged,
-        on_written=statistics.add,
+        run_id,
+        kind=kind,
+        keys=served_keys(project),
     )
     result = {
         "group": group.name,

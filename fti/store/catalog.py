@@ -7,13 +7,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from fti.db.tables import FeatureVersion
 from fti.errors import VersionNotFoundError
 from fti.store.statistics import column_statistics, merge_statistics, schema_hash, schema_of
-from fti.store.versions import FeatureStore, PublishedVersion
+from fti.store.versions import PublishedVersion
 
 
 def record_version(
@@ -68,6 +68,7 @@ def record_version(
         changed_dates=[d.isoformat() for d in published.changed_dates],
         run_id=run_id,
         created_at=datetime.now(UTC),
+        tagged=False,  # until the version's tag exists (see mark_tagged)
     )
     session.add(row)
     session.flush()
@@ -83,26 +84,49 @@ class PartitionStatistics(dict[date, dict[str, dict[str, Any]]]):
         self[day] = column_statistics(table)
 
 
-def forget_untagged_versions(session: Session, group: str, tagged: Collection[int]) -> list[int]:
-    """Delete the catalog rows of ``group`` whose version is not in ``tagged``; return them.
-
-    A publish killed after writing its row and before making its tag leaves a row for a
-    version that does not exist. The next publish of the group replaces it when it makes that
-    version again, but not when it finds nothing changed, so ``FeatureStore.publish`` hands
-    the group's tagged versions to this function under its lock (``forget_untagged``), when
-    no other publisher can be between its row and its tag.
-    """
-    listed = session.scalars(
-        select(FeatureVersion.version).where(FeatureVersion.group_name == group)
+def mark_tagged(session: Session, group: str, version: int) -> None:
+    """Mark the catalog row of ``group`` ``version`` as tagged: readers see it from now on."""
+    session.execute(
+        update(FeatureVersion)
+        .where(FeatureVersion.group_name == group, FeatureVersion.version == version)
+        .values(tagged=True)
     )
-    gone = sorted(set(listed) - set(tagged))
-    if gone:
+
+
+def reconcile_catalog(
+    session: Session, tags: Mapping[str, Collection[int]]
+) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+    """Make the catalog say what the store's ``tags`` say ({group: its tagged versions}).
+
+    Returns ``(dropped, completed)``, versions by group: the rows of versions without a tag
+    are deleted (a publish killed after writing its row and before its tag left them), and
+    the rows of tagged versions not marked yet are marked (a publish killed after its tag and
+    before marking the row). Every group's rows, whichever group is publishing now; run under
+    the store's publish lock, when no publisher is between its row and its tag.
+    """
+    dropped: dict[str, list[int]] = {}
+    completed: dict[str, list[int]] = {}
+    rows = session.execute(
+        select(FeatureVersion.group_name, FeatureVersion.version, FeatureVersion.tagged)
+    )
+    for group, version, tagged in rows.all():
+        if version not in tags.get(group, ()):
+            dropped.setdefault(group, []).append(version)
+        elif not tagged:
+            completed.setdefault(group, []).append(version)
+    for group, versions in dropped.items():
         session.execute(
             delete(FeatureVersion).where(
-                FeatureVersion.group_name == group, FeatureVersion.version.in_(gone)
+                FeatureVersion.group_name == group, FeatureVersion.version.in_(versions)
             )
         )
-    return gone
+    for group, versions in completed.items():
+        session.execute(
+            update(FeatureVersion)
+            .where(FeatureVersion.group_name == group, FeatureVersion.version.in_(versions))
+            .values(tagged=True)
+        )
+    return dropped, completed
 
 
 def _kept_partition_statistics(
@@ -137,16 +161,15 @@ def _rows(stats: dict[str, dict[str, Any]]) -> int:
 def list_versions(
     session: Session,
     group: str | None = None,
-    store: FeatureStore | None = None,
     limit: int | None = None,
     offset: int = 0,
 ) -> list[FeatureVersion]:
-    """Catalog rows, oldest first (with ``limit``: a page of them, newest first); with
-    ``store``, only versions whose git tag exists.
+    """Catalog rows of tagged versions, oldest first (with ``limit``: a page of them, newest
+    first).
 
-    (A publish killed between writing its row and tagging leaves a row the next publish of
-    the group deletes or replaces, see ``forget_untagged_versions``; the store's tags are what
-    was published.)
+    (A publish writes its row before its tag and marks it once the tag exists; a row it was
+    killed between leaves is not listed, and the next publish deletes it or marks it, see
+    ``reconcile_catalog``.)
     """
     query = select(FeatureVersion).order_by(FeatureVersion.group_name, FeatureVersion.version)
     if limit is not None:
@@ -156,13 +179,10 @@ def list_versions(
             .limit(limit)
             .offset(offset)
         )
+    query = query.where(FeatureVersion.tagged)
     if group:
         query = query.where(FeatureVersion.group_name == group)
-    rows = list(session.scalars(query))
-    if store is None:
-        return rows
-    tagged = {name: set(store.versions(name)) for name in {r.group_name for r in rows}}
-    return [r for r in rows if r.version in tagged[r.group_name]]
+    return list(session.scalars(query))
 
 
 def diff_versions(a: FeatureVersion, b: FeatureVersion) -> dict[str, Any]:
@@ -220,11 +240,17 @@ def _iso(day: date | None) -> str | None:
 def get_version(session: Session, group: str, version: int) -> FeatureVersion:
     row = session.scalar(
         select(FeatureVersion).where(
-            FeatureVersion.group_name == group, FeatureVersion.version == version
+            FeatureVersion.group_name == group,
+            FeatureVersion.version == version,
+            FeatureVersion.tagged,
         )
     )
     if row is None:
-        raise VersionNotFoundError(f"the catalog has no {group} v{version}")
+        raise VersionNotFoundError(
+            f"the catalog has no {group} v{version}; `fti features versions {group}` lists "
+            "the versions it has (one the store has and the catalog lacks was being published "
+            "when its publisher died: `fti features materialise` completes it)"
+        )
     return row
 
 

@@ -113,6 +113,15 @@ class FeatureStore(PublishRecovery):
         tags = git(self.path, "tag", "--list", f"{prefix}*").splitlines()
         return sorted(int(t[len(prefix) :]) for t in tags if t[len(prefix) :].isdigit())
 
+    def every_version(self) -> dict[str, list[int]]:
+        """Every group's published version numbers, ascending (one listing of the git tags)."""
+        found: dict[str, list[int]] = {}
+        for tag in git(self.path, "tag", "--list").splitlines():
+            group, _, number = tag.rpartition("/v")
+            if group and number.isdigit():
+                found.setdefault(group, []).append(int(number))
+        return {group: sorted(numbers) for group, numbers in found.items()}
+
     def resolve(self, group: str, ref: str | int) -> int:
         """A version number from ``latest``, ``3``, ``v3`` or ``<group>/v3``.
 
@@ -141,8 +150,9 @@ class FeatureStore(PublishRecovery):
         partitions: Mapping[date, pa.Table],
         message: str,
         record: Callable[[PublishedVersion], None] | None = None,
-        forget_untagged: Callable[[list[int]], None] | None = None,
+        reconcile: Callable[[dict[str, list[int]]], None] | None = None,
         on_written: Callable[[date, pa.Table], None] | None = None,
+        on_tagged: Callable[[PublishedVersion], None] | None = None,
     ) -> PublishedVersion:
         """Write ``partitions`` (replacing those dates) and publish the group as a new version.
 
@@ -150,9 +160,10 @@ class FeatureStore(PublishRecovery):
 
         1. recover from an earlier publish that died (see ``_recover``): temp folders and the
            locks git and DVC leave go, a commit that never got its tag is dropped, the work tree
-           returns to the last version; then ``forget_untagged(versions)`` gets the group's
-           published versions, e.g. to delete the catalog rows of any other version (a publish
-           killed after ``record`` and before its tag leaves one);
+           returns to the last version; then ``reconcile(tags)`` gets every group's published
+           versions (``{group: versions}``, whichever group died), e.g. to delete the catalog
+           rows of versions without a tag (a publish killed after ``record`` and before its
+           tag leaves one) and complete those a publish killed before ``on_tagged`` left;
         2. the new partitions are written to a staging folder, then moved into the work tree;
            ``on_written(day, table)`` gets each one as it was asked from ``partitions``, once
            written (e.g. for its statistics, so no step reads a partition twice);
@@ -161,9 +172,13 @@ class FeatureStore(PublishRecovery):
         4. git commit of the ``.dvc`` file and the version's schema file (when the partitions
            change nothing, e.g. a rerun or a re-run backfill, no version is made and the
            latest one is returned with ``new=False``);
-        5. ``record(published)``, e.g. the SQL catalog row (an upsert, so a retry rewrites it);
+        5. ``record(published)``, e.g. the SQL catalog row, marked as not tagged yet (an
+           upsert, so a retry rewrites it);
         6. the git tag ``<group>/v<N>``, the commit point: versions are listed from tags, so
-           until it exists every reader sees the previous version, whole.
+           until it exists every reader sees the previous version, whole;
+        7. ``on_tagged(published)``, e.g. mark the catalog row tagged and put the version
+           online, in one transaction: what readers of SQL see follows the tag, never leads
+           it (a kill before it is completed by the next publish's ``reconcile``).
 
         Raises:
             StoreError: the new partitions drop or retype a column of the group, or DVC/git
@@ -174,9 +189,10 @@ class FeatureStore(PublishRecovery):
         group_dir = self.group_dir(group)
         with FileLock(str(self.path / ".publish.lock"), timeout=LOCK_TIMEOUT_S):
             self._recover()
-            known = self.versions(group)
-            if forget_untagged is not None:
-                forget_untagged(known)
+            tags = self.every_version()
+            if reconcile is not None:
+                reconcile(tags)
+            known = tags.get(group, [])
             schema = evolve_schema(
                 group, self._published_schema(group, known[-1]) if known else None, partitions
             )
@@ -206,6 +222,8 @@ class FeatureStore(PublishRecovery):
                 if record is not None:
                     record(published)
                 self._git_tag(tag, message)
+                if on_tagged is not None:
+                    on_tagged(published)
             except BaseException:
                 self._recover()
                 raise

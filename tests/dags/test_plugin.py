@@ -23,8 +23,8 @@ from fti.db.engine import session_scope
 from fti.db.tables import DriftResult, PredictionRun, ValidationRun
 from fti.registry import aliases
 from fti.registry.versions import register_version
-from fti.store.catalog import record_version
-from fti.store.versions import FeatureStore, PublishedVersion
+from fti.store.tagged import publish_cataloged
+from fti.store.versions import FeatureStore
 from tests import html_text
 from tests.conftest import make_settings
 
@@ -150,18 +150,10 @@ def airflow_app(tmp_path: Path, monkeypatch, airflow_db: None):  # type: ignore[
         }
     )
 
-    def record(table: pa.Table, when: date, kind: str):  # type: ignore[no-untyped-def]
-        def write(published: PublishedVersion) -> None:
-            with session_scope(settings.db_url) as session:
-                record_version(session, published, {when: table}, RUN, lambda _: table, kind=kind)
-
-        return write
-
-    store.publish("customer_activity", {day: rows}, "one day", record=record(rows, day, "features"))
+    db = settings.db_url
+    publish_cataloged(store, db, "customer_activity", {day: rows}, "one day", RUN)
     label_day = day - timedelta(days=30)
-    store.publish(
-        "churned_30d", {label_day: labels}, "labels", record=record(labels, label_day, "labels")
-    )
+    publish_cataloged(store, db, "churned_30d", {label_day: labels}, "labels", RUN, "labels")
     with session_scope(settings.db_url) as session:
         register_version(session, "churn", **lineage())
         aliases.set_alias(session, "churn", "champion", 1, "test", "first")

@@ -1,7 +1,8 @@
 """Publish a version and die at one step.
 
-``python -m tests.integration.crashing_publisher STORE DB_URL STEP`` publishes two new days of
-``activity`` (value 2) into STORE, with its catalog row in the database at DB_URL.
+``python -m tests.integration.crashing_publisher STORE DB_URL STEP [GROUP]`` publishes two new
+days of ``activity`` (or GROUP; value 2) into STORE as fti does (``publish_cataloged``): its catalog row and its
+online rows in the database at DB_URL.
 
 The process SIGKILLs its whole process group (itself and any git/DVC child) at STEP, the way a
 worker dies when its machine or container goes away:
@@ -13,6 +14,8 @@ worker dies when its machine or container goes away:
 - ``git_commit``: inside ``git commit`` (a pre-commit hook holds it with the index locked);
 - ``record``: before the catalog row is written;
 - ``tag``: after the catalog row, before the git tag;
+- ``tagged``: after the git tag, before the transaction that marks the catalog row and puts
+  the version online;
 - ``head_lock``: inside the first git command that moves HEAD, holding ``.git/HEAD.lock`` and
   the branch's ref lock (a ``reference-transaction`` hook kills the group when git has taken
   them): the publish's ``git commit``, or the ``git reset`` of its recovery when the store has
@@ -42,12 +45,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fti.db.engine import session_scope
-from fti.store import versions
-from fti.store.catalog import forget_untagged_versions, record_version
+from fti.store import tagged, versions
 from fti.store.versions import FeatureStore
 
 GROUP = "activity"
+OTHER = "visits"  # a second group of the same store
+KEYS = {GROUP: "entity", OTHER: "entity"}  # both served online
 FIRST = date(2026, 2, 1)
 NEW_DAYS = [FIRST + timedelta(days=1), FIRST + timedelta(days=2)]
 STEPS = [
@@ -58,6 +61,7 @@ STEPS = [
     "git_commit",
     "record",
     "tag",
+    "tagged",
     "publish.marker",
     "head_lock",
     "rwlock",
@@ -124,9 +128,10 @@ def install_hook(store: FeatureStore, name: str, script: str) -> None:
     hook.chmod(0o755)
 
 
-def run_killed(store: FeatureStore, catalog: str, step: str) -> None:
-    """Run a publish of the new days in another process, SIGKILLed at ``step``; then remove
-    the test's own git hooks (what the kill left is the next publisher's to recover)."""
+def run_killed(store: FeatureStore, catalog: str, step: str, group: str = GROUP) -> None:
+    """Run a publish of the new days of ``group`` in another process, SIGKILLed at ``step``;
+    then remove the test's own git hooks (what the kill left is the next publisher's to
+    recover)."""
     killed = subprocess.run(
         [
             sys.executable,
@@ -135,6 +140,7 @@ def run_killed(store: FeatureStore, catalog: str, step: str) -> None:
             str(store.path),
             catalog,
             step,
+            group,
         ],
         cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
@@ -172,7 +178,7 @@ def die_before(original: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
-def arm(store: FeatureStore, step: str, record: list[Callable[[Any], None]]) -> None:
+def arm(store: FeatureStore, step: str) -> None:
     cls = FeatureStore
     if step == "parquet":
         real_write = pq.write_table
@@ -204,9 +210,11 @@ def arm(store: FeatureStore, step: str, record: list[Callable[[Any], None]]) -> 
         install_hook(store, "pre-commit", "#!/bin/sh\nsleep 30\n")
         cls._git_commit = die_during(cls._git_commit, 1.0)  # type: ignore[method-assign]
     elif step == "record":
-        record[0] = die_before(record[0])
+        tagged.record_version = die_before(tagged.record_version)  # type: ignore[assignment]
     elif step == "tag":
         cls._git_tag = die_before(cls._git_tag)  # type: ignore[method-assign]
+    elif step == "tagged":
+        tagged.confirm_published = die_before(tagged.confirm_published)  # type: ignore[assignment]
     elif step == "head_lock":
         install_hook(store, "reference-transaction", HEAD_LOCK_HOOK)
     elif step == "rwlock":
@@ -230,51 +238,23 @@ def arm(store: FeatureStore, step: str, record: list[Callable[[Any], None]]) -> 
         raise SystemExit(f"unknown step {step!r}; one of {STEPS}")
 
 
-def catalog_writer(
-    db_url: str, store: FeatureStore, partitions: dict[date, pa.Table], run_id: str
-) -> Callable[[versions.PublishedVersion], None]:
-    """The ``record`` step of a publish: the version's row in fti's SQL catalog."""
-
-    def record(published: versions.PublishedVersion) -> None:
-        with session_scope(db_url, write=True) as session:
-            record_version(
-                session,
-                published,
-                partitions,
-                run_id,
-                lambda day: versions.read_partition_in_work_tree(store, GROUP, day),
-            )
-
-    return record
-
-
-def catalog_forgetter(db_url: str) -> Callable[[list[int]], None]:
-    """The ``forget_untagged`` step of a publish: catalog rows of versions never tagged go."""
-
-    def forget(tagged: list[int]) -> None:
-        with session_scope(db_url, write=True) as session:
-            forget_untagged_versions(session, GROUP, tagged)
-
-    return forget
-
-
-def publish(store: FeatureStore, db_url: str, partitions: dict[date, pa.Table], run_id: str) -> int:
-    record = catalog_writer(db_url, store, partitions, run_id)
-    forget = catalog_forgetter(db_url)
-    return store.publish(GROUP, partitions, run_id, record=record, forget_untagged=forget).version
+def publish(
+    store: FeatureStore,
+    db_url: str,
+    partitions: dict[date, pa.Table],
+    run_id: str,
+    group: str = GROUP,
+) -> int:
+    """Publish as ``publish_group`` does: catalog row, tag, then marked and online."""
+    return tagged.publish_cataloged(
+        store, db_url, group, partitions, run_id, run_id, keys=KEYS
+    ).version
 
 
 if __name__ == "__main__":
     os.setpgrp()
     store = FeatureStore(Path(sys.argv[1]))
-    partitions = {day: partition(day, 2) for day in NEW_DAYS}
-    record = [catalog_writer(sys.argv[2], store, partitions, "killed")]
-    arm(store, sys.argv[3], record)
-    store.publish(
-        GROUP,
-        partitions,
-        "killed",
-        record=record[0],
-        forget_untagged=catalog_forgetter(sys.argv[2]),
-    )
+    arm(store, sys.argv[3])
+    group = sys.argv[4] if len(sys.argv) > 4 else GROUP
+    publish(store, sys.argv[2], {day: partition(day, 2) for day in NEW_DAYS}, "killed", group)
     raise SystemExit("the publish finished although it should have been killed")

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,11 +24,12 @@ from sqlalchemy import text
 
 from fti.db.engine import session_scope
 from fti.db.migrate import upgrade
+from fti.online import read_online
 from fti.store.catalog import list_versions
 from fti.store.registry_repo import init_store
 from fti.store.versions import DVC_RWLOCK, IN_PROGRESS, FeatureStore
 from tests.integration import crashing_publisher
-from tests.integration.crashing_publisher import FIRST, GROUP, NEW_DAYS, partition
+from tests.integration.crashing_publisher import FIRST, GROUP, NEW_DAYS, OTHER, partition
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKER_TEMP = f"{IN_PROGRESS}.tmp"
@@ -58,10 +60,24 @@ def git_lines(store: FeatureStore, *args: str) -> list[str]:
     return done.stdout.splitlines()
 
 
-def catalog_rows(db_url: str) -> list[tuple[int, int, int]]:
-    """Every catalog row of the group, as ``fti sql`` shows them (no check against the tags)."""
+def catalog_rows(db_url: str, group: str = GROUP) -> list[tuple[int, int, int]]:
+    """The catalog rows of the group readers see (``fti features versions``, the pages)."""
     with session_scope(db_url) as session:
-        return [(r.version, r.row_count, r.partitions) for r in list_versions(session, GROUP)]
+        return [(r.version, r.row_count, r.partitions) for r in list_versions(session, group)]
+
+
+def rows_in_sql(db_url: str, group: str = GROUP) -> list[int]:
+    """The versions of every catalog row of the group in the table, whatever state it is in."""
+    with session_scope(db_url) as session:
+        query = text("SELECT version FROM feature_versions WHERE group_name = :g ORDER BY 1")
+        return list(session.scalars(query, {"g": group}))
+
+
+def online(db_url: str, group: str = GROUP) -> tuple[int | None, set[int]]:
+    """The version of ``group`` online and the values of ``x`` its rows hold, as `fti features
+    get` and `fti serve` read them."""
+    held = read_online(db_url, group, [str(e) for e in range(2_000)], ["x"])
+    return held.version, set(held.rows["x"].tolist()) if len(held.rows) else set()
 
 
 def assert_only_version_1(store_path: Path, v1: pa.Table) -> None:
@@ -213,15 +229,52 @@ def test_a_catalog_row_whose_tag_was_never_made_goes_at_the_next_publish_that_ch
     crashing_publisher.run_killed(
         store, db_url, "tag"
     )  # the row of v2 is written, its tag never made
-    assert [row[0] for row in catalog_rows(db_url)] == [1, 2]
+    assert rows_in_sql(db_url) == [1, 2]
+    assert catalog_rows(db_url) == [(1, 2_000, 1)]  # readers never see it
 
     rerun = {FIRST: partition(FIRST, 1)}  # the data of v1: no new version
     assert crashing_publisher.publish(store, db_url, rerun, "a rerun") == 1
-    assert catalog_rows(db_url) == [(1, 2_000, 1)]
-    with session_scope(db_url) as session:
-        query = text("SELECT version FROM feature_versions WHERE group_name = :g")
-        assert list(session.scalars(query, {"g": GROUP})) == [1]
+    assert rows_in_sql(db_url) == [1]
     assert_next_publish_makes_v2(store, db_url, v1)
+
+
+def test_a_version_killed_before_its_tag_is_never_online_and_another_groups_publish_drops_it(
+    store: FeatureStore, db_url: str
+) -> None:
+    """Issue 25's orphan: the catalog row (and, before, the online rows) of a version whose
+    tag was never made outlived the publish of another group."""
+    v1 = publish_first(store, db_url)
+    crashing_publisher.run_killed(store, db_url, "tag")
+    assert rows_in_sql(db_url) == [1, 2]
+    assert online(db_url) == (1, {1})  # the previous version online, whole
+
+    assert crashing_publisher.publish(store, db_url, {FIRST: partition(FIRST, 5)}, "v1", OTHER) == 1
+    assert rows_in_sql(db_url) == [1]  # gone, though this publish was of another group
+    assert catalog_rows(db_url, OTHER) == [(1, 2_000, 1)]
+    assert online(db_url) == (1, {1}) and online(db_url, OTHER) == (1, {5})
+    assert_next_publish_makes_v2(store, db_url, v1)
+    assert online(db_url) == (2, {3})
+
+
+@pytest.mark.parametrize("group", [GROUP, OTHER])  # OTHER: its first version, nothing online
+def test_a_version_killed_after_its_tag_is_completed_by_the_next_publish_of_any_group(
+    store: FeatureStore, db_url: str, group: str
+) -> None:
+    """Killed between its tag and marking its row: readers see the previous version whole
+    (catalog and online) until the next publish, of any group, completes it."""
+    publish_first(store, db_url)
+    crashing_publisher.run_killed(store, db_url, "tagged", group)
+    first = group == OTHER
+    assert store.versions(group) == ([1] if first else [1, 2])
+    assert catalog_rows(db_url, group) == ([] if first else [(1, 2_000, 1)])
+    assert online(db_url, group) == ((None, set()) if first else (1, {1}))
+
+    publisher = OTHER if group == GROUP else GROUP  # the other group's publish completes it
+    later = {NEW_DAYS[-1] + timedelta(days=1): partition(NEW_DAYS[-1] + timedelta(days=1), 7)}
+    crashing_publisher.publish(store, db_url, later, "next", publisher)
+    expected = [(1, 4_000, 2)] if first else [(1, 2_000, 1), (2, 6_000, 3)]
+    assert catalog_rows(db_url, group) == expected
+    assert online(db_url, group) == (expected[-1][0], {2})  # the newest rows are the new days'
 
 
 def opened(pid: int, path: Path) -> bool:
@@ -276,12 +329,13 @@ def test_recovery_waits_for_the_store_lock_and_never_touches_a_live_publishers_l
 
 
 def test_the_same_publish_retried_after_dulwich_was_killed_holding_an_object_lock(
-    store: FeatureStore, catalog: str
+    store: FeatureStore, db_url: str
 ) -> None:
     """The retry writes the very object whose lock the kill left (issue 25): it publishes."""
-    publish_first(store, catalog)
-    crashing_publisher.run_killed(store, catalog, "object_lock")
+    publish_first(store, db_url)
+    crashing_publisher.run_killed(store, db_url, "object_lock")
     object_lock_left(store.path)
     same = {day: partition(day, 2) for day in NEW_DAYS}  # what the killed run published
-    assert crashing_publisher.publish(store, catalog, same, "retry") == 2
+    assert crashing_publisher.publish(store, db_url, same, "retry") == 2
+    assert catalog_rows(db_url) == [(1, 2_000, 1), (2, 6_000, 3)]
     assert sorted((store.path / ".git").rglob("*.lock")) == []

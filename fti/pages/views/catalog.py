@@ -172,7 +172,7 @@ def run_row(run: Any, urls: Urls) -> RunRow:
     )
 
 
-def index(session: Session, store: Any, urls: Urls, page: int, per_page: int) -> Index:
+def index(session: Session, urls: Urls, page: int, per_page: int) -> Index:
     """A page (``per_page`` rows, newest first) of each: group versions, model versions,
     prediction runs; and every model's champion at a glance."""
     from sqlalchemy import func, select
@@ -183,7 +183,7 @@ def index(session: Session, store: Any, urls: Urls, page: int, per_page: int) ->
     from fti.store.catalog import list_versions as list_group_versions
 
     offset = (page - 1) * per_page
-    groups = list_group_versions(session, store=store, limit=per_page, offset=offset)
+    groups = list_group_versions(session, limit=per_page, offset=offset)
     models = list_versions(session, limit=per_page, offset=offset)
     tags = aliases_by_version(session)
     runs = session.scalars(
@@ -319,7 +319,7 @@ def group_version(session: Session, group: str, version: int, urls: Urls) -> Gro
     versions = list(
         session.scalars(
             select(FeatureVersion.version)
-            .where(FeatureVersion.group_name == group)
+            .where(FeatureVersion.group_name == group, FeatureVersion.tagged)
             .order_by(FeatureVersion.version)
         )
     )

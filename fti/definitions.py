@@ -559,6 +559,32 @@ def _file_date(stem: str) -> date | None:
         return None
 
 
+def _where_to_import(package: str, error: Exception) -> str:
+    """What to do when ``package`` does not import: the command, when its folder is near."""
+    general = (
+        "Set FTI_PROJECT to 'package.module:attribute' of an importable module (fti commands "
+        "import it from the folder they run in, the project's folder with its .env; else it "
+        "must be on PYTHONPATH, or installed)."
+    )
+    missing = error.name if isinstance(error, ModuleNotFoundError) else None
+    if missing is None or missing.partition(".")[0] != package:
+        return general  # the package imports, or fails on something else: see the error
+    here = Path.cwd()  # not a candidate: a command that runs here imports from here
+    try:
+        below = sorted(p for p in here.iterdir() if p.is_dir())
+    except OSError:
+        below = []
+    for folder in [*here.parents, *below]:
+        if (folder / package / "__init__.py").is_file() or (folder / f"{package}.py").is_file():
+            if (folder / ".env").is_file():
+                return f"Its package is in {folder}: run fti there (`cd {folder}`)."
+            return (
+                f"Its package is in {folder}: put that folder on the import path "
+                f"(`export PYTHONPATH={folder}`, or `pip install -e` the project)."
+            )
+    return general
+
+
 def load_project(reference: str) -> Project:
     """Import ``module:attribute`` (FTI_PROJECT), check it, and return the Project.
 
@@ -572,8 +598,7 @@ def load_project(reference: str) -> Project:
     except (ImportError, AttributeError) as exc:
         raise ConfigError(
             f"cannot load project definition {reference!r}: {exc}. "
-            "Set FTI_PROJECT to 'package.module:attribute' of an importable module "
-            "(its folder on PYTHONPATH, or installed)."
+            + _where_to_import(module_name.partition(".")[0], exc)
         ) from exc
     if not isinstance(project, Project):
         raise ConfigError(

@@ -96,23 +96,33 @@ def check(as_json: JsonFlag = False) -> None:
 
 def new(
     folder: Annotated[
-        str, typer.Argument(help="Folder to create; its name is the project's package name.")
+        str,
+        typer.Argument(
+            help="Folder to create, or an empty one (. for the current folder); its name is "
+            "the project's package name."
+        ),
     ],
 ) -> None:
     """Write a small, working project package to start from.
 
     It holds the definitions, params.yaml, a sample of raw files, a test of its feature
-    function, and the .env that points fti at it."""
+    function, and the .env that points fti at it. fti commands run in that folder find the
+    project there."""
+    import shlex
     from pathlib import Path
 
     from fti.scaffold import SAMPLE, create_project
 
-    target = Path(folder)
+    target = Path(folder).resolve()
     path = create_project(target.name, target.parent)
-    typer.echo(
-        f"created {path}\nnext:\n  cd {folder}\n  pip install -e .\n  python -m pytest tests\n"
-        f"  fti check\n  fti run --start {SAMPLE.start} --end {SAMPLE.end}"
-    )
+    steps = [] if path == Path.cwd().resolve() else [f"cd {shlex.quote(folder)}"]
+    steps += [
+        "python -m pytest tests",
+        "fti check",
+        f"fti run --start {SAMPLE.start} --end {SAMPLE.end}",
+        "fti airflow",
+    ]
+    typer.echo(f"created {path}\nnext, in that folder:\n" + "\n".join(f"  {s}" for s in steps))
 
 
 # ---- running the project through Airflow ------------------------------------------------------

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -434,3 +435,41 @@ def test_errors_are_one_line_with_exit_code_1(cli_env) -> None:  # type: ignore[
     assert "is not GROUP=VERSION" in fti(
         "train", "--model", "churn", "--version", "customer_activity", code=2
     )
+
+
+# ---- help texts --------------------------------------------------------------------------------
+def all_commands() -> list[tuple[list[str], Any]]:
+    """Every command and group of `fti`, with the words that reach it."""
+    import typer
+
+    found = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        found.append((path, command))
+        if hasattr(command, "commands"):  # a group (typer's own click)
+            for name, sub in command.commands.items():
+                walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+COMMANDS = all_commands()
+
+
+@pytest.mark.parametrize(
+    ("path", "command"), COMMANDS, ids=[" ".join(path) or "fti" for path, _ in COMMANDS]
+)
+def test_help_shows_every_word_of_its_text(path: list[str], command: Any) -> None:
+    """`--help` prints the command's text and each option's help as written: rich markup eats
+    ``[start, end]`` (it printed "for : the history"), reST's double backquotes and roles
+    print as they are, and a summary line broken mid-sentence breaks the command list."""
+    result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    shown = words(re.sub(r"[│╭╮╰╯─]", " ", result.output))
+    texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+    for text in texts:
+        assert words(text) in shown, f"`fti {' '.join(path)} --help` lost part of: {text!r}"
+        assert not re.search(r"``|:\w+:`|\[[a-z][^\]]*\]", text), text
+    summary = (command.help or "").split("\n\n")[0]
+    assert "\n" not in summary, f"the summary of `fti {' '.join(path)}` spans lines: {summary!r}"

@@ -443,8 +443,8 @@ def _feature_group_problems(group: FeatureGroup) -> list[str]:
     for name in group.features:
         if name in reserved:
             problems.append(f"{where}: feature {name!r} is a key column, not a feature")
-    if len(set(group.features)) != len(group.features):
-        problems.append(f"{where}: a feature is declared twice")
+    for name in sorted({n for n in group.features if list(group.features).count(n) > 1}):
+        problems.append(f"{where}: feature {name!r} is declared twice; declare it once")
     return problems
 
 
@@ -533,30 +533,71 @@ def _freshness_problems(where: str, fresh_by: object) -> list[str]:
 
 def data_problems(project: Project, raw_root: Path) -> list[str]:
     """Problems between the definition and the raw files there are: a start date after the
-    first file of a source (those days would never be processed)."""
+    first file of a source (those days would never be processed), or before it for a source
+    whose days must have a file (``missing_day="fail"``: the runs of the days before it would
+    fail). A source without files yet is no problem: its first file is awaited."""
     problems = []
+    start = project.first_date
     for source in project.sources:
-        folder = raw_root / source.name
-        found = sorted(
-            day
-            for path in (folder.glob(f"*.{source.format}") if folder.is_dir() else [])
-            for day in [_file_date(path.stem)]
-            if day is not None
-        )
-        if found and found[0] < project.first_date:
+        files = raw_files(raw_root, source)
+        if not files:
+            continue
+        first = min(files)
+        if first < start:
             problems.append(
-                f"project {project.name!r}: start_date {project.first_date} is after the first "
-                f"raw file of source {source.name!r} ({found[0]}, in {folder}); those days would "
-                "never be processed: move start_date back"
+                f"project {project.name!r}: start_date {start} is after the first raw file of "
+                f"source {source.name!r} ({first}, in {raw_root / source.name}); those days "
+                "would never be processed: move start_date back"
+            )
+        elif first > start and source.missing_day == "fail":
+            problems.append(
+                f"project {project.name!r}: start_date {start} is before the first raw file of "
+                f"source {source.name!r} ({first}, in {raw_root / source.name}); the runs of "
+                f"{start}..{first - timedelta(days=1)} would fail on their missing files: set "
+                f"start_date to {first}, or declare missing_day='empty' on the source"
             )
     return problems
 
 
-def _file_date(stem: str) -> date | None:
+def raw_files(raw_root: Path, source: Source) -> dict[date, Path]:
+    """The raw files of ``source`` by their date: ``<raw_root>/<source>/<YYYY-MM-DD>.<format>``
+    (other files there are not the source's)."""
+    folder = raw_root / source.name
+    found = {}
+    for path in folder.glob(f"*.{source.format}") if folder.is_dir() else []:
+        try:
+            day = date.fromisoformat(path.stem)
+        except ValueError:
+            continue
+        if day.isoformat() == path.stem:  # not 20250101.csv, which no run reads
+            found[day] = path
+    return found
+
+
+def _where_to_import(package: str, error: Exception) -> str:
+    """What to do when ``package`` does not import: the command, when its folder is near."""
+    general = (
+        "Set FTI_PROJECT to 'package.module:attribute' of an importable module (fti commands "
+        "import it from the folder they run in, the project's folder with its .env; else it "
+        "must be on PYTHONPATH, or installed)."
+    )
+    missing = error.name if isinstance(error, ModuleNotFoundError) else None
+    if missing is None or missing.partition(".")[0] != package:
+        return general  # the package imports, or fails on something else: see the error
+    here = Path.cwd()  # not a candidate: a command that runs here imports from here
     try:
-        return date.fromisoformat(stem)
-    except ValueError:
-        return None
+        below = sorted(p for p in here.iterdir() if p.is_dir())
+    except OSError:
+        below = []
+    for folder in [*here.parents, *below]:
+        if (folder / package / "__init__.py").is_file() or (folder / f"{package}.py").is_file():
+            if (folder / ".env").is_file():
+                return f"Its package is in {folder}: run fti there (`cd {folder}`)."
+            return (
+                f"Its package is in {folder}: put that folder on the import path "
+                f"(`export PYTHONPATH={folder}`, or `pip install -e` the project)."
+            )
+    return general
 
 
 def load_project(reference: str) -> Project:
@@ -572,8 +613,7 @@ def load_project(reference: str) -> Project:
     except (ImportError, AttributeError) as exc:
         raise ConfigError(
             f"cannot load project definition {reference!r}: {exc}. "
-            "Set FTI_PROJECT to 'package.module:attribute' of an importable module "
-            "(its folder on PYTHONPATH, or installed)."
+            + _where_to_import(module_name.partition(".")[0], exc)
         ) from exc
     if not isinstance(project, Project):
         raise ConfigError(

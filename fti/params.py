@@ -10,8 +10,12 @@ import yaml
 from fti.errors import ConfigError
 
 
-def load_params(path: Path, stage: str) -> dict[str, Any]:
-    """The ``stage`` section of ``path``; an empty dict when the file has none."""
+def read_params(path: Path) -> dict[str, Any]:
+    """The whole of ``path``: a mapping of sections (an empty file is no sections).
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or not a mapping of sections.
+    """
     if not path.exists():
         raise ConfigError(
             f"{path}: params file not found; set FTI_PARAMS_FILE to the project's params.yaml"
@@ -20,7 +24,17 @@ def load_params(path: Path, stage: str) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    section = data.get(stage, {})
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: must be a mapping of sections (train:, promote:, ...), "
+            f"got {type(data).__name__}"
+        )
+    return data
+
+
+def load_params(path: Path, stage: str) -> dict[str, Any]:
+    """The ``stage`` section of ``path``; an empty dict when the file has none."""
+    section = read_params(path).get(stage, {})
     if not isinstance(section, dict):
         raise ConfigError(
             f"{path}: section {stage!r} must be a mapping, got {type(section).__name__}"

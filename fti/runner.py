@@ -395,7 +395,7 @@ def summary(settings: Settings, day: date, seconds: float, what: str = "fti run"
     lines += [
         "",
         "Is everything fresh? `fti monitor health` (exit 1 when not); the same page in "
-        "Airflow: `make airflow`, then Browse -> fti health.",
+        "Airflow: `fti airflow` (in this folder), then Browse -> fti health.",
         "",
         f"See the top {first.name} scores:",
         '  fti sql "'

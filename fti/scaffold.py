@@ -7,8 +7,9 @@ is a Jinja2 template (``*.jinja``, rendered and written without the suffix); the
 so the wheel ships no hidden files and no importable modules of the template. The sample raw
 files are generated here, from a seeded generator, rather than stored as template files.
 
-The project is written into a temporary folder next to its destination and moved into place
-at the end, so a failure leaves no half-written project behind.
+The project is written into a temporary folder and moved into place at the end (the folder
+renamed, or, into an existing empty folder such as the current one of `fti new .`, its entries
+moved in), so a failure leaves no half-written project behind.
 """
 
 from __future__ import annotations
@@ -57,20 +58,23 @@ def create_project(name: str, parent: Path) -> Path:
     The folder holds the package (``name/project.py``: the definitions), ``params.yaml``,
     sample raw files in ``data/raw/sales/``, a test of the feature functions, ``.env``
     (FTI_PROJECT, FTI_HOME, FTI_RAW_PATH, FTI_PARAMS_FILE, relative to the folder), a
-    ``pyproject.toml`` and a README naming the next commands.
+    ``pyproject.toml`` and a README naming the next commands. ``parent/name`` may exist as
+    an empty folder (nothing in it but a ``.git``): the project is written into it.
 
     Raises:
         ConfigError: ``name`` cannot be a project package (not a lower-case identifier, a
-            keyword, a module that is already importable) or ``parent/name`` exists.
+            keyword, a module that is already importable) or ``parent/name`` exists and is
+            not an empty folder.
     """
     parent = Path(parent)
     if not parent.is_dir():
         raise ConfigError(f"cannot create project {name!r}: {parent} is not an existing folder")
     target = parent / name
-    if target.exists():  # first: the folder itself may be what makes the name importable
+    into = target.is_dir() and _empty(target)
+    if target.exists() and not into:
         raise ConfigError(
-            f"cannot create project {name!r}: {target} already exists; choose another name "
-            "or remove it"
+            f"cannot create project {name!r}: {target} already exists and is not an empty "
+            "folder; choose another name or an empty folder"
         )
     check_name(name)
     context = {
@@ -79,14 +83,41 @@ def create_project(name: str, parent: Path) -> Path:
         "end_date": SAMPLE.end.isoformat(),
         "stores": SAMPLE.stores,
     }
-    with tempfile.TemporaryDirectory(dir=parent, prefix=f".{name}-") as scratch:
+    # The scratch folder: inside the empty folder written into (its parent may not be
+    # writable), else beside the new folder (so the move is a rename on one file system).
+    with tempfile.TemporaryDirectory(dir=target if into else parent, prefix=f".{name}-") as scratch:
         staged = Path(scratch) / name
         render_template(files("fti").joinpath(*TEMPLATE), staged, name, context)
         write_sample(staged / "data" / "raw" / "sales", SAMPLE)
-        if target.exists():  # created meanwhile: never move over someone else's folder
+        if into:
+            _move_into(staged, target)
+        elif target.exists():  # created meanwhile: never move over someone else's folder
             raise ConfigError(f"cannot create project {name!r}: {target} already exists")
-        staged.rename(target)
+        else:
+            staged.rename(target)
     return target.resolve()
+
+
+def _empty(folder: Path) -> bool:
+    """Whether ``folder`` holds nothing a project could clash with (a ``.git`` is fine)."""
+    return all(entry.name == ".git" for entry in folder.iterdir())
+
+
+def _move_into(staged: Path, target: Path) -> None:
+    """Move the entries of ``staged`` into the folder ``target``; on a failure, those moved
+    go back, so ``target`` is left as it was."""
+    moved: list[Path] = []
+    try:
+        for entry in sorted(staged.iterdir()):
+            destination = target / entry.name
+            if destination.exists():  # created meanwhile: never move over someone else's file
+                raise ConfigError(f"cannot create the project in {target}: {destination} appeared")
+            entry.rename(destination)
+            moved.append(destination)
+    except BaseException:
+        for path in moved:
+            path.rename(staged / path.name)
+        raise
 
 
 def check_name(name: str) -> None:
@@ -114,10 +145,14 @@ def check_name(name: str) -> None:
 
 
 def _importable(name: str) -> bool:
+    """Whether ``name`` is a module or regular package already (a namespace package, any
+    folder of that name on the path, such as the empty folder the project goes into, is not:
+    a regular package wins over it wherever it is)."""
     try:
-        return importlib.util.find_spec(name) is not None
+        spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
         return False
+    return spec is not None and spec.origin is not None
 
 
 def render_template(

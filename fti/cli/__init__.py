@@ -17,6 +17,8 @@ stays fast.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -49,6 +51,13 @@ def global_options(
 ) -> None:
     """Options of every command. An error prints one line per problem on stderr and exits
     with code 1; --debug (or FTI_DEBUG=1) prints its traceback instead."""
+    # The project's folder (where `fti new` wrote the package and the .env that names it) is
+    # the folder fti runs in: like `python -m`, fti imports from it, without `pip install -e`.
+    # Last on the path, so it never shadows an installed module; `fti run` and `fti airflow`
+    # hand the folder on to Airflow's processes (fti.runner.airflow_variables).
+    here = str(Path.cwd())
+    if here not in sys.path:
+        sys.path.append(here)
 
 
 # Top-level commands, in the order `fti --help` lists them.

@@ -41,9 +41,13 @@ def _write_manifest(s: Any, quiet: bool = False) -> None:
 def check(as_json: JsonFlag = False) -> None:
     """Validate the project definition (FTI_PROJECT), list what it defines, write its manifest.
 
-    Exit code 1 with one line per problem when the definition breaks a rule.
+    Beyond the definition's own rules: params.yaml's train section against the models (a
+    section per model, hyper-parameters the estimator reads and accepts), the start date
+    against the first raw file of each source, and that file validated as a run would (its
+    schema, the entity keys' type). Exit code 1 with one line per problem.
     """
-    from fti.definitions import data_problems, load_project
+    from fti.checks import check_files
+    from fti.definitions import load_project
     from fti.errors import DefinitionError
     from fti.manifest import manifest_of
 
@@ -57,11 +61,13 @@ def check(as_json: JsonFlag = False) -> None:
     except FtiError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    problems = data_problems(project, s.raw_path)
-    for line in problems:
+    found = check_files(project, s)
+    for line in found.problems:
         typer.echo(f"error: {line}", err=True)
-    if problems:
+    if found.problems:
         raise typer.Exit(1)
+    for line in found.notes:
+        typer.echo(f"note: {line}", err=True)
     data = manifest_of(project, s.project)
     _write_manifest(s, quiet=as_json)
     if as_json:
@@ -75,7 +81,8 @@ def check(as_json: JsonFlag = False) -> None:
         within = "" if window is None or source.id_column is None else f" (within {window} days)"
         say(
             f"source {source.name}: {source.format}, time {source.time_column} ({source.timezone}), "
-            f"id {source.id_column or '-'}{within}, missing day: {source.missing_day}"
+            f"id {source.id_column or '-'}{within}, missing day: {source.missing_day}; "
+            f"{found.files[source.name]}"
         )
     for group in project.feature_groups:
         say(
@@ -96,23 +103,33 @@ def check(as_json: JsonFlag = False) -> None:
 
 def new(
     folder: Annotated[
-        str, typer.Argument(help="Folder to create; its name is the project's package name.")
+        str,
+        typer.Argument(
+            help="Folder to create, or an empty one (. for the current folder); its name is "
+            "the project's package name."
+        ),
     ],
 ) -> None:
     """Write a small, working project package to start from.
 
     It holds the definitions, params.yaml, a sample of raw files, a test of its feature
-    function, and the .env that points fti at it."""
+    function, and the .env that points fti at it. fti commands run in that folder find the
+    project there."""
+    import shlex
     from pathlib import Path
 
     from fti.scaffold import SAMPLE, create_project
 
-    target = Path(folder)
+    target = Path(folder).resolve()
     path = create_project(target.name, target.parent)
-    typer.echo(
-        f"created {path}\nnext:\n  cd {folder}\n  pip install -e .\n  python -m pytest tests\n"
-        f"  fti check\n  fti run --start {SAMPLE.start} --end {SAMPLE.end}"
-    )
+    steps = [] if path == Path.cwd().resolve() else [f"cd {shlex.quote(folder)}"]
+    steps += [
+        "python -m pytest tests",
+        "fti check",
+        f"fti run --start {SAMPLE.start} --end {SAMPLE.end}",
+        "fti airflow",
+    ]
+    typer.echo(f"created {path}\nnext, in that folder:\n" + "\n".join(f"  {s}" for s in steps))
 
 
 # ---- running the project through Airflow ------------------------------------------------------

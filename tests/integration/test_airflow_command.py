@@ -125,9 +125,12 @@ def test_the_pool_is_the_one_the_publish_tasks_run_in() -> None:
 def test_airflow_refuses_a_project_it_cannot_import_before_touching_anything(
     project: Path,
 ) -> None:
+    # fti imports a package from the folder it runs in: moved into src/, it is not found there.
+    (project / "src").mkdir()
+    (project / "corner_shop").rename(project / "src" / "corner_shop")
     done = run(project, user_shell(None), "fti", "airflow", "--prepare-only")
     assert done.returncode == 1
     [line] = done.stderr.splitlines()
     assert line.startswith("error: cannot load project definition 'corner_shop.project:project'")
-    assert "PYTHONPATH" in line
+    assert f"PYTHONPATH={project / 'src'}" in line
     assert not (project / ".fti").exists() and done.stdout == ""

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -78,8 +82,11 @@ def test_check_lists_the_project_and_writes_its_manifest(cli_env, tmp_path: Path
         "10 features from customer_activity, customer_profile",
     ]:
         assert line in shown
+    # The first raw file of each source is validated as a run would: the demo's few bad rows
+    # are a note on stderr, not a failure.
+    assert "2026-01-01.csv checked" in shown and "rows would be quarantined" in shown
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    checked = json.loads(fti("check", "--json"))
+    checked = json.loads(runner.invoke(app, ["check", "--json"]).stdout)
     assert checked["models"] == manifest["models"]
     assert {m["name"]: (m["task"], m["metric"], m["label"]) for m in checked["models"]} == {
         "churn": ("binary", "roc_auc", "churned_30d"),
@@ -98,6 +105,150 @@ def test_check_prints_every_problem_of_a_broken_definition(cli_env, monkeypatch)
     assert "ttl names 'crm', not one of its groups" in lines[1]
     monkeypatch.setenv("FTI_PROJECT", "no_such_module:project")
     assert "cannot load project definition 'no_such_module:project'" in fti("check", code=1)
+
+
+# ---- `fti check` on a project of `fti new`: what `fti run` would trip on -------------------------
+SHOP = "corner_shop"
+
+
+@pytest.fixture
+def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A project `fti new` wrote, the current folder (whose .env names it), as a user has it."""
+    for name in ("FTI_MANIFEST_PATH", "FTI_PROJECT", "FTI_HOME", "FTI_RAW_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the CLI puts the folder on it
+    monkeypatch.chdir(tmp_path)
+    fti("new", SHOP)
+    monkeypatch.chdir(tmp_path / SHOP)
+    yield tmp_path / SHOP
+    forget_shop()  # the next test's project is another folder
+
+
+def forget_shop() -> None:
+    """Import the project again at the next command, as a new `fti` process does."""
+    for module in [m for m in sys.modules if m == SHOP or m.startswith(f"{SHOP}.")]:
+        del sys.modules[module]
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} is not in {path}"
+    path.write_text(text.replace(old, new))
+    forget_shop()
+
+
+def check_errors() -> list[str]:
+    """`fti check`'s error lines; it must fail, and print nothing but them on stderr."""
+    result = runner.invoke(app, ["check"])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.splitlines()
+    assert lines and all(line.startswith("error: ") for line in lines), result.stderr
+    return [line.removeprefix("error: ") for line in lines]
+
+
+def test_check_of_a_new_project_validates_its_first_raw_file(shop: Path) -> None:
+    result = runner.invoke(app, ["check"])
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    assert "2025-01-01.csv checked, 5 of 5 rows accepted" in words(result.stdout)
+    # A bad row a run would set aside is a note: the run goes on.
+    first = shop / "data" / "raw" / "sales" / "2025-01-01.csv"
+    edit(first, "20250101-2,2,", "20250101-2,SEA,")
+    result = runner.invoke(app, ["check"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        f"note: {first}: 1 of 5 rows would be quarantined (first: line 3, store_id: parse as "
+        "int64 (got 'SEA')); `fti run` sets them aside and goes on\n"
+    )
+
+
+def test_check_names_the_file_column_and_rule_of_a_key_a_run_would_refuse(shop: Path) -> None:
+    first = shop / "data" / "raw" / "sales" / "2025-01-01.csv"
+    first.write_text(re.sub(r"(?m)^(20250101-\d),\d+,", r"\1,SEA,", first.read_text()))
+    # The schema parses the key as int64: every row breaks that rule, the run rejects the file.
+    assert check_errors() == [
+        f"{first}: 5 of 5 rows break a rule (first: line 2, store_id: parse as int64 (got "
+        "'SEA')); `fti run` would reject the file: fix it, or the schema of source 'sales'"
+    ]
+    # The schema takes any text, but the entity's key is int64: the run would fail staging it.
+    edit(
+        shop / SHOP / "project.py",
+        'KEY: pa.Column("int64", pa.Check.gt(0), nullable=False, coerce=True)',
+        "KEY: pa.Column(str, nullable=False)",
+    )
+    assert check_errors() == [
+        f"{first}: line 2, column 'store_id' holds 'SEA', not an int64 key of entity 'store'; "
+        "`fti run` would fail on it: declare the entity with dtype='string', or fix the file"
+    ]
+
+
+PARAMS_MISTAKES = [
+    (
+        "alpha: 1.0",
+        "alpha: abc",
+        "train.sales_forecast.alpha = 'abc': make_estimator failed on it (ValueError: could not "
+        "convert string to float: 'abc'); give it a value of the type it expects",
+    ),
+    (
+        "alpha: 1.0",
+        "alpha: -1",
+        "train.sales_forecast.alpha = -1: The 'alpha' parameter of Ridge must be a float in the "
+        "range [0.0, inf) or an array-like. Got -1.0 instead.",
+    ),
+    (
+        "alpha: 1.0",
+        "alpha: 1.0\n    alpah: 2",
+        "train.sales_forecast.alpah: make_estimator does not read this hyper-parameter (it reads "
+        "alpha); fix its name or remove it",
+    ),
+    (
+        "alpha: 1.0",
+        "alpha: 1.0\n    features: [store_sales.sales_14d]",
+        "train.sales_forecast.features: model 'sales_forecast': feature group 'store_sales' has "
+        "no feature 'sales_14d' (it has sales_7d, sales_28d, day_of_week)",
+    ),
+    (
+        "  sales_forecast:",
+        "  sales_forcast:",
+        "train.sales_forcast names no model of project 'corner_shop' (it has sales_forecast); "
+        "rename it or remove it",
+    ),
+    (
+        "  sales_forecast:",
+        "  sales_forcast:",
+        "train has no section for model 'sales_forecast'; add `sales_forecast: {}` under train "
+        "(its hyper-parameters; {} keeps the estimator's defaults)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), PARAMS_MISTAKES)
+def test_check_reads_params_yaml_a_section_per_model_and_its_hyper_parameters(
+    shop: Path, old: str, new: str, expected: str
+) -> None:
+    edit(shop / "params.yaml", old, new)
+    assert f"{shop / 'params.yaml'}: {expected}" in check_errors()
+
+
+def test_check_wants_the_start_date_at_the_first_raw_file(shop: Path) -> None:
+    project = shop / SHOP / "project.py"
+    edit(project, 'start_date="2025-01-01"', 'start_date="2024-12-30"')
+    assert check_errors() == [
+        "project 'corner_shop': start_date 2024-12-30 is before the first raw file of source "
+        f"'sales' (2025-01-01, in {shop / 'data' / 'raw' / 'sales'}); the runs of "
+        "2024-12-30..2024-12-31 would fail on their missing files: set start_date to "
+        "2025-01-01, or declare missing_day='empty' on the source"
+    ]
+
+
+def test_check_names_a_feature_declared_twice(shop: Path) -> None:
+    edit(
+        shop / SHOP / "project.py",
+        'FEATURES = ["sales_7d", "sales_28d", "day_of_week"]',
+        'FEATURES = ["sales_7d", "sales_28d", "day_of_week", "sales_7d"]',
+    )
+    assert check_errors() == [
+        "feature group 'store_sales': feature 'sales_7d' is declared twice; declare it once"
+    ]
 
 
 # The loop on PostgreSQL, the production database; the same commands run on SQLite, the
@@ -284,3 +435,41 @@ def test_errors_are_one_line_with_exit_code_1(cli_env) -> None:  # type: ignore[
     assert "is not GROUP=VERSION" in fti(
         "train", "--model", "churn", "--version", "customer_activity", code=2
     )
+
+
+# ---- help texts --------------------------------------------------------------------------------
+def all_commands() -> list[tuple[list[str], Any]]:
+    """Every command and group of `fti`, with the words that reach it."""
+    import typer
+
+    found = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        found.append((path, command))
+        if hasattr(command, "commands"):  # a group (typer's own click)
+            for name, sub in command.commands.items():
+                walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+COMMANDS = all_commands()
+
+
+@pytest.mark.parametrize(
+    ("path", "command"), COMMANDS, ids=[" ".join(path) or "fti" for path, _ in COMMANDS]
+)
+def test_help_shows_every_word_of_its_text(path: list[str], command: Any) -> None:
+    """`--help` prints the command's text and each option's help as written: rich markup eats
+    ``[start, end]`` (it printed "for : the history"), reST's double backquotes and roles
+    print as they are, and a summary line broken mid-sentence breaks the command list."""
+    result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    shown = words(re.sub(r"[│╭╮╰╯─]", " ", result.output))
+    texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+    for text in texts:
+        assert words(text) in shown, f"`fti {' '.join(path)} --help` lost part of: {text!r}"
+        assert not re.search(r"``|:\w+:`|\[[a-z][^\]]*\]", text), text
+    summary = (command.help or "").split("\n\n")[0]
+    assert "\n" not in summary, f"the summary of `fti {' '.join(path)}` spans lines: {summary!r}"

@@ -135,6 +135,38 @@ def test_a_project_that_does_not_import_is_one_line(
         assert "Set FTI_PROJECT to 'package.module:attribute'" in line
 
 
+@pytest.fixture
+def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project `fti new` wrote in tmp; the CLI puts the folder it runs in on sys.path."""
+    from fti.scaffold import create_project
+
+    monkeypatch.delenv("FTI_MANIFEST_PATH", raising=False)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    return create_project("corner_shop", tmp_path)
+
+
+def test_a_project_fti_cannot_import_names_its_folder_and_the_command(
+    home: Path, shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Run from the folder above the project's (no `cd`), the project named in the environment:
+    # its folder, with its .env, is where to run fti.
+    monkeypatch.chdir(shop.parent)
+    monkeypatch.setenv("FTI_PROJECT", "corner_shop.project:project")
+    for command in (["check"], ["run", "--start", "2025-01-01", "--end", "2025-04-30"]):
+        line = one_error(*command)
+        assert line.startswith("error: cannot load project definition 'corner_shop.project:")
+        assert line.endswith(f". Its package is in {shop}: run fti there (`cd {shop}`).")
+    # The package moved into src/ (no .env there): that folder goes on the import path.
+    monkeypatch.delenv("FTI_PROJECT")
+    (shop / "src").mkdir()
+    (shop / "corner_shop").rename(shop / "src" / "corner_shop")
+    monkeypatch.chdir(shop)  # its .env names the project
+    assert one_error("check").endswith(
+        f"Its package is in {shop / 'src'}: put that folder on the import path "
+        f"(`export PYTHONPATH={shop / 'src'}`, or `pip install -e` the project)."
+    )
+
+
 @pytest.mark.parametrize(
     "command",
     [

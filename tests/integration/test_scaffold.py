@@ -4,6 +4,8 @@ sample's last date; names that cannot be a project package are refused with thei
 
 from __future__ import annotations
 
+import os
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -208,11 +210,86 @@ def test_an_existing_folder_is_left_alone(tmp_path: Path) -> None:
     existing = tmp_path / NAME
     existing.mkdir()
     (existing / "notes.txt").write_text("mine")
-    with pytest.raises(ConfigError, match="already exists"):
+    with pytest.raises(ConfigError, match="already exists and is not an empty folder"):
         create_project(NAME, tmp_path)
     assert files_under(existing) == {"notes.txt"}
     with pytest.raises(ConfigError, match="not an existing folder"):
         create_project(NAME, tmp_path / "nowhere")
+
+
+# ---- from `fti new` to `fti run`, as a user types them -----------------------------------------
+FTI = Path(sys.executable).with_name("fti")  # the console script of this environment
+
+
+def user_shell() -> dict[str, str]:
+    """A user's environment: none of the test session's FTI_ or Airflow settings, no
+    PYTHONPATH (fti reads the project's .env)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FTI_", "AIRFLOW"))}
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def fti(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [str(FTI), *args], cwd=cwd, env=user_shell(), capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_new_dot_writes_into_the_current_empty_folder_and_fti_finds_it_there(
+    tmp_path: Path,
+) -> None:
+    """`mkdir corner_shop && cd corner_shop && fti new .`, then `fti check` and the environment
+    `fti run` hands Airflow: the project is found from its folder, without `pip install -e .`
+    or PYTHONPATH."""
+    folder = tmp_path / NAME
+    folder.mkdir()
+    (folder / ".git").mkdir()  # `git init` first is fine
+    said = fti(folder, "new", ".").stdout
+    assert said.splitlines() == [
+        f"created {folder}",
+        "next, in that folder:",
+        "  python -m pytest tests",
+        "  fti check",
+        f"  fti run --start {SAMPLE.start} --end {SAMPLE.end}",
+        "  fti airflow",
+    ]
+    assert {".env", f"{NAME}/project.py", "params.yaml"} <= files_under(folder)
+    assert [p.name for p in folder.iterdir() if p.name.startswith(f".{NAME}-")] == []
+    checked = fti(folder, "check")
+    assert f"project {NAME} ({REFERENCE})" in checked.stdout and checked.stderr == ""
+    printed = dict(
+        shlex.split(line)[0].split("=", 1)
+        for line in fti(folder, "airflow-env").stdout.splitlines()
+    )
+    assert printed["PYTHONPATH"] == str(folder) and printed["FTI_PROJECT"] == REFERENCE
+
+
+def test_new_writes_into_an_existing_empty_folder_and_says_where_to_go(tmp_path: Path) -> None:
+    (tmp_path / NAME).mkdir()
+    said = fti(tmp_path, "new", NAME).stdout.splitlines()
+    assert said[:3] == [f"created {tmp_path / NAME}", "next, in that folder:", f"  cd {NAME}"]
+    assert "pip install" not in " ".join(said)
+    assert (tmp_path / NAME / NAME / "project.py").is_file()
+    assert list(tmp_path.iterdir()) == [tmp_path / NAME]
+
+
+def test_the_run_summary_advises_fti_airflow(project: Path, tmp_path: Path) -> None:
+    """A project's user has `fti airflow`; `make airflow` is the fti repository's own."""
+    from fti.runner import summary
+
+    settings = Settings(  # type: ignore[call-arg]  # the validator fills the other paths
+        home=tmp_path / "home",
+        raw_path=project / "data" / "raw",
+        params_file=project / "params.yaml",
+        project=REFERENCE,
+        manifest_path=tmp_path / "manifest.json",
+    )
+    initialise(settings)
+    said = summary(settings, SAMPLE.end, 1.0)
+    assert "`fti airflow` (in this folder), then Browse -> fti health" in said
+    assert "make " not in said
 
 
 def test_a_failure_half_way_leaves_nothing_behind(

@@ -94,6 +94,16 @@ def test_the_demo_project_is_sound_and_resolves_features_across_groups() -> None
             "model 'churn': label group 'churned_30d' is not in the project's labels",
         ),
         (
+            dataclasses.replace(
+                PROJECT,
+                feature_groups=[
+                    demo.activity,
+                    dataclasses.replace(demo.profile, features=[*demo.profile.features, "plan"]),
+                ],
+            ),
+            "feature group 'customer_profile': feature 'plan' is declared twice; declare it once",
+        ),
+        (
             replace_model(task="ranking"),
             "model 'churn': task 'ranking' is not one of",
         ),
@@ -176,6 +186,31 @@ def test_a_feature_name_in_two_groups_must_be_chosen() -> None:
         project.model_features(
             dataclasses.replace(model, features=["customer_profile.*", "customer_twin.*"]), ["plan"]
         )
+
+
+def test_a_feature_params_yaml_picks_by_a_name_two_groups_have_names_both(
+    tmp_path: Path,
+) -> None:
+    """The training form's (and params.yaml's) ``features`` may name a bare column: one two of
+    the model's groups both have is named with both groups, before a run trips on it."""
+    from fti.checks import params_problems
+
+    twin = dataclasses.replace(demo.profile, name="customer_twin")
+    model = dataclasses.replace(
+        demo.churn, features=["customer_activity.*", "customer_profile.plan", "customer_twin.*"]
+    )
+    project = dataclasses.replace(
+        PROJECT, feature_groups=[*PROJECT.feature_groups, twin], models=[model, demo.spend]
+    )
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "train:\n  churn: {max_iter: 10, features: [plan, tenure_days]}\n  spend: {max_iter: 10}\n"
+    )
+    assert params_problems(project, params) == [
+        f"{params}: train.churn.features: model 'churn': feature 'plan' is in customer_profile "
+        "and customer_twin of its groups (customer_activity, customer_profile, customer_twin); "
+        "name it as 'group.column'"
+    ]
 
 
 def test_a_source_not_listed_in_the_project_is_refused() -> None:

@@ -1,0 +1,317 @@
+"""What `fti check` checks beyond the definition itself: what `fti run` would trip on.
+
+- **params.yaml**: one ``train.<model>`` section per model of the project and none for a model
+  it does not have; each section is given to the model's estimator function as a run gives it,
+  so a value the function cannot use (``alpha: abc`` where it calls ``float``) or a key it
+  never reads (a misspelt ``alpah``) is named with its path in the file; scikit-learn's own
+  check of its parameters (what ``fit`` runs first) judges the estimator it returns. A
+  ``features`` list there must name features of the model.
+- **raw files**: the start date against each source's first file (``data_problems``), then
+  that source's first file from the start date on, read and validated as a run validates it
+  (``fti.validation``), and the keys of the project's entities in it as the run stages them
+  (an ``int64`` entity whose key column holds ``SEA`` fails there).
+
+Each problem is one line naming the file, the key or column and the rule, and what to do.
+Rows a run would quarantine without failing are notes, not problems.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fti.definitions import Model, Project, Source, data_problems, raw_files
+from fti.errors import ConfigError, DefinitionError, InputFileError
+from fti.params import read_params
+from fti.settings import Settings
+
+
+@dataclass
+class Findings:
+    """``problems``: `fti run` would fail on each (`fti check` exits 1); ``notes``: worth
+    knowing, no failure; ``files``: per source, the raw file checked and what it held."""
+
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def check_files(project: Project, settings: Settings) -> Findings:
+    """Check params.yaml and the raw files against a project whose definition is sound."""
+    findings = Findings(
+        problems=data_problems(project, settings.raw_path)
+        + params_problems(project, settings.params_file)
+    )
+    for source in project.sources:
+        _check_first_file(project, source, settings, findings)
+    return findings
+
+
+# ---- params.yaml ------------------------------------------------------------------------------
+def params_problems(project: Project, path: Path) -> list[str]:
+    """The problems of params.yaml's ``train`` section, one line each naming its key."""
+    try:
+        train = read_params(path).get("train")
+    except ConfigError as exc:
+        return [str(exc)]
+    models = [model.name for model in project.models]
+    if train is None:
+        train = {}
+    if not isinstance(train, dict):
+        return [
+            f"{path}: train must be a mapping with one section per model ({', '.join(models)}), "
+            f"got {type(train).__name__}"
+        ]
+    problems = [
+        f"{path}: train.{name} names no model of project {project.name!r} (it has "
+        f"{', '.join(models)}); rename it or remove it"
+        for name in train
+        if name not in models
+    ]
+    for model in project.models:
+        where = f"{path}: train.{model.name}"
+        if model.name not in train:
+            problems.append(
+                f"{path}: train has no section for model {model.name!r}; add `{model.name}: {{}}` "
+                "under train (its hyper-parameters; {} keeps the estimator's defaults)"
+            )
+        elif not isinstance(train[model.name], dict):
+            got = "nothing" if train[model.name] is None else type(train[model.name]).__name__
+            problems.append(
+                f"{where} must be a mapping of hyper-parameters, got {got} (write {{}} for none)"
+            )
+        else:
+            problems += _hyper_parameter_problems(project, model, train[model.name], where)
+    return problems
+
+
+def _hyper_parameter_problems(
+    project: Project, model: Model, section: dict[str, Any], where: str
+) -> list[str]:
+    """Build the model's estimator from ``section`` as training does (``features`` is not a
+    hyper-parameter: it picks the features)."""
+    problems = []
+    params = dict(section)
+    picked = params.pop("features", None)
+    if picked is not None:
+        if not isinstance(picked, list) or not all(isinstance(f, str) for f in picked):
+            problems.append(f"{where}.features must be a list of 'group.column' names")
+        else:
+            try:
+                project.model_features(model, picked)
+            except DefinitionError as exc:
+                problems.append(f"{where}.features: {exc}")
+    function = getattr(model.estimator, "__name__", "the estimator function")
+    read = _ReadKeys(params)
+    try:
+        estimator = model.estimator(read, [f.name for f in project.model_features(model)])
+    except Exception as exc:  # noqa: BLE001 - the team's code: its failure is the finding
+        said = f"{type(exc).__name__}: {exc}"
+        if read.last is None:
+            return [*problems, f"{where}: {function}(params, features) failed ({said})"]
+        return [
+            *problems,
+            f"{where}.{read.last} = {params[read.last]!r}: {function} failed on it ({said}); "
+            "give it a value of the type it expects",
+        ]
+    if not read.whole:
+        asked = sorted(k for k in params if k in read.asked)
+        problems += [
+            f"{where}.{key}: {function} does not read this hyper-parameter (it reads "
+            f"{', '.join(asked) or 'none of them'}); fix its name or remove it"
+            for key in params
+            if key not in read.asked
+        ]
+    return problems + _estimator_problems(estimator, params, where)
+
+
+class _ReadKeys(dict[str, Any]):
+    """Hyper-parameters that remember which keys the estimator function asked for (``asked``,
+    ``last``); reading them whole (iterating, copying, ``**params``) asks for every key."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        super().__init__(values)
+        self.asked: set[str] = set()
+        self.last: str | None = None  # the latest key asked for that is there
+        self.whole = False
+
+    def _ask(self, key: Any) -> None:
+        self.asked.add(key)
+        if super().__contains__(key):
+            self.last = key
+
+    def __getitem__(self, key: str) -> Any:
+        self._ask(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._ask(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self._ask(key)
+        return super().__contains__(key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self._ask(key)
+        return super().pop(key, *default)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._ask(key)
+        return super().setdefault(key, default)
+
+    def _all(self) -> None:
+        self.whole = True
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        self._all()
+        return super().__iter__()
+
+    def keys(self):  # type: ignore[no-untyped-def]
+        self._all()
+        return super().keys()
+
+    def items(self):  # type: ignore[no-untyped-def]
+        self._all()
+        return super().items()
+
+    def values(self):  # type: ignore[no-untyped-def]
+        self._all()
+        return super().values()
+
+    def copy(self) -> dict[str, Any]:
+        self._all()
+        return dict(super().items())
+
+    def __or__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
+        self._all()
+        return dict(super().items()) | other
+
+    def __ror__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
+        self._all()
+        return other | dict(super().items())
+
+
+SKLEARN_PARAMETER = re.compile(r"The '(\w+)' parameter of \w+ must be")
+
+
+def _estimator_problems(estimator: Any, params: dict[str, Any], where: str) -> list[str]:
+    """scikit-learn's check of the parameters of the estimator and of every estimator in it
+    (``_validate_params``: what ``fit`` runs first), naming the params.yaml key when one
+    key holds the refused value."""
+    if not hasattr(estimator, "get_params"):
+        return []
+    try:
+        nested = estimator.get_params(deep=True).values()
+    except Exception:  # noqa: BLE001 - not scikit-learn's: nothing to check here
+        return []
+    parts = {id(p): p for p in [estimator, *nested] if hasattr(p, "_validate_params")}
+    problems = []
+    for part in parts.values():
+        try:
+            part._validate_params()
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{where}{_key_of(part, exc, params)}: {exc}")
+    return problems
+
+
+def _key_of(part: Any, error: Exception, params: dict[str, Any]) -> str:
+    """``.key = value`` of the one params.yaml key that holds the value scikit-learn refused."""
+    named = SKLEARN_PARAMETER.search(str(error))
+    if named is None:
+        return ""
+    value = part.get_params(deep=False).get(named.group(1))
+    keys = [k for k, v in params.items() if _same(v, value)]
+    return f".{keys[0]} = {params[keys[0]]!r}" if len(keys) == 1 else ""
+
+
+def _same(written: Any, given: Any) -> bool:
+    """Whether a params.yaml value is the one the estimator got (``-1`` and ``-1.0`` are)."""
+    number = (int, float)
+    if isinstance(written, bool) or isinstance(given, bool):
+        return written is given
+    if not (
+        type(written) is type(given) or (isinstance(written, number) and isinstance(given, number))
+    ):
+        return False
+    try:
+        return bool(written == given)
+    except (TypeError, ValueError):
+        return False
+
+
+# ---- raw files --------------------------------------------------------------------------------
+def _check_first_file(
+    project: Project, source: Source, settings: Settings, findings: Findings
+) -> None:
+    """Validate ``source``'s first raw file from the start date on, as its run would."""
+    from fti.validation import is_over_threshold, read_raw_file, validate_frame
+
+    files = raw_files(settings.raw_path, source)
+    days = sorted(day for day in files if day >= project.first_date)
+    if not days:
+        findings.files[source.name] = "no raw file from the start date on yet"
+        return
+    day, path = days[0], files[days[0]]
+    share, min_rows = settings.max_quarantine_share, settings.quarantine_min_rows
+    try:
+        raw = read_raw_file(path, source)
+        result = validate_frame(raw.frame, source, day, path, raw.malformed, share, min_rows)
+    except InputFileError as exc:
+        findings.problems.append(str(exc))
+        return
+    unit = "row" if source.format == "parquet" else "line"
+    findings.files[source.name] = (
+        f"{path.name} checked, {result.rows_accepted} of {result.rows_read} rows accepted"
+    )
+    if result.rows_bad:
+        first = result.quarantined.iloc[0]
+        said = f"first: {unit} {first['row_number']}, {first['rule']}"
+        rejected = result.over_threshold or result.rows_accepted == 0
+        rejected = rejected or is_over_threshold(result.rows_bad, result.rows_read, share, min_rows)
+        if rejected:
+            findings.problems.append(
+                f"{path}: {'at least ' if result.over_threshold else ''}{result.rows_bad} of "
+                f"{result.rows_read} rows break a rule ({said}); `fti run` would reject the "
+                f"file: fix it, or the schema of source {source.name!r}"
+            )
+            return
+        findings.notes.append(
+            f"{path}: {result.rows_bad} of {result.rows_read} rows would be quarantined "
+            f"({said}); `fti run` sets them aside and goes on"
+        )
+    for entity in project.entities:
+        if entity.key not in source.columns or entity.dtype != "int64":
+            continue  # any value makes a string key
+        bad = _first_non_integer(result.accepted[entity.key].to_numpy())
+        if bad is None:
+            continue
+        (value,) = bad
+        text = raw.frame[entity.key]
+        lines = text.index[text == value] if isinstance(value, str) else text.index[text.isna()]
+        at = f"{unit} {lines[0]}, " if len(lines) else ""
+        findings.problems.append(
+            f"{path}: {at}column {entity.key!r} holds {value!r}, not an int64 key of entity "
+            f"{entity.name!r}; `fti run` would fail on it: declare the entity with "
+            "dtype='string', or fix the file"
+        )
+
+
+def _first_non_integer(values: np.ndarray) -> tuple[Any] | None:
+    """The first value that is no int64 key as a run stages keys (``fti.features.shards``), or
+    None when every one is."""
+    try:
+        np.asarray(values, dtype="int64")
+        return None
+    except (TypeError, ValueError, OverflowError):
+        pass
+    for value in values:
+        try:
+            np.asarray([value], dtype="int64")
+        except (TypeError, ValueError, OverflowError):
+            return (value,)
+    return None

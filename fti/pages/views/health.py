@@ -104,6 +104,7 @@ class DagRuns:
 @dataclass(frozen=True)
 class HealthPage:
     now: datetime
+    newest_raw_date: date | None  # judged on the data (monitor.now: data): nothing later is due
     nights: int
     healthy: bool
     problems: list[str]
@@ -176,6 +177,7 @@ def health_page(
     nights = result.nights
     return HealthPage(
         now=result.now,
+        newest_raw_date=result.through,
         nights=nights,
         healthy=not problems and result.healthy,
         problems=problems,

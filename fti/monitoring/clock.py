@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from fti.definitions import Project
+from fti.definitions import DEFAULT_FRESHNESS, Project
 from fti.errors import ConfigError, FtiError
 from fti.params import load_params
 from fti.settings import Settings
@@ -31,6 +31,7 @@ from fti.settings import Settings
 CLOCK, DATA, GIVEN = "clock", "data", "given"
 KEY = "now"  # params.yaml: monitor.now
 RAW_RECHECK_SECONDS = 60.0  # how long `fti serve` trusts the newest raw date it read
+PAST_DATA_DAYS = 30  # every item at least this far behind the clock: past data, not a late night
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ def configured_now(settings: Settings) -> str | datetime:
     """
     value = load_params(settings.params_file, "monitor").get(KEY, CLOCK)
     try:
-        return value.astimezone(UTC) if isinstance(value, datetime) else parse_now(str(value))
+        # YAML reads an unquoted 2026-05-01T06:00 as a naive datetime: UTC, as on the command line
+        return parse_now(value.isoformat() if isinstance(value, date) else str(value))
     except ValueError as exc:
         raise ConfigError(
             f"{settings.params_file}: monitor.now: {exc}; set it to clock (production), data "
@@ -93,8 +95,8 @@ def judging_moment(now: str | None, settings: Settings, project: Project) -> Mom
     if chosen == CLOCK:
         return Moment(datetime.now(UTC), CLOCK)
     newest = require_newest_raw_date(project, settings.raw_path)
-    items = [*project.groups, *project.models]
-    return Moment(max(item.fresh_by.due(newest) for item in items), DATA, newest)
+    due = [item.fresh_by.due(newest) for item in [*project.groups, *project.models]]
+    return Moment(max(due, default=DEFAULT_FRESHNESS.due(newest)), DATA, newest)
 
 
 def serving_day(now: str | None, settings: Settings, project: Project) -> Callable[[], date]:
@@ -155,9 +157,6 @@ def _file_date(stem: str) -> date | None:
         return None
 
 
-PAST_DATA_DAYS = 30  # every item at least this far behind the clock: past data, not a late night
-
-
 def past_data_hint(moment: Moment, days_behind: list[int | None]) -> str | None:
     """A line for a project judged on the clock whose every group, label group and model that
     holds anything is ``PAST_DATA_DAYS`` or more behind (``days_behind``: one per item, None:
@@ -167,6 +166,6 @@ def past_data_hint(moment: Moment, days_behind: list[int | None]) -> str | None:
         return None
     return (
         f"everything is {min(behind)} day(s) or more behind the clock: for a project on past "
-        "data, set `now: data` in params.yaml's monitor section (judged on the newest raw date) "
-        "or pass --now"
+        "data, set now: data in params.yaml's monitor section to judge on the newest raw date "
+        "(--now data for one command)"
     )

@@ -175,7 +175,7 @@ def health(
     from fti.db.engine import session_scope
     from fti.definitions import load_project
     from fti.errors import FtiError
-    from fti.monitoring.clock import judging_moment
+    from fti.monitoring.clock import judging_moment, past_data_hint
     from fti.monitoring.health import health as judge
     from fti.monitoring.realized import realized_rules
     from fti.pages.views.health import health_page, nightly
@@ -204,7 +204,8 @@ def health(
             session, result.now.date() - timedelta(days=nights), result.now.date()
         )
     runs, missing = dag_runs(request, settings, result.now, nights)
-    view = health_page(result, validations, predictions, urls(request), runs, missing)
+    hint = past_data_hint(moment, [f.days_behind for f in result.freshness])
+    view = health_page(result, validations, predictions, urls(request), runs, missing, hint)
     return render(request, "health.html", page=page, view=view)
 
 

@@ -218,9 +218,20 @@ def test_a_rejected_raw_file_is_a_failure_and_its_night_goes_stale(
 
 
 def test_a_bad_now_is_a_usage_error(health_settings: Settings) -> None:
-    result = runner.invoke(app, ["monitor", "health", "--now", "yesterday"])
-    assert result.exit_code == 2
-    assert "'yesterday' is not an ISO date and time" in result.output
+    for command in (["monitor", "health"], ["monitor", "runs"], ["serve", "--insecure-no-token"]):
+        result = runner.invoke(app, [*command, "--now", "yesterday"])
+        assert result.exit_code == 2, result.output
+        said = " ".join(result.output.replace("\u2502", " ").split())  # typer's box, unwrapped
+        assert "'yesterday' is not an ISO date and time, 'clock' or 'data'" in said
+    params = health_settings.params_file
+    params.write_text(yaml.safe_dump({"monitor": {"now": "soon"}}))
+    result = runner.invoke(app, ["monitor", "gaps"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: {params}: monitor.now: 'soon' is not an ISO date and time, 'clock' or 'data'; "
+        "set it to clock (production), data (a project on past data) or a moment such as "
+        "2026-05-01T06:00"
+    )
 
 
 def test_a_project_on_past_data_is_judged_on_its_newest_raw_date(
@@ -250,7 +261,7 @@ def test_a_project_on_past_data_is_judged_on_its_newest_raw_date(
     assert report["now_from"] == "clock" and report["newest_raw_date"] is None
     assert {row["status"] for row in report["freshness"]} == {"stale"}
     assert behind.stderr.splitlines()[-1].startswith("everything is ")
-    assert "set `now: data` in params.yaml's monitor section" in behind.stderr
+    assert "set now: data in params.yaml's monitor section" in behind.stderr
 
     params = yaml.safe_load(s.params_file.read_text())
     s.params_file.write_text(yaml.safe_dump(params | {"monitor": {"now": "data"}}))

@@ -117,6 +117,7 @@ class HealthPage:
     scored_chart: Chart
     runs: DagRuns | None
     runs_missing: str | None
+    hint: str | None = None  # everything far behind the clock: say how to judge on the data
 
 
 def fix(failure: Failure) -> str:
@@ -155,6 +156,7 @@ def health_page(
     urls: Urls,
     runs: Runs | None = None,
     runs_missing: str | None = None,
+    hint: str | None = None,
 ) -> HealthPage:
     since = result.now.date() - timedelta(days=result.nights)
     dates = [since + timedelta(days=n) for n in range((result.now.date() - since).days + 1)]
@@ -274,6 +276,7 @@ def health_page(
         ),
         runs=dag_runs(runs, urls) if runs is not None else None,
         runs_missing=runs_missing,
+        hint=hint,
     )
 
 

@@ -3,8 +3,7 @@ and the platform's health."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,24 +11,33 @@ from fti.cli import output
 from fti.cli.options import JsonFlag, parse_date, settings
 from fti.errors import FtiError
 
+if TYPE_CHECKING:
+    from fti.definitions import Project
+    from fti.monitoring.clock import Moment
+    from fti.settings import Settings
+
 monitor_app = typer.Typer(
     help="Drift, model-quality reports, gaps and platform health.", no_args_is_help=True
 )
 
 NowOption = Annotated[
     str | None,
-    typer.Option(help="The moment to judge at, ISO (default: now; without offset: UTC)."),
+    typer.Option(
+        help="When to judge: clock (the current time), data (the newest raw date: a project on "
+        "past data) or an ISO date and time (without offset: UTC). Default: params.yaml's "
+        "monitor.now, else clock."
+    ),
 ]
 
 
-def _moment(now: str | None) -> datetime:
-    """``--now`` as a datetime (the current time when not given)."""
+def judging(now: str | None, s: Settings, project: Project) -> Moment:
+    """``--now`` (or params.yaml's ``monitor.now``) as a moment (fti.monitoring.clock)."""
+    from fti.monitoring.clock import judging_moment
+
     try:
-        return datetime.fromisoformat(now) if now else datetime.now(UTC)
+        return judging_moment(now, s, project)
     except ValueError as exc:
-        raise typer.BadParameter(
-            f"{now!r} is not an ISO date and time", param_hint="--now"
-        ) from exc
+        raise typer.BadParameter(str(exc), param_hint="--now") from exc
 
 
 @monitor_app.command("report")
@@ -58,7 +66,11 @@ def monitor_report(
 @monitor_app.command("gaps")
 def monitor_gaps(
     through: Annotated[
-        str | None, typer.Option(help="Last day expected (default: yesterday, UTC).")
+        str | None,
+        typer.Option(
+            help="Last day expected (default: after params.yaml's monitor.now: yesterday, UTC, "
+            "on the clock; the newest raw date on the data)."
+        ),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -68,10 +80,15 @@ def monitor_gaps(
     any."""
     from datetime import timedelta
 
-    from fti.pipelines.runs import find_gaps
+    from fti.pipelines.runs import find_gaps, setup
 
-    day = parse_date(through) if through else datetime.now(UTC).date() - timedelta(days=1)
-    gaps: list[dict[str, Any]] = [gap.as_dict() for gap in find_gaps(day, settings())]
+    s, project = setup(settings())
+    if through:
+        day = parse_date(through)
+    else:
+        moment = judging(None, s, project)
+        day = moment.through or moment.at.date() - timedelta(days=1)
+    gaps: list[dict[str, Any]] = [gap.as_dict() for gap in find_gaps(day, s)]
     if as_json:
         output.emit(gaps, True)
     elif not gaps:
@@ -143,18 +160,25 @@ def monitor_health(
     failed runs of the last nights. With FTI_AIRFLOW_API_URL set, also the pipelines' DAG runs
     from Airflow's REST API (a failed one counts until a later run of its night succeeded)."""
     from fti.db.engine import session_scope
+    from fti.monitoring.clock import past_data_hint
     from fti.monitoring.health import REALIZED_COLUMNS, health
     from fti.monitoring.realized import realized_rules
     from fti.pipelines.runs import setup
     from fti.store.versions import FeatureStore
 
-    moment = _moment(now)
     s, project = setup(settings())
+    moment = judging(now, s, project)
     with session_scope(s.db_url) as session:
         result = health(
-            session, project, moment, nights, FeatureStore(s.store_path), realized_rules(s)
+            session,
+            project,
+            moment.at,
+            nights,
+            FeatureStore(s.store_path),
+            realized_rules(s),
+            moment.through,
         )
-    report = result.as_dict()
+    report = result.as_dict() | {"now_from": moment.how}
     run_problems: list[str] = []
     if s.airflow_api_url:  # the runs too, only where an Airflow API is configured
         from fti.monitoring.runs import project_runs
@@ -171,6 +195,7 @@ def monitor_health(
     if as_json:
         output.emit(report, True)
     else:
+        output.console.print(f"judged at {result.now:%Y-%m-%d %H:%M} UTC ({moment.describe()})")
         rows = [
             f.as_dict() | {"age_hours": None if f.age_hours is None else f"{f.age_hours:.1f}"}
             for f in result.freshness
@@ -184,7 +209,8 @@ def monitor_health(
         output.emit([r.row() for r in result.realized], False, list(REALIZED_COLUMNS))
         if report.get("runs"):
             _print_runs(report["runs"])
-    for line in result.problems() + run_problems:
+    hint = past_data_hint(moment, [f.days_behind for f in result.freshness])
+    for line in result.problems() + run_problems + ([hint] if hint else []):
         typer.echo(line, err=True)
     if not result.healthy or run_problems:
         raise typer.Exit(1)
@@ -203,8 +229,10 @@ def monitor_runs(
     FTI_AIRFLOW_API_PASSWORD): state, duration, retries, failed tasks and a link to each run's
     page. A failed run is resolved once a later run of the same DAG and night succeeded."""
     from fti.monitoring.runs import project_runs
+    from fti.pipelines.runs import setup
 
-    runs = project_runs(settings(), _moment(now), nights).as_dict()
+    s, project = setup(settings())
+    runs = project_runs(s, judging(now, s, project).at, nights).as_dict()
     if as_json:
         output.emit(runs, True)
         return

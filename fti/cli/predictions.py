@@ -49,6 +49,14 @@ def serve(
             help="Serve without authentication when FTI_SERVE_TOKEN is not set (trusted networks only).",
         ),
     ] = False,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            help="The day staleness is judged on: clock (today, UTC), data (the day after the "
+            "newest raw date: a project on past data) or an ISO date. Default: params.yaml's "
+            "monitor.now, else clock."
+        ),
+    ] = None,
 ) -> None:
     """Real-time scoring service: POST /models/{name}/predict; /health, /ready, /metrics.
 
@@ -60,6 +68,8 @@ def serve(
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import uvicorn
 
+    from fti.monitoring.clock import serving_day
+    from fti.pipelines.runs import setup
     from fti.serve.app import create_app
     from fti.serve.config import serve_config
 
@@ -69,10 +79,18 @@ def serve(
             "FTI_SERVE_TOKEN is not set: set it to a long random secret (e.g. `openssl rand "
             "-hex 32`), or pass --insecure-no-token to serve without authentication"
         )
+    s, project = setup(settings())
+    try:
+        today = serving_day(now, s, project)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--now") from exc
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    uvicorn.run(create_app(settings(), config), host=host, port=port, log_level="info")
+    logging.getLogger("fti.serve").info(
+        "staleness judged on %s (now: %s)", today(), now or "params.yaml monitor.now"
+    )
+    uvicorn.run(create_app(s, config, project, today), host=host, port=port, log_level="info")
 
 
 @predictions_app.command("runs")

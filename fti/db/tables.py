@@ -243,6 +243,9 @@ class PredictionRun(Base):
     warnings: Mapped[list[Any] | None] = mapped_column(JSON)
     # True when a feature's or the prediction's drift passed its threshold (see drift_results).
     drift_breached: Mapped[bool | None] = mapped_column(Boolean)
+    # What its drift was judged on: {"days": N (monitor.window_days), "dates": [as-of dates
+    # pooled, this run's last], "rows": scored rows pooled}. Migration 0013.
+    drift_window: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Prediction(Base):
@@ -304,7 +307,12 @@ class DriftResult(Base):
     breached: Mapped[bool] = mapped_column(Boolean)
     bins: Mapped[list[Any]] = mapped_column(JSON)  # bin labels
     expected: Mapped[list[Any]] = mapped_column(JSON)  # training counts per bin
-    observed: Mapped[list[Any]] = mapped_column(JSON)  # scored counts per bin
+    # Scored counts per bin judged: this run's and those of the earlier dates its window pooled
+    # (prediction_runs.drift_window).
+    observed: Mapped[list[Any]] = mapped_column(JSON)
+    # This run's own scored counts per bin (what a later run's window pools); None before 0013,
+    # when ``observed`` was the run's own. Migration 0013.
+    run_observed: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class OnlineRow(Base):

@@ -15,6 +15,11 @@ A batch of fewer than ``Thresholds.min_rows`` rows is not judged: with a handful
 bins are empty and PSI is large whatever the distribution (one row scores a PSI of 8.3 against
 ten equal bins). Its results still carry PSI and the p-value, for information, but never a
 breach, and say why (``judged`` false, ``reason`` "not enough rows to judge: 1 < 100").
+
+A series of a few rows a day is judged at all by pooling: with ``Thresholds.window_days`` N, a
+run's counts are merged (``DriftCounter.merge``) with those of the newest runs of the N - 1
+dates before it that the same model version scored (fti.monitoring.results.window_counts), and
+the window is judged as one batch.
 """
 
 from __future__ import annotations
@@ -39,21 +44,31 @@ FLOOR = 1e-4  # share used for an empty bin, so PSI stays finite
 class Thresholds:
     psi: float = 0.2  # 0.1-0.2 is commonly read as "moderate", above 0.2 as "significant"
     p_value: float = 0.001  # reported, not a breach on its own
-    min_rows: int = 100  # scored rows a run needs before its drift is judged
+    min_rows: int = 100  # scored rows a run (its window) needs before its drift is judged
+    window_days: int = 1  # as-of dates pooled: the run's and the N - 1 before it
 
     @classmethod
     def from_params(cls, section: dict[str, Any]) -> Thresholds:
-        """The ``monitor`` section of params.yaml: psi_threshold, p_value, min_rows."""
+        """The ``monitor`` section of params.yaml: psi_threshold, p_value, min_rows,
+        window_days."""
         min_rows = int(section.get("min_rows", cls.min_rows))
         if min_rows < 1:
             raise ConfigError(
                 f"monitor.min_rows must be at least 1, got {min_rows}: set it in params.yaml "
                 "to the fewest scored rows a run needs before its drift is judged"
             )
+        window_days = section.get("window_days", cls.window_days)
+        if isinstance(window_days, bool) or not isinstance(window_days, int) or window_days < 1:
+            raise ConfigError(
+                f"monitor.window_days must be a whole number of days, at least 1, got "
+                f"{window_days!r}: set it in params.yaml to the as-of dates a run's drift pools "
+                "(1: the run's own rows)"
+            )
         return cls(
             psi=float(section.get("psi_threshold", cls.psi)),
             p_value=float(section.get("p_value", cls.p_value)),
             min_rows=min_rows,
+            window_days=window_days,
         )
 
     def unjudged(self, rows: int) -> str | None:

@@ -8,7 +8,8 @@ expectation (``fresh_by``, fti.definitions.Freshness) says is due at ``now``:
 - a model: the newest as-of date a prediction run scored successfully.
 
 ``fresh`` holds the due date (or nothing is due yet), ``stale`` lags behind it, ``never`` has
-nothing yet though something is due. Failures are what fti's own tables record for the last
+nothing yet though something is due. Judged on the data (``through``, fti.monitoring.clock), no
+date after the newest raw date is due, whatever ``now``. Failures are what fti's own tables record for the last
 ``nights`` nights: prediction runs that failed (``resolved`` when a later run of the same model
 and date succeeded) and raw files validation rejected. `fti monitor health` prints it all and
 exits non-zero when something is stale, never published, or failed and unresolved.
@@ -177,13 +178,15 @@ class RealizedStatus:
 
 @dataclass(frozen=True)
 class Health:
-    """Freshness of everything the project defines and the recent failures, at ``now``."""
+    """Freshness of everything the project defines and the recent failures, at ``now``;
+    ``through``: the newest raw date when judged on the data (fti.monitoring.clock)."""
 
     now: datetime
     nights: int
     freshness: list[FreshnessStatus]
     failures: list[Failure]
     realized: list[RealizedStatus] = field(default_factory=list)
+    through: date | None = None
 
     @property
     def healthy(self) -> bool:
@@ -199,6 +202,7 @@ class Health:
         return {
             "healthy": self.healthy,
             "now": self.now.isoformat(),
+            "newest_raw_date": _iso(self.through),
             "nights": self.nights,
             "freshness": [f.as_dict() for f in self.freshness],
             "failures": [f.as_dict() for f in self.failures],
@@ -213,6 +217,7 @@ def health(
     nights: int = NIGHTS,
     store: FeatureStore | None = None,
     rules: RealizedRules | None = None,
+    through: date | None = None,
 ) -> Health:
     """The project's health at ``now`` (default: the current time; naive means UTC).
 
@@ -220,7 +225,7 @@ def health(
     its catalog row and its tag leaves a row for a version that does not exist), and the
     champions' realized performance is judged (its labels are read from it; without a store
     the realized table is empty). ``rules``: params.yaml's ``monitor.realized`` (default: its
-    defaults).
+    defaults). ``through``: no date after it is due (the newest raw date, judged on the data).
     """
     now = utc(now or datetime.now(UTC))
     rules = rules or RealizedRules.from_params({})
@@ -228,11 +233,12 @@ def health(
     return Health(
         now=now,
         nights=nights,
-        freshness=freshness(session, project, now, store),
+        freshness=freshness(session, project, now, store, through),
         failures=failures(session, now, nights),
         realized=[]
         if labels is None
         else [realized_status(session, model.name, rules, labels) for model in project.models],
+        through=through,
     )
 
 
@@ -261,12 +267,19 @@ def realized_status(
 
 
 def freshness(
-    session: Session, project: Project, now: datetime, store: FeatureStore | None = None
+    session: Session,
+    project: Project,
+    now: datetime,
+    store: FeatureStore | None = None,
+    through: date | None = None,
 ) -> list[FreshnessStatus]:
-    """One row per feature group, label group and model, in the definition's order."""
+    """One row per feature group, label group and model, in the definition's order; with
+    ``through``, no date after it is due."""
     now = utc(now)
-    rows = [_group_freshness(session, project, group, now, store) for group in project.groups]
-    rows += [_model_freshness(session, project, model, now) for model in project.models]
+    rows = [
+        _group_freshness(session, project, group, now, store, through) for group in project.groups
+    ]
+    rows += [_model_freshness(session, project, model, now, through) for model in project.models]
     return rows
 
 
@@ -276,6 +289,7 @@ def _group_freshness(
     group: FeatureGroup | LabelGroup,
     now: datetime,
     store: FeatureStore | None,
+    through: date | None,
 ) -> FreshnessStatus:
     query = (
         select(FeatureVersion)
@@ -287,11 +301,13 @@ def _group_freshness(
         (row for row in session.scalars(query) if tagged is None or row.version in tagged), None
     )
     held = (newest.max_date, newest.version, newest.created_at) if newest else None
-    return _judge(group.kind, group.name, group.fresh_by, group.horizon, project, held, now)
+    return _judge(
+        group.kind, group.name, group.fresh_by, group.horizon, project, held, now, through
+    )
 
 
 def _model_freshness(
-    session: Session, project: Project, model: Model, now: datetime
+    session: Session, project: Project, model: Model, now: datetime, through: date | None
 ) -> FreshnessStatus:
     newest_date = session.scalar(
         select(func.max(PredictionRun.as_of_date)).where(
@@ -311,7 +327,7 @@ def _model_freshness(
             .limit(1)
         ).one()
         held = (newest_date, run.model_version, run.finished_at)
-    found = _judge("predictions", model.name, model.fresh_by, 0, project, held, now)
+    found = _judge("predictions", model.name, model.fresh_by, 0, project, held, now, through)
     trained = session.scalar(select(func.count()).where(ModelVersion.name == model.name))
     if found.fill and not trained:  # nothing to score with yet
         return replace(found, fill=[f"fti train --model {model.name}", *found.fill])
@@ -326,12 +342,16 @@ def _judge(
     project: Project,
     held: tuple[date | None, int | None, datetime | None] | None,
     now: datetime,
+    through: date | None = None,
 ) -> FreshnessStatus:
-    """Compare what is held (newest date, version, published at) with what is due at ``now``.
+    """Compare what is held (newest date, version, published at) with what is due at ``now``
+    (no night after ``through``, when given).
 
     A label group's dates lag its runs by ``horizon`` days: the night of D publishes D - horizon.
     """
     night = fresh_by.expected_date(now)
+    if through is not None:
+        night = min(night, through)
     labelled = night - timedelta(days=horizon)
     expected = labelled if labelled >= project.first_date else None  # None: nothing due yet
     newest, version, published_at = held if held else (None, None, None)

@@ -28,7 +28,7 @@ from fti.db.tables import ModelVersion, PredictionRun
 from fti.errors import ConfigError, FtiError
 from fti.monitoring.drift import Thresholds
 from fti.monitoring.realized import realized_rows
-from fti.monitoring.results import drift_of_run
+from fti.monitoring.results import drift_of_run, window_note
 from fti.registry.aliases import history
 from fti.training.metrics import higher_is_better
 
@@ -42,8 +42,9 @@ STYLE = (
 
 
 def drift_page(session: Session, run_id: str, thresholds: Thresholds) -> str:
-    """The drift report of one run; a run of fewer rows than ``thresholds.min_rows`` says it
-    was not judged (its PSI is shown, for information)."""
+    """The drift report of one run; a run (its window of dates pooled) of fewer rows than
+    ``thresholds.min_rows`` says it was not judged (its PSI is shown, for information). It says
+    which window its drift pooled (``monitor.window_days``)."""
     threshold = thresholds.psi
     run = session.get(PredictionRun, run_id)
     if run is None:
@@ -64,10 +65,14 @@ def drift_page(session: Session, run_id: str, thresholds: Thresholds) -> str:
         verdict = f"<p class='breached'>Over the PSI threshold {threshold:g}: {escape(', '.join(breached))}</p>"
     elif unjudged:
         verdict = (
-            f"<p>Drift not judged, {escape(unjudged)} (monitor.min_rows); PSI for information.</p>"
+            f"<p>Drift not judged, {escape(unjudged)} (monitor.min_rows; monitor.window_days "
+            "pools more dates); PSI for information.</p>"
         )
     else:
         verdict = f"<p>Every feature within the PSI threshold {threshold:g}.</p>"
+    note = window_note(run.drift_window)
+    if note:
+        verdict += f"<p>Drift {escape(note)}.</p>"
     rows = "".join(
         f"<tr><td>{escape(r['feature'])}</td><td>{r['kind']}</td><td>{r['psi']:.3f}</td>"
         f"<td>{_p_value(r['p_value'])}</td>"

@@ -167,39 +167,43 @@ def health(
     the failures of the last ``nights`` nights, the rows read / quarantined and scored per
     night, and the pipelines' DAG runs of those nights from Airflow's REST API.
 
-    ``now`` (ISO; without offset: UTC) judges at another moment, as ``--now`` does.
+    ``now`` judges at another moment, as ``--now`` does: ``clock``, ``data`` (the newest raw
+    date) or an ISO date and time (without offset: UTC); default: params.yaml's ``monitor.now``.
     """
     from fti.db.engine import session_scope
     from fti.definitions import load_project
+    from fti.errors import FtiError
+    from fti.monitoring.clock import judging_moment, past_data_hint
     from fti.monitoring.health import health as judge
-    from fti.monitoring.health import utc
     from fti.monitoring.realized import realized_rules
     from fti.pages.views.health import health_page, nightly
     from fti.settings import get_settings
     from fti.store.versions import FeatureStore
 
     page = Page("Health", [HOME, Link("health", "")])
-    try:
-        moment = utc(datetime.fromisoformat(now)) if now else None
-    except ValueError:
-        message = f"'{now}' is not an ISO date and time: use e.g. ?now=2026-05-01T06:00"
-        return render(request, "error.html", 400, page=page, message=message)
     settings = get_settings()
     project = load_project(settings.project)
+    try:
+        moment = judging_moment(now, settings, project)
+    except (ValueError, FtiError) as exc:
+        message = f"{exc}: use e.g. ?now=2026-05-01T06:00, ?now=clock or ?now=data"
+        return render(request, "error.html", 400, page=page, message=message)
     with session_scope(settings.db_url) as session:
         result = judge(
             session,
             project,
-            moment,
+            moment.at,
             nights,
             FeatureStore(settings.store_path),
             realized_rules(settings),
+            moment.through,
         )
         validations, predictions = nightly(
             session, result.now.date() - timedelta(days=nights), result.now.date()
         )
     runs, missing = dag_runs(request, settings, result.now, nights)
-    view = health_page(result, validations, predictions, urls(request), runs, missing)
+    hint = past_data_hint(moment, [f.days_behind for f in result.freshness])
+    view = health_page(result, validations, predictions, urls(request), runs, missing, hint)
     return render(request, "health.html", page=page, view=view)
 
 

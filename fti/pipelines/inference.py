@@ -38,7 +38,7 @@ from fti.inference.skew import ServingProfile, check_features
 from fti.inference.write import Slice, write_slice
 from fti.monitoring import drift
 from fti.monitoring.realized import record_realized_of_scored, write_shadow_slice
-from fti.monitoring.results import record_drift
+from fti.monitoring.results import pool_window, record_drift
 from fti.params import load_params
 from fti.pipelines.runs import check_dates, setup
 from fti.pipelines.training import feature_names, load_estimator
@@ -281,11 +281,14 @@ def write_scores(plan: dict[str, Any], settings: Settings | None = None) -> dict
             log.warning(
                 "skew guard, %s v%s on %s: %s", name, row.version, as_of, warning["message"]
             )
-        results = counter.compare(
-            drift.Thresholds.from_params(load_params(settings.params_file, "monitor"))
-        )
+        thresholds = drift.Thresholds.from_params(load_params(settings.params_file, "monitor"))
+        own = counter.counts()  # before the window's earlier dates join it
+        window = pool_window(db, counter, name, row.version, as_of, thresholds.window_days)
+        results = counter.compare(thresholds)
         drifted = (
-            [r for r in results if r["breached"]] if dry_run else record_drift(db, run_id, results)
+            [r for r in results if r["breached"]]
+            if dry_run
+            else record_drift(db, run_id, results, own)
         )
         unjudged = next((r["reason"] for r in results if not r["judged"]), None)
         if unjudged:
@@ -300,7 +303,13 @@ def write_scores(plan: dict[str, Any], settings: Settings | None = None) -> dict
                 result["psi"],
             )
         if not dry_run:
-            update_run(db, run_id, warnings=warnings, drift_breached=bool(drifted))
+            update_run(
+                db,
+                run_id,
+                warnings=warnings,
+                drift_breached=bool(drifted),
+                drift_window=window if results else None,
+            )
         logical = plan["logical_date"]
         piece = _slice(
             name,
@@ -332,6 +341,7 @@ def write_scores(plan: dict[str, Any], settings: Settings | None = None) -> dict
         "warnings": [w["message"] for w in warnings],
         "drift_breached": [r["feature"] for r in drifted],
         "drift_not_judged": unjudged,
+        "drift_window": window if results else None,
         "realized": next(  # the date's labels had landed: its realized metric, at once
             (r["value"] for r in realized if r["model_version"] == row.version), None
         ),

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -140,13 +140,15 @@ def create_app(
     project: Project | None = None,
     today: Callable[[], date] | None = None,
 ) -> FastAPI:
-    """The service for ``settings``' database and project; ``today`` (the UTC date by
-    default) is the day staleness is judged on."""
+    """The service for ``settings``' database and project; ``today`` is the day staleness is
+    judged on, asked per request (default: as params.yaml's ``monitor.now`` says, else the UTC
+    date; fti.monitoring.clock.serving_day)."""
+    from fti.monitoring.clock import serving_day
     from fti.serve.scoring import score_entities
 
     project = project or load_project(settings.project)
     metrics = Metrics()
-    clock = today or (lambda: datetime.now(UTC).date())
+    clock = today or serving_day(None, settings, project)
 
     def on_swap(served: Served) -> None:
         metrics.model_version.labels(served.name, served.alias).set(served.version)

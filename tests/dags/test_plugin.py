@@ -1013,6 +1013,23 @@ def test_health_page_refuses_a_moment_that_is_not_iso(client) -> None:  # type: 
     assert client.get("/fti/health", params={"nights": 0}).status_code == 422
 
 
+def test_health_page_judges_on_the_newest_raw_date_with_now_data(client) -> None:  # type: ignore[no-untyped-def]
+    from fti.settings import get_settings
+
+    refused = client.get("/fti/health", params={"now": "data"})
+    assert refused.status_code == 400 and "holds no raw file of events, crm" in refused.text
+    folder = get_settings().raw_path / "events"
+    folder.mkdir(parents=True)
+    (folder / "2026-04-30.csv").write_text("")  # only its name counts: the newest raw date
+    rows = freshness_rows(client, now="data")
+    # 2026-04-30 is due, and nothing later, whenever the page is read.
+    assert rows["customer_activity"][2:5] == ["fresh", "2026-04-30", "2026-04-30"]
+    assert rows["churned_30d"][2:5] == ["fresh", "2026-03-31", "2026-03-31"]
+    page = client.get("/fti/health", params={"now": "data"}).text
+    assert "on the data: nothing after the newest raw date" in page
+    assert "fti monitor health --now data" in page and 'value="data"' in page
+
+
 @pytest.fixture
 def nights(airflow_app) -> None:  # type: ignore[no-untyped-def]
     """Two nights of validation and scoring: one raw file rejected, one scoring run failed

@@ -7,6 +7,7 @@ import dataclasses
 import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -217,6 +218,84 @@ def test_a_rejected_raw_file_is_a_failure_and_its_night_goes_stale(
 
 
 def test_a_bad_now_is_a_usage_error(health_settings: Settings) -> None:
-    result = runner.invoke(app, ["monitor", "health", "--now", "yesterday"])
-    assert result.exit_code == 2
-    assert "'yesterday' is not an ISO date and time" in result.output
+    for command in (["monitor", "health"], ["monitor", "runs"], ["serve", "--insecure-no-token"]):
+        result = runner.invoke(app, [*command, "--now", "yesterday"])
+        assert result.exit_code == 2, result.output
+        said = " ".join(result.output.replace("\u2502", " ").split())  # typer's box, unwrapped
+        assert "'yesterday' is not an ISO date and time, 'clock' or 'data'" in said
+    params = health_settings.params_file
+    params.write_text(yaml.safe_dump({"monitor": {"now": "soon"}}))
+    result = runner.invoke(app, ["monitor", "gaps"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: {params}: monitor.now: 'soon' is not an ISO date and time, 'clock' or 'data'; "
+        "set it to clock (production), data (a project on past data) or a moment such as "
+        "2026-05-01T06:00"
+    )
+
+
+def test_a_project_on_past_data_is_judged_on_its_newest_raw_date(
+    health_settings: Settings,
+) -> None:
+    """Raw data years before the clock: on the clock everything is "N days behind" (with a
+    hint); with params.yaml's ``monitor.now: data`` health, gaps and serving judge at the
+    newest raw date, and ``--now`` overrides either way."""
+    from fastapi.testclient import TestClient
+
+    from fti.monitoring.clock import serving_day
+    from fti.online.materialise import materialise_latest
+    from fti.serve.app import create_app
+    from fti.serve.config import ServeConfig
+
+    s = health_settings
+    newest = NIGHT + timedelta(days=3)  # the fixture's last raw file
+    run_features(START, newest, "history", s)
+    path = build_training_set("rain", None, None, "t-rain", s)
+    assert promote_if_better(path, train_model(path, "t-rain", settings=s), "t-rain", s)["promoted"]
+    score_batch("rain", newest, "i-newest", settings=s)
+    materialise_latest(s)
+
+    behind = runner.invoke(app, ["monitor", "health", "--json"])
+    assert behind.exit_code == 1, behind.output
+    report = json.loads(behind.stdout)
+    assert report["now_from"] == "clock" and report["newest_raw_date"] is None
+    assert {row["status"] for row in report["freshness"]} == {"stale"}
+    assert behind.stderr.splitlines()[-1].startswith("everything is ")
+    assert "set now: data in params.yaml's monitor section" in behind.stderr
+
+    params = yaml.safe_load(s.params_file.read_text())
+    s.params_file.write_text(yaml.safe_dump(params | {"monitor": {"now": "data"}}))
+    on_data = runner.invoke(app, ["monitor", "health", "--json"])
+    assert on_data.exit_code == 0, on_data.output
+    report = json.loads(on_data.stdout)
+    assert (report["now_from"], report["newest_raw_date"]) == ("data", newest.isoformat())
+    # Judged when the last expectation of the newest raw date was due (the model's, 06:00).
+    assert report["now"] == f"{newest + timedelta(days=1)}T06:00:00+00:00"
+    assert [(row["status"], row["expected_date"]) for row in report["freshness"]] == [
+        ("fresh", newest.isoformat()),
+        ("fresh", (newest - timedelta(days=1)).isoformat()),  # labels lag by their horizon
+        ("fresh", newest.isoformat()),
+    ]
+    table = runner.invoke(app, ["monitor", "health"])
+    assert table.exit_code == 0 and table.stderr == "", table.output
+    assert table.stdout.startswith(
+        f"judged at {newest + timedelta(days=1)} 06:00 UTC (data: newest raw date {newest})"
+    )
+    gaps = runner.invoke(app, ["monitor", "gaps"])
+    assert (gaps.exit_code, gaps.stdout.strip()) == (0, f"no gaps up to {newest}"), gaps.output
+    # --now wins over params.yaml: on the clock the same store is years behind.
+    assert runner.invoke(app, ["monitor", "health", "--now", "clock"]).exit_code == 1
+
+    def served_stale(today: Any) -> bool:
+        app_ = create_app(s, ServeConfig(token="t" * 16), project, today)
+        with TestClient(app_) as client:
+            response = client.post(
+                "/models/rain/predict",
+                json={"entities": [weather.STATION]},
+                headers={"Authorization": f"Bearer {'t' * 16}"},
+            )
+        assert response.status_code == 200, response.text
+        return bool(response.json()["predictions"][0]["stale"])
+
+    assert served_stale(None) is False  # params.yaml's monitor.now: data
+    assert served_stale(serving_day("clock", s, project)) is True

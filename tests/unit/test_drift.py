@@ -85,3 +85,11 @@ def test_the_minimum_comes_from_params_and_can_be_lowered() -> None:
     assert next(r for r in one if r["feature"] == "x")["breached"] is True
     with pytest.raises(ConfigError, match="monitor.min_rows must be at least 1, got 0"):
         Thresholds.from_params({"min_rows": 0})
+
+
+def test_the_window_comes_from_params_and_must_be_a_whole_number_of_days() -> None:
+    assert Thresholds.from_params({}).window_days == 1
+    assert Thresholds.from_params({"window_days": 14}).window_days == 14
+    for bad in (0, -1, "7", 1.5, True):
+        with pytest.raises(ConfigError, match=r"^monitor.window_days must be a whole number"):
+            Thresholds.from_params({"window_days": bad})

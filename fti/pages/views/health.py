@@ -104,6 +104,7 @@ class DagRuns:
 @dataclass(frozen=True)
 class HealthPage:
     now: datetime
+    newest_raw_date: date | None  # judged on the data (monitor.now: data): nothing later is due
     nights: int
     healthy: bool
     problems: list[str]
@@ -116,6 +117,7 @@ class HealthPage:
     scored_chart: Chart
     runs: DagRuns | None
     runs_missing: str | None
+    hint: str | None = None  # everything far behind the clock: say how to judge on the data
 
 
 def fix(failure: Failure) -> str:
@@ -154,6 +156,7 @@ def health_page(
     urls: Urls,
     runs: Runs | None = None,
     runs_missing: str | None = None,
+    hint: str | None = None,
 ) -> HealthPage:
     since = result.now.date() - timedelta(days=result.nights)
     dates = [since + timedelta(days=n) for n in range((result.now.date() - since).days + 1)]
@@ -176,6 +179,7 @@ def health_page(
     nights = result.nights
     return HealthPage(
         now=result.now,
+        newest_raw_date=result.through,
         nights=nights,
         healthy=not problems and result.healthy,
         problems=problems,
@@ -272,6 +276,7 @@ def health_page(
         ),
         runs=dag_runs(runs, urls) if runs is not None else None,
         runs_missing=runs_missing,
+        hint=hint,
     )
 
 

@@ -36,6 +36,7 @@ class DriftPage:
     threshold: float
     verdict: str  # breached | unjudged | within | none
     unjudged: str | None
+    window: str | None  # what its drift pooled (monitor.window_days); None before migration 0013
     breached: list[str]
     features: list[DriftFeature]
     psi_chart: Chart | None
@@ -45,7 +46,7 @@ def drift(session: Session, run_id: str, thresholds: Thresholds, urls: Urls) -> 
     """Raises FtiError (404) for a run fti did not record."""
     from fti.db.tables import PredictionRun
     from fti.errors import FtiError
-    from fti.monitoring.results import drift_of_run
+    from fti.monitoring.results import drift_of_run, window_note
 
     run = session.get(PredictionRun, run_id)
     if run is None:
@@ -64,6 +65,7 @@ def drift(session: Session, run_id: str, thresholds: Thresholds, urls: Urls) -> 
         threshold=thresholds.psi,
         verdict=verdict,
         unjudged=unjudged,
+        window=window_note(run.drift_window),
         breached=breached,
         features=[
             DriftFeature(

@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session
 from fti.db.tables import OnlineRow, OnlineState
 from fti.errors import FtiError
 from fti.online import codec
+from fti.store.newest import Taken, days_of, newest_per_entity
 from fti.store.statistics import schema_hash, schema_of
 from fti.store.versions import (
     DATE_COLUMN,
@@ -321,45 +322,11 @@ def _keys(table: pa.Table, key: str) -> np.ndarray:
     return codec.key_text(table.column(key)).to_numpy(zero_copy_only=False)
 
 
-def _days(table: pa.Table) -> np.ndarray:
-    return table.column(DATE_COLUMN).to_numpy().astype("datetime64[D]")
-
-
-def newest_per_entity(table: pa.Table, key: str) -> pa.Table:
-    """One row per entity: its newest by feature date (of equal dates, the last one)."""
-    table = table.filter(pc.is_valid(table.column(key)))
-    if table.num_rows == 0:
-        return table
-    frame = pd.DataFrame({"k": table.column(key).to_numpy(zero_copy_only=False), "d": _days(table)})
-    last = frame.sort_values("d", kind="stable").drop_duplicates("k", keep="last")
-    return table.take(pa.array(np.sort(last.index.to_numpy())))
-
-
-class _Taken:
-    """Entities that have their row already: their keys as one Arrow array."""
-
-    def __init__(self) -> None:
-        self.keys: pa.Array | None = None
-
-    def __len__(self) -> int:
-        return 0 if self.keys is None else len(self.keys)
-
-    def newest_of_the_rest(self, rows: pa.Table, key: str) -> pa.Table:
-        """The newest row of each entity of ``rows`` not taken yet; those entities are taken."""
-        if self.keys is not None and len(self.keys) and rows.num_rows:
-            rows = rows.filter(pc.invert(pc.is_in(rows.column(key), value_set=self.keys)))
-        rows = newest_per_entity(rows, key)
-        if rows.num_rows:
-            found = [rows.column(key)] if self.keys is None else [self.keys, rows.column(key)]
-            self.keys = pa.chunked_array(found, rows.schema.field(key).type).combine_chunks()
-        return rows
-
-
 def _newest_rows(
     source: VersionSource,
     key: str,
     dates: Iterable[date],
-    taken: _Taken,
+    taken: Taken,
     where: pc.Expression | None = None,
 ) -> Iterator[pa.Table]:
     """Each entity's newest row over the partitions of ``dates`` (filtered by ``where``), for
@@ -433,7 +400,7 @@ class _Writer:
         """Upsert the rows of ``newest`` (one per entity, at most a batch) that changed."""
         if newest.num_rows == 0:
             return
-        keys, days = _keys(newest, self.key), _days(newest)
+        keys, days = _keys(newest, self.key), days_of(newest)
         texts = codec.encode(newest, self.features)
         hashes = codec.row_hashes(days, texts)
         at = self.online.find(keys)
@@ -462,7 +429,7 @@ def _write_version(writer: _Writer) -> tuple[np.ndarray, int]:
     """Write each entity's newest row of the whole version that differs from its online row;
     returns the online entities the version has no row for, and how many entities it has."""
     source, key, online = writer.source, writer.key, writer.online
-    taken = _Taken()
+    taken = Taken()
     for batch in _batches(_newest_rows(source, key, source.dates, taken), writer.batch_rows):
         writer.write(batch)
     return online.index[~online.looked_up].to_numpy(), len(taken)
@@ -481,9 +448,9 @@ def _write_changed_partitions(writer: _Writer, changed: list[date]) -> np.ndarra
     source, key, online = writer.source, writer.key, writer.online
     replaced = np.array(changed, dtype="datetime64[D]")
     left: list[pa.Table] = []  # rows older than the online row of a replaced partition
-    taken = _Taken()
+    taken = Taken()
     for batch in _batches(_newest_rows(source, key, changed, taken), writer.batch_rows):
-        keys, days = _keys(batch, key), _days(batch)
+        keys, days = _keys(batch, key), days_of(batch)
         at = online.find(keys)
         held = at >= 0
         held_day = online.days_at(at)
@@ -501,7 +468,7 @@ def _write_changed_partitions(writer: _Writer, changed: list[date]) -> np.ndarra
     others = sorted(set(source.dates) - set(changed))
     wanted = pa.array(lookup.tolist(), pa.string()).cast(source.schema.field(key).type)
     candidates = list(left)
-    elsewhere = _Taken()
+    elsewhere = Taken()
     for rows in _newest_rows(source, key, others, elsewhere, pc.field(key).isin(wanted)):
         candidates.append(rows)
         if len(elsewhere) == len(lookup):

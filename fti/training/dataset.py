@@ -11,7 +11,7 @@ rows whose label is null (not knowable).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -21,6 +21,7 @@ import pyarrow as pa
 from fti.definitions import LABEL, LABEL_DATE, Entity, Model, ModelFeature, Project
 from fti.errors import FtiError
 from fti.features.shards import SLOTS, slots_of
+from fti.store.newest import Taken, days_of
 from fti.store.versions import DATE_COLUMN, FeatureStore
 from fti.training.pit import point_in_time_join
 
@@ -133,16 +134,16 @@ def build_training_set(
             if f in schema.names and owner.get(f, name) == name and f not in taken
         ]
         taken.update(columns)
-        wanted = sorted(
-            set(store.partition_dates(name, version))
-            & {d - timedelta(days=back) for d in dates for back in range(ttl + 1)}
-        )  # the partitions a label date's point-in-time join can use: [date - ttl, date]
-        read = [group.entity.key, DATE_COLUMN, *columns]
-        rows = (
-            read_entities(store, name, version, columns, wanted, group.entity, kept)
-            if wanted
-            else pa.schema([schema.field(c) for c in read]).empty_table()
+        rows = newest_in_windows(
+            partition_reader(store, name, version, columns, group.entity, kept),
+            set(store.partition_dates(name, version)),
+            dates,
+            ttl,
+            group.entity.key,
         )
+        if rows is None:
+            read = [group.entity.key, DATE_COLUMN, *columns]
+            rows = pa.schema([schema.field(c) for c in read]).empty_table()
         for field in rows.schema:
             if field.name in columns:
                 dtypes[field.name], owners[field.name] = str(field.type), name
@@ -201,6 +202,56 @@ def read_entities(
     ]
     schema = store.schema(group, version)
     return pa.Table.from_batches(batches, pa.schema([schema.field(c) for c in read]))
+
+
+def partition_reader(
+    store: FeatureStore,
+    group: str,
+    version: int,
+    columns: Sequence[str],
+    entity: Entity,
+    kept: int | None,
+) -> Callable[[date], pa.Table]:
+    """``read(day)``: a partition of the version, as ``read_entities`` reads it."""
+    return lambda day: read_entities(store, group, version, columns, [day], entity, kept)
+
+
+def newest_in_windows(
+    read: Callable[[date], pa.Table],
+    available: Collection[date],
+    dates: Sequence[date],
+    ttl: int,
+    key: str,
+) -> pa.Table | None:
+    """The rows a point-in-time join with ``ttl`` days can give the label rows of ``dates``:
+    for each label date, each entity's newest row of [date - ttl, date], without repeats.
+
+    ``read(day)``: a partition's rows (``key``, the feature date, features), for the days of
+    ``available``. Joining the label rows with these gives what joining them with every row
+    of those partitions gives (a label row's newest row within its TTL is one of these, and
+    none of these is newer), but memory follows the label rows and one partition, not ttl + 1
+    partitions per label date. With ``ttl`` 0 a label date's partition is read as it is.
+    None when no partition is available.
+    """
+    found: list[pa.Table] = []
+    for day in sorted(dates):
+        if ttl == 0:
+            if day in available:
+                found.append(read(day))
+            continue
+        taken = Taken()  # partitions newest first: an entity's first row found is its newest
+        for partition in (day - timedelta(days=back) for back in range(ttl + 1)):
+            if partition in available:
+                found.append(taken.newest_of_the_rest(read(partition), key))
+    if not found:
+        return None
+    table = pa.concat_tables(found)
+    if ttl == 0:
+        return table
+    # Windows that overlap give a row once per label date: keep it once.
+    frame = pd.DataFrame({"k": table.column(key).to_numpy(zero_copy_only=False)})
+    frame["d"] = days_of(table)
+    return table.filter(pa.array(~frame.duplicated(["k", "d"]).to_numpy()))
 
 
 def join_groups(

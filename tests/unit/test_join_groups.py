@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pandas as pd
+import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fti.definitions import LABEL, LABEL_DATE
 from fti.store.versions import DATE_COLUMN
-from fti.training.dataset import join_groups
+from fti.training.dataset import join_groups, newest_in_windows
 
 DAY0 = date(2026, 3, 1)
 days = st.integers(min_value=0, max_value=12).map(lambda n: DAY0 + timedelta(days=n))
@@ -61,3 +62,38 @@ def test_two_groups_with_their_own_ttls_match_brute_force(labels, spine, other, 
     ]
     assert got == expected
     assert list(joined.columns) == ["customer_id", LABEL_DATE, LABEL, "a", "b"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    feature_rows=rows("a"),
+    label_days=st.lists(days, min_size=1, max_size=4, unique=True),
+    ttl=st.integers(0, 5),
+)
+def test_the_rows_newest_in_windows_keeps_join_as_every_row_does(  # type: ignore[no-untyped-def]
+    feature_rows, label_days, ttl
+) -> None:
+    """The training set reads, per label date, each entity's newest row of its TTL window
+    (a partition at a time): the join is the join over every row of those partitions."""
+    partitions = {
+        day: pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False)
+        for day, part in feature_rows.groupby(DATE_COLUMN, sort=True)
+    }
+    labels = pd.DataFrame(
+        [(entity, day) for day in label_days for entity in range(1, 5)],
+        columns=["customer_id", LABEL_DATE],
+    )
+    labels[LABEL] = range(len(labels))
+    windows = {d - timedelta(days=back) for d in label_days for back in range(ttl + 1)}
+    every = [partitions[d] for d in sorted(partitions) if d in windows]
+    reduced = newest_in_windows(
+        partitions.__getitem__, set(partitions), label_days, ttl, "customer_id"
+    )
+    assert (reduced is None) == (not every)
+    if reduced is None:
+        return
+    full = pa.concat_tables(every).to_pandas()
+    expected = join_groups(labels, "customer_id", [(full, ttl)])
+    got = join_groups(labels, "customer_id", [(reduced.to_pandas(), ttl)])
+    pd.testing.assert_frame_equal(got, expected)
+    assert reduced.num_rows <= min(len(full), len(labels))

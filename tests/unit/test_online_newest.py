@@ -12,12 +12,8 @@ import pyarrow.compute as pc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fti.online.materialise import (
-    VersionSource,
-    _newest_rows,
-    _Taken,
-    newest_per_entity,
-)
+from fti.online.materialise import VersionSource, _newest_rows
+from fti.store.newest import Taken, newest_per_entity
 from fti.store.versions import DATE_COLUMN
 
 KEY = "customer_id"
@@ -73,7 +69,7 @@ def test_newest_first_by_partition_is_the_newest_row_of_the_whole(
     if wanted is not None:
         where = pc.field(KEY).isin(pa.array(sorted(wanted), pa.int64()).cast(key_type))
         whole = whole.filter(where)
-    taken = _Taken()
+    taken = Taken()
     found = list(_newest_rows(source, KEY, source.dates, taken, where))
     expected = newest_per_entity(whole, KEY)
     got = pa.concat_tables(found) if found else expected.slice(0, 0)

@@ -148,6 +148,39 @@ def settings(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
     return s
 
 
+def project_home(  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    project: str,
+    raw: Path,
+    params: dict,  # type: ignore[type-arg]
+):
+    """Settings of ``project`` (``module:attribute``) on ``raw`` with ``params`` (written to a
+    params.yaml), a home in ``tmp_path``, initialised; the same as ``FTI_`` variables, for
+    the commands a test runs."""
+    import yaml
+
+    from fti.settings import Settings
+    from fti.setup import initialise
+
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+    values = {
+        "home": tmp_path / "home",
+        "db_url": db_url,
+        "raw_path": raw,
+        "params_file": params_file,
+        "project": project,
+        "manifest_path": MANIFEST,
+    }
+    settings = Settings(**values)
+    initialise(settings)
+    for key, value in values.items():
+        monkeypatch.setenv(f"FTI_{key.upper()}", str(value))
+    return settings
+
+
 @pytest.fixture(scope="session")
 def demo_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Raw churn events for DEMO_DAYS days, generated once per session (read-only for tests)."""

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from sqlalchemy import select
 
 from fti.db.engine import session_scope
@@ -23,8 +22,7 @@ from fti.pipelines.features import run_features
 from fti.pipelines.inference import score_batch
 from fti.pipelines.training import build_training_set, promote_if_better, train_model
 from fti.settings import Settings
-from fti.setup import initialise
-from tests.conftest import MANIFEST
+from tests.conftest import project_home
 from tests.projects import weather
 
 START = date(2025, 1, 1)
@@ -45,20 +43,9 @@ def station(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Set
     NIGHT) and v2 (weaker, not promoted); params.yaml pools 7 dates and judges from 5 rows."""
     raw = tmp_path / "raw"
     weather.generate(raw, START, NIGHT + timedelta(days=9), missing_share=0.0)
-    params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"train": {"rain": {"C": 0.5}}, "monitor": MONITOR}))
-    values = {
-        "home": tmp_path / "home",
-        "db_url": db_url,
-        "raw_path": raw,
-        "params_file": params,
-        "project": "tests.integration.test_drift_window:project",
-        "manifest_path": MANIFEST,
-    }
-    s = Settings(**values)  # type: ignore[arg-type]
-    initialise(s)
-    for key, value in values.items():
-        monkeypatch.setenv(f"FTI_{key.upper()}", str(value))
+    params = {"train": {"rain": {"C": 0.5}}, "monitor": MONITOR}
+    ref = "tests.integration.test_drift_window:project"
+    s: Settings = project_home(tmp_path, db_url, monkeypatch, ref, raw, params)
     run_features(START, NIGHT + timedelta(days=8), "history", s)
     path = build_training_set("rain", None, NIGHT - timedelta(days=1), "t-rain", s)
     assert promote_if_better(path, train_model(path, "t-rain", settings=s), "t-rain", s)["promoted"]

@@ -22,9 +22,8 @@ from fti.pipelines.features import run_features
 from fti.pipelines.inference import score_batch
 from fti.pipelines.training import build_training_set, promote_if_better, train_model
 from fti.settings import Settings
-from fti.setup import initialise
 from fti.store.versions import FeatureStore
-from tests.conftest import MANIFEST
+from tests.conftest import project_home
 from tests.projects import weather
 
 START = date(2025, 1, 1)
@@ -56,21 +55,9 @@ runner = CliRunner()
 def health_settings(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
     raw = tmp_path / "raw"
     weather.generate(raw, START, NIGHT + timedelta(days=3), missing_share=0.0)
-    params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"train": {"rain": {"C": 0.5}}, "promote": {"margin": 0.0}}))
-    values = {
-        "home": tmp_path / "home",
-        "db_url": db_url,
-        "raw_path": raw,
-        "params_file": params,
-        "project": "tests.integration.test_health:project",
-        "manifest_path": MANIFEST,
-    }
-    settings = Settings(**values)  # type: ignore[arg-type]
-    initialise(settings)
-    for key, value in values.items():
-        monkeypatch.setenv(f"FTI_{key.upper()}", str(value))
-    return settings
+    params = {"train": {"rain": {"C": 0.5}}, "promote": {"margin": 0.0}}
+    ref = "tests.integration.test_health:project"
+    return project_home(tmp_path, db_url, monkeypatch, ref, raw, params)  # type: ignore[no-any-return]
 
 
 def monitor(now: datetime, code: int) -> tuple[dict, str]:  # type: ignore[type-arg]

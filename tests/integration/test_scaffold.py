@@ -146,9 +146,8 @@ def test_its_definition_checks_and_matches_its_sample(project: Path) -> None:
     ]
 
 
-def test_the_pipelines_train_a_champion_and_score_the_last_date(
-    project: Path, tmp_path: Path
-) -> None:
+def initialised(project: Path, tmp_path: Path) -> Settings:
+    """Settings of the new project's sample data with a home in ``tmp_path``, initialised."""
     settings = Settings(  # type: ignore[call-arg]  # the validator fills the other paths
         home=tmp_path / "home",
         raw_path=project / "data" / "raw",
@@ -157,6 +156,13 @@ def test_the_pipelines_train_a_champion_and_score_the_last_date(
         manifest_path=tmp_path / "manifest.json",
     )
     initialise(settings)
+    return settings
+
+
+def test_the_pipelines_train_a_champion_and_score_the_last_date(
+    project: Path, tmp_path: Path
+) -> None:
+    settings = initialised(project, tmp_path)
     night = SAMPLE.end
     history = run_features(SAMPLE.start, night - timedelta(days=1), "history", settings)
     assert history["rows_read"] == history["rows_accepted"] == SAMPLE.stores * (SAMPLE.days - 1)
@@ -279,14 +285,7 @@ def test_the_run_summary_advises_fti_airflow(project: Path, tmp_path: Path) -> N
     """A project's user has `fti airflow`; `make airflow` is the fti repository's own."""
     from fti.runner import summary
 
-    settings = Settings(  # type: ignore[call-arg]  # the validator fills the other paths
-        home=tmp_path / "home",
-        raw_path=project / "data" / "raw",
-        params_file=project / "params.yaml",
-        project=REFERENCE,
-        manifest_path=tmp_path / "manifest.json",
-    )
-    initialise(settings)
+    settings = initialised(project, tmp_path)
     said = summary(settings, SAMPLE.end, 1.0)
     assert "`fti airflow` (in this folder), then Browse -> fti health" in said
     assert "make " not in said

@@ -143,19 +143,20 @@ PastWeeks = Annotated[
 
 
 def demo(
-    days: Annotated[int, typer.Option(help="Nightly runs to simulate, one per day.")] = 5,
+    days: Annotated[int, typer.Option(help="Nightly runs to simulate, one per day.")] = 3,
     customers: Annotated[int, typer.Option(help="Customers in the generated business.")] = 2000,
     end: Annotated[
         str | None, typer.Option(help="Last simulated day (YYYY-MM-DD; default: yesterday, UTC).")
     ] = None,
     drift_after: Annotated[str | None, typer.Option(help="Shift the data after this date.")] = None,
-    past_weeks: PastWeeks = 16,
+    past_weeks: PastWeeks = 8,
 ) -> None:
     """Generate the churn demo's raw data and run the nightly DAGs through Airflow.
 
-    The history from the project's start date runs in two range runs (the second, --past-weeks
-    weeks long, scored one date a week by the champion the first trained), then one run per
-    night up to --end."""
+    The DAGs run 90 days of history, --past-weeks weeks (scored one date a week by the champion
+    the history trained), then --days nights, ending --end: the same length whatever the date.
+    A line per DAG run (a progress bar on a terminal); Airflow's own log goes to a file the
+    summary names."""
     from fti.demo import run_demo
 
     run_demo(
@@ -165,6 +166,7 @@ def demo(
         end=parse_date(end) if end else datetime.now(UTC).date() - timedelta(days=1),
         drift_after=parse_date(drift_after) if drift_after else None,
         past_weeks=past_weeks,
+        console=output.console,
     )
 
 

@@ -323,7 +323,7 @@ def run_nights(
     """
     project = load_project(settings.project)
     check_range(project, start, end, nights)
-    steps = plan(start, end, nights, past_weeks)
+    planned = plan(start, end, nights, past_weeks)
     require_dags()
     console = console or Console()
     clock = time.perf_counter()
@@ -332,7 +332,7 @@ def run_nights(
         with contextlib.redirect_stdout(airflow_log):  # DVC's "Initialized" note
             initialise(settings)
         write_manifest(project, settings.project, settings.manifest_path)
-        total = planned_runs(steps["steps"], len(project.models))
+        total = planned_runs(planned["steps"], len(project.models))
         say(
             console,
             f"running {total} DAG runs through Airflow (AIRFLOW_HOME={settings.airflow_home}); "
@@ -341,7 +341,7 @@ def run_nights(
         env = {**os.environ, **airflow_variables(settings)}
         env.setdefault("PYTHONWARNINGS", "ignore")  # Airflow 3's deprecation notices
         with subprocess.Popen(
-            [sys.executable, str(DAGS / "range_runner.py"), json.dumps(steps)],
+            [sys.executable, str(DAGS / "range_runner.py"), json.dumps(planned)],
             env=env,
             stdout=subprocess.PIPE,
             stderr=airflow_log,

@@ -1,10 +1,12 @@
 """A project's DAGs through Airflow, from the project's folder: `fti run` and `fti airflow`.
 
-`fti run`: the history up to ``end - nights`` is loaded by one range run of the feature DAG;
-then each of the last ``nights`` days gets its feature, training and inference runs, as the
-scheduler would start them. The DAGs run with ``dag.test()`` in one process
-(``dags/range_runner.py``) against Airflow's metadata in ``FTI_HOME/airflow``: real parsing,
-task instances, XComs and asset events.
+`fti run`: the history up to ``end - nights`` is loaded by one range run of the feature DAG
+(two with a backtest, see :func:`plan`); then each of the last ``nights`` days gets its
+feature, training and inference runs, as the scheduler would start them. The DAGs run with
+``dag.test()`` in one process (``dags/range_runner.py``) against Airflow's metadata in
+``FTI_HOME/airflow``: real parsing, task instances, XComs and asset events. The terminal shows
+a line per DAG run (a progress bar on a terminal), a failed or drift-flagged run with fti's
+one-line reason; Airflow's own output goes to a log file (:func:`run_log`).
 
 `fti airflow`: the same DAGs in the Airflow UI, ``airflow standalone`` on that metadata, once
 :func:`prepare_airflow` has made it ready (fti's home, the manifest, Airflow's database, the
@@ -26,11 +28,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from datetime import date, timedelta
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import func, select
 
 from fti.db.engine import session_scope
@@ -244,13 +248,16 @@ def start_airflow(variables: dict[str, str]) -> NoReturn:
 
 def plan(start: date, end: date, nights: int, past_weeks: int = 0) -> dict[str, Any]:
     """One range run for the history [start, end - nights], then one feature/training/inference
-    cycle per night up to ``end``.
+    cycle per night up to ``end``. Each step names its phase: ``history`` or ``night``.
 
     ``past_weeks`` > 0 backtests the models as the nights would have: the history is loaded as
     two range runs, the second holding its last ``past_weeks`` weeks; after that second run's
     features land, and before its training, each model's inference DAG scores one date a week
-    of those weeks with the champion trained by the first run, which never saw their labels.
-    The dates whose labels have landed get their realized metrics at once.
+    of those weeks with the champion trained by the first run, which never saw their labels
+    (phase ``backtest``). The dates whose labels have landed get their realized metrics at once.
+
+    Raises:
+        ConfigError: the past weeks reach back before ``start``.
     """
     history_end = end - timedelta(days=nights)
     steps: list[dict[str, Any]] = []
@@ -259,22 +266,30 @@ def plan(start: date, end: date, nights: int, past_weeks: int = 0) -> dict[str, 
         backtest_start = past[0] - timedelta(days=1)  # the first range run ends the day before
         if backtest_start < start:
             raise ConfigError(
-                f"--past-weeks {past_weeks} reaches back before {start}: ask for fewer weeks"
+                f"--past-weeks {past_weeks} reaches back before {start}: ask for fewer weeks "
+                "or start earlier"
             )
         steps.append(_range_step(start, backtest_start))
     steps.append(_range_step(past[0] if past else start, history_end))
     steps[-1]["past_dates"] = [day.isoformat() for day in past]
     for offset in range(1, nights + 1):
         day = history_end + timedelta(days=offset)
-        steps.append({"date": f"{day.isoformat()}T00:00:00+00:00"})
+        steps.append({"date": f"{day.isoformat()}T00:00:00+00:00", "phase": "night"})
     return {"first_day": start.isoformat(), "last_day": end.isoformat(), "steps": steps}
 
 
 def _range_step(first: date, last: date) -> dict[str, Any]:
     return {
         "date": f"{last.isoformat()}T00:00:00+00:00",
+        "phase": "history",
         "feature_conf": {"start_date": first.isoformat(), "end_date": last.isoformat()},
     }
+
+
+def planned_runs(steps: list[dict[str, Any]], models: int) -> int:
+    """How many DAG runs ``steps`` make: per step a feature run, and per model a training and
+    an inference run and a backtest run per past date (a training the runner skips counts)."""
+    return sum(1 + models * (2 + len(step.get("past_dates", []))) for step in steps)
 
 
 def check_range(project: Project, start: date, end: date, nights: int) -> None:
@@ -290,40 +305,136 @@ def check_range(project: Project, start: date, end: date, nights: int) -> None:
 
 
 def run_nights(
-    settings: Settings, start: date, end: date, nights: int, past_weeks: int = 0
+    settings: Settings,
+    start: date,
+    end: date,
+    nights: int,
+    past_weeks: int = 0,
+    console: Console | None = None,
 ) -> dict[str, Any]:
-    """Run the project's DAGs through Airflow for [start, end]; return what they left.
-    ``past_weeks``: see :func:`plan`.
+    """Run the project's DAGs through Airflow for [start, end]; return what they left: the
+    ``seconds`` it took, the ``last_day``, the ``log`` file holding Airflow's output, and the
+    DAG runs' ``outcomes`` (see ``dags/range_runner.py``). ``past_weeks``: see :func:`plan`.
+    ``console`` gets a line per DAG run, or a progress bar when it is a terminal.
 
     Raises:
         ConfigError: the range does not fit the project.
-        FtiError: a DAG run failed (its log is above).
+        FtiError: a DAG run failed: which, for which date, fti's one-line reason, and the log.
     """
     project = load_project(settings.project)
     check_range(project, start, end, nights)
+    planned = plan(start, end, nights, past_weeks)
     require_dags()
+    console = console or Console()
     clock = time.perf_counter()
-    initialise(settings)
-    write_manifest(project, settings.project, settings.manifest_path)
-    print(f"running the DAGs through Airflow (AIRFLOW_HOME={settings.airflow_home})", flush=True)
-    env = {**os.environ, **airflow_variables(settings)}
-    # Airflow 3's deprecation notices and dag.test()'s once-a-second idle notices drown the
-    # run's own output; task errors are still logged.
-    env.setdefault("PYTHONWARNINGS", "ignore")
-    env.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "ERROR")
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(DAGS / "range_runner.py"),
-            json.dumps(plan(start, end, nights, past_weeks)),
-        ],
-        env=env,
-        check=False,
-    )
+    log = run_log(settings)
+    with log.open("w") as airflow_log:
+        with contextlib.redirect_stdout(airflow_log):  # DVC's "Initialized" note
+            initialise(settings)
+        write_manifest(project, settings.project, settings.manifest_path)
+        total = planned_runs(planned["steps"], len(project.models))
+        say(
+            console,
+            f"running {total} DAG runs through Airflow (AIRFLOW_HOME={settings.airflow_home}); "
+            f"Airflow's log: {log}",
+        )
+        env = {**os.environ, **airflow_variables(settings)}
+        env.setdefault("PYTHONWARNINGS", "ignore")  # Airflow 3's deprecation notices
+        with subprocess.Popen(
+            [sys.executable, str(DAGS / "range_runner.py"), json.dumps(planned)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=airflow_log,
+            text=True,
+        ) as runner:
+            assert runner.stdout is not None  # stdout=PIPE
+            outcomes = show_runs((json.loads(line) for line in runner.stdout), total, console)
     compact_airflow_db(settings)
-    if done.returncode != 0:
-        raise FtiError(f"a DAG run failed (exit {done.returncode}); see the Airflow log above")
-    return {"seconds": time.perf_counter() - clock, "last_day": end}
+    if runner.returncode != 0:
+        raise FtiError(stopped(outcomes, runner.returncode, log))
+    seconds = time.perf_counter() - clock
+    return {"seconds": seconds, "last_day": end, "log": log, "outcomes": outcomes}
+
+
+def run_log(settings: Settings) -> Path:
+    """A new file for the Airflow output of one `fti run` or `fti demo`, in Airflow's log
+    folder: ``FTI_HOME/airflow/logs/fti-run-<UTC time>.log``."""
+    folder = settings.airflow_home / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"fti-run-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
+
+
+def say(console: Console, text: str) -> None:
+    """Print ``text`` as it is: no markup, no highlighting, long lines not wrapped."""
+    console.print(text, soft_wrap=True, markup=False, highlight=False)
+
+
+def run_line(outcome: dict[str, Any]) -> str:
+    """One DAG run's outcome in a line: DAG, date, state, seconds, and why when it was not a
+    success."""
+    line = f"  {outcome['dag']:<26} {outcome['date']}  {outcome['state']:<7} "
+    line += f"{outcome['seconds']:5.1f}s"
+    return line + (f"  {outcome['reason']}" if outcome.get("reason") else "")
+
+
+def show_runs(
+    outcomes: Iterable[dict[str, Any]], total: int, console: Console
+) -> list[dict[str, Any]]:
+    """Show each DAG run as it ends and return the outcomes: on a terminal, a progress bar
+    with a line for each run that was not a success; elsewhere (a pipe, a file, CI) a line
+    per run. A ``stop`` (the runner could not start the runs) is kept, not shown."""
+    seen: list[dict[str, Any]] = []
+    if not console.is_terminal:
+        for outcome in outcomes:
+            seen.append(outcome)
+            if "dag" in outcome:
+                say(console, run_line(outcome))
+        return seen
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task("DAG runs", total=total)
+        for outcome in outcomes:
+            seen.append(outcome)
+            if "dag" not in outcome:
+                continue
+            if outcome["state"] in ("failed", "flagged"):
+                say(progress.console, run_line(outcome))
+            progress.update(
+                bar,
+                advance=1,
+                description=f"{outcome['dag']} {outcome['date']} ({outcome['phase']})",
+            )
+    return seen
+
+
+def phase_times(outcomes: list[dict[str, Any]]) -> str:
+    """DAG runs and their seconds per phase, in the order the phases came."""
+    phases: dict[str, list[float]] = {}
+    for outcome in outcomes:
+        if "dag" in outcome and outcome["state"] != "skipped":
+            phases.setdefault(outcome["phase"], []).append(outcome["seconds"])
+    return ", ".join(f"{name} {len(s)} runs {sum(s):.0f}s" for name, s in phases.items())
+
+
+def stopped(outcomes: list[dict[str, Any]], code: int, log: Path) -> str:
+    """Why the DAG runner stopped, in one line, with the log that holds the rest."""
+    failed = [o for o in outcomes if o.get("state") == "failed" or "stop" in o]
+    if failed and "stop" in failed[-1]:
+        return f"{failed[-1]['stop']}; Airflow's log: {log}"
+    if failed:
+        run = failed[-1]
+        reason = str(run["reason"]).rstrip(".")
+        return f"{run['dag']} run for {run['date']} failed: {reason}; Airflow's log: {log}"
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    return (
+        f"the DAG runner stopped (exit {code}) with {lines[-1].strip() if lines else 'no output'}"
+        f"; Airflow's log: {log}"
+    )
 
 
 def compact_airflow_db(settings: Settings) -> None:
@@ -336,8 +447,15 @@ def compact_airflow_db(settings: Settings) -> None:
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def summary(settings: Settings, day: date, seconds: float, what: str = "fti run") -> str:
-    """What the run left behind, per group and per model, named by the project's own names."""
+def summary(
+    settings: Settings,
+    day: date,
+    seconds: float,
+    what: str = "fti run",
+    done: dict[str, Any] | None = None,
+) -> str:
+    """What the run left behind, per group and per model, named by the project's own names;
+    with ``done`` (what :func:`run_nights` returned), its DAG runs per phase and its log."""
     # pandas & co: only once a run is done
     from fti.monitoring.realized import LabelReader, RealizedRules, realized_rules, realized_windows
     from fti.store.versions import FeatureStore
@@ -349,6 +467,13 @@ def summary(settings: Settings, day: date, seconds: float, what: str = "fti run"
         window_days = RealizedRules.from_params({}).window_days
     labels = LabelReader.from_project(FeatureStore(settings.store_path), project)
     lines = ["", f"{what} finished in {seconds:.0f}s"]
+    if done is not None:
+        flagged = sum(o.get("state") == "flagged" for o in done["outcomes"])
+        lines += [
+            f"  DAG runs: {phase_times(done['outcomes'])}"
+            + (f"; {flagged} flagged for drift (`fti monitor report`)" if flagged else ""),
+            f"  Airflow's log of every run: {done['log']}",
+        ]
     with session_scope(settings.db_url) as session:
         for group in project.groups:
             count = session.scalar(

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -133,28 +133,30 @@ def new(
 
 
 # ---- running the project through Airflow ------------------------------------------------------
+PastWeeks = Annotated[
+    int,
+    typer.Option(
+        help="Backtest: load the history's last N weeks apart and score one date a week of them "
+        "with the champion trained before them, so realized metrics exist at once (out of sample)."
+    ),
+]
+
+
 def demo(
-    days: Annotated[int, typer.Option(help="Nightly runs to simulate, one per day.")] = 5,
+    days: Annotated[int, typer.Option(help="Nightly runs to simulate, one per day.")] = 3,
     customers: Annotated[int, typer.Option(help="Customers in the generated business.")] = 2000,
     end: Annotated[
         str | None, typer.Option(help="Last simulated day (YYYY-MM-DD; default: yesterday, UTC).")
     ] = None,
     drift_after: Annotated[str | None, typer.Option(help="Shift the data after this date.")] = None,
-    past_weeks: Annotated[
-        int,
-        typer.Option(
-            help="Backtest: load the history's last N weeks apart and score one date a week of "
-            "them with the champion trained before them (realized metrics out of sample)."
-        ),
-    ] = 16,
+    past_weeks: PastWeeks = 8,
 ) -> None:
     """Generate the churn demo's raw data and run the nightly DAGs through Airflow.
 
-    The history from the project's start date runs in two range runs (the second, --past-weeks
-    weeks long, scored one date a week by the champion the first trained), then one run per
-    night up to --end."""
-    from datetime import timedelta
-
+    The DAGs run 90 days of history, --past-weeks weeks (scored one date a week by the champion
+    the history trained), then --days nights, ending --end: the same length whatever the date.
+    A line per DAG run (a progress bar on a terminal); Airflow's own log goes to a file the
+    summary names."""
     from fti.demo import run_demo
 
     run_demo(
@@ -164,6 +166,7 @@ def demo(
         end=parse_date(end) if end else datetime.now(UTC).date() - timedelta(days=1),
         drift_after=parse_date(drift_after) if drift_after else None,
         past_weeks=past_weeks,
+        console=output.console,
     )
 
 
@@ -173,16 +176,19 @@ def run(
     nights: Annotated[
         int, typer.Option(help="Last days to run night by night (the rest is one range run).")
     ] = 3,
+    past_weeks: PastWeeks = 0,
 ) -> None:
     """Run the project's nightly DAGs through Airflow from --start to --end.
 
-    The history as one range run of the feature DAG, then the last --nights days one by one
-    (features, training, scoring), as the scheduler would; ends with what the runs left."""
-    from fti.runner import run_nights, summary
+    The history as one range run of the feature DAG (two with --past-weeks), then the last
+    --nights days one by one (features, training, scoring), as the scheduler would; a line per
+    DAG run (a progress bar on a terminal), Airflow's own log in a file; ends with what the
+    runs left."""
+    from fti.runner import run_nights, say, summary
 
     s = settings()
-    done = run_nights(s, start, end, nights)
-    typer.echo(summary(s, end, done["seconds"]))
+    done = run_nights(s, start, end, nights, past_weeks, output.console)
+    say(output.console, summary(s, end, done["seconds"], done=done))
 
 
 def airflow_env(

@@ -10,6 +10,7 @@ versions in use). A gc that was killed is finished by the next one.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from fti.db.engine import session_scope
@@ -33,10 +34,12 @@ def _staging_plan(
     cuts = staging_cuts(project, next_dates, staging.newest_days(root, project), policy.rerun_days)
     if not policy.staging:
         return [], {}
-    files = (
+    files = staging.settled(
         staging.validated_removals(root, cuts)
         + staging.build_removals(root, next_dates, policy.rerun_days)
-        + staging.run_removals(root, policy.keep_model_versions)
+        + staging.run_removals(root, policy.keep_model_versions),
+        policy.staging_min_age_hours,
+        time.time(),
     )
     said = {
         source: f"days before {first} go ({why})" if first else f"every day is kept ({why})"

@@ -157,6 +157,8 @@ def as_dict(
         "train_start": row.train_start.isoformat(),
         "train_end": row.train_end.isoformat(),
         "created_at": row.created_at.isoformat(),
+        # When retention removed the artifact (`fti gc`); None: the version can be loaded.
+        "pruned_at": row.pruned_at.isoformat() if row.pruned_at else None,
     }
     if full:
         data.update(

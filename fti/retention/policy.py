@@ -8,6 +8,7 @@ Every key is optional::
       keep_group_versions: 5   # newest N versions of each feature or label group keep their tag
       rerun_days: 7            # nights that can still be rerun from staging as they are
       staging: true            # remove staged files no build, id check or rerun needs
+      staging_min_age_hours: 24  # but none written in the last N hours (a run may read it)
       remote: false            # also remove from the DVC remote what no kept version needs
 
 Besides the newest N, a model version is always kept when an alias points at it or ever did,
@@ -25,6 +26,13 @@ from fti.errors import ConfigError
 from fti.params import load_params
 
 SECTION = "retention"
+# The settings that are whole numbers, and their least value.
+WHOLE_NUMBERS = {
+    "keep_model_versions": 1,
+    "keep_group_versions": 1,
+    "rerun_days": 0,
+    "staging_min_age_hours": 0,
+}
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class Policy:
     keep_group_versions: int = 5
     rerun_days: int = 7
     staging: bool = True
+    staging_min_age_hours: int = 24
     remote: bool = False
 
     @classmethod
@@ -49,8 +58,8 @@ class Policy:
             name = f"{where}: {SECTION}.{key}"
             if key not in known:
                 raise ConfigError(f"{name} is not a retention setting; known: {', '.join(known)}")
-            if key in ("keep_model_versions", "keep_group_versions", "rerun_days"):
-                least = 0 if key == "rerun_days" else 1
+            if key in WHOLE_NUMBERS:
+                least = WHOLE_NUMBERS[key]
                 if isinstance(value, bool) or not isinstance(value, int) or value < least:
                     raise ConfigError(f"{name} = {value!r}: must be a whole number >= {least}")
             elif not isinstance(value, bool):  # staging, remote

@@ -13,7 +13,8 @@ What staging holds (``FTI_STAGING_PATH``) and what goes:
   scoring run left): all but each model's newest ``keep_model_versions`` runs' (a cleared task
   of an older run builds its training set again first).
 
-Removing a file is the whole step: a kill leaves the others for the next gc, and nothing reads
+Nothing written in the last ``staging_min_age_hours`` hours goes (``settled``): a run may be
+reading it. Removing a file is the whole step: a kill leaves the others for the next gc, and nothing reads
 what a plan removes.
 """
 
@@ -107,6 +108,24 @@ def run_removals(staging: Path, keep: int) -> list[StagedFile]:
                         )
                     )
     return gone
+
+
+def settled(files: Iterable[StagedFile], min_age_hours: int, now: float) -> list[StagedFile]:
+    """``files`` but those written in the last ``min_age_hours`` hours (``now``: a POSIX time):
+    a run may be reading them, e.g. a backfill that just validated an old day again, or a
+    build still in progress."""
+    limit = now - min_age_hours * 3600
+    kept = []
+    for staged in files:
+        try:
+            times = [staged.path.stat().st_mtime]
+            if staged.path.is_dir():
+                times += [p.stat().st_mtime for p in staged.path.rglob("*")]
+        except FileNotFoundError:
+            continue
+        if max(times) <= limit:
+            kept.append(staged)
+    return kept
 
 
 def remove(files: Iterable[StagedFile]) -> int:

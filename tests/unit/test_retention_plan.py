@@ -118,6 +118,9 @@ def test_staging_lists_old_days_old_builds_and_all_but_the_newest_runs(tmp_path:
     ]
     runs = staging.run_removals(tmp_path, keep=2)
     assert sorted(f.path.name for f in runs) == ["run-0.json", "run-0.parquet"]
+    written = 1_000_000  # run-0's files' time: kept while younger than the minimum age
+    assert staging.settled(runs, min_age_hours=1, now=written + 3_599) == []
+    assert staging.settled(runs, min_age_hours=1, now=written + 3_600) == runs
     assert staging.remove([*gone, *builds_gone, *runs]) == 2 * 10 + 2 * 1 + 2
     assert len(list(validated.iterdir())) == 6
 
@@ -153,4 +156,4 @@ def test_without_a_retention_section_the_defaults_hold(tmp_path: Path) -> None:
     params = tmp_path / "params.yaml"
     params.write_text("train: {}\n")
     assert read_policy(params) == Policy()
-    assert Policy() == Policy(5, 5, 7, True, False)
+    assert Policy() == Policy(5, 5, 7, True, 24, False)

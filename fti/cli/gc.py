@@ -18,10 +18,9 @@ def gc(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Remove old model artifacts, feature-store versions and staged files, as params.yaml's
-    retention section says.
+    """Remove what params.yaml's retention section does not keep (--dry-run: list it).
 
-    Kept: every model version an alias points at or ever pointed at, or a prediction names,
+    Old model artifacts, feature-store versions and staged files. Kept: every model version an alias points at or ever pointed at, or a prediction names,
     and each model's newest keep_model_versions (the others are marked pruned in the
     registry and lose their artifact); each group's newest keep_group_versions and every
     group version a kept model version, a prediction run or a staged training set read (the

@@ -20,6 +20,7 @@ from fti.retention import store as store_step
 from fti.retention.plan import Plan, decide_groups, staging_cuts
 from fti.retention.policy import Policy, read_policy
 from fti.settings import Settings
+from fti.store.recovery import fault_point
 from fti.store.tagged import served_keys
 from fti.store.versions import FeatureStore
 
@@ -88,6 +89,7 @@ def collect_garbage(settings: Settings | None = None) -> dict[str, Any]:
     policy = read_policy(settings.params_file)
     with session_scope(settings.db_url, write=True) as session:
         model_plan = models.prune(session, policy.keep_model_versions, settings.artifacts_path)
+    fault_point("gc.pruned")  # the kill tests stop a gc here: rows marked, files not removed
     with session_scope(settings.db_url, write=True) as session:
         artifact_bytes = models.remove_artifacts(session, model_plan.artifacts)
     log.info(

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from fti.db.engine import session_scope
 from fti.db.tables import FeatureVersion, ModelVersion, PredictionRun, ShadowPrediction
+from fti.online.materialise import PUBLISH_LOCK
 from fti.retention.plan import GroupKey, GroupPlan, ModelKey, decide_groups
 from fti.store.layout import version_tag
 from fti.store.recovery import fault_point
@@ -44,7 +45,6 @@ from fti.store.registry_repo import git, open_dvc
 from fti.store.tagged import reconcile
 from fti.store.versions import LOCK_TIMEOUT_S, FeatureStore
 
-PUBLISH_LOCK = ".publish.lock"  # FeatureStore.publish's lock file in the store
 GC_IN_PROGRESS = ".git/fti-gc-in-progress"  # from the first tag deleted until objects are gone
 # Where the kill tests stop a gc (``FTI_FAULT_POINT``, see fti.store.recovery.fault_point).
 FAULT_POINTS = ("gc.untagged", "gc.tags", "gc.reconciled")

@@ -1,5 +1,7 @@
 """Run the feature store's part of `fti gc` and die at one step.
 
+``python -m tests.integration.crashing_gc --whole HOME DB_URL PARAMS STEP`` runs the whole gc
+(``fti.pipelines.retention.collect_garbage``) and dies at the fault point STEP;
 ``python -m tests.integration.crashing_gc STORE DB_URL STAGING STEP`` drops the versions
 retention does not keep (``fti.retention.store.drop_versions``, every group's newest version
 kept) and SIGKILLs its process group (itself and any git child) at STEP, as a machine going
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from fti.retention.store import FAULT_POINTS, drop_versions
+from fti.settings import Settings
 from fti.store.versions import FeatureStore
 from tests.integration.crashing_publisher import KEYS, die, install_hook, remove_hooks
 
@@ -76,9 +79,41 @@ def run_killed(store: FeatureStore, db_url: str, staging: Path, step: str) -> No
     remove_hooks(store.path)
 
 
+def run_whole_killed(settings: Settings, step: str) -> None:
+    """Run the whole gc (``collect_garbage``) of ``settings`` in another process, SIGKILLed at
+    ``step`` (``gc.pruned``: model versions marked pruned, their artifacts not removed)."""
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.crashing_gc",
+            "--whole",
+            str(settings.home),
+            settings.db_url,
+            str(settings.params_file),
+            step,
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+
 if __name__ == "__main__":
     os.setpgrp()
-    store = FeatureStore(Path(sys.argv[1]))
-    arm(store, sys.argv[4])
-    drop_versions(store, sys.argv[2], Path(sys.argv[3]), keep=1, keys=KEYS)
+    if sys.argv[1] == "--whole":
+        from fti.pipelines.retention import collect_garbage
+        from tests.conftest import MANIFEST
+
+        home, db_url, params, step = sys.argv[2:6]
+        os.environ["FTI_FAULT_POINT"] = step
+        collect_garbage(
+            Settings(home=home, db_url=db_url, params_file=params, manifest_path=MANIFEST)
+        )
+    else:
+        store = FeatureStore(Path(sys.argv[1]))
+        arm(store, sys.argv[4])
+        drop_versions(store, sys.argv[2], Path(sys.argv[3]), keep=1, keys=KEYS)
     raise SystemExit("the gc finished although it should have been killed")

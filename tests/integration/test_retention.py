@@ -274,6 +274,24 @@ def test_gc_keeps_what_it_must_and_frees_what_it_may(gc_settings: Settings) -> N
     assert again["artifact_bytes"] == again["staging_bytes"] == 0
 
 
+def test_a_gc_killed_between_pruning_and_removing_artifacts_is_finished_by_the_next(
+    gc_settings: Settings,
+) -> None:
+    s = gc_settings
+    publish_history(FeatureStore(s.store_path), s.db_url)
+    files = register_models(s)
+    crashing_gc.run_whole_killed(s, "gc.pruned")
+    with session_scope(s.db_url) as session:
+        rows = {r.version: r for r in session.scalars(select(ModelVersion))}
+    assert [v for v, r in sorted(rows.items()) if r.pruned_at is not None] == [3, 4]
+    # Marked first: no version that looks loadable has lost its file.
+    assert all(files[v].exists() for v, r in rows.items() if r.pruned_at is None)
+    assert files[4].exists()  # not removed yet
+
+    collect_garbage(s)
+    assert [v for v, path in sorted(files.items()) if path.exists()] == [1, 2, 3, 5]
+
+
 def test_fti_gc_dry_run_lists_and_a_bad_setting_is_one_line(
     gc_settings: Settings, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]

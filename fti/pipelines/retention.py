@@ -3,8 +3,8 @@
 ``plan_retention`` says what a gc would remove (`fti gc --dry-run`), ``collect_garbage`` removes
 it, store by store, in the order that keeps each one readable if it is killed at any point
 (``fti.retention``: first the model registry, since a pruned model version frees the group
-versions it read; then the feature store; then staging, whose training sets name group
-versions in use). A gc that was killed is finished by the next one.
+versions it read; then staging, whose old training sets name group versions too; then the
+feature store). A gc that was killed is finished by the next one.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from fti.db.engine import session_scope
 from fti.pipelines.runs import setup
 from fti.retention import models, staging
 from fti.retention import store as store_step
-from fti.retention.plan import Plan, decide_groups, staging_cuts
+from fti.retention.plan import Plan, StagedFile, decide_groups, staging_cuts
 from fti.retention.policy import Policy, read_policy
 from fti.settings import Settings
 from fti.store.recovery import fault_point
@@ -29,7 +29,8 @@ log = logging.getLogger("fti.pipelines")
 
 def _staging_plan(
     settings: Settings, policy: Policy, next_dates: dict[str, Any]
-) -> tuple[list[Any], dict[str, str]]:
+) -> tuple[list[StagedFile], dict[str, str]]:
+    """The staged files a gc removes now, and per source which days it keeps and why."""
     _, project = setup(settings)
     root = settings.staging_path
     cuts = staging_cuts(project, next_dates, staging.newest_days(root, project), policy.rerun_days)

@@ -207,6 +207,7 @@ def collect_objects(store: FeatureStore, remote: bool) -> None:
     those of each remaining ``<group>/v<N>``'s own ``data/<group>.dvc``, removed by the same
     function ``dvc gc`` uses (``dvc_data.hashfile.gc``), under DVC's repository lock.
     """
+    from dvc_data.hashfile.db import get_index
     from dvc_data.hashfile.gc import gc
     from dvc_data.hashfile.hash_info import HashInfo
 
@@ -214,4 +215,6 @@ def collect_objects(store: FeatureStore, remote: bool) -> None:
     with open_dvc(store.path) as repo, repo.lock:
         gc(repo.cache.local, used)
         if remote:
-            gc(repo.cloud.get_remote_odb(None, "gc -c", hash_name="md5"), used)
+            odb = repo.cloud.get_remote_odb(None, "gc -c", hash_name="md5")
+            gc(odb, used)
+            get_index(odb).clear()  # as `dvc gc --cloud`: its index of the remote is stale now

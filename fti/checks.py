@@ -5,7 +5,8 @@
   so a value the function cannot use (``alpha: abc`` where it calls ``float``) or a key it
   never reads (a misspelt ``alpah``) is named with its path in the file; scikit-learn's own
   check of its parameters (what ``fit`` runs first) judges the estimator it returns. A
-  ``features`` list there must name features of the model.
+  ``features`` list there must name features of the model. Its ``retention`` section
+  (fti.retention.policy) holds only known keys with values of their kind.
 - **raw files**: the start date against each source's first file (``data_problems``), then
   that source's first file from the start date on, read and validated as a run validates it
   (``fti.validation``), and the keys of the project's entities in it as the run stages them
@@ -45,6 +46,7 @@ def check_files(project: Project, settings: Settings) -> Findings:
     findings = Findings(
         problems=data_problems(project, settings.raw_path)
         + params_problems(project, settings.params_file)
+        + retention_problems(settings.params_file)
     )
     for source in project.sources:
         _check_first_file(project, source, settings, findings)
@@ -87,6 +89,22 @@ def params_problems(project: Project, path: Path) -> list[str]:
         else:
             problems += _hyper_parameter_problems(project, model, train[model.name], where)
     return problems
+
+
+def retention_problems(path: Path) -> list[str]:
+    """The problem of params.yaml's ``retention`` section (fti.retention.policy), if any; a
+    file that cannot be read is ``params_problems``' to report."""
+    from fti.retention.policy import read_policy
+
+    try:
+        read_params(path)
+    except ConfigError:
+        return []
+    try:
+        read_policy(path)
+    except ConfigError as exc:
+        return [str(exc)]
+    return []
 
 
 def _hyper_parameter_problems(

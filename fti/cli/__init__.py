@@ -7,6 +7,7 @@ reference of the docs site both load ``fti.cli:app``), from one module per comma
   ``airflow``, ``sql``
 - ``models.py``: ``fti train`` and ``fti models …``
 - ``predictions.py``: ``fti infer``, ``fti serve`` and ``fti predictions …``
+- ``gc.py``: ``fti gc`` (retention)
 - ``features.py``, ``quarantine.py``, ``monitor.py``: ``fti features|quarantine|monitor …``
 
 What the commands share lives in ``output.py`` (the console, tables and JSON, one-line errors
@@ -23,7 +24,7 @@ from typing import Annotated
 
 import typer
 
-from fti.cli import models, predictions, project
+from fti.cli import gc, models, predictions, project
 from fti.cli.features import features_app
 from fti.cli.models import models_app
 from fti.cli.monitor import monitor_app
@@ -72,6 +73,7 @@ app.command("train")(models.train)
 app.command("infer")(predictions.infer)
 app.command("serve")(predictions.serve)
 app.command("sql")(project.sql)
+app.command("gc")(gc.gc)
 
 # Command groups: `fti features …` and so on.
 app.add_typer(features_app, name="features")

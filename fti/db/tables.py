@@ -51,6 +51,7 @@ class FeatureVersion(Base):
     max_date: Mapped[date | None] = mapped_column(Date)
     statistics: Mapped[dict[str, Any]] = mapped_column(JSON)  # merged over all partitions
     # Statistics of the partitions this version wrote ({date: stats}); later versions merge them.
+    # Retention (fti.retention.store) adds those of the dropped versions just before it.
     partition_statistics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     changed_dates: Mapped[list[Any]] = mapped_column(JSON)
     run_id: Mapped[str] = mapped_column(String(250))
@@ -187,6 +188,8 @@ class ModelVersion(Base):
     # Training bins of each feature and of the holdout probabilities (fti.monitoring.drift).
     drift_reference: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When retention (fti gc) removed the artifact; the row stays (migration 0013).
+    pruned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ModelAlias(Base):

@@ -8,6 +8,7 @@ fti.inference and the stores, in the module of its pipeline:
 - ``features``: validate raw files; plan, build and publish feature and label groups.
 - ``training``: build a training set, train and register a version, promote it.
 - ``inference``: score a date (and shadow-score it), readiness checks, rollback.
+- ``retention``: what `fti gc` and the retention DAG remove (``fti.retention``).
 - ``runs``: what every run starts from (settings, project, dates) and the days no run filled.
 
 Every step logs under ``fti.pipelines``, the logger of the single module these came from, so

@@ -30,12 +30,18 @@ from fti.monitoring import drift
 from fti.params import load_params, model_params
 from fti.pipelines.runs import setup
 from fti.registry import aliases
-from fti.registry.versions import find_identical, get_version, lock_model, register_version
+from fti.registry.versions import (
+    check_loadable,
+    find_identical,
+    get_version,
+    lock_model,
+    register_version,
+)
 from fti.settings import Settings, file_safe
 from fti.store.statistics import column_statistics
 from fti.store.versions import FeatureStore
 from fti.training import metrics
-from fti.training.artifacts import load_artifact, save_artifact
+from fti.training.artifacts import artifact_bytes, load_artifact, store_artifact
 from fti.training.dataset import TooFewRows, TrainingSet
 from fti.training.dataset import build_training_set as _build_set
 from fti.training.fit import fit
@@ -223,11 +229,13 @@ def train_model(
         return same
     estimator, scores = _fit_candidate(training, model, chosen, params)
     names = [f.name for f in chosen]
-    path, digest = save_artifact(estimator, settings.artifacts_path)
+    artifact = artifact_bytes(estimator)
     train_table = pa.Table.from_pandas(training.train[names], preserve_index=False)
     spine = next(iter(training.feature_versions))
     holdout_outputs = predict(model.task, estimator, training.holdout[names])
     with session_scope(settings.db_url, write=True) as session:
+        lock_model(session, model.name)  # retention removes artifacts under it (see store_artifact)
+        path, digest = store_artifact(artifact, settings.artifacts_path)
         row = register_version(
             session,
             model.name,
@@ -359,5 +367,7 @@ def feature_names(row: ModelVersion) -> list[str]:
 
 
 def load_estimator(row: ModelVersion) -> Any:
-    """A registered version's fitted model, its artifact checked against its sha256 first."""
+    """A registered version's fitted model, its artifact checked against its sha256 first
+    (a version retention pruned says so: its artifact is gone)."""
+    check_loadable(row)
     return load_artifact(Path(row.artifact_uri), row.artifact_sha256)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from fti.db.tables import AliasEvent, ModelAlias
 from fti.errors import RegistryError
-from fti.registry.versions import get_version, lock_model
+from fti.registry.versions import check_loadable, get_version, lock_model
 
 CHAMPION = "champion"
 
@@ -53,7 +53,7 @@ def set_alias(
     history row's ``from_version`` is the holder it really replaced.
     """
     lock_model(session, name)
-    get_version(session, name, version)
+    check_loadable(get_version(session, name, version))
     now = datetime.now(UTC)
     row = session.get(ModelAlias, (name, alias), populate_existing=True)
     previous = row.version if row else None

@@ -54,7 +54,8 @@ def find_identical(
     train_start: date,
     train_end: date,
 ) -> int | None:
-    """The newest version of ``name`` trained on exactly these inputs, if there is one.
+    """The newest version of ``name`` trained on exactly these inputs, if there is one (and
+    not pruned by retention).
 
     Same group and label versions, training window, features (group and name, in order),
     params and code version: training it again would only make a copy.
@@ -68,6 +69,7 @@ def find_identical(
             ModelVersion.code_version == code_version,
             ModelVersion.train_start == train_start,
             ModelVersion.train_end == train_end,
+            ModelVersion.pruned_at.is_(None),  # its artifact is gone: train it again
         )
         .order_by(ModelVersion.version.desc())
     )
@@ -86,6 +88,21 @@ def get_version(session: Session, name: str, version: int) -> ModelVersion:
         known = list_versions(session, name)
         raise RegistryError(
             f"model {name!r} has no version {version}; known: {[v.version for v in known] or 'none'}"
+        )
+    return row
+
+
+def check_loadable(row: ModelVersion) -> ModelVersion:
+    """``row``, unless retention removed its artifact.
+
+    Raises:
+        RegistryError: the version was pruned (``fti gc``): it cannot be loaded or promoted.
+    """
+    if row.pruned_at is not None:
+        raise RegistryError(
+            f"model {row.name!r} v{row.version} was pruned by retention on "
+            f"{row.pruned_at:%Y-%m-%d} (`fti gc`): its artifact is gone; use a kept version "
+            f"(`fti models list`) or train again"
         )
     return row
 
@@ -140,6 +157,8 @@ def as_dict(
         "train_start": row.train_start.isoformat(),
         "train_end": row.train_end.isoformat(),
         "created_at": row.created_at.isoformat(),
+        # When retention removed the artifact (`fti gc`); None: the version can be loaded.
+        "pruned_at": row.pruned_at.isoformat() if row.pruned_at else None,
     }
     if full:
         data.update(

@@ -126,7 +126,8 @@ class PublishRecovery:
         loose object as ``objects/<2>/<38>.lock`` before renaming it: a retry writing the same
         object would fail on it forever. So every ``*.lock`` under ``.git`` goes, loose-object
         folders included: under the store's publish lock no git process of ours runs, and
-        ``gc.autoDetach=false`` leaves no background one. DVC's stage lock ``.dvc/tmp/rwlock`` is a JSON file
+        ``gc.autoDetach=false`` leaves no background one; so does git's temp file for a new
+        ``packed-refs`` (``packed-refs.new``, which a killed ``git tag -d`` leaves). DVC's stage lock ``.dvc/tmp/rwlock`` is a JSON file
         rewritten in place: a kill can leave it truncated, and then every DVC command fails;
         since no fti publisher is inside a DVC command now, any entry it holds is stale too,
         so it goes unless it is an empty lock. DVC's repo locks (``.dvc/tmp/lock``,
@@ -138,6 +139,9 @@ class PublishRecovery:
             for name in files:
                 if name.endswith(".lock"):
                     (Path(folder) / name).unlink(missing_ok=True)
+        # git rewrites packed-refs (a tag deleted, refs packed) through this temp file, which
+        # it creates exclusively: left by a kill, every later rewrite fails on it.
+        (self.path / ".git" / "packed-refs.new").unlink(missing_ok=True)
         rwlock = self.path / DVC_RWLOCK
         if rwlock.exists() and not _is_empty_rwlock(rwlock):
             rwlock.unlink()  # DVC reads a missing rwlock as an empty one

@@ -230,6 +230,11 @@ class FeatureStore(PublishRecovery):
             (self.path / IN_PROGRESS).unlink()
             return published
 
+    def recover(self) -> None:
+        """Undo whatever an interrupted publish left (``_recover``); call it holding the
+        store's publish lock, as ``publish`` does and retention (fti.retention.store) does."""
+        self._recover()
+
     def _same_as(self, group: str, version: int) -> bool:
         """Whether the work tree now holds exactly ``version``: same DVC hash, same schema."""
         tag = version_tag(group, version)
@@ -418,6 +423,20 @@ class FeatureStore(PublishRecovery):
             if match and name.endswith(".parquet"):
                 found.append((date.fromisoformat(match.group(1)), md5))
         return sorted(found)
+
+    def objects(self, group: str, version: int | None = None) -> set[str]:
+        """The md5 of every DVC object a version of ``group`` reads: its ``.dir`` manifest and
+        the files it lists (``version`` None: the work tree's, from ``data/<group>.dvc``). A
+        manifest missing from the local cache is fetched from the DVC remote first."""
+        if version is None:
+            dir_md5 = _md5_of(self.group_dir(group).with_suffix(".dvc").read_text())
+        else:
+            dir_md5 = self._dvc_md5(group, version_tag(group, version))
+        if not self._object(dir_md5).exists() and version is not None:
+            self._fetch(group, version)
+        if not self._object(dir_md5).exists():  # the work tree's own, not in the cache
+            return {dir_md5}
+        return {dir_md5, *(md5 for _, md5 in self._dir_entries(dir_md5))}
 
     def _dir_entries(self, dir_md5: str) -> list[tuple[str, str]]:
         """(relative path, md5) of each file a ``.dir`` manifest in the local cache lists."""

@@ -26,9 +26,24 @@ def sha256_of(data: bytes) -> str:
 
 def save_artifact(model: Any, root: Path) -> tuple[Path, str]:
     """Store ``model`` at ``root/sha256/<hash>.skops`` (atomic, idempotent); return (path, hash)."""
+    return store_artifact(artifact_bytes(model), root)
+
+
+def artifact_bytes(model: Any) -> bytes:
+    """``model`` in skops format, as ``store_artifact`` stores it."""
     import skops.io as sio
 
-    data = sio.dumps(model)
+    return bytes(sio.dumps(model))
+
+
+def store_artifact(data: bytes, root: Path) -> tuple[Path, str]:
+    """Store the bytes of an artifact at ``root/sha256/<hash>.skops`` unless that file exists
+    (atomic, idempotent); return (path, hash).
+
+    Training stores and registers an artifact in one transaction under its model's lock, so
+    retention (fti.retention.models), which removes a file under the same lock once no
+    unpruned version names it, never removes a file a version is being registered with.
+    """
     digest = sha256_of(data)
     path = root / "sha256" / digest[:2] / f"{digest}.skops"
     if not path.exists():

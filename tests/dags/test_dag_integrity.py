@@ -36,6 +36,7 @@ EXPECTED = {
     "spend_training",
     "churn_inference",
     "spend_inference",
+    "retention",
 }
 
 
@@ -268,6 +269,7 @@ def test_without_a_manifest_every_dag_file_says_to_run_fti_check(tmp_path: Path)
         "feature_pipeline.py",
         "training_pipeline.py",
         "batch_inference_pipeline.py",
+        "retention.py",
     }
     for file, error in report["errors"].items():
         assert "run `fti check`" in error and str(tmp_path / "missing.json") in error, file

@@ -398,3 +398,32 @@ def content_checksum(db_url: str) -> str:
         rows = connection.execute(text(query)).all()
     assert {r.model_name for r in rows} == set(MODELS)
     return hashlib.sha256(repr([tuple(map(str, r)) for r in rows]).encode()).hexdigest()
+
+
+def test_the_retention_dag_changes_nothing_on_a_dry_run_and_removes_on_a_run(
+    dags, tmp_path: Path, demo_raw: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """What `fti gc` does, from Airflow: a dry run changes nothing, a run drops what the
+    params file's retention section does not keep."""
+    from fti.store.versions import FeatureStore
+    from tests.integration import crashing_publisher
+
+    settings = demo_settings(tmp_path / "home", demo_raw)
+    params = yaml.safe_load(PARAMS.read_text())
+    params["retention"] = {"keep_group_versions": 1}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    for key, value in {
+        "FTI_HOME": settings.home,
+        "FTI_RAW_PATH": demo_raw,
+        "FTI_PARAMS_FILE": tmp_path / "params.yaml",
+    }.items():
+        monkeypatch.setenv(key, str(value))
+    store = FeatureStore(settings.store_path)
+    for value in (1, 2):
+        day = {DEMO_START: crashing_publisher.partition(DEMO_START, value, rows=10)}
+        crashing_publisher.publish(store, settings.db_url, day, f"v{value}", "activity")
+
+    run(dags["retention"], DEMO_START, dry_run=True)
+    assert store.every_version() == {"activity": [1, 2]}
+    run(dags["retention"], DEMO_START)
+    assert store.every_version() == {"activity": [2]}

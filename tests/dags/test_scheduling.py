@@ -55,16 +55,24 @@ def test_default_schedules_follow_the_data(monkeypatch) -> None:  # type: ignore
             "AssetAny",
             {f"fti_model_{model}", "fti_group_customer_activity"},
         )
+    # Retention: manual runs (or `fti gc`) unless params.yaml gives it a cron.
+    assert type(timetables["retention"]).__name__ == "NullTimetable"
 
 
 def test_schedules_come_from_params_yaml(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     params = yaml.safe_load(PARAMS.read_text())
-    params["schedule"] = {"features": "0 3 * * *", "inference": "@daily", "retrain": "@weekly"}
+    params["schedule"] = {
+        "features": "0 3 * * *",
+        "inference": "@daily",
+        "retrain": "@weekly",
+        "retention": "0 7 * * *",
+    }
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))
 
     timetables = parse(monkeypatch, params_file)
     assert timetables["feature_pipeline"].expression == "0 3 * * *"
+    assert timetables["retention"].expression == "0 7 * * *"
     for model, reads in READS.items():
         # A retrain cron too: the groups' versions, or the weekly clock.
         training = timetables[f"{model}_training"]

@@ -218,6 +218,11 @@ PARAMS_MISTAKES = [
         "train has no section for model 'sales_forecast'; add `sales_forecast: {}` under train "
         "(its hyper-parameters; {} keeps the estimator's defaults)",
     ),
+    (
+        "keep_model_versions: 5",
+        "keep_model_versions: 0",
+        "retention.keep_model_versions = 0: must be a whole number >= 1",
+    ),
 ]
 
 

@@ -80,7 +80,15 @@ def test_new_writes_the_package_settings_sample_and_readme(tmp_path: Path) -> No
         if path.is_file():
             assert "{{" not in path.read_text() and "{%" not in path.read_text(), path
     params = yaml.safe_load((folder / "params.yaml").read_text())
-    assert set(params) == {"train", "promote", "monitor", "schedule", "data", "project"}
+    assert set(params) == {
+        "train",
+        "promote",
+        "monitor",
+        "schedule",
+        "retention",
+        "data",
+        "project",
+    }
     assert list(params["train"]) == ["sales_forecast"]
     # What dvc.yaml reads: the raw folder of .env's FTI_RAW_PATH, the sample's dates, the package.
     assert params["data"] == {

@@ -1,0 +1,1 @@
+"""Retention: what fti keeps of its state and what `fti gc` may free (see ``fti.retention.plan``)."""

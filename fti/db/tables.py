@@ -188,7 +188,7 @@ class ModelVersion(Base):
     # Training bins of each feature and of the holdout probabilities (fti.monitoring.drift).
     drift_reference: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # When retention (fti gc) removed the artifact; the row stays (migration 0013).
+    # When retention (fti gc) removed the artifact; the row stays (migration 0014).
     pruned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

@@ -18,8 +18,6 @@ away would:
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,15 @@ from typing import Any
 from fti.retention.store import FAULT_POINTS, drop_versions
 from fti.settings import Settings
 from fti.store.versions import FeatureStore
-from tests.integration.crashing_publisher import KEYS, die, install_hook, remove_hooks
+from tests.integration.crashing_publisher import (
+    KEYS,
+    die,
+    install_hook,
+    remove_hooks,
+    run_module_killed,
+)
+
+MODULE = "tests.integration.crashing_gc"
 
 STEPS = [*FAULT_POINTS, "tag_delete", "dvc_gc"]
 TAG_DELETE_HOOK = """#!/bin/sh
@@ -60,45 +66,15 @@ def arm(store: FeatureStore, step: str) -> None:
 
 def run_killed(store: FeatureStore, db_url: str, staging: Path, step: str) -> None:
     """Run the gc in another process, SIGKILLed at ``step``; then remove the test's hooks."""
-    killed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.integration.crashing_gc",
-            str(store.path),
-            db_url,
-            str(staging),
-            step,
-        ],
-        cwd=Path(__file__).resolve().parents[2],
-        capture_output=True,
-        text=True,
-        timeout=600,  # a guard against a hang, not a speed limit
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run_module_killed(MODULE, str(store.path), db_url, str(staging), step)
     remove_hooks(store.path)
 
 
 def run_whole_killed(settings: Settings, step: str) -> None:
     """Run the whole gc (``collect_garbage``) of ``settings`` in another process, SIGKILLed at
     ``step`` (``gc.pruned``: model versions marked pruned, their artifacts not removed)."""
-    killed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.integration.crashing_gc",
-            "--whole",
-            str(settings.home),
-            settings.db_url,
-            str(settings.params_file),
-            step,
-        ],
-        cwd=Path(__file__).resolve().parents[2],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    home, params = str(settings.home), str(settings.params_file)
+    run_module_killed(MODULE, "--whole", home, settings.db_url, params, step)
 
 
 if __name__ == "__main__":

@@ -128,26 +128,23 @@ def install_hook(store: FeatureStore, name: str, script: str) -> None:
     hook.chmod(0o755)
 
 
-def run_killed(store: FeatureStore, catalog: str, step: str, group: str = GROUP) -> None:
-    """Run a publish of the new days of ``group`` in another process, SIGKILLed at ``step``;
-    then remove the test's own git hooks (what the kill left is the next publisher's to
-    recover)."""
+def run_module_killed(module: str, *args: str) -> None:
+    """Run ``python -m module args...`` from the repository root; it must die by SIGKILL."""
     killed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.integration.crashing_publisher",
-            str(store.path),
-            catalog,
-            step,
-            group,
-        ],
+        [sys.executable, "-m", module, *args],
         cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
         text=True,
         timeout=1800,  # a guard against a hang, not a speed limit
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+
+def run_killed(store: FeatureStore, catalog: str, step: str, group: str = GROUP) -> None:
+    """Run a publish of the new days of ``group`` in another process, SIGKILLed at ``step``;
+    then remove the test's own git hooks (what the kill left is the next publisher's to
+    recover)."""
+    run_module_killed("tests.integration.crashing_publisher", str(store.path), catalog, step, group)
     remove_hooks(store.path)
 
 

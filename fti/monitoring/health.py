@@ -129,9 +129,15 @@ class Failure:
         if self.kind == "prediction_run":
             fix = f"fix the cause, then rerun: fti infer --model {self.name} --date {self.date}"
         else:
+            # A DAG's run ref is '<dag id>/<run id>': the project's feature pipeline.
+            dag = (
+                self.run_id.partition("/")[0]
+                if "/" in self.run_id
+                else "<project>_feature_pipeline"
+            )
             fix = (
                 "fix or replace the file, then rerun the night: airflow backfill create "
-                f"--dag-id feature_pipeline --from-date {self.date} --to-date {self.date}"
+                f"--dag-id {dag} --from-date {self.date} --to-date {self.date}"
             )
         return (
             f"failed: {self.kind.replace('_', ' ')} {self.name} {self.date}: {self.reason}; {fix}"
@@ -366,7 +372,7 @@ def _judge(
         start = expected if kind == "predictions" else project.first_date
         first = newest + timedelta(days=1) if newest else start
         runs = [first + timedelta(days=n + horizon) for n in range((expected - first).days + 1)]
-        fill = Gap(kind, name, runs).fill()
+        fill = Gap(kind, name, runs, project.name).fill()
     return FreshnessStatus(
         kind=kind,
         name=name,

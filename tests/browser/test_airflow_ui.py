@@ -590,7 +590,7 @@ def test_the_health_page_from_the_browse_menu_flags_the_group_left_a_night_behin
         ], stale
         assert (stale[7], stale[8]) == ("1", "v1"), stale  # days behind, the version holding it
         assert stale[9] == (
-            "airflow backfill create --dag-id feature_pipeline "
+            "airflow backfill create --dag-id churn_feature_pipeline "
             f"--from-date {NEXT_NIGHT} --to-date {NEXT_NIGHT}"
         ), stale
         flag = status_flag(browser, LEFT_BEHIND)

@@ -149,7 +149,7 @@ class Airflow:
 def airflow(project: Project, demo_raw: Path) -> Iterator[Airflow]:
     """``airflow standalone`` on free ports over the project; DAGs scheduled by hand only."""
     from fti.definitions import load_project
-    from fti.manifest import write_manifest
+    from fti.deployment import publish_manifest
     from fti.runner import airflow_variables
     from fti.settings import Settings
 
@@ -158,8 +158,8 @@ def airflow(project: Project, demo_raw: Path) -> Iterator[Airflow]:
     params_file = project.home / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))
     settings = Settings(home=project.home, params_file=params_file, raw_path=demo_raw)
-    # What `fti check` does: the manifest in FTI_HOME, which the DAG files are generated from.
-    write_manifest(load_project(settings.project), settings.project, settings.manifest_path)
+    # What `fti check` does: the manifest in FTI_HOME/manifests, which the DAG files read.
+    publish_manifest(load_project(settings.project), settings)
     port = free_port()  # not 8080: the port setting must reach the task supervisor too
     env = {
         **os.environ,

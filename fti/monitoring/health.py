@@ -129,16 +129,15 @@ class Failure:
         if self.kind == "prediction_run":
             fix = f"fix the cause, then rerun: fti infer --model {self.name} --date {self.date}"
         else:
-            # A DAG's run ref is '<dag id>/<run id>': the project's feature pipeline.
-            dag = (
-                self.run_id.partition("/")[0]
-                if "/" in self.run_id
-                else "<project>_feature_pipeline"
+            # A DAG run's ref is '<dag id>/<run id>': its project's feature pipeline reruns it.
+            dag, _, airflow_run = self.run_id.partition("/")
+            rerun = (
+                f"airflow backfill create --dag-id {dag} --from-date {self.date} "
+                f"--to-date {self.date}"
+                if airflow_run
+                else f"fti features run --date {self.date}"
             )
-            fix = (
-                "fix or replace the file, then rerun the night: airflow backfill create "
-                f"--dag-id {dag} --from-date {self.date} --to-date {self.date}"
-            )
+            fix = f"fix or replace the file, then rerun the night: {rerun}"
         return (
             f"failed: {self.kind.replace('_', ' ')} {self.name} {self.date}: {self.reason}; {fix}"
         )

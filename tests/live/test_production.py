@@ -349,7 +349,9 @@ def start_services(
     init = services.airflow_init(children, env, admin_password)
     with clock.phase("airflow-init (db migrate on PostgreSQL, pool, FAB admin user)"):
         children.finish(init, 300)
-    wait_for("fti init's manifest", lambda: (home / "manifests" / "churn.json").exists(), 120, children)
+    wait_for(
+        "fti init's manifest", lambda: (home / "manifests" / "churn.json").exists(), 120, children
+    )
 
     with clock.phase(
         "Airflow components up (api-server, scheduler, dag-processor, triggerer, 2 workers)"

@@ -1137,7 +1137,10 @@ def test_health_page_lists_the_failures_of_the_last_nights(client, nights) -> No
             "unresolved",
         ],
     ]
-    assert failed[0][6].startswith("fix or replace the file, then rerun the night")
+    assert failed[0][6] == (  # the feature DAG of the run that validated it: its project's
+        "fix or replace the file, then rerun the night: airflow backfill create --dag-id "
+        "churn_feature_pipeline --from-date 2026-04-29 --to-date 2026-04-29"
+    )
     assert failed[2][6] == "fix the cause, then rerun: fti infer --model churn --date 2026-04-28"
     assert failed[1][6] == ""  # nothing to do
     # Runs link to their Airflow runs; a run from the CLI links nowhere.

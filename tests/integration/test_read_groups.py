@@ -19,7 +19,11 @@ from fti.cli import app
 from fti.db.engine import session_scope
 from fti.definitions import Project, check_project
 from fti.errors import FtiError
+from fti.monitoring.gaps import missing_dates
 from fti.pipelines.features import run_features
+from fti.pipelines.inference import score_batch
+from fti.pipelines.training import build_training_set as train_set
+from fti.pipelines.training import promote_if_better, train_model
 from fti.read_groups import catalog_findings
 from fti.settings import Settings
 from fti.setup import initialise
@@ -29,7 +33,6 @@ from tests.conftest import MANIFEST
 from tests.projects import weather, weather_reader
 
 START, END = date(2025, 1, 1), date(2025, 3, 1)
-SMALL = {"min_train_rows": 20, "min_holdout_rows": 10}  # two months of one station's days
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +119,10 @@ def test_a_reader_checks_against_the_catalog_and_trains_on_the_owners_groups(
     # The reader's training set is the owner's, column for column.
     store = FeatureStore(s.store_path)
     versions = {"daily_weather": 1}
-    rain = dataclasses.replace(weather.rain, **SMALL)  # type: ignore[arg-type]
-    soon = dataclasses.replace(weather_reader.rain_soon, **SMALL)  # type: ignore[arg-type]
+    soon = weather_reader.rain_soon
+    rain = dataclasses.replace(
+        weather.rain, min_train_rows=soon.min_train_rows, min_holdout_rows=soon.min_holdout_rows
+    )
     theirs = build_training_set(
         store, weather.project, rain, versions, 1, END, weather.project.model_features(rain)
     )
@@ -126,6 +131,14 @@ def test_a_reader_checks_against_the_catalog_and_trains_on_the_owners_groups(
     pd.testing.assert_frame_equal(ours.frame, theirs.frame)
     assert ours.feature_dtypes == theirs.feature_dtypes
     assert (ours.train_dates, ours.holdout_dates) == (theirs.train_dates, theirs.holdout_dates)
+
+    # The reader's own runs: train, promote, score; its monitors see its model's gap only.
+    path = train_set("rain_soon", None, None, "t-soon", s)
+    assert promote_if_better(path, train_model(path, "t-soon", settings=s), "t-soon", s)["promoted"]
+    assert score_batch("rain_soon", END, "i-soon", settings=s)["rows"] == 1
+    with session_scope(s.db_url) as session:
+        gaps = missing_dates(store, session, reader, END)
+        assert [(g.kind, g.name) for g in gaps] == []
 
     # Training on a version that does not hold the declaration: the same line, no KeyError.
     stale = reading(**weather_reader.TYPES | {"rain_days_7d": "double"})

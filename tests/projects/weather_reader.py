@@ -28,7 +28,7 @@ rain_soon = Model(
     metric="roc_auc",
     features=["daily_weather.*"],
     estimator=make_logistic,
-    **COMMON,
+    **COMMON | {"min_train_rows": 20, "min_holdout_rows": 10},  # two months of one station
 )
 project = Project(
     "forecasts",

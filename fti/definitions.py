@@ -457,7 +457,8 @@ def check_project(project: Project) -> list[str]:
     named("entity", project.entities)
     named("source", project.sources)
     named("model", project.models)
-    named("feature or label group", project.readable_groups)
+    named("feature or label group", project.groups)
+    named("read group", project.reads)
     if not NAME.match(str(project.name)):
         problems.append(f"project {project.name!r}: name must be lower-case letters, digits, _")
     try:
@@ -501,7 +502,9 @@ def check_project(project: Project) -> list[str]:
         problems += _freshness_problems(f"{kind} {group.name!r}", group.fresh_by)
 
     problems += _read_problems(project, entities)
-    labels = {g.name: g for g in project.readable_groups if g.kind == "labels"}
+    labels = {
+        g.name: g for g in project.readable_groups if isinstance(g, LabelGroup | ReadLabelGroup)
+    }
     for model in project.models:
         problems += _model_problems(project, model, labels, metric_problem)
     return problems
@@ -553,7 +556,7 @@ def _feature_group_problems(group: FeatureGroup) -> list[str]:
 def _model_problems(
     project: Project,
     model: Model,
-    labels: dict[str, AnyGroup],
+    labels: Mapping[str, LabelGroup | ReadLabelGroup],
     metric_problem: Callable[[str, str], str | None],
 ) -> list[str]:
     where = f"model {model.name!r}"

@@ -95,7 +95,8 @@ def check(as_json: JsonFlag = False) -> None:
             f"horizon {label.horizon_days} day(s)"
         )
     for read in project.reads:
-        say(f"read {read.noun} {read.name}: from project {read.owner}, {len(read.declared)} typed")
+        typed = len(read.declared)
+        say(f"read {read.noun} {read.name}: from project {read.owner}, {typed} typed column(s)")
     for model in data["models"]:
         say(
             f"model {model['name']}: {model['task']}, metric {model['metric']}, label "

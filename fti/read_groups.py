@@ -18,6 +18,8 @@ from fti.definitions import LABEL, LABEL_DATE, Project, ReadGroup, ReadLabelGrou
 from fti.store.catalog import list_versions
 
 KEY_DATE = {"features": "feature_date", "labels": LABEL_DATE}  # the date column of each kind
+# A column with no value in any partition yet: the store lets a later version type it.
+NO_VALUES_YET = "null"
 
 
 @dataclass
@@ -70,7 +72,7 @@ def read_problems(
             problems.append(
                 f"{who}: {name} {origin} is not in {held} (dropped?); it has: {has or 'nothing'}"
             )
-        elif schema[column] != declared:
+        elif schema[column] not in (declared, NO_VALUES_YET):
             problems.append(
                 f"{who}: {name} {origin} is declared {declared} but {held} has {schema[column]} "
                 "(retyped?); declare the new type, or ask the owner"

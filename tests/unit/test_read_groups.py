@@ -104,3 +104,19 @@ def test_a_version_about_another_entity_is_named_with_its_columns() -> None:
         "column 'station_id' (the key of entity 'station') in its newest version v4; it has "
         "site_id, feature_date, temp_mean: declare the entity it is about"
     ]
+
+
+def test_a_column_without_values_yet_matches_any_declared_type() -> None:
+    schema = {"station_id": "string", "feature_date": "date32[day]"} | {
+        name: "double" for name in weather_reader.TYPES
+    }
+    retyped = read_problems(GROUP, ["rain_soon"], 2, "features", schema)
+    assert retyped == [
+        "model 'rain_soon': feature 'daily_weather.rain_days_7d' read from project 'weather' is "
+        "declared int64 but its newest version v2 has double (retyped?); declare the new type, "
+        "or ask the owner"
+    ]
+    # All null so far (Arrow type null): the store types it with its first values, so it holds.
+    assert (
+        read_problems(GROUP, ["rain_soon"], 2, "features", schema | {"rain_days_7d": "null"}) == []
+    )

@@ -5,6 +5,7 @@ the owner's own model gets, and `fti new --reads` starts a project on them."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from datetime import date
 from pathlib import Path
@@ -139,6 +140,13 @@ def test_a_reader_checks_against_the_catalog_and_trains_on_the_owners_groups(
     with session_scope(s.db_url) as session:
         gaps = missing_dates(store, session, reader, END)
         assert [(g.kind, g.name) for g in gaps] == []
+
+    # The owner's rows online are the reader's too (`fti features get`, as `fti serve` reads).
+    env = {f"FTI_{k.upper()}": str(getattr(s, k)) for k in ("home", "db_url", "params_file")}
+    env |= {"FTI_PROJECT": s.project, "FTI_MANIFEST_PATH": str(MANIFEST)}
+    got = CliRunner().invoke(app, ["features", "get", "daily_weather", "ZRH", "--json"], env=env)
+    assert got.exit_code == 0, got.output
+    assert [(r["entity"], r["found"]) for r in json.loads(got.stdout)] == [("ZRH", True)]
 
     # Training on a version that does not hold the declaration: the same line, no KeyError.
     stale = reading(**weather_reader.TYPES | {"rain_days_7d": "double"})

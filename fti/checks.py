@@ -7,6 +7,9 @@
   check of its parameters (what ``fit`` runs first) judges the estimator it returns. A
   ``features`` list there must name features of the model. Its ``retention`` section
   (fti.retention.policy) holds only known keys with values of their kind.
+- **groups it reads** (``fti.read_groups``): each declared column and type against the newest
+  published version of the other project's group in the catalog; a group not published yet is
+  a note (awaited from its owner).
 - **raw files**: the start date against each source's first file (``data_problems``), then
   that source's first file from the start date on, read and validated as a run validates it
   (``fti.validation``), and the keys of the project's entities in it as the run stages them
@@ -48,9 +51,33 @@ def check_files(project: Project, settings: Settings) -> Findings:
         + params_problems(project, settings.params_file)
         + retention_problems(settings.params_file)
     )
+    _check_reads(project, settings, findings)
     for source in project.sources:
         _check_first_file(project, source, settings, findings)
     return findings
+
+
+def _check_reads(project: Project, settings: Settings, findings: Findings) -> None:
+    """The project's read groups against the catalog (none read: the database is not asked)."""
+    if not project.reads:
+        return
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from fti.db.engine import session_scope
+    from fti.read_groups import catalog_findings
+
+    try:
+        with session_scope(settings.db_url) as session:
+            found = catalog_findings(session, project)
+    except SQLAlchemyError as exc:
+        findings.problems.append(
+            f"cannot read the store's catalog to check the groups project {project.name!r} "
+            f"reads ({type(exc).__name__}); point FTI_DB_URL at the shared database and run "
+            "`fti init`"
+        )
+        return
+    findings.problems += found.problems
+    findings.notes += found.notes
 
 
 # ---- params.yaml ------------------------------------------------------------------------------

@@ -128,7 +128,7 @@ def features_get(
     from fti.online.store import online_records
 
     s = settings()
-    chosen = load_project(s.project).group(group)  # a typo names the known groups
+    chosen = load_project(s.project).readable_group(group)  # a typo names the known groups
     if chosen.kind != "features":
         raise FtiError(f"{group!r} is a {chosen.noun}: only feature groups are served online")
     version, records = online_records(s.db_url, group, entities)

@@ -80,16 +80,14 @@ def missing_dates(
     held: dict[str, set[date]] = {}
     for group in project.groups:
         last = through - timedelta(days=group.horizon)
-        try:
-            dates = set(store.partition_dates(group.name, store.resolve(group.name, "latest")))
-        except VersionNotFoundError:
-            dates = set()
-        held[group.name] = dates
+        held[group.name] = dates = _newest_dates(store, group.name)
         missing = [d for d in _span(project.first_date, last) if d not in dates]
         if missing:
             gaps.append(Gap(group.kind, group.name, missing, run_offset=group.horizon))
     for model in project.models:
         spine = project.model_groups(model)[0]
+        if spine not in held:  # a group it reads: watched for its model, not for gaps of its own
+            held[spine] = _newest_dates(store, spine)
         scored = set(
             session.scalars(
                 select(PredictionRun.as_of_date).where(
@@ -106,3 +104,11 @@ def missing_dates(
         if missing:
             gaps.append(Gap("predictions", model.name, missing))
     return gaps
+
+
+def _newest_dates(store: FeatureStore, group: str) -> set[date]:
+    """The dates the newest version of ``group`` holds (none when it has no version)."""
+    try:
+        return set(store.partition_dates(group, store.resolve(group, "latest")))
+    except VersionNotFoundError:
+        return set()

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from fti.db.tables import ModelAlias, ModelVersion
 from fti.errors import RegistryError
+from fti.ownership import MODEL, claim
 
 
 def lock_model(session: Session, name: str) -> None:
@@ -24,13 +25,22 @@ def lock_model(session: Session, name: str) -> None:
         )
 
 
-def register_version(session: Session, name: str, **lineage: Any) -> ModelVersion:
+def register_version(
+    session: Session, name: str, project: str | None = None, **lineage: Any
+) -> ModelVersion:
     """Insert ``name`` at the next version number: 1, 2, 3 ... without gaps or duplicates.
 
     Use in ``session_scope(url, write=True)``; concurrent registrations queue on the model's lock.
     ``lineage`` holds the remaining ModelVersion columns (artifact, features, metrics, ...).
+    ``project``: the registering project's name; the model is claimed for it first
+    (fti.ownership), in this transaction. None: no claim (a caller outside any project).
+
+    Raises:
+        OwnershipError: another project owns the model; nothing was registered.
     """
     lock_model(session, name)
+    if project is not None:
+        claim(session, MODEL, name, project, lineage["run_id"])
     current = session.scalar(
         select(func.max(ModelVersion.version)).where(ModelVersion.name == name)
     )

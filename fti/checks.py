@@ -12,6 +12,10 @@
   (``fti.validation``), and the keys of the project's entities in it as the run stages them
   (an ``int64`` entity whose key column holds ``SEA`` fails there).
 
+- **ownership**: when fti's database can be read, each source, group or model of the project
+  that another project owns (fti.ownership): its validation, publish or registration would be
+  refused.
+
 Each problem is one line naming the file, the key or column and the rule, and what to do.
 Rows a run would quarantine without failing are notes, not problems.
 """
@@ -47,10 +51,33 @@ def check_files(project: Project, settings: Settings) -> Findings:
         problems=data_problems(project, settings.raw_path)
         + params_problems(project, settings.params_file)
         + retention_problems(settings.params_file)
+        + ownership_problems(project, settings.db_url)
     )
     for source in project.sources:
         _check_first_file(project, source, settings, findings)
     return findings
+
+
+def ownership_problems(project: Project, db_url: str) -> list[str]:
+    """One line per source, group or model of ``project`` that another project owns; none
+    when the database cannot be read (not created, not migrated, not reachable)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from fti.db.engine import session_scope
+    from fti.ownership import MODEL, SOURCE, owned_elsewhere, refusal
+
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        return []  # no database yet: nothing is owned (and reading would create the file)
+    names = [(SOURCE, s.name) for s in project.sources]
+    names += [(g.kind, g.name) for g in project.groups] + [(MODEL, m.name) for m in project.models]
+    try:
+        with session_scope(db_url) as session:
+            found = owned_elsewhere(session, project.name, names)
+    except SQLAlchemyError:
+        return []
+    return [refusal(kind, name, owner, project.name) for kind, name, owner in found]
 
 
 # ---- params.yaml ------------------------------------------------------------------------------

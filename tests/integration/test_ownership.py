@@ -8,6 +8,7 @@ claims after the upgrade.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -17,21 +18,29 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from sqlalchemy import inspect, select
+from typer.testing import CliRunner
 
+from fti.cli import app
 from fti.db.engine import get_engine, session_scope
 from fti.db.migrate import upgrade
-from fti.db.tables import ModelVersion
+from fti.db.tables import FeatureVersion, ModelVersion, ValidationRun
 from fti.errors import OwnershipError
 from fti.online import read_online
-from fti.ownership import FEATURES, MODEL, claim, list_owners, owner_of
+from fti.ownership import FEATURES, MODEL, SOURCE, claim, list_owners, owner_of
+from fti.pipelines.features import validate_raw_events
 from fti.registry.versions import register_version
 from fti.store.catalog import list_versions
 from fti.store.registry_repo import init_store
 from fti.store.tagged import publish_cataloged
 from fti.store.versions import FeatureStore
+from tests.conftest import project_home
 from tests.integration.test_database import lineage
+from tests.projects import weather
 
 GROUP, DAY = "customer_profile", date(2026, 2, 1)
+WEATHER = "tests.projects.weather:project"  # project "weather": source readings, model rain
+TRAIN = {"train": {"rain": {"C": 0.5}, "rain_class": {"C": 0.5}}}
+runner = CliRunner()
 
 
 def partition(value: int) -> pa.Table:
@@ -165,3 +174,91 @@ def test_names_written_before_migration_0015_are_taken_by_the_first_claim(
         assert owner_of(session, MODEL, "churn") is None  # no owner guessed
         assert register_version(session, "churn", "b", **lineage()).version == 2
         assert owner_of(session, MODEL, "churn") == "b"
+
+
+def test_a_source_another_project_owns_is_not_validated_and_fti_check_names_it(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weather.generate(tmp_path / "raw", date(2025, 1, 1), date(2025, 1, 2), missing_share=0.0)
+    s = project_home(tmp_path, db_url, monkeypatch, WEATHER, tmp_path / "raw", TRAIN)
+    monkeypatch.setenv("FTI_MANIFEST_PATH", str(tmp_path / "manifest.json"))  # not the shared one
+    with session_scope(db_url, write=True) as session:
+        claim(session, SOURCE, "readings", "b", "run-b")
+    with pytest.raises(OwnershipError, match="source 'readings' belongs to project 'b'"):
+        validate_raw_events(date(2025, 1, 1), date(2025, 1, 1), "night", s)
+    with session_scope(db_url) as session:
+        assert session.scalar(select(ValidationRun.id)) is None
+    assert not list((s.staging_path).rglob("*.parquet"))
+    checked = runner.invoke(app, ["check"])
+    assert checked.exit_code == 1, checked.output
+    assert (
+        "error: source 'readings' belongs to project 'b'; project 'weather' may not validate it"
+        in checked.stderr
+    )
+
+
+def catalog_row(group: str, kind: str) -> FeatureVersion:
+    return FeatureVersion(
+        group_name=group,
+        version=1,
+        kind=kind,
+        git_tag=f"{group}/v1",
+        git_rev="rev",
+        dvc_md5="md5",
+        schema={},
+        schema_hash="h",
+        row_count=4,
+        partitions=1,
+        min_date=DAY,
+        max_date=DAY,
+        statistics={},
+        changed_dates=[DAY.isoformat()],
+        run_id="r",
+        created_at=DAY,
+    )
+
+
+def test_listings_and_health_show_the_owner_and_filter_by_project(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project_home(tmp_path, db_url, monkeypatch, WEATHER, tmp_path / "raw", TRAIN)
+    with session_scope(db_url, write=True) as session:
+        for group, kind, project in [
+            ("daily_weather", "features", "weather"),
+            ("rain_tomorrow", "labels", "weather"),
+            ("customer_profile", "features", "b"),
+        ]:
+            claim(session, kind, group, project, "r")
+            session.add(catalog_row(group, kind))
+        register_version(session, "rain", "weather", **lineage())
+        register_version(session, "churn", "b", **lineage())
+
+    def listed(*args: str) -> list[dict[str, object]]:
+        result = runner.invoke(app, [*args, "--json"])
+        assert result.exit_code in (0, 1), result.output  # health: 1 when something is stale
+        return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+    groups = listed("features", "list")
+    assert [(g["group"], g["owner"]) for g in groups] == [
+        ("customer_profile", "b"),
+        ("daily_weather", "weather"),
+        ("rain_tomorrow", "weather"),
+    ]
+    assert [g["group"] for g in listed("features", "list", "--project", "b")] == [
+        "customer_profile"
+    ]
+    assert [(m["name"], m["owner"]) for m in listed("models", "list")] == [
+        ("churn", "b"),
+        ("rain", "weather"),
+    ]
+    assert [m["name"] for m in listed("models", "list", "--project", "weather")] == ["rain"]
+    shown = runner.invoke(app, ["models", "show", "churn", "--version", "1", "--json"])
+    assert json.loads(shown.stdout)["owner"] == "b", shown.output
+    now = "2025-01-03T12:00:00+00:00"
+    every = listed("monitor", "health", "--now", now)
+    owners = {(f["name"], f["owner"]) for f in every["freshness"]}  # type: ignore[index]
+    assert ("daily_weather", "weather") in owners and ("rain_class_tomorrow", None) in owners
+    mine = listed("monitor", "health", "--now", now, "--project", "weather")
+    names = [f["name"] for f in mine["freshness"]]  # type: ignore[index]
+    assert sorted(names) == ["daily_weather", "rain", "rain_tomorrow"]
+    assert listed("monitor", "health", "--now", now, "--project", "b")["freshness"] == []  # type: ignore[index]

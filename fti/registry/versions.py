@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -118,9 +119,14 @@ def check_loadable(row: ModelVersion) -> ModelVersion:
 
 
 def list_versions(
-    session: Session, name: str | None = None, limit: int | None = None, offset: int = 0
+    session: Session,
+    name: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    names: Collection[str] | None = None,
 ) -> list[ModelVersion]:
-    """Versions by name and number (with ``limit``: a page of them, newest first)."""
+    """Versions by name and number (with ``limit``: a page of them, newest first); only
+    those of ``names``, when given."""
     query = select(ModelVersion).order_by(ModelVersion.name, ModelVersion.version)
     if limit is not None:
         query = (
@@ -131,6 +137,8 @@ def list_versions(
         )
     if name:
         query = query.where(ModelVersion.name == name)
+    if names is not None:
+        query = query.where(ModelVersion.name.in_(list(names)))
     return list(session.scalars(query))
 
 

@@ -163,9 +163,10 @@ def list_versions(
     group: str | None = None,
     limit: int | None = None,
     offset: int = 0,
+    groups: Collection[str] | None = None,
 ) -> list[FeatureVersion]:
     """Catalog rows of tagged versions, oldest first (with ``limit``: a page of them, newest
-    first).
+    first); only those of ``groups``, when given.
 
     (A publish writes its row before its tag and marks it once the tag exists; a row it was
     killed between leaves is not listed, and the next publish deletes it or marks it, see
@@ -182,6 +183,8 @@ def list_versions(
     query = query.where(FeatureVersion.tagged)
     if group:
         query = query.where(FeatureVersion.group_name == group)
+    if groups is not None:
+        query = query.where(FeatureVersion.group_name.in_(list(groups)))
     return list(session.scalars(query))
 
 

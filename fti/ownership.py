@@ -5,7 +5,9 @@ project that first wrote it: a source at its first validation (validation state,
 events and quarantine are keyed by source name), a group at its first publish, a model at its
 first registration. :func:`claim` runs in the transaction of that write, before it; another
 project's claim is refused with one line naming the owner. Reading what another project owns
-is allowed; writing it is not.
+is allowed; writing it is not. A claim commits with its transaction: when the write after it
+fails in a later one (a publish that dies after its claim), the project keeps the name it set
+out to write, and its retry claims it again.
 
 A claim is one ``INSERT ... ON CONFLICT DO NOTHING`` followed by a read of the row: of two
 first claims at once, one inserts and the other waits for it (PostgreSQL's unique index;

@@ -59,6 +59,15 @@ def head(store: FeatureStore) -> str:
     ).stdout
 
 
+def every_file(root: Path) -> set[str]:
+    """The files under ``root`` but locks and SQLite's (a publish takes and drops its lock)."""
+    return {
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and not p.name.endswith(".lock") and "fti.db" not in p.name
+    }
+
+
 def test_a_project_cannot_publish_a_group_another_project_owns(tmp_path: Path, db_url: str) -> None:
     init_store(tmp_path / "store", str(tmp_path / "remote"))
     store = FeatureStore(tmp_path / "store")
@@ -79,6 +88,7 @@ def test_a_project_cannot_publish_a_group_another_project_owns(tmp_path: Path, d
 
     assert publish(1, "a") == 1
     before = head(store)
+    files = every_file(tmp_path)  # the work tree, git, the DVC cache and remote
     for kind in ("features", "labels"):  # one name in the store, whichever kind b calls it
         with pytest.raises(OwnershipError) as refused:
             publish(2, "b", kind)
@@ -88,6 +98,7 @@ def test_a_project_cannot_publish_a_group_another_project_owns(tmp_path: Path, d
         )
         assert not refused.value.retry_helps
     assert store.versions(GROUP) == [1] and head(store) == before
+    assert every_file(tmp_path) == files  # refused before a partition was written or pushed
     assert set(store.read(GROUP, 1).column("x").to_pylist()) == {1}
     with session_scope(db_url) as session:
         assert [row.version for row in list_versions(session, GROUP)] == [1]

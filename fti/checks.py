@@ -15,6 +15,10 @@
   (``fti.validation``), and the keys of the project's entities in it as the run stages them
   (an ``int64`` entity whose key column holds ``SEA`` fails there).
 
+- **ownership**: when fti's database can be read, each source, group or model of the project
+  that another project owns (fti.ownership): its validation, publish or registration would be
+  refused.
+
 Each problem is one line naming the file, the key or column and the rule, and what to do.
 Rows a run would quarantine without failing are notes, not problems.
 """
@@ -54,6 +58,7 @@ def check_files(project: Project, settings: Settings) -> Findings:
     _check_reads(project, settings, findings)
     for source in project.sources:
         _check_first_file(project, source, settings, findings)
+    findings.problems += ownership_problems(project, settings.db_url)
     return findings
 
 
@@ -360,3 +365,26 @@ def _first_non_integer(values: np.ndarray) -> tuple[Any] | None:
         except (TypeError, ValueError, OverflowError):
             return (value,)
     return None
+
+
+# ---- ownership --------------------------------------------------------------------------------
+def ownership_problems(project: Project, db_url: str) -> list[str]:
+    """One line per source, group or model of ``project`` that another project owns; none
+    when the database cannot be read (not created, not migrated, not reachable)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from fti.db.engine import session_scope
+    from fti.ownership import MODEL, SOURCE, owned_elsewhere, refusal
+
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        return []  # no database yet: nothing is owned (and reading would create the file)
+    names = [(SOURCE, s.name) for s in project.sources]
+    names += [(g.kind, g.name) for g in project.groups] + [(MODEL, m.name) for m in project.models]
+    try:
+        with session_scope(db_url) as session:
+            found = owned_elsewhere(session, project.name, names)
+    except SQLAlchemyError:
+        return []
+    return [refusal(kind, name, owner, project.name) for kind, name, owner in found]

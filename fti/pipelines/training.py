@@ -239,6 +239,7 @@ def train_model(
         row = register_version(
             session,
             model.name,
+            project.name,
             artifact_uri=str(path),
             artifact_sha256=digest,
             estimator=_describe(estimator),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from fti.definitions import LABEL, LABEL_DATE, Project, ReadGroup, ReadLabelGroup
+from fti.ownership import owner_of
 from fti.store.catalog import list_versions
 
 KEY_DATE = {"features": "feature_date", "labels": LABEL_DATE}  # the date column of each kind
@@ -92,6 +93,12 @@ def catalog_findings(session: Session, project: Project) -> ReadFindings:
                 f"yet: awaited from its owner, project {group.owner!r}"
             )
             continue
+        owner = owner_of(session, group.kind, group.name)
+        if owner is not None and owner != group.owner:
+            found.problems.append(
+                f"{_who(group, models)}: {group.noun} {group.name!r} is declared as read from "
+                f"project {group.owner!r}, but project {owner!r} owns it: set owner={owner!r}"
+            )
         newest = versions[-1]
         found.problems += read_problems(
             group, models, newest.version, newest.kind, dict(newest.schema)

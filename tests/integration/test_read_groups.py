@@ -111,6 +111,21 @@ def test_a_reader_checks_against_the_catalog_and_trains_on_the_owners_groups(
         "is declared double but its newest version v1 has int64 (retyped?); declare the new "
         "type, or ask the owner"
     ]
+    with session_scope(s.db_url) as session:
+        elsewhere = catalog_findings(
+            session,
+            dataclasses.replace(
+                reader,
+                reads=[
+                    dataclasses.replace(weather_reader.daily_weather, owner="radar"),
+                    weather_reader.rain_tomorrow,
+                ],
+            ),
+        )
+    assert elsewhere.problems == [
+        "model 'rain_soon': feature group 'daily_weather' is declared as read from project "
+        "'radar', but project 'weather' owns it: set owner='weather'"
+    ]
     assert kind.problems == [
         "read feature group 'rain_tomorrow' (no model uses it): 'rain_tomorrow' read from "
         "project 'weather' is a label group in its newest version v1, not a feature group; "

@@ -9,9 +9,10 @@ with four years of raw files. In a fresh FTI_HOME (``--workdir``, a temp folder 
    version of the feature group and of each label group), each model trained, gated and
    scored on the night (``fti.pipelines``' functions, the tasks' bodies, called in this
    process: Airflow's own metadata is not part of the figures);
-3. a table of each part of FTI_HOME (``bench_storage``'s ``du -sb``, each inode once), then
+3. a table of each part of FTI_HOME (``home_sizes``' ``du -sb``, each inode once), then
    ``fti gc --dry-run`` and ``fti gc`` with the params.yaml ``retention`` section below, and
-   the table again.
+   the table again. The DVC remote is a folder beside FTI_HOME (``FTI_DVC_REMOTE``), measured
+   on a line of its own: it is a backup store (S3 or another disk in production), not state.
 
 Run it from the repository root::
 
@@ -24,17 +25,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
-from bench_storage import PARTS, Counter, raw_bytes
+from home_sizes import PARTS, WHOLE, Counter, Size, home_sizes, raw_bytes, work_folder
 
 REPO = Path(__file__).resolve().parents[1]
 FTI = Path(sys.executable).with_name("fti")
@@ -42,8 +41,8 @@ PROJECT = "tests.projects.weather_station:project"
 START, YEARS = date(2022, 1, 1), 4
 HYPER = {"max_iter": 200, "learning_rate": 0.05, "random_state": 0}
 # The nights run in minutes here, not days: staging_min_age_hours 0 lets gc remove staged files
-# written minutes ago, as the default 24 would once real nights have passed. remote: the DVC
-# remote is a folder of FTI_HOME in this embedded set-up.
+# written minutes ago, as the default 24 would once real nights have passed. remote: gc also
+# removes what no kept version needs from the DVC remote (a folder beside FTI_HOME here).
 RETENTION = {
     "keep_model_versions": 2,
     "keep_group_versions": 2,
@@ -53,42 +52,32 @@ RETENTION = {
 }
 
 
-def part_sizes(home: Path) -> dict[str, int]:
-    """Bytes of each part of FTI_HOME (``bench_storage.PARTS``; the database with its WAL),
-    and the whole."""
-    counter = Counter()
-    sizes = {
-        label: sum(
-            counter.measure(home / f"{part}{suffix}")[0]
-            for suffix in (("", "-wal", "-shm") if part == "fti.db" else ("",))
-        )
-        for label, part in PARTS
-        if part not in ("airflow", "raw")  # not in this run's FTI_HOME
-    }
-    sizes["store/quarantine: copies of quarantined rows"] = counter.measure(
-        home / "store" / "quarantine"
-    )[0]
-    rest = 0
-    for path in home.rglob("*"):
-        rest += counter.measure(path)[0]
-    sizes["the rest"] = rest
-    counter.seen.clear()
-    sizes["**all of FTI_HOME**"] = counter.measure(home)[0]
-    return sizes
+# FTI_HOME's parts: not Airflow's (the tasks run in this process) nor raw files (beside it),
+# nor the DVC remote: it is a backup store (S3 or another disk in production), measured apart.
+HOME_PARTS = [
+    *((label, part) for label, part in PARTS if part not in ("airflow", "raw", "remote")),
+    ("store/quarantine: copies of quarantined rows", "store/quarantine"),
+]
+REMOTE = "DVC remote, beside FTI_HOME (a backup store, not state)"
 
 
-def closed_sizes(settings: Any) -> dict[str, int]:
+def part_sizes(home: Path, remote: Path) -> dict[str, Size]:
+    """The size of each part of FTI_HOME (``HOME_PARTS``), the whole, then the DVC remote."""
+    return home_sizes(home, HOME_PARTS) | {REMOTE: Counter().measure(remote)}
+
+
+def closed_sizes(settings: Any) -> dict[str, Size]:
     """``part_sizes`` once this process has closed its database connections (SQLite then folds
     its write-ahead log into the file, as it does when a task's process ends)."""
     from fti.db.engine import get_engine
 
     get_engine(settings.db_url).dispose()
-    return part_sizes(settings.home)
+    return part_sizes(settings.home, Path(settings.dvc_remote))
 
 
 def run_nights(
     env: dict[str, str], nights: int
-) -> tuple[date, float, dict[str, int], dict[str, int]]:
+) -> tuple[date, float, dict[str, Size], dict[str, Size]]:
     """The history, then ``nights`` nights; returns the last night, the seconds it took and
     the part sizes after the history and after the nights."""
     os.environ.update(env)
@@ -124,18 +113,26 @@ def run_nights(
     return end - timedelta(days=1), seconds, history, closed_sizes(settings)
 
 
-def table(sizes: dict[str, dict[str, int]], raw: int) -> str:
+def table(sizes: dict[str, dict[str, Size]], raw: int) -> str:
+    """Bytes of each part in each column, what ``fti gc`` freed (the last two columns), and
+    the last column's files, folder bytes and allocated bytes (``du -s``: a small file takes
+    a whole block)."""
     columns = list(sizes)
     lines = [
         f"raw input: {raw:,} bytes (du -sb)",
         "",
-        f"| part | {' | '.join(columns)} | freed by `fti gc` |",
-        f"|---|{'---:|' * (len(columns) + 1)}",
+        f"| part | {' | '.join(columns)} | freed by `fti gc` | after: files, folder bytes, allocated |",
+        f"|---|{'---:|' * (len(columns) + 2)}",
     ]
     for label in sizes[columns[0]]:
-        values = [sizes[c][label] for c in columns]
+        values = [sizes[c][label].bytes for c in columns]
         cells = " | ".join(f"{v:,}" for v in values)
-        lines.append(f"| {label} | {cells} | {values[-2] - values[-1]:,} |")
+        last = sizes[columns[-1]][label]
+        freed = f"{values[-2] - values[-1]:,}"
+        if label == WHOLE:
+            cells, freed = " | ".join(f"**{v:,}**" for v in values), f"**{freed}**"
+        after = f"{last.files:,}, {last.folders:,}, {last.allocated:,}"
+        lines.append(f"| {label} | {cells} | {freed} | {after} |")
     return "\n".join(lines)
 
 
@@ -145,8 +142,11 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, help="folder to run in (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the folder afterwards")
     args = parser.parse_args()
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="fti-retention-"))
-    work.mkdir(parents=True, exist_ok=True)
+    with work_folder(args.workdir, args.keep, "fti-retention-") as work:
+        return measure(work, args.nights)
+
+
+def measure(work: Path, nights: int) -> int:
     home, raw = work / ".fti", work / "raw"
     params = work / "params.yaml"
     sections: dict[str, Any] = {
@@ -157,38 +157,35 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FTI_")}
     env |= {
         "FTI_HOME": str(home),
+        "FTI_DVC_REMOTE": str(work / "remote"),
         "FTI_RAW_PATH": str(raw),
         "FTI_PARAMS_FILE": str(params),
         "FTI_PROJECT": PROJECT,
         "FTI_MANIFEST_PATH": str(home / "manifest.json"),
         "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])]),
     }
-    try:
-        from tests.projects.weather import generate
+    from tests.projects.weather import generate
 
-        generate(raw, START, START + timedelta(days=365 * YEARS))
-        last, seconds, history, before = run_nights(env, args.nights)
-        print(f"\nhistory + {args.nights} nights up to {last}: {seconds:.0f} s in {work}\n")
-        for extra in (["--dry-run"], []):
-            clock = time.perf_counter()
-            done = subprocess.run(
-                [str(FTI), "gc", *extra], cwd=work, env=env, capture_output=True, text=True
-            )
-            print(f"$ fti gc {' '.join(extra)}  ({time.perf_counter() - clock:.1f} s)")
-            print(done.stdout[-6000:], done.stderr[-3000:], sep="\n")
-            if done.returncode:
-                return done.returncode
-        after = part_sizes(home)
-        columns = {
-            "after the history": history,
-            f"after {args.nights} nights": before,
-            "after `fti gc`": after,
-        }
-        print(f"params.yaml retention: {RETENTION}\n")
-        print(table(columns, raw_bytes(raw)))
-    finally:
-        if not args.keep and args.workdir is None:
-            shutil.rmtree(work, ignore_errors=True)
+    generate(raw, START, START + timedelta(days=365 * YEARS))
+    last, seconds, history, before = run_nights(env, nights)
+    print(f"\nhistory + {nights} nights up to {last}: {seconds:.0f} s in {work}\n")
+    for extra in (["--dry-run"], []):
+        clock = time.perf_counter()
+        done = subprocess.run(
+            [str(FTI), "gc", *extra], cwd=work, env=env, capture_output=True, text=True
+        )
+        print(f"$ fti gc {' '.join(extra)}  ({time.perf_counter() - clock:.1f} s)")
+        print(done.stdout[-6000:], done.stderr[-3000:], sep="\n")
+        if done.returncode:
+            return done.returncode
+    after = part_sizes(home, work / "remote")
+    columns = {
+        "after the history": history,
+        f"after {nights} nights": before,
+        "after `fti gc`": after,
+    }
+    print(f"params.yaml retention: {RETENTION}\n")
+    print(table(columns, raw_bytes(raw)))
     return 0
 
 

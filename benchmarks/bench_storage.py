@@ -8,11 +8,9 @@ One run does, in a fresh folder (``--workdir``, a temp folder by default):
    (docs/bring-your-own-data.md) does;
 3. a table of the bytes each part of ``.fti`` holds, and per byte of raw input (``data/raw``).
 
-Bytes are ``du -sb``'s: apparent file sizes, each inode counted once (a file hard-linked
-between the DVC cache and the store's work tree counts in the cache row only, as one
-``du -sb .fti`` would count it); the ``allocated`` column is what the file system gives them
-(``du -s --block-size=1``: tiny files take a whole block), and ``of which folders`` the part
-of the bytes that folders take (``du -sb`` counts 4,096 bytes for each). ``--demo`` measures
+Bytes are ``du -sb``'s, each inode counted once (``home_sizes``: a file hard-linked between
+the DVC cache and the store's work tree counts in the cache row only); ``allocated`` is what
+the file system gives them and ``of which folders`` what folders take. ``--demo`` measures
 ``fti demo`` (the churn demo, 2-10 minutes, from the repository root with FTI_HOME in the
 work folder) instead of the small project.
 
@@ -29,66 +27,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import stat
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from home_sizes import WHOLE, home_sizes, raw_bytes, work_folder
 
 REPO = Path(__file__).resolve().parents[1]
 FTI = Path(sys.executable).with_name("fti")
 RUN = ["run", "--start", "2025-01-01", "--end", "2025-04-30", "--nights", "2"]
-
-# (label, path under FTI_HOME); earlier rows claim shared inodes first; "rest" takes the others.
-PARTS = [
-    ("Airflow metadata and logs (`airflow/`)", "airflow"),
-    ("DVC cache in the store (`store/.dvc`)", "store/.dvc"),
-    ("feature store work tree (`store/data`)", "store/data"),
-    ("DVC remote (`remote`)", "remote"),
-    ("staging: group builds (`staging/features`)", "staging/features"),
-    ("staging: validated events (`staging/validated`)", "staging/validated"),
-    ("staging: training sets (`staging/training`)", "staging/training"),
-    ("fti database (`fti.db`)", "fti.db"),
-    ("git history of the store (`store/.git`)", "store/.git"),
-    ("artifacts (`artifacts`)", "artifacts"),
-    ("raw input kept in FTI_HOME (`raw`, the demo's)", "raw"),
-]
-
-
-class Counter:
-    """du -sb over several paths: every inode once, the first path that reaches it owns it."""
-
-    def __init__(self) -> None:
-        self.seen: set[tuple[int, int]] = set()
-
-    def measure(self, path: Path) -> tuple[int, int, int, int]:
-        """(apparent bytes, allocated bytes, files, folder bytes) of what under ``path`` is not
-        counted yet; folder bytes are the part of the apparent bytes that folders take."""
-        if not path.exists() and not path.is_symlink():
-            return 0, 0, 0, 0
-        found = [path] if not path.is_dir() or path.is_symlink() else []
-        if not found:
-            for folder, _, files in os.walk(path):
-                found.append(Path(folder))
-                found.extend(Path(folder) / name for name in files)
-        size = blocks = count = folders = 0
-        for item in found:
-            info = item.lstat()
-            if (info.st_dev, info.st_ino) in self.seen:
-                continue
-            self.seen.add((info.st_dev, info.st_ino))
-            size += info.st_size
-            blocks += info.st_blocks * 512
-            count += stat.S_ISREG(info.st_mode)
-            folders += info.st_size if stat.S_ISDIR(info.st_mode) else 0
-        return size, blocks, count, folders
-
-
-def raw_bytes(folder: Path) -> int:
-    """``du -sb`` of the raw files' folder (its folders count, as in RESULTS.md's figures)."""
-    return Counter().measure(folder)[0]
 
 
 def ratio(size: int, raw: int) -> str:
@@ -96,30 +44,19 @@ def ratio(size: int, raw: int) -> str:
 
 
 def table(home: Path, raw: int) -> str:
-    counter = Counter()
-    rows = []
-    for label, part in PARTS:
-        rows.append((label, *counter.measure(home / part)))
-    rest = [0, 0, 0, 0]
-    for path in home.rglob("*"):  # what no part above holds (manifest, quarantine, ...)
-        rest = [a + b for a, b in zip(rest, counter.measure(path), strict=True)]
-    rows.append(("the rest (manifest, store/quarantine, ...)", *rest))
-    counter.seen.clear()
-    whole = counter.measure(home)
     lines = [
         f"raw input: {raw:,} bytes (du -sb)",
         "",
         "| part | bytes | per raw byte | of which folders | allocated | files |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for label, size, blocks, files, folders in rows:
+    for label, size in home_sizes(home, rest="the rest (manifest, store/quarantine, ...)").items():
+        bold = "**" if label == WHOLE else ""
         lines.append(
-            f"| {label} | {size:,} | {ratio(size, raw)} | {folders:,} | {blocks:,} | {files:,} |"
+            f"| {label} | {bold}{size.bytes:,}{bold} | {bold}{ratio(size.bytes, raw)}{bold} | "
+            f"{bold}{size.folders:,}{bold} | {bold}{size.allocated:,}{bold} | "
+            f"{bold}{size.files:,}{bold} |"
         )
-    lines.append(
-        f"| **all of `.fti`** | **{whole[0]:,}** | **{ratio(whole[0], raw)}** | **{whole[3]:,}** | "
-        f"**{whole[1]:,}** | **{whole[2]:,}** |"
-    )
     return "\n".join(lines)
 
 
@@ -129,11 +66,9 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the folder afterwards")
     parser.add_argument("--demo", action="store_true", help="measure `fti demo` instead")
     args = parser.parse_args()
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="fti-storage-"))
-    work.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FTI_")}
     clock = time.perf_counter()
-    try:
+    with work_folder(args.workdir, args.keep, "fti-storage-") as work:
         if args.demo:
             home = work / ".fti"
             env["FTI_HOME"] = str(home)
@@ -154,9 +89,6 @@ def main() -> int:
             f"{time.perf_counter() - clock:.0f}s in {work}\n"
         )
         print(table(home, raw))
-    finally:
-        if not args.keep and args.workdir is None:
-            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -126,23 +126,7 @@ def run_night(case: str, kill: bool, args: argparse.Namespace, raw: Path, dates:
         }
         password = secrets.token_hex(12)
         start, end = dates["history_start"], dates["history_end"]
-        setup = children.start(
-            "fti-setup",
-            [
-                "bash",
-                "-euc",
-                f"""
-                fti init
-                fti features run --start {start} --end {end}
-                echo "fti-setup: history {start}..{end} ${{SECONDS}}s"
-                fti train --model churn
-                fti train --model spend
-                echo "fti-setup: models ${{SECONDS}}s"
-                """,
-            ],
-            env,
-            service=False,
-        )
+        setup = services.start_fti_setup(children, env, start, end)
         children.finish(services.airflow_init(children, env, password), 600)
         services.start_components(children, env)
         workers = {

@@ -7,10 +7,17 @@
   check of its parameters (what ``fit`` runs first) judges the estimator it returns. A
   ``features`` list there must name features of the model. Its ``retention`` section
   (fti.retention.policy) holds only known keys with values of their kind.
+- **groups it reads** (``fti.read_groups``): each declared column and type against the newest
+  published version of the other project's group in the catalog; a group not published yet is
+  a note (awaited from its owner).
 - **raw files**: the start date against each source's first file (``data_problems``), then
   that source's first file from the start date on, read and validated as a run validates it
   (``fti.validation``), and the keys of the project's entities in it as the run stages them
   (an ``int64`` entity whose key column holds ``SEA`` fails there).
+
+- **ownership**: when fti's database can be read, each source, group or model of the project
+  that another project owns (fti.ownership): its validation, publish or registration would be
+  refused.
 
 Each problem is one line naming the file, the key or column and the rule, and what to do.
 Rows a run would quarantine without failing are notes, not problems.
@@ -48,9 +55,34 @@ def check_files(project: Project, settings: Settings) -> Findings:
         + params_problems(project, settings.params_file)
         + retention_problems(settings.params_file)
     )
+    _check_reads(project, settings, findings)
     for source in project.sources:
         _check_first_file(project, source, settings, findings)
+    findings.problems += ownership_problems(project, settings.db_url)
     return findings
+
+
+def _check_reads(project: Project, settings: Settings, findings: Findings) -> None:
+    """The project's read groups against the catalog (none read: the database is not asked)."""
+    if not project.reads:
+        return
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from fti.db.engine import session_scope
+    from fti.read_groups import catalog_findings
+
+    try:
+        with session_scope(settings.db_url) as session:
+            found = catalog_findings(session, project)
+    except SQLAlchemyError as exc:
+        findings.problems.append(
+            f"cannot read the store's catalog to check the groups project {project.name!r} "
+            f"reads ({type(exc).__name__}); point FTI_DB_URL at the shared database and run "
+            "`fti init`"
+        )
+        return
+    findings.problems += found.problems
+    findings.notes += found.notes
 
 
 # ---- params.yaml ------------------------------------------------------------------------------
@@ -333,3 +365,26 @@ def _first_non_integer(values: np.ndarray) -> tuple[Any] | None:
         except (TypeError, ValueError, OverflowError):
             return (value,)
     return None
+
+
+# ---- ownership --------------------------------------------------------------------------------
+def ownership_problems(project: Project, db_url: str) -> list[str]:
+    """One line per source, group or model of ``project`` that another project owns; none
+    when the database cannot be read (not created, not migrated, not reachable)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from fti.db.engine import session_scope
+    from fti.ownership import MODEL, SOURCE, owned_elsewhere, refusal
+
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        return []  # no database yet: nothing is owned (and reading would create the file)
+    names = [(SOURCE, s.name) for s in project.sources]
+    names += [(g.kind, g.name) for g in project.groups] + [(MODEL, m.name) for m in project.models]
+    try:
+        with session_scope(db_url) as session:
+            found = owned_elsewhere(session, project.name, names)
+    except SQLAlchemyError:
+        return []
+    return [refusal(kind, name, owner, project.name) for kind, name, owner in found]

@@ -6,6 +6,11 @@ stored like features (Hopsworks): a label group is published to the feature stor
 versioned group, and a model names its label group and its features from one or more feature
 groups. fti's core runs any ``Project``; the churn demo (``churn_demo.project``) is one of them.
 
+A project may also read groups another project builds (``ReadGroup``, ``ReadLabelGroup``):
+declared by name, entity, owner and the columns it uses with their types, without a build.
+``Project.groups`` are the groups it builds (what its pipelines publish and its monitors
+watch), ``Project.readable_groups`` those and the ones it reads (what its models may use).
+
 ``load_project`` imports ``module:attribute`` and checks the definition (``check_project``):
 every problem is one line naming the object. ``fti check`` prints them, or what the project
 defines, and writes the manifest the DAG files are generated from (``fti.manifest``).
@@ -19,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fti.errors import ConfigError, DefinitionError
@@ -187,6 +192,80 @@ class LabelGroup:
 
 
 @dataclass(frozen=True)
+class ReadGroup:
+    """A feature group another project builds and this one reads, without its build.
+
+    ``owner``: the name of the project that builds and publishes it (not this one).
+    ``features``: each column this project uses, mapped to its type as the store's catalog
+    records it (Arrow type names: ``int64``, ``double``, ``string``, ``bool``,
+    ``timestamp[us, tz=UTC]``; `fti features show GROUP` lists them; pandas aliases such as
+    ``float64`` are read as their Arrow type). `fti check` compares them with the newest
+    published version. ``lookback_days``: the owner's look-back (training leaves out the
+    first days of the group, which warm up); ``fresh_by``: when the owner publishes a date.
+    """
+
+    name: str
+    entity: Entity
+    owner: str
+    features: Mapping[str, str]
+    lookback_days: int = 1
+    description: str = ""
+    fresh_by: Freshness = DEFAULT_FRESHNESS
+
+    kind = "features"
+    noun = "feature group"
+    horizon = 0
+    sources: ClassVar[Sequence[Source]] = ()  # built elsewhere: none of this project's sources
+
+    @property
+    def declared(self) -> dict[str, str]:
+        """The columns this project reads with their declared types (Arrow names)."""
+        return {name: arrow_type_name(kind) for name, kind in self.features.items()}
+
+
+@dataclass(frozen=True)
+class ReadLabelGroup:
+    """A label group another project builds and this one reads, usable as a ``Model.label``.
+
+    ``owner``: the project that publishes it; ``horizon_days``: its horizon (the owner's: the
+    label of D is known D + horizon_days); ``label``: the type of its ``label`` column when
+    declared (Arrow name, e.g. ``bool``, ``double``), compared by `fti check`.
+    """
+
+    name: str
+    entity: Entity
+    owner: str
+    horizon_days: int
+    label: str | None = None
+    lookback_days: int = 1
+    description: str = ""
+    fresh_by: Freshness = DEFAULT_FRESHNESS
+
+    kind = "labels"
+    noun = "label group"
+    sources: ClassVar[Sequence[Source]] = ()
+
+    @property
+    def horizon(self) -> int:
+        return self.horizon_days
+
+    @property
+    def declared(self) -> dict[str, str]:
+        return {} if self.label is None else {LABEL: arrow_type_name(self.label)}
+
+
+def arrow_type_name(name: str) -> str:
+    """``name`` as the catalog writes the type: an alias (``float64``, ``str``) as its Arrow
+    name (``double``, ``string``), any other name as it is."""
+    import pyarrow as pa
+
+    try:
+        return str(pa.type_for_alias(name))
+    except (ValueError, TypeError):
+        return str(name)
+
+
+@dataclass(frozen=True)
 class Model:
     """A model: its label group, task, metric, estimator and features from one or more groups.
 
@@ -208,7 +287,7 @@ class Model:
     """
 
     name: str
-    label: LabelGroup
+    label: LabelGroup | ReadLabelGroup
     task: Literal["binary", "multiclass", "regression"]
     metric: str
     features: Sequence[str]
@@ -234,7 +313,10 @@ class ModelFeature:
 
 @dataclass(frozen=True)
 class Project:
-    """Everything a team declares. ``start_date``: the first logical date the DAGs may run."""
+    """Everything a team declares. ``start_date``: the first logical date the DAGs may run.
+
+    ``reads``: groups other projects build that this one's models use (``ReadGroup``,
+    ``ReadLabelGroup``)."""
 
     name: str
     start_date: date | str
@@ -243,6 +325,7 @@ class Project:
     feature_groups: Sequence[FeatureGroup]
     labels: Sequence[LabelGroup]
     models: Sequence[Model]
+    reads: Sequence[ReadGroup | ReadLabelGroup] = ()
 
     @property
     def first_date(self) -> date:
@@ -271,7 +354,22 @@ class Project:
 
     @property
     def groups(self) -> list[FeatureGroup | LabelGroup]:
+        """The groups this project builds and publishes (not those it reads)."""
         return [*self.feature_groups, *self.labels]
+
+    @property
+    def readable_groups(self) -> list[AnyGroup]:
+        """The groups its models may use: those it builds, then those it reads."""
+        return [*self.groups, *self.reads]
+
+    def readable_group(self, name: str) -> AnyGroup:
+        """A group it builds or reads, feature or label group."""
+        return _find(self.readable_groups, name, "feature or label group (built or read)")
+
+    def readable_feature_group(self, name: str) -> FeatureGroup | ReadGroup:
+        """A feature group it builds or reads."""
+        groups = [g for g in self.readable_groups if isinstance(g, FeatureGroup | ReadGroup)]
+        return _find(groups, name, "feature group (built or read)")
 
     def model_features(
         self, model: Model, chosen: Sequence[str] | None = None
@@ -282,6 +380,9 @@ class Project:
     def model_groups(self, model: Model, chosen: Sequence[str] | None = None) -> list[str]:
         """The feature groups a model reads, spine first."""
         return list(dict.fromkeys(f.group for f in self.model_features(model, chosen)))
+
+
+AnyGroup = FeatureGroup | LabelGroup | ReadGroup | ReadLabelGroup
 
 
 def _find(items: Sequence[Any], name: str, kind: str) -> Any:
@@ -301,7 +402,7 @@ def resolve_features(project: Project, model: Model, refs: Sequence[str]) -> lis
     A bare column name is accepted when exactly one of the model's groups has it (the
     training form lists bare names).
     """
-    groups = {g.name: g for g in project.feature_groups}
+    groups = {g.name: g for g in project.readable_groups if isinstance(g, FeatureGroup | ReadGroup)}
     named = list(dict.fromkeys(r.partition(".")[0] for r in model.features if "." in r))
     found: list[ModelFeature] = []
     for ref in refs:
@@ -356,7 +457,8 @@ def check_project(project: Project) -> list[str]:
     named("entity", project.entities)
     named("source", project.sources)
     named("model", project.models)
-    named("feature or label group", [*project.feature_groups, *project.labels])
+    named("feature or label group", project.groups)
+    named("read group", project.reads)
     if not NAME.match(str(project.name)):
         problems.append(f"project {project.name!r}: name must be lower-case letters, digits, _")
     try:
@@ -399,7 +501,10 @@ def check_project(project: Project) -> list[str]:
             problems += _feature_group_problems(group)
         problems += _freshness_problems(f"{kind} {group.name!r}", group.fresh_by)
 
-    labels = {label.name: label for label in project.labels}
+    problems += _read_problems(project, entities)
+    labels = {
+        g.name: g for g in project.readable_groups if isinstance(g, LabelGroup | ReadLabelGroup)
+    }
     for model in project.models:
         problems += _model_problems(project, model, labels, metric_problem)
     return problems
@@ -451,7 +556,7 @@ def _feature_group_problems(group: FeatureGroup) -> list[str]:
 def _model_problems(
     project: Project,
     model: Model,
-    labels: dict[str, LabelGroup],
+    labels: Mapping[str, LabelGroup | ReadLabelGroup],
     metric_problem: Callable[[str, str], str | None],
 ) -> list[str]:
     where = f"model {model.name!r}"
@@ -463,7 +568,9 @@ def _model_problems(
         if problem:
             problems.append(f"{where}: {problem}")
     if labels.get(model.label.name) is not model.label:
-        problems.append(f"{where}: label group {model.label.name!r} is not in the project's labels")
+        problems.append(
+            f"{where}: label group {model.label.name!r} is not in the project's labels or reads"
+        )
     if not callable(model.estimator):
         problems.append(f"{where}: estimator is not a function")
     try:
@@ -475,7 +582,7 @@ def _model_problems(
         return problems
     groups = project.model_groups(model)
     for name in groups:
-        group = project.feature_group(name)
+        group = project.readable_group(name)
         if group.entity != model.label.entity:
             problems.append(
                 f"{where}: feature group {name!r} is about entity {group.entity.name!r} but "
@@ -513,7 +620,7 @@ def _model_problems(
             "min_holdout_rows; raise it (or None: no limit)"
         )
     fresh = _freshness_problems(where, model.fresh_by)
-    spine = project.feature_group(groups[0]).fresh_by
+    spine = project.readable_group(groups[0]).fresh_by
     if not fresh and not _freshness_problems("", spine):
         day = date(2000, 1, 1)  # any date: the offsets are compared
         if model.fresh_by.due(day) < spine.due(day):
@@ -523,6 +630,66 @@ def _model_problems(
                 f"{spine.at} UTC): predictions need the features first"
             )
     return problems + fresh
+
+
+def _read_problems(project: Project, entities: Mapping[str, Entity]) -> list[str]:
+    """The reads' own rules: a name none of the built groups has, one of the project's
+    entities, an owner that is another project's valid name, declared columns and types."""
+    problems = []
+    built = {g.name for g in project.groups}
+    for group in project.reads:
+        if not isinstance(group, ReadGroup | ReadLabelGroup):
+            problems.append(
+                f"project {project.name!r}: reads holds {group!r}, not a ReadGroup or "
+                "ReadLabelGroup"
+            )
+            continue
+        where = f"read {group.noun} {group.name!r}"
+        if group.name in built:
+            problems.append(
+                f"{where}: this project builds a group of that name too; rename one of them"
+            )
+        if group.entity.name not in entities or entities[group.entity.name] != group.entity:
+            problems.append(
+                f"{where}: entity {group.entity.name!r} is not in the project's entities"
+            )
+        if not isinstance(group.owner, str) or not NAME.match(group.owner):
+            problems.append(
+                f"{where}: owner {group.owner!r} is not a project name (lower-case letters, "
+                "digits and _)"
+            )
+        elif group.owner == project.name:
+            problems.append(
+                f"{where}: owner is this project ({project.name!r}); a group it builds is a "
+                "FeatureGroup or LabelGroup, not a read"
+            )
+        if isinstance(group, ReadGroup):
+            problems += _read_feature_problems(where, group)
+        elif not isinstance(group.horizon_days, int) or group.horizon_days < 1:
+            problems.append(f"{where}: horizon_days must be at least 1 (the owner's horizon)")
+        if not isinstance(group.lookback_days, int) or group.lookback_days < 1:
+            problems.append(f"{where}: lookback_days must be at least 1")
+        problems += _freshness_problems(where, group.fresh_by)
+    return problems
+
+
+def _read_feature_problems(where: str, group: ReadGroup) -> list[str]:
+    if not isinstance(group.features, Mapping) or not group.features:
+        return [
+            f"{where}: features must map each column it reads to its type, e.g. "
+            "{'tenure_days': 'int64'}"
+        ]
+    problems = []
+    reserved = {group.entity.key, "feature_date"}
+    for name, kind in group.features.items():
+        if name in reserved:
+            problems.append(f"{where}: feature {name!r} is a key column, not a feature")
+        if not isinstance(kind, str) or not kind:
+            problems.append(
+                f"{where}: feature {name!r} has type {kind!r}; declare its Arrow type name "
+                "as the catalog lists it (`fti features show` ...), e.g. 'double'"
+            )
+    return problems
 
 
 def _freshness_problems(where: str, fresh_by: object) -> list[str]:

@@ -22,6 +22,10 @@ class DefinitionError(ConfigError):
     """The project definition breaks a rule (a name, a reference, a metric for its task)."""
 
 
+class OwnershipError(DefinitionError):
+    """A project writes a name (source, group, model) that another project owns."""
+
+
 class LeakageError(FtiError):
     """A group's build used rows after the date it computed (it peeked ahead)."""
 

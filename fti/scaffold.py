@@ -7,6 +7,12 @@ is a Jinja2 template (``*.jinja``, rendered and written without the suffix); the
 so the wheel ships no hidden files and no importable modules of the template. The sample raw
 files are generated here, from a seeded generator, rather than stored as template files.
 
+With ``reads`` (`fti new DIR --reads OWNER.GROUP`, from ``read_specs``), the project reads
+those feature groups of another project instead of building its own: each is declared as a
+``ReadGroup`` with the columns and types of its newest published version in the catalog, and
+the model uses them; its label group stays its own (the reader writes what fits, see the
+project's README).
+
 The project is written into a temporary folder and moved into place at the end (the folder
 renamed, or, into an existing empty folder such as the current one of `fti new .`, its entries
 moved in), so a failure leaves no half-written project behind.
@@ -18,7 +24,8 @@ import csv
 import importlib.util
 import keyword
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -33,6 +40,10 @@ SUFFIX = ".jinja"
 PACKAGE_FOLDER = "package"  # the template folder that becomes the package
 DOT_PREFIX = "dot_"
 SALES_COLUMNS = ["sale_id", "store_id", "closed_at", "customers", "sales"]
+SAMPLE_ENTITY = ("store", "store_id", "int64")  # the template's entity: name, key, dtype
+# Names the template's module already binds: a read group or entity of such a name is renamed.
+TEMPLATE_NAMES = {"store", "sales", "sales_next_7d", "sales_forecast", "project", "pd", "pa"}
+KEY_DTYPES = {"int64": "int64", "string": "string", "large_string": "string"}
 
 
 @dataclass(frozen=True)
@@ -52,13 +63,118 @@ class Sample:
 SAMPLE = Sample()
 
 
-def create_project(name: str, parent: Path) -> Path:
+@dataclass(frozen=True)
+class ReadSpec:
+    """A feature group a new project reads: ``owner.name`` as its newest published version
+    ``version`` holds it (``key``: the entity key column and its dtype, ``features``: the
+    other columns and their Arrow types)."""
+
+    owner: str
+    name: str
+    version: int
+    key: str
+    key_dtype: str
+    features: dict[str, str] = field(default_factory=dict)
+
+
+def read_specs(db_url: str, refs: Sequence[str]) -> list[ReadSpec]:
+    """``OWNER.GROUP`` references resolved against the catalog's newest tagged versions.
+
+    Raises:
+        ConfigError: a reference is not ``OWNER.GROUP``, the catalog has no published version
+            of the group, it is a label group, or its key column is not int64 or string.
+    """
+    from fti.db.engine import session_scope
+    from fti.store.catalog import list_versions
+    from fti.store.versions import DATE_COLUMN
+
+    specs = []
+    with session_scope(db_url) as session:
+        for ref in dict.fromkeys(refs):
+            owner, dot, group = ref.partition(".")
+            if not dot or not NAME.match(owner) or not NAME.match(group):
+                raise ConfigError(
+                    f"--reads {ref!r}: write it as OWNER.GROUP, the owning project's name and "
+                    "the group's, e.g. retail.customer_profile"
+                )
+            versions = list_versions(session, group)
+            if not versions:
+                raise ConfigError(
+                    f"--reads {ref}: the catalog has no published version of group {group!r} "
+                    f"(unknown, or not published yet by project {owner!r}); check the name and "
+                    "that FTI_DB_URL is the owner's database, or publish it there first"
+                )
+            newest = versions[-1]
+            if newest.kind != "features":
+                raise ConfigError(
+                    f"--reads {ref}: {group!r} is a label group; `fti new --reads` reads feature "
+                    "groups: declare it as a ReadLabelGroup(name, entity, owner, horizon_days) "
+                    "in the new project by hand (its horizon is the owner's)"
+                )
+            schema = dict(newest.schema)
+            key = next(c for c in schema if c != DATE_COLUMN)
+            if schema[key] not in KEY_DTYPES:
+                raise ConfigError(
+                    f"--reads {ref}: its key column {key!r} is {schema[key]}, not an int64 or "
+                    "string entity key"
+                )
+            features = {c: t for c, t in schema.items() if c not in (key, DATE_COLUMN)}
+            specs.append(
+                ReadSpec(owner, group, newest.version, key, KEY_DTYPES[schema[key]], features)
+            )
+    return specs
+
+
+def reads_context(reads: Sequence[ReadSpec]) -> dict[str, Any]:
+    """What the templates need of ``reads``: the read groups (with the variable of their
+    entity), the entities to declare besides the template's, and those entities' names."""
+    taken = set(TEMPLATE_NAMES)
+    groups: list[dict[str, Any]] = []
+    entities: dict[tuple[str, str], dict[str, Any]] = {}
+    for spec in reads:
+        if (spec.key, spec.key_dtype) == SAMPLE_ENTITY[1:]:
+            entity = "store"
+        else:
+            if (spec.key, spec.key_dtype) not in entities:
+                name = spec.key.removesuffix("_id") if spec.key != "_id" else spec.key
+                name = name if NAME.match(name) and name not in taken else f"{name}_entity"
+                taken.add(name)
+                entities[spec.key, spec.key_dtype] = {
+                    "var": name,
+                    "name": name,
+                    "key": spec.key,
+                    "dtype": spec.key_dtype,
+                    "groups": [],
+                }
+            entities[spec.key, spec.key_dtype]["groups"].append(spec.name)
+            entity = entities[spec.key, spec.key_dtype]["var"]
+        var = spec.name if spec.name not in taken else f"{spec.name}_read"
+        taken.add(var)
+        groups.append(
+            {
+                "var": var,
+                "name": spec.name,
+                "owner": spec.owner,
+                "version": spec.version,
+                "entity": entity,
+                "features": spec.features,
+            }
+        )
+    return {
+        "reads": groups,
+        "entities": list(entities.values()),
+        "foreign": [e["name"] for e in entities.values()],
+    }
+
+
+def create_project(name: str, parent: Path, reads: Sequence[ReadSpec] = ()) -> Path:
     """Write a new project package ``parent/name`` and return its folder.
 
     The folder holds the package (``name/project.py``: the definitions), ``params.yaml``,
     sample raw files in ``data/raw/sales/``, a test of the feature functions, ``.env``
     (FTI_PROJECT, FTI_HOME, FTI_RAW_PATH, FTI_PARAMS_FILE, relative to the folder), a
-    ``pyproject.toml`` and a README naming the next commands. ``parent/name`` may exist as
+    ``pyproject.toml`` and a README naming the next commands. ``reads``: feature groups of
+    other projects its model reads (``read_specs``) instead of a feature group of its own. ``parent/name`` may exist as
     an empty folder (nothing in it but a ``.git``): the project is written into it.
 
     Raises:
@@ -82,6 +198,7 @@ def create_project(name: str, parent: Path) -> Path:
         "start_date": SAMPLE.start.isoformat(),
         "end_date": SAMPLE.end.isoformat(),
         "stores": SAMPLE.stores,
+        **reads_context(reads),
     }
     # The scratch folder: inside the empty folder written into (its parent may not be
     # writable), else beside the new folder (so the move is a rename on one file system).

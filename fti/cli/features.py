@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from fti.cli import output
-from fti.cli.options import JsonFlag, cli_run_id, parse_date, settings
+from fti.cli.options import JsonFlag, OwnerFilter, cli_run_id, parse_date, settings
 from fti.errors import FtiError
 
 features_app = typer.Typer(
@@ -42,6 +42,28 @@ def features_run(
         return {"run_id": run_id, **run_features(first, last, run_id, s, group)}
 
     output.emit(run(), as_json)
+
+
+@features_app.command("list")
+def features_list(owner: OwnerFilter = None, as_json: JsonFlag = False) -> None:
+    """Every feature and label group in the catalog: its owner, its newest version, rows, dates."""
+    from fti.db.engine import session_scope
+    from fti.ownership import GROUP_KINDS, owners
+    from fti.store.catalog import as_dict, newest_versions
+
+    with session_scope(settings().db_url) as session:
+        claimed = owners(session, GROUP_KINDS)
+        rows = [
+            as_dict(r) | {"owner": claimed.get((r.kind, r.group_name))}
+            for r in newest_versions(session)
+        ]
+    if owner is not None:
+        rows = [r for r in rows if r["owner"] == owner]
+    output.emit(
+        rows,
+        as_json,
+        ["group", "kind", "owner", "version", "rows", "min_date", "max_date", "created_at"],
+    )
 
 
 @features_app.command("versions")
@@ -128,7 +150,7 @@ def features_get(
     from fti.online.store import online_records
 
     s = settings()
-    chosen = load_project(s.project).group(group)  # a typo names the known groups
+    chosen = load_project(s.project).readable_group(group)  # a typo names the known groups
     if chosen.kind != "features":
         raise FtiError(f"{group!r} is a {chosen.noun}: only feature groups are served online")
     version, records = online_records(s.db_url, group, entities)

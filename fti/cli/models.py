@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from fti.cli import output
-from fti.cli.options import JsonFlag, cli_run_id, parse_date, settings
+from fti.cli.options import JsonFlag, OwnerFilter, cli_run_id, parse_date, settings
 
 models_app = typer.Typer(
     help="The model registry: versions, aliases, promotion, rollback.", no_args_is_help=True
@@ -58,19 +58,27 @@ def train(
 
 # ---- the registry -----------------------------------------------------------------------------
 @models_app.command("list")
-def models_list(as_json: JsonFlag = False) -> None:
-    """Model versions with metrics, aliases, feature group/version and features."""
+def models_list(owner: OwnerFilter = None, as_json: JsonFlag = False) -> None:
+    """Model versions with their owner, metrics, aliases, feature group/version and features."""
     from fti.db.engine import session_scope
+    from fti.ownership import MODEL, owners
     from fti.registry.versions import aliases_by_version, as_dict, list_versions
 
     with session_scope(settings().db_url) as session:
         tags = aliases_by_version(session)
-        rows = [as_dict(r, tags.get((r.name, r.version))) for r in list_versions(session)]
+        claimed = owners(session, [MODEL])
+        rows = [
+            as_dict(r, tags.get((r.name, r.version))) | {"owner": claimed.get((MODEL, r.name))}
+            for r in list_versions(session)
+        ]
+    if owner is not None:
+        rows = [r for r in rows if r["owner"] == owner]
     output.emit(
         rows,
         as_json,
         [
             "name",
+            "owner",
             "version",
             "aliases",
             "task",
@@ -88,17 +96,19 @@ def models_show(
     version: Annotated[str, typer.Option(help="Version number or alias.")] = "champion",
     as_json: JsonFlag = False,
 ) -> None:
-    """One version's full lineage, artifact path and sha256."""
+    """One version's full lineage, artifact path and sha256, and the project that owns it."""
     from fti.db.engine import session_scope
+    from fti.ownership import MODEL, owner_of
     from fti.registry import aliases
     from fti.registry.versions import aliases_by_version, as_dict, get_version
 
     def run() -> dict[str, Any]:
         with session_scope(settings().db_url) as session:
             row = get_version(session, model, aliases.resolve(session, model, version))
-            return as_dict(
+            shown = as_dict(
                 row, aliases_by_version(session, model).get((model, row.version)), full=True
             )
+            return {"name": row.name, "owner": owner_of(session, MODEL, model)} | shown
 
     output.emit(run(), as_json)
 

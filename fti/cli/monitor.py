@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fti.cli import output
-from fti.cli.options import JsonFlag, parse_date, settings
+from fti.cli.options import JsonFlag, OwnerFilter, parse_date, settings
 from fti.errors import FtiError
 
 if TYPE_CHECKING:
@@ -153,16 +153,19 @@ def monitor_health(
     as_json: JsonFlag = False,
     now: NowOption = None,
     nights: Annotated[int, typer.Option(min=1, help="Nights of failures to list.")] = 7,
+    owner: OwnerFilter = None,
 ) -> None:
     """Platform health; exit 1 when something is stale, never published or failed.
 
     Freshness of every feature group, label group and model against its fresh_by, and the
-    failed runs of the last nights. With FTI_AIRFLOW_API_URL set, also the pipelines' DAG runs
+    failed runs of the last nights, each with the project that owns it (--project: only
+    that project's). With FTI_AIRFLOW_API_URL set, also the pipelines' DAG runs
     from Airflow's REST API (a failed one counts until a later run of its night succeeded)."""
     from fti.db.engine import session_scope
     from fti.monitoring.clock import past_data_hint
-    from fti.monitoring.health import REALIZED_COLUMNS, health
+    from fti.monitoring.health import REALIZED_COLUMNS, health, with_owners
     from fti.monitoring.realized import realized_rules
+    from fti.ownership import owners
     from fti.pipelines.runs import setup
     from fti.store.versions import FeatureStore
 
@@ -178,6 +181,7 @@ def monitor_health(
             realized_rules(s),
             moment.through,
         )
+        result = with_owners(result, owners(session), owner)
     report = result.as_dict() | {"now_from": moment.how}
     run_problems: list[str] = []
     if s.airflow_api_url:  # the runs too, only where an Airflow API is configured
@@ -200,11 +204,22 @@ def monitor_health(
             f.as_dict() | {"age_hours": None if f.age_hours is None else f"{f.age_hours:.1f}"}
             for f in result.freshness
         ]
-        columns = ["kind", "name", "status", "newest_date", "expected_date", "due_at", "age_hours"]
+        columns = [
+            "kind",
+            "name",
+            "owner",
+            "status",
+            "newest_date",
+            "expected_date",
+            "due_at",
+            "age_hours",
+        ]
         output.emit(rows, False, columns)
         if result.failures:
             output.emit(
-                [f.as_dict() for f in result.failures], False, ["kind", "name", "date", "reason"]
+                [f.as_dict() for f in result.failures],
+                False,
+                ["kind", "name", "owner", "date", "reason"],
             )
         output.emit([r.row() for r in result.realized], False, list(REALIZED_COLUMNS))
         if report.get("runs"):

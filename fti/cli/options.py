@@ -11,6 +11,10 @@ if TYPE_CHECKING:
     from fti.settings import Settings
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+OwnerFilter = Annotated[
+    str | None,
+    typer.Option("--project", help="Only what this project owns (see the owner column)."),
+]
 
 
 def parse_date(value: str) -> date:

@@ -116,6 +116,9 @@ def check(
             f"label group {label.name}: from {', '.join(x.name for x in label.sources)}, "
             f"horizon {label.horizon_days} day(s)"
         )
+    for read in project.reads:
+        typed = len(read.declared)
+        say(f"read {read.noun} {read.name}: from project {read.owner}, {typed} typed column(s)")
     for model in data["models"]:
         say(
             f"model {model['name']}: {model['task']}, metric {model['metric']}, label "
@@ -131,19 +134,31 @@ def new(
             "the project's package name."
         ),
     ],
+    reads: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reads",
+            metavar="OWNER.GROUP",
+            help="A feature group another project publishes, for the new project's model to "
+            "read (its columns and types from the catalog's newest version; FTI_DB_URL the "
+            "shared database). Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Write a small, working project package to start from.
 
     It holds the definitions, params.yaml, a sample of raw files, a test of its feature
     function, and the .env that points fti at it. fti commands run in that folder find the
-    project there."""
+    project there. With --reads, its model reads those groups of another project instead of
+    a feature group of its own (its README says what is left to write)."""
     import shlex
     from pathlib import Path
 
-    from fti.scaffold import SAMPLE, create_project
+    from fti.scaffold import SAMPLE, create_project, read_specs
 
     target = Path(folder).resolve()
-    path = create_project(target.name, target.parent)
+    specs = read_specs(settings().db_url, reads) if reads else []
+    path = create_project(target.name, target.parent, specs)
     steps = [] if path == Path.cwd().resolve() else [f"cd {shlex.quote(folder)}"]
     steps += [
         "python -m pytest tests",

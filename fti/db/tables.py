@@ -61,6 +61,28 @@ class FeatureVersion(Base):
     tagged: Mapped[bool] = mapped_column(Boolean, server_default=true())
 
 
+class Owner(Base):
+    """Which project owns a name: a source, a feature or label group, or a model.
+
+    Claimed in the transaction of the name's first write (fti.ownership): a source at its
+    validation, a group at its publish, a model at its registration. Another project may read
+    what it does not own, never write it.
+    """
+
+    __tablename__ = "owners"
+    __table_args__ = (
+        PrimaryKeyConstraint("kind", "name"),
+        Index("ix_owners_project", "project"),
+    )
+
+    # "source", "features" or "labels" (as ``FeatureVersion.kind``), or "model".
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    project: Mapped[str] = mapped_column(String(200))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    run_id: Mapped[str] = mapped_column(String(250))  # the run whose write claimed it
+
+
 class ValidationRun(Base):
     """Accounting of the latest validation of one raw file.
 

@@ -39,7 +39,8 @@ COPY_SCHEMA = pa.schema(
 
 
 def quarantine_file(root: Path, source: str, day: date) -> Path:
-    """``<store>/quarantine/<source>/<date>.parquet``: a day's quarantined rows (ignored by git)."""
+    """``<store>/quarantine/<source>/<date>.parquet``: a day's quarantined rows (ignored by git;
+    none for a day without any)."""
     return root / source / f"{day.isoformat()}.parquet"
 
 
@@ -166,14 +167,22 @@ def retire_quarantine_ids(session: Session, source: str, file: str) -> None:
 
 
 def write_copy(session: Session, run: ValidationRun, root: Path) -> Path:
-    """Rewrite the Parquet copy of one file's quarantined rows from the table (atomically)."""
+    """Rewrite the Parquet copy of one file's quarantined rows from the table (atomically).
+
+    A file with no quarantined row has no copy (a clean day writes nothing; a rerun or a
+    re-admission that leaves none removes the earlier copy).
+    """
     q = QUARANTINED.c
     rows = session.execute(
         select(q.id, q.file, q.row_number, q.column, q.rule, cast(q.raw_values, Text))
         .where(q.validation_run_id == run.id)
         .order_by(q.row_number)
     ).all()
-    columns = list(zip(*rows, strict=True)) or [()] * len(COPY_SCHEMA)
+    target = quarantine_file(root, run.source, run.logical_date)
+    if not rows:
+        target.unlink(missing_ok=True)
+        return target
+    columns = list(zip(*rows, strict=True))
     table = pa.table(
         [
             pa.array(list(values), field.type)
@@ -181,7 +190,6 @@ def write_copy(session: Session, run: ValidationRun, root: Path) -> Path:
         ],
         schema=COPY_SCHEMA,
     )
-    target = quarantine_file(root, run.source, run.logical_date)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".parquet.tmp")
     pq.write_table(table, tmp)

@@ -83,11 +83,7 @@ def missing_dates(
     held: dict[str, set[date]] = {}
     for group in project.groups:
         last = through - timedelta(days=group.horizon)
-        try:
-            dates = set(store.partition_dates(group.name, store.resolve(group.name, "latest")))
-        except VersionNotFoundError:
-            dates = set()
-        held[group.name] = dates
+        held[group.name] = dates = _newest_dates(store, group.name)
         missing = [d for d in _span(project.first_date, last) if d not in dates]
         if missing:
             gaps.append(
@@ -95,6 +91,8 @@ def missing_dates(
             )
     for model in project.models:
         spine = project.model_groups(model)[0]
+        if spine not in held:  # a group it reads: watched for its model, not for gaps of its own
+            held[spine] = _newest_dates(store, spine)
         scored = set(
             session.scalars(
                 select(PredictionRun.as_of_date).where(
@@ -111,3 +109,11 @@ def missing_dates(
         if missing:
             gaps.append(Gap("predictions", model.name, missing, project.name))
     return gaps
+
+
+def _newest_dates(store: FeatureStore, group: str) -> set[date]:
+    """The dates the newest version of ``group`` holds (none when it has no version)."""
+    try:
+        return set(store.partition_dates(group, store.resolve(group, "latest")))
+    except VersionNotFoundError:
+        return set()

@@ -17,6 +17,7 @@ exits non-zero when something is stale, never published, or failed and unresolve
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -34,6 +35,7 @@ from fti.monitoring.realized import (
     breaches_of,
     realized_windows,
 )
+from fti.ownership import FEATURES, LABELS, MODEL, SOURCE
 from fti.registry import aliases
 from fti.store.versions import FeatureStore
 
@@ -41,7 +43,7 @@ FRESH, STALE, NEVER = "fresh", "stale", "never"
 # Realized performance of a champion: within its rules, worse than them, too few labelled rows
 # in the window to judge, or nothing realized yet (labels not matured, or nothing scored).
 WITHIN, BELOW, UNJUDGED, NONE_YET = "ok", "below", "not judged", "none yet"
-REALIZED_COLUMNS = ("model", "champion", "realized", "status", "window", "rows", "holdout")
+REALIZED_COLUMNS = ("model", "owner", "champion", "realized", "status", "window", "rows", "holdout")
 NIGHTS = 7  # failures of this many nights back are listed by default
 
 
@@ -69,6 +71,7 @@ class FreshnessStatus:
     age_hours: float | None
     days_behind: int | None
     fill: list[str] = field(default_factory=list)
+    owner: str | None = None  # the project that owns it (fti.ownership); None: not claimed yet
 
     @property
     def healthy(self) -> bool:
@@ -78,6 +81,7 @@ class FreshnessStatus:
         return {
             "kind": self.kind,
             "name": self.name,
+            "owner": self.owner,
             "status": self.status,
             "newest_date": _iso(self.newest_date),
             "expected_date": _iso(self.expected_date),
@@ -113,11 +117,13 @@ class Failure:
     reason: str
     at: datetime | None
     resolved: bool
+    owner: str | None = None  # of the model or the source (fti.ownership)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "name": self.name,
+            "owner": self.owner,
             "date": self.date.isoformat(),
             "run_id": self.run_id,
             "reason": self.reason,
@@ -155,12 +161,14 @@ class RealizedStatus:
     status: str
     window: Window | None
     breach: str | None
+    owner: str | None = None  # of the model (fti.ownership)
 
     def row(self) -> dict[str, Any]:
         """One row of the realized table (``REALIZED_COLUMNS``), figures as short text."""
         window = self.window
         return {
             "model": self.model,
+            "owner": self.owner,
             "champion": self.champion,
             "realized": window.figure if window else None,
             "status": self.status,
@@ -174,6 +182,7 @@ class RealizedStatus:
     def as_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
+            "owner": self.owner,
             "champion": self.champion,
             "status": self.status,
             "window": self.window.as_dict() if self.window else None,
@@ -245,6 +254,31 @@ def health(
         else [realized_status(session, model.name, rules, labels) for model in project.models],
         through=through,
     )
+
+
+# What owns a health item, as fti.ownership names it: by freshness kind and failure kind.
+OWNED_AS = {
+    "features": FEATURES,
+    "labels": LABELS,
+    "predictions": MODEL,
+    "prediction_run": MODEL,
+    "validation_run": SOURCE,
+}
+
+
+def with_owners(
+    report: Health, owners: Mapping[tuple[str, str], str], project: str | None = None
+) -> Health:
+    """``report`` with each item's owner from ``owners`` (fti.ownership.owners); with
+    ``project``, only the items that project owns."""
+    freshness = [replace(f, owner=owners.get((OWNED_AS[f.kind], f.name))) for f in report.freshness]
+    failures = [replace(f, owner=owners.get((OWNED_AS[f.kind], f.name))) for f in report.failures]
+    realized = [replace(r, owner=owners.get((MODEL, r.model))) for r in report.realized]
+    if project is not None:
+        freshness = [f for f in freshness if f.owner == project]
+        failures = [f for f in failures if f.owner == project]
+        realized = [r for r in realized if r.owner == project]
+    return replace(report, freshness=freshness, failures=failures, realized=realized)
 
 
 def realized_status(

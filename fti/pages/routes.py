@@ -30,16 +30,20 @@ def not_found(request: Request, message: str, crumbs: list[Link] | None = None) 
 
 @router.get("/", response_class=HTMLResponse)
 def index(
-    request: Request, page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=500)
+    request: Request,
+    page: int = Query(1, ge=1),
+    per_page: int = Query(50, ge=1, le=500),
+    project: str | None = None,
 ) -> HTMLResponse:
     """Every model's champion at a glance; feature and label group versions, model versions
-    (each with its own metric) and prediction runs, newest first, a page of each."""
+    (each with its own metric and owner) and prediction runs, newest first, a page of each;
+    ``project``: only what that project owns (fti.ownership)."""
     from fti.db.engine import session_scope
     from fti.pages.views.catalog import index as index_view
     from fti.settings import get_settings
 
     with session_scope(get_settings().db_url) as session:
-        view = index_view(session, urls(request), page, per_page)
+        view = index_view(session, urls(request), page, per_page, project or None)
     return render(request, "index.html", page=Page("fti", [Link("fti", "")]), view=view)
 
 
@@ -160,7 +164,10 @@ def drift(request: Request, run_id: str) -> HTMLResponse:
 
 @router.get("/health", response_class=HTMLResponse)
 def health(
-    request: Request, now: str | None = None, nights: int = Query(NIGHTS_DEFAULT, ge=1, le=366)
+    request: Request,
+    now: str | None = None,
+    nights: int = Query(NIGHTS_DEFAULT, ge=1, le=366),
+    owner: str | None = Query(None, alias="project"),
 ) -> HTMLResponse:
     """What `fti monitor health` says, as a page: the freshness of every feature group, label
     group and model (what catches up when one is late), the champions' realized performance,
@@ -169,13 +176,17 @@ def health(
 
     ``now`` judges at another moment, as ``--now`` does: ``clock``, ``data`` (the newest raw
     date) or an ISO date and time (without offset: UTC); default: params.yaml's ``monitor.now``.
+    Each group, model and failure shows its owner; ``project``: only what that project owns,
+    as ``--project`` does (the nightly rows read and scored stay the whole platform's).
     """
     from fti.db.engine import session_scope
     from fti.definitions import load_project
     from fti.errors import FtiError
     from fti.monitoring.clock import judging_moment, past_data_hint
     from fti.monitoring.health import health as judge
+    from fti.monitoring.health import with_owners
     from fti.monitoring.realized import realized_rules
+    from fti.ownership import owners
     from fti.pages.views.health import health_page, nightly
     from fti.settings import get_settings
     from fti.store.versions import FeatureStore
@@ -198,12 +209,15 @@ def health(
             realized_rules(settings),
             moment.through,
         )
+        result = with_owners(result, owners(session), owner or None)
         validations, predictions = nightly(
             session, result.now.date() - timedelta(days=nights), result.now.date()
         )
     runs, missing = dag_runs(request, settings, result.now, nights)
     hint = past_data_hint(moment, [f.days_behind for f in result.freshness])
-    view = health_page(result, validations, predictions, urls(request), runs, missing, hint)
+    view = health_page(
+        result, validations, predictions, urls(request), runs, missing, hint, owner or None
+    )
     return render(request, "health.html", page=page, view=view)
 
 

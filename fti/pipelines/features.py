@@ -37,6 +37,7 @@ from fti.features.build import (
 from fti.features.events import load_events, raw_file, staged_file, validate_and_stage
 from fti.features.shards import Shard, scale_section, shard_count
 from fti.monitoring.realized import record_realized_after_publish
+from fti.ownership import SOURCE, claim
 from fti.params import load_params
 from fti.pipelines.runs import check_dates, days, setup
 from fti.settings import Settings, file_safe
@@ -69,6 +70,7 @@ def validate_raw_events(
         counts = dict.fromkeys(("files", "rows_read", "rows_accepted", "rows_quarantined"), 0)
         for day in days(start, end):
             with session_scope(settings.db_url, write=True) as session:
+                claim(session, SOURCE, source.name, project.name, run_id)  # before its records
                 result = validate_and_stage(
                     session,
                     source,
@@ -303,6 +305,7 @@ def publish_group(
         run_id,
         kind=kind,
         keys=served_keys(project),
+        project=project.name,
     )
     result = {
         "group": group.name,

@@ -91,7 +91,7 @@ def _group_reads(
             version = store.resolve(name, "latest")
         serving = {f.name: str(f.type) for f in store.schema(name, version)}
         check_features(f"{row.name} v{row.version}", trained, serving, f"{name} v{version}")
-        entity = project.feature_group(name).entity
+        entity = project.readable_group(name).entity
         reads.append(
             GroupRead(
                 group=name,

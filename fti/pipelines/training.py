@@ -106,7 +106,7 @@ def _quarantine_note(settings: Settings, project: Project, model: Model, as_of: 
     """When validation set rows of the model's sources aside up to ``as_of``: how many, as a
     sentence (a training window may be short of rows because its days' rows went to
     quarantine); else nothing."""
-    groups = [project.group(f.group) for f in project.model_features(model)] + [model.label]
+    groups = [project.readable_group(g) for g in project.model_groups(model)] + [model.label]
     sources = sorted({s.name for g in groups for s in g.sources})
     runs = ValidationRun.source.in_(sources) & (ValidationRun.logical_date <= as_of)
     with session_scope(settings.db_url) as session:
@@ -239,6 +239,7 @@ def train_model(
         row = register_version(
             session,
             model.name,
+            project.name,
             artifact_uri=str(path),
             artifact_sha256=digest,
             estimator=_describe(estimator),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from fti.db.tables import ModelAlias, ModelVersion
 from fti.errors import RegistryError
+from fti.ownership import MODEL, claim
 
 
 def lock_model(session: Session, name: str) -> None:
@@ -24,13 +26,22 @@ def lock_model(session: Session, name: str) -> None:
         )
 
 
-def register_version(session: Session, name: str, **lineage: Any) -> ModelVersion:
+def register_version(
+    session: Session, name: str, project: str | None = None, **lineage: Any
+) -> ModelVersion:
     """Insert ``name`` at the next version number: 1, 2, 3 ... without gaps or duplicates.
 
     Use in ``session_scope(url, write=True)``; concurrent registrations queue on the model's lock.
     ``lineage`` holds the remaining ModelVersion columns (artifact, features, metrics, ...).
+    ``project``: the registering project's name; the model is claimed for it first
+    (fti.ownership), in this transaction. None: no claim (a caller outside any project).
+
+    Raises:
+        OwnershipError: another project owns the model; nothing was registered.
     """
     lock_model(session, name)
+    if project is not None:
+        claim(session, MODEL, name, project, lineage["run_id"])
     current = session.scalar(
         select(func.max(ModelVersion.version)).where(ModelVersion.name == name)
     )
@@ -108,9 +119,14 @@ def check_loadable(row: ModelVersion) -> ModelVersion:
 
 
 def list_versions(
-    session: Session, name: str | None = None, limit: int | None = None, offset: int = 0
+    session: Session,
+    name: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    names: Collection[str] | None = None,
 ) -> list[ModelVersion]:
-    """Versions by name and number (with ``limit``: a page of them, newest first)."""
+    """Versions by name and number (with ``limit``: a page of them, newest first); only
+    those of ``names``, when given."""
     query = select(ModelVersion).order_by(ModelVersion.name, ModelVersion.version)
     if limit is not None:
         query = (
@@ -121,6 +137,8 @@ def list_versions(
         )
     if name:
         query = query.where(ModelVersion.name == name)
+    if names is not None:
+        query = query.where(ModelVersion.name.in_(list(names)))
     return list(session.scalars(query))
 
 

@@ -294,7 +294,7 @@ def create_app(
             headers={"X-Request-ID": request_id},
         )
 
-    feature_groups = {g.name: g for g in project.feature_groups}
+    feature_groups = {g.name: g for g in project.readable_groups if g.kind == "features"}
 
     @app.post("/features/{group}", dependencies=protected)
     def features(group: str, body: EntitiesRequest) -> JSONResponse:
@@ -306,7 +306,7 @@ def create_app(
         if refused is not None:
             return refused
         if group not in feature_groups:
-            labels = [g.name for g in project.labels]
+            labels = [g.name for g in project.readable_groups if g.kind == "labels"]
             what = "a label group (labels are not served online)" if group in labels else "unknown"
             return error(
                 404,

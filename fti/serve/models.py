@@ -89,7 +89,7 @@ def load_served(db_url: str, project: Project, name: str, alias: str) -> Served:
     groups = [
         GroupFeatures(
             group=group,
-            key=project.group(group).entity.key,
+            key=project.readable_group(group).entity.key,
             features=trained,
             ttl_days=int(trained[0].get("ttl_days", 0)),
         )

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from fti.db.tables import FeatureVersion
@@ -163,9 +163,10 @@ def list_versions(
     group: str | None = None,
     limit: int | None = None,
     offset: int = 0,
+    groups: Collection[str] | None = None,
 ) -> list[FeatureVersion]:
     """Catalog rows of tagged versions, oldest first (with ``limit``: a page of them, newest
-    first).
+    first); only those of ``groups``, when given.
 
     (A publish writes its row before its tag and marks it once the tag exists; a row it was
     killed between leaves is not listed, and the next publish deletes it or marks it, see
@@ -182,6 +183,28 @@ def list_versions(
     query = query.where(FeatureVersion.tagged)
     if group:
         query = query.where(FeatureVersion.group_name == group)
+    if groups is not None:
+        query = query.where(FeatureVersion.group_name.in_(list(groups)))
+    return list(session.scalars(query))
+
+
+def newest_versions(session: Session) -> list[FeatureVersion]:
+    """The catalog row of each group's newest tagged version, by group name."""
+    newest = (
+        select(FeatureVersion.group_name, func.max(FeatureVersion.version).label("version"))
+        .where(FeatureVersion.tagged)
+        .group_by(FeatureVersion.group_name)
+        .subquery()
+    )
+    query = (
+        select(FeatureVersion)
+        .join(
+            newest,
+            (FeatureVersion.group_name == newest.c.group_name)
+            & (FeatureVersion.version == newest.c.version),
+        )
+        .order_by(FeatureVersion.group_name)
+    )
     return list(session.scalars(query))
 
 

@@ -15,7 +15,10 @@ group it publishes) and ``fti features materialise`` runs too, deletes the first
 second and puts each group's newest tagged version online, in one transaction.
 
 :func:`publish_cataloged` is ``FeatureStore.publish`` with these steps, as every publish of
-fti runs it (``publish_group``, the kill tests).
+fti runs it (``publish_group``, the kill tests). Given the publishing project, it first claims
+the group for it (fti.ownership), in the transaction of :func:`reconcile`, under the store's
+lock and before anything is written: a group another project owns is refused with the store,
+the catalog and the online store untouched.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from fti.db.engine import session_scope
 from fti.online.materialise import Materialised, materialise_published, reconcile_online
+from fti.ownership import claim
 from fti.store.catalog import PartitionStatistics, mark_tagged, reconcile_catalog, record_version
 from fti.store.versions import FeatureStore, PublishedVersion, read_partition_in_work_tree
 
@@ -88,6 +92,7 @@ def publish_cataloged(
     run_id: str,
     kind: str = "features",
     keys: Mapping[str, str] | None = None,
+    project: str | None = None,
 ) -> PublishedVersion:
     """Publish ``partitions`` of ``group`` as ``FeatureStore.publish`` does, with its SQL steps
     in the database at ``db_url``: first :func:`reconcile` (every group), then the version's
@@ -96,6 +101,12 @@ def publish_cataloged(
 
     ``keys``: the entity key of each feature group the caller serves online (``served_keys``);
     the group goes online when it is one of them and ``kind`` is ``features``.
+    ``project``: the publishing project's name; the group is claimed for it (``claim``) before
+    anything is written. None: no claim (a caller outside any project, e.g. a benchmark).
+
+    Raises:
+        OwnershipError: another project owns ``group``; nothing was written.
+        StoreError: as ``FeatureStore.publish``.
     """
     served = dict(keys or {})
     key = served.get(group) if kind == "features" else None
@@ -119,6 +130,8 @@ def publish_cataloged(
 
     def reconcile_tags(tags: dict[str, list[int]]) -> None:
         with session_scope(db_url, write=True) as session:
+            if project is not None:  # under the store's lock, before the version is written
+                claim(session, kind, group, project, run_id)
             reconcile(session, store, tags, served)
 
     return store.publish(

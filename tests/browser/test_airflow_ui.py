@@ -37,6 +37,7 @@ import pytest
 import yaml
 
 from tests.conftest import DEMO_CUSTOMERS, DEMO_END, DEMO_START, PARAMS, REPO, demo_settings
+from tests.process_tree import stop_tree
 
 ARTIFACTS = Path(os.environ.get("FTI_TEST_ARTIFACTS", REPO / "test-artifacts"))
 DAG_ID = "churn_inference"
@@ -206,12 +207,8 @@ def airflow(project: Project, demo_raw: Path) -> Iterator[Airflow]:
         )
         yield Airflow(url, password, log)
     finally:
-        os.killpg(process.pid, 15)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait()
+        stop_tree(process.pid)  # the scheduler's workers too, which leave its process group
+        process.wait()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(log, ARTIFACTS / "airflow-standalone.log")
 

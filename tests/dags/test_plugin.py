@@ -402,6 +402,7 @@ def test_fti_page_lists_feature_versions_models_and_prediction_runs(client) -> N
         "training window",
         "created",
         "run",
+        "owner",
     ]
     models = {row[0]: row for row in table_rows(text, "Model versions")}
     assert models["churn"][:9] == [
@@ -975,6 +976,7 @@ def test_realized_performance_on_the_model_page_and_the_health_page(client) -> N
         "2026-03-31 \u2192 2026-03-31",
         "400",
         "0.8123",
+        "\u2013",  # no owner: the model was registered outside any project
     ]
     assert 'href="models/churn/1#realized"' in health
     assert 'data-status="below">below</span>' in health
@@ -984,6 +986,34 @@ def test_realized_performance_on_the_model_page_and_the_health_page(client) -> N
     section = page.split('<h2 id="realized">Realized performance</h2>', 1)[1]
     assert charts(section) >= 2  # the metric over dates, the reliability
     assert "2026-03-31" in section and "0.8123" in section
+
+
+def test_the_index_and_health_pages_show_owners_and_filter_by_project(client) -> None:  # type: ignore[no-untyped-def]
+    from fti.ownership import claim
+    from fti.settings import get_settings
+
+    with session_scope(get_settings().db_url, write=True) as session:
+        for kind, name, project in [
+            ("features", "customer_activity", "churn"),
+            ("labels", "churned_30d", "churn"),
+            ("model", "churn", "churn"),
+            ("model", "spend", "b"),
+        ]:
+            claim(session, kind, name, project, "r")
+    every = client.get("/fti/").text
+    owners = {row[0]: row[-1] for row in table_rows(every, "Model versions")}
+    assert owners == {"churn": "churn", "spend": "b"}
+    only_b = client.get("/fti/", params={"project": "b"}).text
+    assert [row[0] for row in table_rows(only_b, "Model versions")] == ["spend"]
+    assert table_rows(only_b, "Feature and label group versions") == [["none yet"]]  # b owns none
+    assert table_rows(only_b, "Prediction runs") == [["none yet"]]  # of churn, not b's
+    health = freshness_rows(client, now=FRESH_AT, project="churn")
+    assert {name: row[-1] for name, row in health.items()} == {
+        "customer_activity": "churn",
+        "churned_30d": "churn",
+        "churn": "churn",
+    }
+    assert "--project churn" in client.get("/fti/health", params={"project": "churn"}).text
 
 
 def test_health_page_flags_a_group_a_day_late_as_stale(client) -> None:  # type: ignore[no-untyped-def]

@@ -105,6 +105,7 @@ def test_fresh_after_the_night_stale_after_a_skipped_one(health_settings: Settin
     assert rows["rain"] | {"published_at": None} == {
         "kind": "predictions",
         "name": "rain",
+        "owner": "weather",  # claimed by its project's training
         "status": "fresh",
         "newest_date": NIGHT.isoformat(),
         "expected_date": NIGHT.isoformat(),

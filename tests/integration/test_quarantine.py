@@ -103,6 +103,24 @@ def test_fixed_rows_are_readmitted_and_still_bad_ones_stay(
     assert again.exit_code == 1 and "already re-admitted" in again.output
 
 
+def test_a_day_without_quarantined_rows_has_no_copy(settings) -> None:  # type: ignore[no-untyped-def]
+    """A clean day writes no Parquet copy; a rerun that leaves none removes the earlier one."""
+    source = load_project(settings.project).source("events")
+    path = raw_file(settings.raw_path, source, DAY)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    copy = quarantine_file(quarantine_root(settings), source.name, DAY)
+    good = [dict(GOOD, event_id=f"g{i}") for i in range(1, 13)]
+    bad = [*good, dict(GOOD, event_id="b", plan="platinum")]
+    for rows, copied in ((good, 0), (bad, 1), (good, 0)):
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=EVENT_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        validate_raw_events(DAY, DAY, "r", settings, sources=["events"])
+        assert copy.exists() == bool(copied)
+        assert not copied or pq.read_table(copy).num_rows == copied
+
+
 def stage(settings, source: Source) -> ValidationResult:  # type: ignore[no-untyped-def]
     with session_scope(settings.db_url) as session:
         return validate_and_stage(

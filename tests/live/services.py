@@ -13,6 +13,7 @@ Waits treat a request that times out or is refused, or a database that is not th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -25,6 +26,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import httpx
+import psutil
+
+from tests.process_tree import signal_tree
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -115,15 +119,17 @@ class Children:
 
     @staticmethod
     def _signal(child: Child, signum: int) -> None:
-        try:
-            os.killpg(child.process.pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
+        """The child's group and every process it started, also those in groups of their own
+        (a task process of a killed worker dies with it, as in a killed container)."""
+        signal_tree(child.process.pid, signum)
 
     def stop(self) -> None:
-        """SIGTERM every group (newest first), then SIGKILL what is left after 30 s."""
-        for child in reversed(self.started):
-            self._signal(child, signal.SIGTERM)
+        """SIGTERM every group and tree (newest first), then SIGKILL what is left after 30 s."""
+        members = [
+            m
+            for child in reversed(self.started)
+            for m in signal_tree(child.process.pid, signal.SIGTERM)
+        ]
         deadline = time.monotonic() + 30
         for child in reversed(self.started):
             try:
@@ -133,6 +139,9 @@ class Children:
             self._signal(child, signal.SIGKILL)  # the group: children of a finished leader too
             if child.process.poll() is None:
                 child.process.wait(timeout=10)
+        for member in members:  # what left the groups and outlived its leader
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                member.kill()
 
 
 def wait_for(
@@ -411,3 +420,23 @@ def wait_parsed(children: Children, api: Api, dags: list[str], seconds: float) -
         return set(dags) <= known
 
     wait_for("the DAGs to be parsed", parsed, seconds, children, lambda: tail(log))
+
+
+def start_fti_setup(
+    children: Children, env: dict[str, str], start: object, end: object, raw: str = ""
+) -> Child:
+    """compose's ``fti-setup``: ``fti init``, then ``raw`` (a shell command that writes the raw
+    files, if any), the feature runs of ``start``..``end`` and both demo models; each step
+    echoes its seconds into the log."""
+    script = f"""
+        fti init
+        echo "fti-setup: init ${{SECONDS}}s"
+        {raw}
+        {'echo "fti-setup: raw data ${SECONDS}s"' if raw else ""}
+        fti features run --start {start} --end {end}
+        echo "fti-setup: history {start}..{end} ${{SECONDS}}s"
+        fti train --model churn
+        fti train --model spend
+        echo "fti-setup: models ${{SECONDS}}s"
+        """
+    return children.start("fti-setup", ["bash", "-euc", script], env, service=False)

@@ -325,26 +325,13 @@ def start_services(
     # Raw files from 30 days before the history (the label group's first dates need them) to
     # tomorrow (a run for today, should the test cross midnight after all, finds its files).
     raw_start = max(history_start - timedelta(days=30), PROJECT_START)
-    setup = children.start(
-        "fti-setup",
-        [
-            "bash",
-            "-euc",
-            f"""
-            fti init
-            echo "fti-setup: init ${{SECONDS}}s"
-            python -m churn_demo.generate --out "$FTI_HOME/raw" --start {raw_start} \
-              --end {today + timedelta(days=1)} --customers {CUSTOMERS} --seed 3
-            echo "fti-setup: raw data ${{SECONDS}}s"
-            fti features run --start {history_start} --end {history_end}
-            echo "fti-setup: history {history_start}..{history_end} ${{SECONDS}}s"
-            fti train --model churn
-            fti train --model spend
-            echo "fti-setup: models ${{SECONDS}}s"
-            """,
-        ],
+    setup = services.start_fti_setup(
+        children,
         env,
-        service=False,
+        history_start,
+        history_end,
+        raw=f'python -m churn_demo.generate --out "$FTI_HOME/raw" --start {raw_start} '
+        f"--end {today + timedelta(days=1)} --customers {CUSTOMERS} --seed 3",
     )
     init = services.airflow_init(children, env, admin_password)
     with clock.phase("airflow-init (db migrate on PostgreSQL, pool, FAB admin user)"):

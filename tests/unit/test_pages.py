@@ -4,6 +4,7 @@ models (plain data), themed SVG charts, the CSRF helpers and the app's login wir
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -115,6 +116,7 @@ def model_row(name: str, version: int, value: float | None, metric: str) -> Mode
         train_end=date(2026, 3, 31),
         run=URLS.lineage_run("churn_training/manual__2026-04-30"),
         created_at=NOW - timedelta(hours=2),
+        owner="retail",
     )
 
 
@@ -183,10 +185,11 @@ def test_the_index_renders_values_for_people() -> None:
         "2026-01-01 \u2192 2026-03-31",
         "2 h ago",
         "churn_training/manual__2026-04-30",
+        "retail",  # the project that owns it
     ]
     assert '<time datetime="2026-05-01T04:00:00+00:00" title="2026-05-01 04:00:00 UTC">' in page
     (group,) = html_text.table(page, "groups-table")
-    assert group[3] == "1,234" and group[6] == "d41d8cd98f"
+    assert group[3] == "1,234" and group[6] == "d41d8cd98f" and group[-1] == "\u2013"  # no owner
     assert 'data-copy="d41d8cd98f00b204e9800998ecf8427e"' in page  # the whole hash, copied
     (run,) = html_text.table(page, "runs-table")
     assert run[4:6] == ["failed", "2,168"]
@@ -196,6 +199,8 @@ def test_the_index_renders_values_for_people() -> None:
     assert '<base href="./">' in page and 'href="static/fti.css?v=2"' in page
     # Headers the script makes sortable, and the columns it filters by.
     assert "<th data-filter>model</th>" in page and "<th data-nosort>aliases</th>" in page
+    one = render_text("index.html", page=Page("fti", []), view=replace(index_view(), project="a b"))
+    assert "?page=2&amp;per_page=50&amp;project=a%20b" in one  # the pager keeps the project
 
 
 def test_markup_in_data_is_escaped() -> None:

@@ -50,7 +50,9 @@ class LabelReader:
 
     @classmethod
     def from_project(cls, store: FeatureStore, project: Project) -> LabelReader:
-        return cls(store, {label.name: label.entity.key for label in project.labels})
+        return cls(
+            store, {g.name: g.entity.key for g in project.readable_groups if g.kind == "labels"}
+        )
 
     def __call__(self, label_group: str, version: int, day: date) -> pd.DataFrame:
         key = (label_group, version, day)

@@ -54,7 +54,7 @@ def record_realized(
     """
     settings = settings or get_settings()
     project = load_project(settings.project)
-    key = project.group(label_group).entity.key
+    key = project.readable_group(label_group).entity.key
     store = FeatureStore(settings.store_path)
     with session_scope(settings.db_url) as session:
         wanted = (

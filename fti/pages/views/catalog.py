@@ -30,6 +30,7 @@ class GroupVersionRow:
     git_tag: str
     run: Link | None
     created_at: datetime
+    owner: str | None = None  # the project that owns the group (fti.ownership); None: unclaimed
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class ModelVersionRow:
     train_end: date
     run: Link | None
     created_at: datetime
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class ModelSummary:
     direction: Direction | None
     metrics_href: str
     realized_href: str
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,12 +93,14 @@ class Index:
     page: int
     pages: int
     per_page: int
+    project: str | None = None  # only this project's groups, models and runs
 
 
-def group_version_row(row: FeatureVersion, urls: Urls) -> GroupVersionRow:
+def group_version_row(row: FeatureVersion, urls: Urls, owner: str | None = None) -> GroupVersionRow:
     return GroupVersionRow(
         group=row.group_name,
         kind=row.kind,
+        owner=owner,
         version=row.version,
         href=urls.group_version(row.group_name, row.version),
         rows=row.row_count,
@@ -120,10 +125,13 @@ def label_chip(row: ModelVersion, urls: Urls) -> Chip | None:
     return Chip(row.label, None, "a label column of the features") if row.label else None
 
 
-def model_version_row(row: ModelVersion, aliases: list[str], urls: Urls) -> ModelVersionRow:
+def model_version_row(
+    row: ModelVersion, aliases: list[str], urls: Urls, owner: str | None = None
+) -> ModelVersionRow:
     value = row.metrics.get(row.metric)
     return ModelVersionRow(
         name=row.name,
+        owner=owner,
         version=row.version,
         href=urls.model_version(row.name, row.version),
         aliases=sorted(aliases),
@@ -172,30 +180,48 @@ def run_row(run: Any, urls: Urls) -> RunRow:
     )
 
 
-def index(session: Session, urls: Urls, page: int, per_page: int) -> Index:
+def index(
+    session: Session, urls: Urls, page: int, per_page: int, project: str | None = None
+) -> Index:
     """A page (``per_page`` rows, newest first) of each: group versions, model versions,
-    prediction runs; and every model's champion at a glance."""
+    prediction runs; and every model's champion at a glance. Each group and model with its
+    owner; with ``project``, only what that project owns (runs: of its models)."""
     from sqlalchemy import func, select
 
     from fti.db.tables import FeatureVersion, ModelVersion, PredictionRun
+    from fti.ownership import GROUP_KINDS, MODEL, owners
     from fti.registry import aliases as alias_table
     from fti.registry.versions import aliases_by_version, list_versions
     from fti.store.catalog import list_versions as list_group_versions
 
+    claimed = owners(session)
+    group_names = model_names = None
+    if project is not None:
+        group_names = {n for (k, n), p in claimed.items() if k in GROUP_KINDS and p == project}
+        model_names = {n for (k, n), p in claimed.items() if k == MODEL and p == project}
     offset = (page - 1) * per_page
-    groups = list_group_versions(session, limit=per_page, offset=offset)
-    models = list_versions(session, limit=per_page, offset=offset)
+    groups = list_group_versions(session, limit=per_page, offset=offset, groups=group_names)
+    models = list_versions(session, limit=per_page, offset=offset, names=model_names)
     tags = aliases_by_version(session)
+    runs_query = select(PredictionRun)
+    counts = [
+        select(func.count()).select_from(FeatureVersion).where(FeatureVersion.tagged),
+        select(func.count()).select_from(ModelVersion),
+        select(func.count()).select_from(PredictionRun),
+    ]
+    if model_names is not None and group_names is not None:
+        runs_query = runs_query.where(PredictionRun.model_name.in_(model_names))
+        counts = [
+            counts[0].where(FeatureVersion.group_name.in_(group_names)),
+            counts[1].where(ModelVersion.name.in_(model_names)),
+            counts[2].where(PredictionRun.model_name.in_(model_names)),
+        ]
     runs = session.scalars(
-        select(PredictionRun)
-        .order_by(PredictionRun.started_at.desc(), PredictionRun.run_id)
+        runs_query.order_by(PredictionRun.started_at.desc(), PredictionRun.run_id)
         .limit(per_page)
         .offset(offset)
     ).all()
-    pages = max(
-        -(-(session.scalar(select(func.count()).select_from(table)) or 0) // per_page)
-        for table in (FeatureVersion, ModelVersion, PredictionRun)
-    )
+    pages = max(-(-(session.scalar(count) or 0) // per_page) for count in counts)
     summaries = []
     counted = session.execute(
         select(ModelVersion.name, func.count())
@@ -203,6 +229,8 @@ def index(session: Session, urls: Urls, page: int, per_page: int) -> Index:
         .order_by(ModelVersion.name)
     ).all()
     for name, versions in counted:
+        if model_names is not None and name not in model_names:
+            continue
         champion = alias_table.current(session, name, alias_table.CHAMPION)
         held = session.scalar(
             select(ModelVersion).where(
@@ -214,6 +242,7 @@ def index(session: Session, urls: Urls, page: int, per_page: int) -> Index:
         summaries.append(
             ModelSummary(
                 name=name,
+                owner=claimed.get((MODEL, name)),
                 versions=versions,
                 champion=champion,
                 champion_href=urls.model_version(name, champion) if champion is not None else None,
@@ -225,13 +254,19 @@ def index(session: Session, urls: Urls, page: int, per_page: int) -> Index:
             )
         )
     return Index(
-        groups=[group_version_row(g, urls) for g in groups],
-        models=[model_version_row(m, tags.get((m.name, m.version), []), urls) for m in models],
+        groups=[group_version_row(g, urls, claimed.get((g.kind, g.group_name))) for g in groups],
+        models=[
+            model_version_row(
+                m, tags.get((m.name, m.version), []), urls, claimed.get((MODEL, m.name))
+            )
+            for m in models
+        ],
         runs=[run_row(r, urls) for r in runs],
         summaries=summaries,
         page=page,
         pages=max(pages, 1),
         per_page=per_page,
+        project=project,
     )
 
 

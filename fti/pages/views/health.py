@@ -32,6 +32,7 @@ class FreshnessRow:
     version: int | None
     version_href: str | None
     fill: list[str]
+    owner: str | None = None  # the project that owns it (fti.ownership); None: unclaimed
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class RealizedRow:
     holdout: float | None
     breach: str | None
     reason: str | None = None  # why ``value`` is None (the metric is undefined on the rows)
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class FailureRow:
     reason: str
     resolved: bool
     fix: str
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,7 @@ class HealthPage:
     runs: DagRuns | None
     runs_missing: str | None
     hint: str | None = None  # everything far behind the clock: say how to judge on the data
+    project: str | None = None  # only what this project owns (``?project=``)
 
 
 def fix(failure: Failure) -> str:
@@ -157,7 +161,10 @@ def health_page(
     runs: Runs | None = None,
     runs_missing: str | None = None,
     hint: str | None = None,
+    project: str | None = None,
 ) -> HealthPage:
+    """The page of ``result`` (its items' owners set, and only ``project``'s when it is given:
+    ``fti.monitoring.health.with_owners``)."""
     since = result.now.date() - timedelta(days=result.nights)
     dates = [since + timedelta(days=n) for n in range((result.now.date() - since).days + 1)]
     read = dict.fromkeys(dates, 0)
@@ -202,6 +209,7 @@ def health_page(
                     else urls.group_version(f.name, f.version)
                 ),
                 fill=list(f.fill),
+                owner=f.owner,
             )
             for f in result.freshness
         ],
@@ -221,6 +229,7 @@ def health_page(
                 holdout=r.window.holdout_value if r.window else None,
                 breach=r.breach,
                 reason=r.window.reason if r.window else None,
+                owner=r.owner,
             )
             for r in result.realized
         ],
@@ -237,6 +246,7 @@ def health_page(
                 reason=f.reason,
                 resolved=f.resolved,
                 fix="" if f.resolved else fix(f),
+                owner=f.owner,
             )
             for f in result.failures
         ],
@@ -277,6 +287,7 @@ def health_page(
         runs=dag_runs(runs, urls) if runs is not None else None,
         runs_missing=runs_missing,
         hint=hint,
+        project=project,
     )
 
 

@@ -147,10 +147,10 @@ def run_night(case: str, kill: bool, args: argparse.Namespace, raw: Path, dates:
         children.finish(setup, 1800)
         log(f"{case}: {tail_line(setup.log, 'fti-setup: models')}")
         api = Api(api_url, password)
-        manifest = json.loads((home / "manifest.json").read_text())
+        manifest = json.loads((home / "manifests" / "churn.json").read_text())
         models = [model["name"] for model in manifest["models"]]
         dags = [
-            "feature_pipeline",
+            "churn_feature_pipeline",
             *(f"{m}_training" for m in models),
             *(f"{m}_inference" for m in models),
         ]
@@ -196,7 +196,7 @@ def kill_mid_shard(
     def running() -> list[tuple[Any, ...]]:
         return airflow.rows(
             "SELECT map_index, hostname, try_number, start_date FROM task_instance "
-            "WHERE dag_id = 'feature_pipeline' AND task_id = :task AND state = 'running' "
+            "WHERE dag_id = 'churn_feature_pipeline' AND task_id = :task AND state = 'running' "
             "AND hostname <> ''",
             task=BUILD,
         )
@@ -241,7 +241,7 @@ def facts(night: Night, airflow: Db, fti: Db, home: Path, models: list[str], day
     from fti.store.versions import FeatureStore
 
     for host, count in airflow.rows(
-        "SELECT hostname, count(*) FROM task_instance WHERE dag_id = 'feature_pipeline' "
+        "SELECT hostname, count(*) FROM task_instance WHERE dag_id = 'churn_feature_pipeline' "
         "AND task_id = :task AND state = 'success' GROUP BY hostname ORDER BY hostname",
         task=BUILD,
     ):
@@ -249,9 +249,9 @@ def facts(night: Night, airflow: Db, fti: Db, home: Path, models: list[str], day
     night.tries = sorted(
         airflow.rows(
             "SELECT map_index, try_number, hostname, state FROM task_instance_history "
-            "WHERE dag_id = 'feature_pipeline' AND task_id = :task "
+            "WHERE dag_id = 'churn_feature_pipeline' AND task_id = :task "
             "UNION ALL SELECT map_index, try_number, hostname, state FROM task_instance "
-            "WHERE dag_id = 'feature_pipeline' AND task_id = :task",
+            "WHERE dag_id = 'churn_feature_pipeline' AND task_id = :task",
             task=BUILD,
         )
     )

@@ -1,4 +1,4 @@
-"""Batch inference pipelines, one per model of the project (``<model>_inference``): score a
+"""Batch inference pipelines, one per model of each project (``<model>_inference``): score a
 day's entities with the model's champion (or a named version).
 
 Each runs when its features land (a new version of the model's first feature group: its
@@ -32,36 +32,39 @@ from airflow.sdk import (
     task,
 )
 from fti_common import (
-    MANIFEST,
+    MANIFESTS,
     START_DATE,
-    TAGS,
     deadlines,
     dry_run_param,
-    fail_fast,
     group_asset,
     log,
     model_asset,
+    project_task,
     run_ref,
     schedule,
     scoring_requests,
     skip,
     skip_if_dry_run,
+    tags,
     task_defaults,
 )
 
 
-def inference_dag(spec: dict) -> None:
+def inference_dag(manifest: dict, spec: dict) -> None:
     name, spine = spec["name"], spec["groups"][0]
+    in_project = project_task(manifest)
 
     @dag(
         dag_id=f"{name}_inference",
-        schedule=schedule("inference", None, AssetAny(model_asset(name), group_asset(spine))),
-        deadline=deadlines("inference"),
+        schedule=schedule(
+            manifest, "inference", None, AssetAny(model_asset(name), group_asset(spine))
+        ),
+        deadline=deadlines(manifest, "inference"),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=4,  # dates side by side: each slice is written under its own lock
-        default_args=task_defaults("inference"),
-        tags=[*TAGS, "inference", f"model:{name}"],
+        default_args=task_defaults(manifest, "inference"),
+        tags=[*tags(manifest), "inference", f"model:{name}"],
         doc_md=f"Batch inference of **{name}** ({spec['task']}).\n\n{__doc__}",
         params={
             "as_of_date": Param(
@@ -87,14 +90,14 @@ def inference_dag(spec: dict) -> None:
     )
     def inference():
         @task
-        @fail_fast
+        @in_project
         def plan_scoring(**context) -> list[dict]:
             """What to score; asset-started requests already scored by that version drop out."""
             from datetime import date
 
             from fti.pipelines.inference import already_scored
 
-            requests = scoring_requests(context, name, spine)
+            requests = scoring_requests(manifest, context, name, spine)
             fresh = [
                 r
                 for r in requests
@@ -115,6 +118,7 @@ def inference_dag(spec: dict) -> None:
             return fresh
 
         @task.sensor(poke_interval=120, timeout=timedelta(hours=12), mode="reschedule")
+        @in_project
         def wait_for_features(requests: list[dict]) -> PokeReturnValue:
             """Until each date's features and model exist (asset-started: at once)."""
             from datetime import date
@@ -133,7 +137,7 @@ def inference_dag(spec: dict) -> None:
             return PokeReturnValue(is_done=not waiting, xcom_value=requests)
 
         @task
-        @fail_fast
+        @in_project
         def plan_shards(requests: list[dict], **context) -> list[dict]:
             """Pin each date's model and feature versions, start its prediction run and split
             it into entity shards: a plan per date."""
@@ -165,7 +169,7 @@ def inference_dag(spec: dict) -> None:
             return [{"plan": p, "shard": i} for p in plans for i in range(p["shards"])]
 
         @task(map_index_template="{{ shard_label }}")
-        @fail_fast
+        @in_project
         def score_shard(work: dict, **context) -> str:
             from airflow.sdk import get_current_context
 
@@ -184,7 +188,7 @@ def inference_dag(spec: dict) -> None:
             map_index_template="{{ task.op_kwargs['plan']['as_of_date'] }}",
             trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS,
         )
-        @fail_fast
+        @in_project
         def write_scores(plan: dict, **context) -> dict:
             from fti.pipelines.inference import write_scores
 
@@ -207,7 +211,7 @@ def inference_dag(spec: dict) -> None:
                 )
 
         @task(map_index_template="{{ task.op_kwargs['summary']['as_of_date'] }}")
-        @fail_fast
+        @in_project
         def score_challenger(summary: dict, **context) -> dict:
             """Shadow-score the date with the challenger, when one is set, beside the served
             slice (shadow_predictions): realized metrics then compare both on the same days."""
@@ -238,5 +242,6 @@ def inference_dag(spec: dict) -> None:
     inference()
 
 
-for model in MANIFEST["models"]:
-    inference_dag(model)
+for _manifest in MANIFESTS:
+    for _model in _manifest["models"]:
+        inference_dag(_manifest, _model)

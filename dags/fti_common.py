@@ -1,9 +1,10 @@
-"""Shared parts of the fti DAGs: the project's manifest, assets, default task arguments, the
+"""Shared parts of the fti DAGs: the projects' manifests, assets, default task arguments, the
 run's date.
 
-Nothing here does work at import: no settings, no database, no heavy imports. Two small files
-are read: the manifest (``fti.manifest``: the project's names, start date and assets, written
-by ``fti check``) and params.yaml (schedules and the forms' defaults).
+Nothing here does work at import: no settings, no database, no heavy imports. Small files are
+read: the manifests (``fti.manifest``: each project's names, start date and assets, written by
+its ``fti check``; one project each, several projects per deployment) and each project's
+params.yaml (schedules, queues, deadlines and the forms' defaults).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,22 +32,37 @@ from airflow.sdk import (
     SyncCallback,
 )
 
-from fti.manifest import read_manifest
+from fti.manifest import project_dag_id, read_manifests
 
-# The project, as `fti check` last wrote it: no manifest, no DAGs (an import error says why).
-MANIFEST = read_manifest()
-PROJECT_START = pendulum.parse(MANIFEST["start_date"]).in_timezone("UTC")
+# Every project, as its `fti check` last wrote it, sorted by name: no manifest, no DAGs, and two
+# that build the same name, none either (an import error says why).
+MANIFESTS = read_manifests()
 # The DAGs' own start date is fixed and early, and catchup is off: Airflow makes no task for a
 # logical date before a DAG's start date, so a run for a date before the project's start would
 # "succeed" doing nothing. With this one every run has its tasks, and run_day refuses such a
 # date with the reason.
 START_DATE = pendulum.datetime(2000, 1, 1, tz="UTC")
-TAGS = ["fti", f"project:{MANIFEST['project']}"]
+
+
+def project_start(manifest: Mapping[str, Any]) -> date:
+    """The first date the project's DAGs process (its definition's start date)."""
+    return pendulum.parse(manifest["start_date"]).in_timezone("UTC").date()
+
+
+def tags(manifest: Mapping[str, Any]) -> list[str]:
+    """The tags every DAG of the project carries."""
+    return ["fti", f"project:{manifest['project']}"]
+
+
+def dag_id(manifest: Mapping[str, Any], dag: str) -> str:
+    """A project-level DAG's id (``<project>_feature_pipeline``, ``<project>_retention``)."""
+    return project_dag_id(str(manifest["project"]), dag)
 
 
 def group_asset(group: str) -> Asset:
     """Emitted by the feature pipeline for each version of a feature or label group
-    (extra: group, version, new)."""
+    (extra: group, version, new). The store's group names are the deployment's: a project that
+    reads another's group sees the asset its owner emits."""
     return Asset(name=f"fti_group_{group}", uri=f"fti://feature-store/{group}")
 
 
@@ -75,6 +91,26 @@ def say_what_failed(context: dict[str, Any]) -> None:
     )
 
 
+def project_task(manifest: Mapping[str, Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A task body of ``manifest``'s project: it runs in the project's environment (its
+    definition, params file, raw files and folder: ``fti.deployment.project_env``), and its
+    deterministic failures fail the task at once (:func:`fail_fast`)."""
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        checked = fail_fast(function)
+
+        @functools.wraps(function)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            from fti.deployment import project_env
+
+            with project_env(manifest):
+                return checked(*args, **kwargs)
+
+        return run
+
+    return decorate
+
+
 def fail_fast(function: Callable[..., Any]) -> Callable[..., Any]:
     """A task body whose deterministic failures fail the task at once, without retries.
 
@@ -101,10 +137,13 @@ def fail_fast(function: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def params_section(stage: str) -> dict[str, Any]:
-    """A section of params.yaml (FTI_PARAMS_FILE, else the repository's): the forms' defaults."""
+def params_section(manifest: Mapping[str, Any], stage: str) -> dict[str, Any]:
+    """A section of the project's params.yaml (the one its manifest names, else FTI_PARAMS_FILE,
+    else the repository's): schedules, queues, deadlines and the forms' defaults."""
     path = Path(
-        os.environ.get("FTI_PARAMS_FILE") or Path(__file__).resolve().parents[1] / "params.yaml"
+        manifest.get("params_file")
+        or os.environ.get("FTI_PARAMS_FILE")
+        or Path(__file__).resolve().parents[1] / "params.yaml"
     )
     try:
         section = (yaml.safe_load(path.read_text()) or {}).get(stage, {})
@@ -113,14 +152,19 @@ def params_section(stage: str) -> dict[str, Any]:
     return section if isinstance(section, dict) else {}
 
 
-def schedule(stage: str, default: str | None, assets: AssetAll | AssetAny | None = None) -> Any:
+def schedule(
+    manifest: Mapping[str, Any],
+    stage: str,
+    default: str | None,
+    assets: AssetAll | AssetAny | None = None,
+) -> Any:
     """When a DAG runs: params.yaml's ``schedule.<stage>`` cron (``default`` if absent), or
     when the asset condition is met (``AssetAll``: every one has a new event; ``AssetAny``:
     any), or either; ``None`` (no cron, no asset) is manual runs only.
 
     A cron run covers one interval: logical date = the start of the day it processes.
     """
-    expression = params_section("schedule").get(stage, default)
+    expression = params_section(manifest, "schedule").get(stage, default)
     cron = CronDataIntervalTimetable(expression, timezone="UTC") if expression else None
     if assets is None:
         return cron
@@ -166,10 +210,12 @@ class WebhookNotifier(BaseNotifier):
         event: str = "task_failed",
         expected: str | None = None,
         context: dict[str, Any] | None = None,
+        project: str | None = None,
     ) -> None:
         super().__init__(context)  # type: ignore[arg-type]
         self.event = event
         self.expected = expected
+        self.project = project
 
     def notify(self, context: Any) -> None:
         try:
@@ -207,7 +253,7 @@ class WebhookNotifier(BaseNotifier):
             extra = {"task_id": ti.task_id, "try_number": ti.try_number}
         return notify.alert(
             event=self.event,
-            project=MANIFEST["project"],
+            project=self.project,
             dag_id=dag_id,
             run_id=run_id,
             logical_date=logical,
@@ -218,7 +264,7 @@ class WebhookNotifier(BaseNotifier):
         )
 
 
-def deadlines(stage: str) -> list[DeadlineAlert] | None:
+def deadlines(manifest: Mapping[str, Any], stage: str) -> list[DeadlineAlert] | None:
     """A DAG's deadline alerts, from params.yaml's ``deadlines.<stage>`` (read at parse time, as
     the schedules are); each posts a ``deadline_missed`` alert through WebhookNotifier.
 
@@ -227,7 +273,8 @@ def deadlines(stage: str) -> list[DeadlineAlert] | None:
     queued (also covers runs that asset events started: they have no logical date). A run that
     fails or is still running at the deadline is reported; one that succeeded in time is not.
     """
-    spec = params_section("deadlines").get(stage) or {}
+    spec = params_section(manifest, "deadlines").get(stage) or {}
+    project = str(manifest["project"])
     where = f"params.yaml deadlines.{stage}"
     if not isinstance(spec, dict) or set(spec) - {"by", "within_hours"}:
         raise ValueError(
@@ -251,7 +298,8 @@ def deadlines(stage: str) -> list[DeadlineAlert] | None:
                 reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
                 interval=timedelta(days=1, hours=hours, minutes=minutes),
                 callback=SyncCallback(
-                    WebhookNotifier, kwargs={"event": "deadline_missed", "expected": expected}
+                    WebhookNotifier,
+                    kwargs={"event": "deadline_missed", "expected": expected, "project": project},
                 ),
                 name=f"{stage} by {by} UTC",
             )
@@ -266,7 +314,8 @@ def deadlines(stage: str) -> list[DeadlineAlert] | None:
                 reference=DeadlineReference.DAGRUN_QUEUED_AT,
                 interval=timedelta(hours=within),
                 callback=SyncCallback(
-                    WebhookNotifier, kwargs={"event": "deadline_missed", "expected": expected}
+                    WebhookNotifier,
+                    kwargs={"event": "deadline_missed", "expected": expected, "project": project},
                 ),
                 name=f"{stage} within {within} h",
             )
@@ -296,32 +345,36 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=15),
     "execution_timeout": timedelta(hours=2),
-    # In the task's log, and to the alert webhook (FTI_ALERT_WEBHOOK_URL) when one is set.
-    "on_failure_callback": [say_what_failed, WebhookNotifier("task_failed")],
 }
 
 
 PIPELINES = ("features", "training", "inference")
 
 
-def task_defaults(pipeline: str) -> dict[str, Any]:
-    """A pipeline's default task arguments: ``DEFAULT_ARGS`` and its Celery queue, params.yaml's
-    ``queues.<pipeline>`` (read at parse time, as the schedules are; default: the pipeline's
-    name), so each pipeline's tasks run on workers of their own (``airflow celery worker
-    --queues features``) that scale apart. Executors other than Celery's ignore queues.
+def task_defaults(manifest: Mapping[str, Any], pipeline: str) -> dict[str, Any]:
+    """A pipeline's default task arguments: ``DEFAULT_ARGS``, the failure callbacks (the task's
+    log, and the alert webhook FTI_ALERT_WEBHOOK_URL when one is set, naming the project) and
+    its Celery queue, the project's params.yaml ``queues.<pipeline>`` (read at parse time, as
+    the schedules are; default: the pipeline's name), so each pipeline's tasks run on workers
+    of their own (``airflow celery worker --queues features``) that scale apart. Executors
+    other than Celery's ignore queues.
     """
-    queues = params_section("queues")
+    queues = params_section(manifest, "queues")
     unknown = sorted(set(queues) - set(PIPELINES))
     if unknown:
         raise ValueError(f"params.yaml queues: unknown pipeline(s) {unknown}; known: {PIPELINES}")
     queue = queues.get(pipeline, pipeline)
     if not isinstance(queue, str) or not queue.strip() or "," in queue:
         raise ValueError(f"params.yaml queues.{pipeline}: {queue!r} is not a queue name")
-    return DEFAULT_ARGS | {"queue": queue}
+    notifier = WebhookNotifier("task_failed", project=str(manifest["project"]))
+    return DEFAULT_ARGS | {"queue": queue, "on_failure_callback": [say_what_failed, notifier]}
 
 
-def run_day(context: dict[str, Any], override: str | None = None) -> date:
-    """The date a run processes: a date given in the trigger form, else its logical date.
+def run_day(
+    manifest: Mapping[str, Any], context: dict[str, Any], override: str | None = None
+) -> date:
+    """The date a run of ``manifest``'s project processes: a date given in the trigger form,
+    else its logical date.
 
     Scheduled runs have logical date = start of the day they process; a manual run processes
     the logical date the user picked (its inferred data interval would be the day before).
@@ -333,19 +386,19 @@ def run_day(context: dict[str, Any], override: str | None = None) -> date:
         if when is None:
             raise ValueError("this run has no logical date: give a date in the trigger form")
         day = pendulum.instance(when).in_timezone("UTC").date()
-    if day < PROJECT_START.date():
+    start = project_start(manifest)
+    if day < start:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(
-            f"{day} is before the start date {PROJECT_START.date()} of project "
-            f"{MANIFEST['project']!r}: "
+            f"{day} is before the start date {start} of project {manifest['project']!r}: "
             "pick a later date (or move start_date in the definition and run `fti check`)"
         )
     return day
 
 
 def scoring_requests(
-    context: dict[str, Any], model: str, spine: str
+    manifest: Mapping[str, Any], context: dict[str, Any], model: str, spine: str
 ) -> list[dict[str, str | None]]:
     """What an inference run of ``model`` scores: a list of (as_of, model version or alias,
     spine feature_version, logical_date, started_by) requests, one scoring task each.
@@ -359,12 +412,12 @@ def scoring_requests(
     triggered = context.get("triggering_asset_events", {})
     models = [event.extra for event in triggered.get(model_asset(model), [])]
     features = [event.extra for event in triggered.get(group_asset(spine), [])]
-    logical = run_day(context).isoformat() if context.get("logical_date") else None
+    logical = run_day(manifest, context).isoformat() if context.get("logical_date") else None
     if not models and not features:
         params = context["params"]
         return [
             {
-                "as_of": run_day(context, params["as_of_date"]).isoformat(),
+                "as_of": run_day(manifest, context, params["as_of_date"]).isoformat(),
                 "model": str(params["model"]),
                 "feature_version": str(params["feature_version"]),
                 "logical_date": logical,

@@ -2,6 +2,9 @@
 
 Usage: python dags/range_runner.py '<json plan>'   (fti.runner builds the plan and the environment)
 
+The plan names its project (``project``): the DAG folder may hold several projects' DAGs (one
+manifest each); only that project's DAGs run.
+
 Each DAG run goes through ``dag.test()`` against Airflow's SQLite metadata database in
 AIRFLOW_HOME: real DAG parsing, serialization, task instances, XComs and asset events. What the
 scheduler would do between runs (start the training DAG when a feature version lands) is done
@@ -137,14 +140,20 @@ def main(plan: dict, out: IO[str]) -> int:
             ).all()
         return {event.extra["group"]: int(event.extra["version"]) for event in events}
 
-    from fti_common import MANIFEST
+    from fti_common import MANIFESTS, dag_id
+
+    manifest = next((m for m in MANIFESTS if m["project"] == plan["project"]), None)
+    if manifest is None:
+        report(stop=f"no manifest of project {plan['project']!r} among the DAG folder's")
+        return 1
 
     def run_step(step: dict[str, Any]) -> None:
         """A feature run; then, per model, the backtest's past dates, the training its new
         versions start and the scoring of the step's date."""
         day, phase = step["date"], step["phase"]
-        landed = landed_versions(run("feature_pipeline", day, step.get("feature_conf", {}), phase))
-        for model in MANIFEST["models"]:
+        features = dag_id(manifest, "feature_pipeline")
+        landed = landed_versions(run(features, day, step.get("feature_conf", {}), phase))
+        for model in manifest["models"]:
             for past in step.get("past_dates", []):  # with the champion trained before them
                 score(model["name"], past, "backtest")
             reads = [*model["groups"], model["label"]]

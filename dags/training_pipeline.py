@@ -1,4 +1,4 @@
-"""Training pipelines, one per model of the project (``<model>_training``): run once every
+"""Training pipelines, one per model of each project (``<model>_training``): run once every
 group the model reads (its feature groups and its label group) has published a version since
 the last run (and on params.yaml's schedule.retrain cron, if set); the new version is promoted
 to champion only if it beats the champion on the same holdout."""
@@ -8,39 +8,40 @@ from __future__ import annotations
 from airflow.sdk import AssetAll, Param, dag, task
 from fti_common import (
     JSON_TYPES,
-    MANIFEST,
+    MANIFESTS,
     START_DATE,
-    TAGS,
     deadlines,
     dry_run_param,
-    fail_fast,
     group_asset,
     model_asset,
     params_section,
+    project_task,
     run_day,
     run_ref,
     schedule,
     skip_if_dry_run,
+    tags,
     task_defaults,
 )
 
 VERSION = r"^(latest|v?[0-9]+)$"
 
 
-def training_dag(spec: dict) -> None:
+def training_dag(manifest: dict, spec: dict) -> None:
     name, groups, label = spec["name"], spec["groups"], spec["label"]
-    hyper = params_section("train").get(name) or {}
+    hyper = params_section(manifest, "train").get(name) or {}
     reads = [*groups, label]
+    in_project = project_task(manifest)
 
     @dag(
         dag_id=f"{name}_training",
-        schedule=schedule("retrain", None, AssetAll(*(group_asset(g) for g in reads))),
-        deadline=deadlines("training"),
+        schedule=schedule(manifest, "retrain", None, AssetAll(*(group_asset(g) for g in reads))),
+        deadline=deadlines(manifest, "training"),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        default_args=task_defaults("training"),
-        tags=[*TAGS, "training", f"model:{name}"],
+        default_args=task_defaults(manifest, "training"),
+        tags=[*tags(manifest), "training", f"model:{name}"],
         doc_md=f"Training of **{name}** ({spec['task']}, {spec['metric']}): label group "
         f"`{label}`, features from {', '.join(f'`{g}`' for g in groups)}.\n\n{__doc__}",
         params={
@@ -82,7 +83,7 @@ def training_dag(spec: dict) -> None:
     )
     def training():
         @task
-        @fail_fast
+        @in_project
         def build_training_set(**context) -> str:
             from datetime import date
 
@@ -90,7 +91,9 @@ def training_dag(spec: dict) -> None:
 
             params = context["params"]
             if params["as_of"] or context.get("logical_date"):  # asset-started runs have neither
-                run_day(context, params["as_of"])  # refuses a date before the project's start
+                run_day(
+                    manifest, context, params["as_of"]
+                )  # refuses a date before the project's start
             versions = {group: params[f"{group}_version"] for group in reads}
             for group in reads:  # the versions that landed, when they started this run
                 for event in context.get("triggering_asset_events", {}).get(group_asset(group), []):
@@ -105,7 +108,7 @@ def training_dag(spec: dict) -> None:
             )
 
         @task
-        @fail_fast
+        @in_project
         def train_model(training_set: str, **context) -> int:
             from fti.pipelines.training import train_model, try_training
 
@@ -116,7 +119,7 @@ def training_dag(spec: dict) -> None:
             return train_model(training_set, run_ref(context), chosen)
 
         @task(outlets=[model_asset(name)])
-        @fail_fast
+        @in_project
         def promote_if_better(training_set: str, version: int, **context) -> dict:
             from fti.pipelines.training import promote_if_better
 
@@ -143,5 +146,6 @@ def training_dag(spec: dict) -> None:
     training()
 
 
-for model in MANIFEST["models"]:
-    training_dag(model)
+for _manifest in MANIFESTS:
+    for _model in _manifest["models"]:
+        training_dag(_manifest, _model)

@@ -12,14 +12,14 @@ one-line reason; Airflow's own output goes to a log file (:func:`run_log`).
 :func:`prepare_airflow` has made it ready (fti's home, the manifest, Airflow's database, the
 publish pool).
 
-Any project works: the DAG files are generated from its manifest, and the Airflow processes
-import the project from the folder it was found in (:func:`airflow_variables`).
+Any project works: the DAG files are generated from its manifest (beside the other projects'
+of the deployment, if any; only this project's DAGs run), and the Airflow processes import the
+project from the folder it was found in (:func:`airflow_variables`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import shlex
@@ -40,8 +40,8 @@ from sqlalchemy import func, select
 from fti.db.engine import session_scope
 from fti.db.tables import FeatureVersion, ModelVersion, Prediction
 from fti.definitions import Project, load_project
+from fti.deployment import project_folder, publish_manifest
 from fti.errors import ConfigError, FtiError
-from fti.manifest import write_manifest
 from fti.registry import aliases
 from fti.registry.versions import get_version
 from fti.settings import ENV_PREFIX, SECRETS, Settings
@@ -63,21 +63,6 @@ POOL_DESCRIPTION = "one feature-store publisher at a time"
 AIRFLOW_PORT = 8080  # Airflow's own default
 # Where Airflow's simple auth manager (the embedded default) writes the generated admin password.
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
-
-
-def project_folder(reference: str) -> Path | None:
-    """The folder to put on PYTHONPATH so ``reference`` (``package.module:attribute``) imports:
-    the parent of its top-level package, or None for a module that is not a file."""
-    module = reference.split(":", 1)[0]
-    try:
-        spec = importlib.util.find_spec(module.split(".", 1)[0])
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.origin or spec.origin in ("built-in", "frozen"):
-        return None
-    origin = Path(spec.origin)
-    package = origin.parent if origin.name == "__init__.py" else origin
-    return package.parent.resolve()
 
 
 def airflow_variables(settings: Settings, port: int | None = None) -> dict[str, str]:
@@ -202,7 +187,7 @@ def prepare_airflow(
     airflow = airflow_executable()
     with contextlib.redirect_stdout(sys.stderr):  # DVC's "Initialized" note: stdout is the caller's
         initialise(settings)
-    path = write_manifest(project, settings.project, settings.manifest_path)
+    path = publish_manifest(project, settings)
     say(f"fti home ready at {settings.home}; manifest of {settings.project} written to {path}")
     variables = airflow_variables(settings, port)
     env = airflow_process_env(variables)
@@ -323,7 +308,7 @@ def run_nights(
     """
     project = load_project(settings.project)
     check_range(project, start, end, nights)
-    planned = plan(start, end, nights, past_weeks)
+    planned = plan(start, end, nights, past_weeks) | {"project": project.name}
     require_dags()
     console = console or Console()
     clock = time.perf_counter()
@@ -331,7 +316,7 @@ def run_nights(
     with log.open("w") as airflow_log:
         with contextlib.redirect_stdout(airflow_log):  # DVC's "Initialized" note
             initialise(settings)
-        write_manifest(project, settings.project, settings.manifest_path)
+        publish_manifest(project, settings)
         total = planned_runs(planned["steps"], len(project.models))
         say(
             console,

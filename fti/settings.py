@@ -33,9 +33,9 @@ _HOME_LAYOUT = {
     "artifacts_path": "artifacts",
     "raw_path": "raw",
     "staging_path": "staging",
-    "manifest_path": "manifest.json",
+    "manifests": "manifests",
 }
-_FOLDERS = ("home", "store_path", "artifacts_path", "raw_path", "staging_path")
+_FOLDERS = ("home", "store_path", "artifacts_path", "raw_path", "staging_path", "manifests")
 _FILES = ("manifest_path", "params_file")
 # 'package.module' or 'package.module:attribute' (the attribute defaults to 'project').
 _PROJECT_REFERENCE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*)?")
@@ -49,7 +49,8 @@ _EXPECTED = {
     "artifacts_path": "a folder (created when needed)",
     "raw_path": "a folder with one subfolder of raw files per source",
     "staging_path": "a folder (created when needed)",
-    "manifest_path": "a file path (written by `fti check`)",
+    "manifests": "a folder of manifests, one per project (written by `fti check`)",
+    "manifest_path": "a file path (written by `fti check`), or unset for the manifests folder",
     "params_file": "the path of the project's params.yaml",
     "project": "'package.module:attribute' of an importable module",
     "max_quarantine_share": "a share of rows from 0 to 1, e.g. 0.2",
@@ -94,8 +95,13 @@ class Settings(BaseSettings):
     artifacts_path: Path = Field(description="content-addressed model artifacts")
     raw_path: Path = Field(description="raw input files, one folder per source")
     staging_path: Path = Field(description="validated events and intermediate task outputs")
-    manifest_path: Path = Field(
-        description="the project's manifest, which the DAG files read (see fti.manifest)"
+    manifests: Path = Field(
+        description="the deployment's manifests, one per project, which the DAG files read "
+        "(see fti.manifest); home/manifests by default"
+    )
+    manifest_path: Path | None = Field(
+        default=None,
+        description="this one manifest file instead of the folder (one project per deployment)",
     )
     params_file: Path = Field(default=Path("params.yaml"), description="hyper-parameters per stage")
     project: str = Field(
@@ -217,8 +223,8 @@ class Settings(BaseSettings):
 
     @field_validator(*_FILES)
     @classmethod
-    def _not_a_folder(cls, value: Path) -> Path:
-        if value.is_dir():
+    def _not_a_folder(cls, value: Path | None) -> Path | None:
+        if value is not None and value.is_dir():
             raise ValueError("is a folder, not a file")
         return value
 

@@ -31,20 +31,32 @@ def init() -> None:
 def _write_manifest(s: Any, quiet: bool = False) -> None:
     """Write the project's manifest (what the DAG files read)."""
     from fti.definitions import load_project
-    from fti.manifest import write_manifest
+    from fti.deployment import publish_manifest
 
-    path = write_manifest(load_project(s.project), s.project, s.manifest_path)
+    path = publish_manifest(load_project(s.project), s)
     if not quiet:
         output.console.print(f"manifest of {s.project} written to {path}")
 
 
-def check(as_json: JsonFlag = False) -> None:
+def check(
+    as_json: JsonFlag = False,
+    remove: Annotated[
+        bool,
+        typer.Option(
+            "--remove",
+            help="Delete this project's manifest instead: its DAGs disappear at the next parse "
+            "of the DAG folder; its data, versions and registry rows stay.",
+        ),
+    ] = False,
+) -> None:
     """Validate the project definition (FTI_PROJECT), list what it defines, write its manifest.
 
     Beyond the definition's own rules: params.yaml's train section against the models (a
     section per model, hyper-parameters the estimator reads and accepts), the start date
     against the first raw file of each source, and that file validated as a run would (its
-    schema, the entity keys' type). Exit code 1 with one line per problem.
+    schema, the entity keys' type). Exit code 1 with one line per problem. The manifest goes
+    to FTI_MANIFESTS/<project>.json, beside the deployment's other projects' (refused when one
+    builds a group, source or model of the same name), or to FTI_MANIFEST_PATH when set.
     """
     from fti.checks import check_files
     from fti.definitions import load_project
@@ -52,6 +64,16 @@ def check(as_json: JsonFlag = False) -> None:
     from fti.manifest import manifest_of
 
     s = settings()
+    if remove:
+        from fti.deployment import remove_manifest
+
+        name, path = remove_manifest(s)
+        output.console.print(
+            f"removed {path}: the DAGs of project {name} disappear at the next parse of the DAG "
+            "folder; its data, feature and model versions and registry rows stay",
+            soft_wrap=True,
+        )
+        return
     try:
         project = load_project(s.project)
     except DefinitionError as exc:

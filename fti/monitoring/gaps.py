@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from fti.db.tables import PredictionRun
 from fti.definitions import Project
 from fti.errors import VersionNotFoundError
+from fti.manifest import project_dag_id
 from fti.store.versions import FeatureStore
 
 
@@ -25,11 +26,13 @@ class Gap:
     """Days of a group (``kind`` features / labels) or a model (predictions) not done.
 
     ``run_offset``: days from a missing date to the night that publishes it (a label group's
-    horizon: the labels of L are published by the feature run of L + horizon)."""
+    horizon: the labels of L are published by the feature run of L + horizon). ``project``:
+    whose feature pipeline (``<project>_feature_pipeline``) fills a group's gap."""
 
     kind: str
     name: str
     days: list[date]
+    project: str
     run_offset: int = 0
 
     def ranges(self) -> list[tuple[date, date]]:
@@ -60,7 +63,7 @@ class Gap:
             ]
         shift = timedelta(days=self.run_offset)
         return [
-            "airflow backfill create --dag-id feature_pipeline "
+            f"airflow backfill create --dag-id {project_dag_id(self.project, 'feature_pipeline')} "
             f"--from-date {(first + shift).isoformat()} --to-date {(last + shift).isoformat()}"
             for first, last in self.ranges()
         ]
@@ -83,7 +86,9 @@ def missing_dates(
         held[group.name] = dates = _newest_dates(store, group.name)
         missing = [d for d in _span(project.first_date, last) if d not in dates]
         if missing:
-            gaps.append(Gap(group.kind, group.name, missing, run_offset=group.horizon))
+            gaps.append(
+                Gap(group.kind, group.name, missing, project.name, run_offset=group.horizon)
+            )
     for model in project.models:
         spine = project.model_groups(model)[0]
         if spine not in held:  # a group it reads: watched for its model, not for gaps of its own
@@ -102,7 +107,7 @@ def missing_dates(
         since = min(scored, default=newest)
         missing = [d for d in sorted(held[spine]) if since <= d <= through and d not in scored]
         if missing:
-            gaps.append(Gap("predictions", model.name, missing))
+            gaps.append(Gap("predictions", model.name, missing, project.name))
     return gaps
 
 

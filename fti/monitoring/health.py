@@ -135,10 +135,15 @@ class Failure:
         if self.kind == "prediction_run":
             fix = f"fix the cause, then rerun: fti infer --model {self.name} --date {self.date}"
         else:
-            fix = (
-                "fix or replace the file, then rerun the night: airflow backfill create "
-                f"--dag-id feature_pipeline --from-date {self.date} --to-date {self.date}"
+            # A DAG run's ref is '<dag id>/<run id>': its project's feature pipeline reruns it.
+            dag, _, airflow_run = self.run_id.partition("/")
+            rerun = (
+                f"airflow backfill create --dag-id {dag} --from-date {self.date} "
+                f"--to-date {self.date}"
+                if airflow_run
+                else f"fti features run --date {self.date}"
             )
+            fix = f"fix or replace the file, then rerun the night: {rerun}"
         return (
             f"failed: {self.kind.replace('_', ' ')} {self.name} {self.date}: {self.reason}; {fix}"
         )
@@ -400,7 +405,7 @@ def _judge(
         start = expected if kind == "predictions" else project.first_date
         first = newest + timedelta(days=1) if newest else start
         runs = [first + timedelta(days=n + horizon) for n in range((expected - first).days + 1)]
-        fill = Gap(kind, name, runs).fill()
+        fill = Gap(kind, name, runs, project.name).fill()
     return FreshnessStatus(
         kind=kind,
         name=name,

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from fti.errors import ConfigError
+from fti.manifest import project_dag_id
 from fti.monitoring.airflow_api import (  # PasswordAuth: for its users, who import it from here
     API,
     CREDENTIALS,
@@ -53,7 +54,7 @@ from fti.monitoring.notify import run_link
 if TYPE_CHECKING:
     from fti.settings import Settings
 
-FEATURE_DAG = "feature_pipeline"
+FEATURE_DAG = "feature_pipeline"  # a project's is <project>_feature_pipeline
 SUCCESS, FAILED = "success", "failed"
 # The inference DAG's task that fails a run whose predictions were written but drifted: a flag
 # (fti's drift results and pages hold the drift), not a failure of the pipeline.
@@ -61,11 +62,11 @@ DRIFT_TASK = "check_drift"
 _CHAIN = 5  # asset-started runs followed back to a run with a logical date, at most
 
 
-def pipeline_dags(models: Sequence[str]) -> list[str]:
-    """The DAG ids of fti's pipelines for ``models``: the feature pipeline, then each model's
-    training and inference DAG (the names the DAG files give them)."""
+def pipeline_dags(project: str, models: Sequence[str]) -> list[str]:
+    """The DAG ids of ``project``'s pipelines for its ``models``: its feature pipeline, then
+    each model's training and inference DAG (the names the DAG files give them)."""
     return [
-        FEATURE_DAG,
+        project_dag_id(project, FEATURE_DAG),
         *(f"{model}_training" for model in models),
         *(f"{model}_inference" for model in models),
     ]
@@ -73,7 +74,9 @@ def pipeline_dags(models: Sequence[str]) -> list[str]:
 
 def manifest_dags(manifest: dict[str, Any]) -> list[str]:
     """The DAG ids the DAG files make from ``manifest`` (fti.manifest)."""
-    return pipeline_dags([str(model["name"]) for model in manifest["models"]])
+    return pipeline_dags(
+        str(manifest["project"]), [str(model["name"]) for model in manifest["models"]]
+    )
 
 
 @dataclass(frozen=True)
@@ -241,15 +244,17 @@ class Runs:
 
 
 def project_dags(settings: Settings) -> list[str]:
-    """The DAG ids of the project's pipelines, from the manifest the DAG files read.
+    """The DAG ids of the settings' project's pipelines (FTI_PROJECT), from its manifest among
+    the deployment's (``fti.deployment.project_manifest_path``), which the DAG files read.
 
     Raises:
-        ConfigError: there is no manifest (or an unreadable one) at ``settings.manifest_path``.
+        ConfigError: the project has no manifest (or an unreadable one).
     """
+    from fti.deployment import project_manifest_path
     from fti.manifest import read_manifest
 
     try:
-        return manifest_dags(read_manifest(settings.manifest_path))
+        return manifest_dags(read_manifest(project_manifest_path(settings)))
     except (OSError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
 

@@ -150,7 +150,7 @@ class Airflow:
 def airflow(project: Project, demo_raw: Path) -> Iterator[Airflow]:
     """``airflow standalone`` on free ports over the project; DAGs scheduled by hand only."""
     from fti.definitions import load_project
-    from fti.manifest import write_manifest
+    from fti.deployment import publish_manifest
     from fti.runner import airflow_variables
     from fti.settings import Settings
 
@@ -159,8 +159,8 @@ def airflow(project: Project, demo_raw: Path) -> Iterator[Airflow]:
     params_file = project.home / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))
     settings = Settings(home=project.home, params_file=params_file, raw_path=demo_raw)
-    # What `fti check` does: the manifest in FTI_HOME, which the DAG files are generated from.
-    write_manifest(load_project(settings.project), settings.project, settings.manifest_path)
+    # What `fti check` does: the manifest in FTI_HOME/manifests, which the DAG files read.
+    publish_manifest(load_project(settings.project), settings)
     port = free_port()  # not 8080: the port setting must reach the task supervisor too
     env = {
         **os.environ,
@@ -587,7 +587,7 @@ def test_the_health_page_from_the_browse_menu_flags_the_group_left_a_night_behin
         ], stale
         assert (stale[7], stale[8]) == ("1", "v1"), stale  # days behind, the version holding it
         assert stale[9] == (
-            "airflow backfill create --dag-id feature_pipeline "
+            "airflow backfill create --dag-id churn_feature_pipeline "
             f"--from-date {NEXT_NIGHT} --to-date {NEXT_NIGHT}"
         ), stale
         flag = status_flag(browser, LEFT_BEHIND)

@@ -208,7 +208,7 @@ def run_cli(day: date) -> tuple[int, str]:
 def run_dag(dags, day: date, caplog) -> tuple[int, str]:  # type: ignore[no-untyped-def]
     """The feature DAG for ``day``, its validate task with the DAG's real retries (no delay):
     a deterministic failure must fail on its first try."""
-    dag = dags["feature_pipeline"]
+    dag = dags["churn_feature_pipeline"]
     validate = dag.get_task("validate_raw_events")
     validate.retries, validate.retry_delay = 2, timedelta(0)
     from fti_common import without_deadline_alerts  # apache/airflow#73428

@@ -31,12 +31,12 @@ MODELS = {
 LABELS = {"churn": "churned_30d", "spend": "spend_next_30d"}
 GROUPS = ["customer_activity", "customer_profile", "churned_30d", "spend_next_30d"]
 EXPECTED = {
-    "feature_pipeline",
+    "churn_feature_pipeline",
     "churn_training",
     "spend_training",
     "churn_inference",
     "spend_inference",
-    "retention",
+    "churn_retention",
 }
 
 
@@ -88,7 +88,7 @@ def test_dagbag_has_no_import_errors(dagbag) -> None:  # type: ignore[no-untyped
 def test_each_dag_has_the_tasks_of_its_project(dagbag) -> None:  # type: ignore[no-untyped-def]
     from fti_common import group_asset, model_asset
 
-    features = dagbag.dags["feature_pipeline"]
+    features = dagbag.dags["churn_feature_pipeline"]
     assert set(features.task_ids) == {"validate_raw_events"} | {
         f"{step}__{group}" for group in GROUPS for step in ("plan", "build", "publish")
     }
@@ -157,7 +157,7 @@ def test_every_dag_can_be_triggered_from_a_form_with_defaults(dagbag) -> None:  
         assert "dry_run" in dag.params and dag.params["dry_run"] is False, dag.dag_id
         for key in dag.params:
             assert dag.params.get_param(key).description, f"{dag.dag_id}: {key}"
-    features = dagbag.dags["feature_pipeline"].params
+    features = dagbag.dags["churn_feature_pipeline"].params
     assert (features["start_date"], features["end_date"]) == (None, None)
     for model, groups in MODELS.items():
         inference = dagbag.dags[f"{model}_inference"].params
@@ -208,7 +208,7 @@ def test_hyper_parameter_defaults_follow_an_edited_params_file(monkeypatch, tmp_
 def test_publishers_share_a_one_slot_pool_and_failures_are_told_in_words(dagbag, caplog) -> None:  # type: ignore[no-untyped-def]
     from fti_common import PUBLISH_POOL, say_what_failed
 
-    features = dagbag.dags["feature_pipeline"]
+    features = dagbag.dags["churn_feature_pipeline"]
     publishers = [t for t in features.tasks if t.task_id.startswith("publish__")]
     assert len(publishers) == len(GROUPS)
     assert {t.pool for t in publishers} == {PUBLISH_POOL}
@@ -220,7 +220,7 @@ def test_publishers_share_a_one_slot_pool_and_failures_are_told_in_words(dagbag,
             assert say_what_failed in callbacks, task.task_id
 
     class TaskInstance:
-        task_id, dag_id, try_number = "publish__customer_activity", "feature_pipeline", 2
+        task_id, dag_id, try_number = "publish__customer_activity", "churn_feature_pipeline", 2
 
     say_what_failed(
         {
@@ -230,7 +230,7 @@ def test_publishers_share_a_one_slot_pool_and_failures_are_told_in_words(dagbag,
         }
     )
     assert (
-        "fti: task publish__customer_activity of feature_pipeline for 2026-06-30 failed on try "
+        "fti: task publish__customer_activity of churn_feature_pipeline for 2026-06-30 failed on try "
         "2: disk full. Fix the cause, then clear the task" in caplog.text
     )
 

@@ -55,7 +55,7 @@ def with_history(dags, tmp_path: Path, demo_raw: Path, monkeypatch, history_end:
     settings = demo_settings(tmp_path / "home", demo_raw)
     use_home(monkeypatch, settings)
     run(
-        dags["feature_pipeline"],
+        dags["churn_feature_pipeline"],
         history_end,
         start_date=DEMO_START.isoformat(),
         end_date=history_end.isoformat(),
@@ -170,7 +170,7 @@ def test_feature_training_and_inference_dags_end_to_end(
 
     # The nightly run: its logical date only; matured labels publish a new label version too.
     seen = last_event_id()
-    nightly = run(dags["feature_pipeline"], DEMO_END)
+    nightly = run(dags["churn_feature_pipeline"], DEMO_END)
     assert {e["group"]: (e["version"], e["new"]) for e in asset_events(seen, nightly)} == {
         group: (2, True) for group in [*FEATURE_GROUPS, *LABEL_GROUPS]
     }
@@ -263,7 +263,7 @@ def test_dry_runs_write_nothing_and_trigger_nothing(dags, trained, monkeypatch) 
         return (events, *counts)
 
     before = state()
-    dry = {"feature_pipeline": run(dags["feature_pipeline"], BACKFILL[0], dry_run=True)}
+    dry = {"churn_feature_pipeline": run(dags["churn_feature_pipeline"], BACKFILL[0], dry_run=True)}
     for model in MODELS:
         dry[f"{model}_training"] = run(dags[f"{model}_training"], history_end, dry_run=True)
         dry[f"{model}_inference"] = run(dags[f"{model}_inference"], history_end, dry_run=True)
@@ -273,7 +273,7 @@ def test_dry_runs_write_nothing_and_trigger_nothing(dags, trained, monkeypatch) 
         for dag_id, dag_run in dry.items()
     }
     assert skipped == {
-        "feature_pipeline": {f"publish__{g}" for g in [*FEATURE_GROUPS, *LABEL_GROUPS]},
+        "churn_feature_pipeline": {f"publish__{g}" for g in [*FEATURE_GROUPS, *LABEL_GROUPS]},
         **{f"{m}_training": {"train_model", "promote_if_better"} for m in MODELS},
         **{f"{m}_inference": {"check_drift", "score_challenger"} for m in MODELS},
     }
@@ -304,7 +304,7 @@ def test_running_a_backfill_range_twice_changes_nothing(dags, trained, monkeypat
     def one_pass() -> tuple[dict[str, int], str, int, set[str]]:
         skipped = set()
         for day in backfill:
-            features = run(dags["feature_pipeline"], day)
+            features = run(dags["churn_feature_pipeline"], day)
             skipped |= {ti.task_id for ti in features.get_task_instances() if ti.state == "skipped"}
             # What the scheduler would start: each model's training on the versions that landed.
             for model in MODELS:
@@ -355,7 +355,7 @@ def test_a_run_before_the_projects_start_date_fails_saying_so(
     monkeypatch.setenv("FTI_HOME", str(settings.home))
     monkeypatch.setenv("FTI_RAW_PATH", str(demo_raw))
     early = DEMO_START - timedelta(days=1)
-    failed = run(dags["feature_pipeline"], DEMO_START, "failed", start_date=early.isoformat())
+    failed = run(dags["churn_feature_pipeline"], DEMO_START, "failed", start_date=early.isoformat())
     states = {ti.task_id: ti.state for ti in failed.get_task_instances()}
     assert states["validate_raw_events"] == "failed"
     assert {s for t, s in states.items() if t != "validate_raw_events"} == {"upstream_failed"}
@@ -376,7 +376,7 @@ def test_a_run_with_a_logical_date_before_the_projects_start_fails(
     monkeypatch.setenv("FTI_HOME", str(settings.home))
     monkeypatch.setenv("FTI_RAW_PATH", str(demo_raw))
     early = DEMO_START - timedelta(days=1)
-    for dag_id in ("feature_pipeline", "churn_training", "spend_inference"):
+    for dag_id in ("churn_feature_pipeline", "churn_training", "spend_inference"):
         failed = run(dags[dag_id], early, "failed")
         assert failed.get_task_instances(), dag_id
 
@@ -423,7 +423,7 @@ def test_the_retention_dag_changes_nothing_on_a_dry_run_and_removes_on_a_run(
         day = {DEMO_START: crashing_publisher.partition(DEMO_START, value, rows=10)}
         crashing_publisher.publish(store, settings.db_url, day, f"v{value}", "activity")
 
-    run(dags["retention"], DEMO_START, dry_run=True)
+    run(dags["churn_retention"], DEMO_START, dry_run=True)
     assert store.every_version() == {"activity": [1, 2]}
-    run(dags["retention"], DEMO_START)
+    run(dags["churn_retention"], DEMO_START)
     assert store.every_version() == {"activity": [2]}

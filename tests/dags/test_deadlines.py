@@ -71,7 +71,7 @@ def feature_dag(tmp_path: Path, monkeypatch, raw: Path, webhook: str):  # type: 
     monkeypatch.setenv("FTI_ALERT_WEBHOOK_URL", webhook)
     bag = BundleDagBag(str(DAGS), bundle_path=DAGS)
     assert bag.import_errors == {}
-    dag = bag.dags["feature_pipeline"]
+    dag = bag.dags["churn_feature_pipeline"]
     for task in dag.tasks:  # a failure fails the run now, not after retry delays
         task.retries = 0
     return dag
@@ -180,7 +180,7 @@ def test_the_deadlines_come_from_params_yaml(tmp_path: Path, monkeypatch) -> Non
     assert bag.import_errors == {}
     from fti_common import WebhookNotifier
 
-    (features,) = bag.dags["feature_pipeline"].deadline
+    (features,) = bag.dags["churn_feature_pipeline"].deadline
     assert features.reference == DeadlineReference.DAGRUN_LOGICAL_DATE
     assert features.interval == timedelta(days=1, hours=3)
     assert features.callback.path == f"fti_common.{WebhookNotifier.__qualname__}"
@@ -220,14 +220,14 @@ def test_a_run_past_its_deadline_posts_one_alert(
     assert alert == {
         "event": "deadline_missed",
         "project": MANIFEST_PROJECT,
-        "dag_id": "feature_pipeline",
+        "dag_id": "churn_feature_pipeline",
         "run_id": dag_run.run_id,
         "logical_date": "2026-01-01T00:00:00+00:00",
-        "what": f"feature_pipeline run {dag_run.run_id}",
-        "reason": f"feature_pipeline run {dag_run.run_id} had not finished by its deadline "
+        "what": f"churn_feature_pipeline run {dag_run.run_id}",
+        "reason": f"churn_feature_pipeline run {dag_run.run_id} had not finished by its deadline "
         "2026-01-02T03:00:00+00:00 (succeeded by 03:00 UTC the day after its logical date); "
         "it was success",
-        "link": f"http://localhost:8080/dags/feature_pipeline/runs/{dag_run.run_id.replace(':', '%3A').replace('+', '%2B')}",
+        "link": f"http://localhost:8080/dags/churn_feature_pipeline/runs/{dag_run.run_id.replace(':', '%3A').replace('+', '%2B')}",
         "deadline": "2026-01-02T03:00:00+00:00",
         "state": "success",
     }
@@ -273,15 +273,15 @@ def test_a_failed_task_posts_its_one_line_reason(
     assert receiver.received() == []
     assert {k: alert[k] for k in ("event", "dag_id", "run_id", "task_id", "try_number")} == {
         "event": "task_failed",
-        "dag_id": "feature_pipeline",
+        "dag_id": "churn_feature_pipeline",
         "run_id": dag_run.run_id,
         "task_id": "validate_raw_events",
         "try_number": 1,
     }
-    assert alert["what"] == "task validate_raw_events of feature_pipeline"
+    assert alert["what"] == "task validate_raw_events of churn_feature_pipeline"
     assert alert["logical_date"].startswith(missing.isoformat())
     assert missing.isoformat() in alert["reason"] and "\n" not in alert["reason"]
-    assert alert["link"].startswith("http://localhost:8080/dags/feature_pipeline/runs/")
+    assert alert["link"].startswith("http://localhost:8080/dags/churn_feature_pipeline/runs/")
 
 
 def test_an_unreachable_receiver_is_logged_and_fails_nothing(
@@ -302,7 +302,7 @@ def test_an_unreachable_receiver_is_logged_and_fails_nothing(
     caplog.clear()
     context = {
         "dag_run": {
-            "dag_id": "feature_pipeline",
+            "dag_id": "churn_feature_pipeline",
             "dag_run_id": "scheduled__2026-01-01T00:00:00+00:00",
             "logical_date": "2026-01-01T00:00:00Z",
             "state": "running",
@@ -317,5 +317,5 @@ def test_an_unreachable_receiver_is_logged_and_fails_nothing(
         log=__import__("structlog").get_logger(),
     )
     assert (ok, error) == (True, None)
-    assert "could not send the deadline_missed alert for feature_pipeline run" in caplog.text
+    assert "could not send the deadline_missed alert for churn_feature_pipeline run" in caplog.text
     assert url.rsplit("/", 1)[0] in caplog.text and "/hook" not in caplog.text

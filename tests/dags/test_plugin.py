@@ -29,7 +29,7 @@ from tests import html_text
 from tests.conftest import make_settings
 
 NOW = datetime(2026, 4, 30, 3, 0, tzinfo=UTC)
-RUN = "feature_pipeline/scheduled__2026-04-30T00:00:00+00:00"
+RUN = "churn_feature_pipeline/scheduled__2026-04-30T00:00:00+00:00"
 SCORED = "churn_inference/manual__2026-04-30"
 
 
@@ -445,7 +445,7 @@ def test_fti_page_lists_feature_versions_models_and_prediction_runs(client) -> N
     # link to their pages.
     tree = html_text.parse(text)
     hrefs = {a.attrs["href"]: a for a in tree.find_all(tag="a") if "href" in a.attrs}
-    airflow_run = "/dags/feature_pipeline/runs/scheduled__2026-04-30T00%3A00%3A00%2B00%3A00"
+    airflow_run = "/dags/churn_feature_pipeline/runs/scheduled__2026-04-30T00%3A00%3A00%2B00%3A00"
     assert hrefs[airflow_run].attrs["target"] == "_top"
     assert "/dags/spend_training/runs/manual__2026-04-30" in hrefs
     assert {"features/customer_profile/3", "features/churned_30d/2", "models/churn/1"} <= set(hrefs)
@@ -910,7 +910,7 @@ def test_health_page_shows_the_freshness_of_every_group_label_group_and_model(cl
     assert (
         rows["customer_profile"][3] == "–"
         and (
-            "backfill create --dag-id feature_pipeline --from-date 2026-01-01 --to-date 2026-04-29"
+            "backfill create --dag-id churn_feature_pipeline --from-date 2026-01-01 --to-date 2026-04-29"
         )
         in rows["customer_profile"][9]
     )
@@ -1074,7 +1074,7 @@ def nights(airflow_app) -> None:  # type: ignore[no-untyped-def]
             rows_read=read,
             rows_accepted=(read or 0) - bad,
             rows_quarantined=bad,
-            run_id=f"feature_pipeline/scheduled__{day}T00:00:00+00:00",
+            run_id=f"churn_feature_pipeline/scheduled__{day}T00:00:00+00:00",
             created_at=datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC),
             **extra,
         )
@@ -1146,7 +1146,7 @@ def test_health_page_lists_the_failures_of_the_last_nights(client, nights) -> No
             "2026-04-29",
             "validation run",
             "events",
-            "feature_pipeline/scheduled__2026-04-29T00:00:00+00:00",
+            "churn_feature_pipeline/scheduled__2026-04-29T00:00:00+00:00",
             "events/2026-04-29-late.csv: not a CSV file",  # one line
             "unresolved",
         ],
@@ -1167,7 +1167,10 @@ def test_health_page_lists_the_failures_of_the_last_nights(client, nights) -> No
             "unresolved",
         ],
     ]
-    assert failed[0][6].startswith("fix or replace the file, then rerun the night")
+    assert failed[0][6] == (  # the feature DAG of the run that validated it: its project's
+        "fix or replace the file, then rerun the night: airflow backfill create --dag-id "
+        "churn_feature_pipeline --from-date 2026-04-29 --to-date 2026-04-29"
+    )
     assert failed[2][6] == "fix the cause, then rerun: fti infer --model churn --date 2026-04-28"
     assert failed[1][6] == ""  # nothing to do
     # Runs link to their Airflow runs; a run from the CLI links nowhere.
@@ -1182,7 +1185,7 @@ def test_health_page_lists_the_failures_of_the_last_nights(client, nights) -> No
 def test_health_page_charts_rows_read_and_scored_per_night(client, nights) -> None:  # type: ignore[no-untyped-def]
     page = client.get("/fti/health", params={"now": FRESH_AT}).text
     assert charts(page) == 2  # one chart each
-    run = "feature_pipeline/scheduled__{}T00:00:00+00:00"
+    run = "churn_feature_pipeline/scheduled__{}T00:00:00+00:00"
     assert table_rows(page, "Rows read and quarantined per night") == [
         ["2026-04-28", "1,000", "12", run.format("2026-04-28")],
         ["2026-04-29", "900", "40", run.format("2026-04-29")],  # the rejected file read nothing
@@ -1195,7 +1198,10 @@ def test_health_page_charts_rows_read_and_scored_per_night(client, nights) -> No
     ]
     # A mapped task's run links to its DAG run (fti's airflow_run_id), not to a '__1' run.
     assert 'href="/dags/spend_inference/runs/manual__2026-04-30"' in page
-    assert 'href="/dags/feature_pipeline/runs/scheduled__2026-04-28T00%3A00%3A00%2B00%3A00"' in page
+    assert (
+        'href="/dags/churn_feature_pipeline/runs/scheduled__2026-04-28T00%3A00%3A00%2B00%3A00"'
+        in page
+    )
     # Before the first night: empty charts, still served.
     early = client.get("/fti/health", params={"now": "2026-04-20T00:00", "nights": 2}).text
     assert charts(early) == 2
@@ -1231,7 +1237,7 @@ def failed_runs(airflow_app, dags) -> list[Any]:  # type: ignore[no-untyped-def]
     from tests.dags.conftest import run
 
     return [
-        run(dags["feature_pipeline"], day, "failed")
+        run(dags["churn_feature_pipeline"], day, "failed")
         for day in (date(2026, 4, 29), date(2026, 4, 30))
     ]
 
@@ -1255,8 +1261,20 @@ def test_health_page_shows_the_pipelines_runs_from_the_rest_api(served, failed_r
     newest, oldest = failed_runs[1], failed_runs[0]
     every = run_rows(page, "Pipeline runs per night", failed_runs)
     assert [row[:5] for row in every] == [  # newest night first
-        ["2026-04-30", "feature_pipeline", f"feature_pipeline/{newest.run_id}", "manual", "failed"],
-        ["2026-04-29", "feature_pipeline", f"feature_pipeline/{oldest.run_id}", "manual", "failed"],
+        [
+            "2026-04-30",
+            "churn_feature_pipeline",
+            f"churn_feature_pipeline/{newest.run_id}",
+            "manual",
+            "failed",
+        ],
+        [
+            "2026-04-29",
+            "churn_feature_pipeline",
+            f"churn_feature_pipeline/{oldest.run_id}",
+            "manual",
+            "failed",
+        ],
     ]
     assert [row[7:] for row in every] == [["0", "validate_raw_events"]] * 2  # retries, failed
     assert all(row[5] and row[6] for row in every)  # started, duration
@@ -1264,23 +1282,23 @@ def test_health_page_shows_the_pipelines_runs_from_the_rest_api(served, failed_r
     assert failed == [
         [
             "2026-04-30",
-            "feature_pipeline",
-            f"feature_pipeline/{newest.run_id}",
+            "churn_feature_pipeline",
+            f"churn_feature_pipeline/{newest.run_id}",
             "validate_raw_events",
             "0",
             "unresolved",
         ],
         [
             "2026-04-29",
-            "feature_pipeline",
-            f"feature_pipeline/{oldest.run_id}",
+            "churn_feature_pipeline",
+            f"churn_feature_pipeline/{oldest.run_id}",
             "validate_raw_events",
             "0",
             "unresolved",
         ],
     ]
     for dag_run in failed_runs:  # each linked to its page in the Airflow UI
-        assert f'href="/dags/feature_pipeline/runs/{quote(dag_run.run_id, safe="")}"' in page
+        assert f'href="/dags/churn_feature_pipeline/runs/{quote(dag_run.run_id, safe="")}"' in page
     assert charts(page) == 3  # read, scored, and the runs' durations
     assert "DAG runs are not shown" not in page
     assert "Unhealthy" in page

@@ -13,7 +13,8 @@ import pendulum
 import pytest
 import yaml
 
-from tests.conftest import PARAMS, REPO
+from fti.manifest import read_manifest
+from tests.conftest import MANIFEST, PARAMS, REPO
 
 READS = {
     "churn": {"customer_activity", "customer_profile", "churned_30d"},
@@ -37,7 +38,7 @@ def asset_names(condition: Any) -> tuple[str, set[str]]:
 
 def test_default_schedules_follow_the_data(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     timetables = parse(monkeypatch, PARAMS)
-    assert timetables["feature_pipeline"].expression == "0 0 * * *"
+    assert timetables["churn_feature_pipeline"].expression == "0 0 * * *"
     for model, reads in READS.items():
         # Training: once every group the model reads (label group included) has a new version;
         # no cron by default.
@@ -56,7 +57,7 @@ def test_default_schedules_follow_the_data(monkeypatch) -> None:  # type: ignore
             {f"fti_model_{model}", "fti_group_customer_activity"},
         )
     # Retention: manual runs (or `fti gc`) unless params.yaml gives it a cron.
-    assert type(timetables["retention"]).__name__ == "NullTimetable"
+    assert type(timetables["churn_retention"]).__name__ == "NullTimetable"
 
 
 def test_schedules_come_from_params_yaml(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -71,8 +72,8 @@ def test_schedules_come_from_params_yaml(monkeypatch, tmp_path: Path) -> None:  
     params_file.write_text(yaml.safe_dump(params))
 
     timetables = parse(monkeypatch, params_file)
-    assert timetables["feature_pipeline"].expression == "0 3 * * *"
-    assert timetables["retention"].expression == "0 7 * * *"
+    assert timetables["churn_feature_pipeline"].expression == "0 3 * * *"
+    assert timetables["churn_retention"].expression == "0 7 * * *"
     for model, reads in READS.items():
         # A retrain cron too: the groups' versions, or the weekly clock.
         training = timetables[f"{model}_training"]
@@ -96,7 +97,7 @@ def test_no_feature_schedule_means_manual_feature_runs_only(monkeypatch, tmp_pat
     params_file.write_text(yaml.safe_dump(params))
 
     timetables = parse(monkeypatch, params_file)
-    assert type(timetables["feature_pipeline"]).__name__ == "NullTimetable"
+    assert type(timetables["churn_feature_pipeline"]).__name__ == "NullTimetable"
     assert type(timetables["churn_training"]).__name__ == "AssetTriggeredTimetable"
 
 
@@ -111,7 +112,7 @@ def features_landed(name: str, **extra: Any) -> Any:
     """A group asset event as the feature pipeline's publish task emits it."""
     from fti_common import group_asset
 
-    return asset_event(group_asset(name), "feature_pipeline", f"publish__{name}", extra)
+    return asset_event(group_asset(name), "churn_feature_pipeline", f"publish__{name}", extra)
 
 
 def asset_event(asset: Any, dag_id: str, task_id: str, extra: dict[str, Any]) -> Any:
@@ -145,7 +146,9 @@ def requests(events: list, of: str = "churn", **params: Any) -> list[dict[str, A
     """The scoring requests of model ``of``'s inference run (its spine: customer_activity)."""
     from fti_common import scoring_requests
 
-    return scoring_requests(context(events, **params), of, "customer_activity")
+    return scoring_requests(
+        read_manifest(MANIFEST), context(events, **params), of, "customer_activity"
+    )
 
 
 def test_an_asset_started_inference_run_scores_what_the_promoted_model_names() -> None:
@@ -229,7 +232,7 @@ def test_a_models_run_ignores_another_models_versions() -> None:
     ]
     run = context(churn_promoted)
     run["logical_date"] = pendulum.datetime(2026, 4, 30, tz="UTC")
-    assert scoring_requests(run, "spend", "customer_activity") == [
+    assert scoring_requests(read_manifest(MANIFEST), run, "spend", "customer_activity") == [
         {
             "as_of": "2026-04-30",
             "model": "champion",

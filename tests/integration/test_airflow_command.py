@@ -68,7 +68,8 @@ def test_airflow_env_prints_everything_airflow_needs_for_the_project(project: Pa
     assert printed["FTI_HOME"] == str(project / ".fti")
     assert printed["FTI_RAW_PATH"] == str(project / "data" / "raw")
     assert printed["FTI_PARAMS_FILE"] == str(project / "params.yaml")
-    assert printed["FTI_MANIFEST_PATH"] == str(project / ".fti" / "manifest.json")
+    assert printed["FTI_MANIFESTS"] == str(project / ".fti" / "manifests")
+    assert "FTI_MANIFEST_PATH" not in printed  # the folder: other projects may join it
     assert printed["FTI_STORE_PATH"] == str(project / ".fti" / "store")
     assert printed["FTI_DB_URL"] == f"sqlite:///{project / '.fti' / 'fti.db'}"
     assert printed["AIRFLOW_HOME"] == str(project / ".fti" / "airflow")
@@ -95,7 +96,7 @@ def test_airflow_prepares_the_project_and_prints_its_environment(project: Path) 
         str(REPO / "plugins"),
     )
     # What fti init does: the manifest of this project, which the DAG files are generated from.
-    manifest = json.loads((project / ".fti" / "manifest.json").read_text())
+    manifest = json.loads((project / ".fti" / "manifests" / "corner_shop.json").read_text())
     assert (manifest["project"], manifest["reference"]) == (
         "corner_shop",
         "corner_shop.project:project",

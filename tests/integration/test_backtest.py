@@ -103,10 +103,10 @@ def test_a_failed_run_says_why_in_one_line_and_names_the_log(
     assert "Traceback" not in done.stdout + done.stderr
     reason = "params.yaml shards: unknown key(s) ['bogus']; known: "
     assert re.search(
-        rf"^  feature_pipeline +2025-06-30  failed .*{re.escape(reason)}", done.stdout, re.M
+        rf"^  weather_feature_pipeline +2025-06-30  failed .*{re.escape(reason)}", done.stdout, re.M
     )
     (error,) = done.stderr.splitlines()
-    assert error.startswith(f"error: feature_pipeline run for 2025-06-30 failed: {reason}")
+    assert error.startswith(f"error: weather_feature_pipeline run for 2025-06-30 failed: {reason}")
     (log,) = (home / "airflow" / "logs").glob("fti-run-*.log")
     assert error.endswith(f"; Airflow's log: {log}")
     assert "Traceback" in log.read_text()  # Airflow's own story of the failure is kept there

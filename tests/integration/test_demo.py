@@ -80,7 +80,7 @@ def test_after_the_demo_everything_is_fresh_and_realized_performance_exists(
     assert all("drift over the threshold in " in line for line in runs if " flagged " in line)
     log = Path(re.search(r"Airflow's log of every run: (\S+)", transcript).group(1))  # type: ignore[union-attr]
     assert log.parent == Path(env["FTI_HOME"]) / "airflow" / "logs"
-    assert "feature_pipeline" in log.read_text()
+    assert "churn_feature_pipeline" in log.read_text()
     assert len(transcript.splitlines()) < total + 30
 
     health: dict[str, Any] = json.loads(fti(env, "monitor", "health", "--json"))

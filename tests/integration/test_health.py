@@ -148,7 +148,7 @@ def test_fresh_after_the_night_stale_after_a_skipped_one(health_settings: Settin
         "rain": ("stale", 1),
     }
     assert rows["daily_weather"]["fill"] == [
-        f"airflow backfill create --dag-id feature_pipeline --from-date {after} --to-date {after}"
+        f"airflow backfill create --dag-id weather_feature_pipeline --from-date {after} --to-date {after}"
     ]
     # The labels of NIGHT are published by the run of NIGHT + 1 (horizon one day).
     assert rows["rain_tomorrow"]["expected_date"] == NIGHT.isoformat()

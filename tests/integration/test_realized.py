@@ -468,8 +468,8 @@ def test_window_figures_are_the_metric_of_the_pooled_rows_of_a_one_row_a_day_ser
     assert [(b.model_name, b.rule) for b in found] == [("churn", "threshold"), ("spend", "holdout")]
     assert "realized performance alert: churn v1: realized roc_auc 0.75" in caplog.text
     assert [(p["event"], p["dag_id"], p["run_id"], p["what"]) for p in posted] == [
-        ("realized_below", "feature_pipeline", "scheduled__2026-02-08", "model churn v1"),
-        ("realized_below", "feature_pipeline", "scheduled__2026-02-08", "model spend v1"),
+        ("realized_below", "churn_feature_pipeline", "scheduled__2026-02-08", "model churn v1"),
+        ("realized_below", "churn_feature_pipeline", "scheduled__2026-02-08", "model spend v1"),
     ]
     assert posted[1]["reason"].startswith("spend v1: realized root_mean_squared_error 2.739")
     assert posted[0]["breach"]["rule"] == "threshold" and posted[0]["breach"]["rows"] == 4

@@ -123,7 +123,7 @@ def test_days_no_run_processed_are_found_with_the_command_that_fills_them(
     week = [(paused + timedelta(days=1)).isoformat(), DEMO_END.isoformat()]
     assert gaps[("features", "customer_activity")]["ranges"] == [week]
     assert gaps[("features", "customer_activity")]["fill"] == [
-        f"airflow backfill create --dag-id feature_pipeline --from-date {week[0]} --to-date {week[1]}"
+        f"airflow backfill create --dag-id churn_feature_pipeline --from-date {week[0]} --to-date {week[1]}"
     ]
     label_end = (DEMO_END - timedelta(days=30)).isoformat()
     assert gaps[("labels", "churned_30d")]["ranges"] == [
@@ -131,7 +131,7 @@ def test_days_no_run_processed_are_found_with_the_command_that_fills_them(
     ]
     # The nights that publish those labels are 30 days (the horizon) later: the paused week.
     assert gaps[("labels", "churned_30d")]["fill"] == [
-        f"airflow backfill create --dag-id feature_pipeline --from-date {week[0]} --to-date {week[1]}"
+        f"airflow backfill create --dag-id churn_feature_pipeline --from-date {week[0]} --to-date {week[1]}"
     ]
     assert ("predictions", "churn") not in gaps  # its spine holds no unscored day yet
     assert "group customer_activity has no partition for 5 day(s)" in caplog.text

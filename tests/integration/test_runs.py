@@ -138,14 +138,14 @@ def mine(runs: Runs, *dag_runs: Any) -> list[Any]:
 
 
 def test_a_failed_night_is_resolved_by_a_later_successful_run(airflow: Airflow, home) -> None:  # type: ignore[no-untyped-def]
-    feature = airflow.dags["feature_pipeline"]
+    feature = airflow.dags["churn_feature_pipeline"]
     missing = events_file(Path(home.raw_path), NIGHT)
     kept = missing.with_suffix(".kept")
     missing.rename(kept)
     midnight = datetime.combine(NIGHT, datetime.min.time(), UTC)
     failed = run_dag(feature, midnight, "failed")
 
-    runs = read_runs(airflow.client(), ["feature_pipeline"], AFTER, nights=1)
+    runs = read_runs(airflow.client(), ["churn_feature_pipeline"], AFTER, nights=1)
     (run,) = mine(runs, failed)
     assert (run.night, run.state, run.run_type) == (NIGHT, "failed", "manual")
     assert run.failed_tasks == ["validate_raw_events"]  # the rest: upstream failed
@@ -156,7 +156,7 @@ def test_a_failed_night_is_resolved_by_a_later_successful_run(airflow: Airflow, 
     }
     assert run.retries == 0 and not run.resolved
     assert run.link == (
-        f"http://testserver/dags/feature_pipeline/runs/{quote(failed.run_id, safe='')}"
+        f"http://testserver/dags/churn_feature_pipeline/runs/{quote(failed.run_id, safe='')}"
     )
     assert run.problem() in runs.problems()
     assert "validate_raw_events" in run.problem() and run.link in run.problem()
@@ -165,8 +165,8 @@ def test_a_failed_night_is_resolved_by_a_later_successful_run(airflow: Airflow, 
     kept.rename(missing)
     rerun = run_dag(feature, midnight + timedelta(hours=6), "success")
     client = airflow.client()
-    runs = read_runs(client, ["feature_pipeline"], AFTER, nights=1)
-    one_a_page = read_runs(client, ["feature_pipeline"], AFTER, nights=1, page=1)
+    runs = read_runs(client, ["churn_feature_pipeline"], AFTER, nights=1)
+    one_a_page = read_runs(client, ["churn_feature_pipeline"], AFTER, nights=1, page=1)
     first, second = mine(runs, failed, rerun)  # oldest first
     assert (first.run_id, second.run_id) == (failed.run_id, rerun.run_id)
     assert first.failed and first.resolved
@@ -183,7 +183,9 @@ def test_a_failed_night_is_resolved_by_a_later_successful_run(airflow: Airflow, 
     assert all(t.tries == 1 for t in second.tasks if t.state == "success")
     assert all(t.tries <= 1 for t in second.tasks) and second.retries == 0
     assert first.problem() not in runs.problems()
-    night = next(n for n in runs.per_night() if (n.dag_id, n.night) == ("feature_pipeline", NIGHT))
+    night = next(
+        n for n in runs.per_night() if (n.dag_id, n.night) == ("churn_feature_pipeline", NIGHT)
+    )
     assert night.state == "success" and night.runs[-1].run_id == rerun.run_id
     # Every page is read: one item a request gives the same runs, tasks and tries.
     assert one_a_page.as_dict() == runs.as_dict()
@@ -263,9 +265,11 @@ def test_retries_are_the_tries_after_the_first(
 
 
 def test_a_viewer_reads_the_runs_and_a_bad_token_is_refused(airflow: Airflow) -> None:
-    assert isinstance(read_runs(airflow.client(admin_token("viewer")), ["feature_pipeline"]), Runs)
+    assert isinstance(
+        read_runs(airflow.client(admin_token("viewer")), ["churn_feature_pipeline"]), Runs
+    )
     with pytest.raises(AirflowApiError) as refused:
-        read_runs(airflow.client("not-a-jwt"), ["feature_pipeline"])
+        read_runs(airflow.client("not-a-jwt"), ["churn_feature_pipeline"])
     assert refused.value.status == 403  # Airflow's answer to a token it cannot read
 
 
@@ -275,14 +279,14 @@ def test_a_password_is_exchanged_for_a_token_and_again_when_it_expires(airflow: 
     auth = PasswordAuth("http://testserver/auth/token", "admin", admin_password(), 30)
     client = TestClient(airflow.app)
     client.auth = auth
-    read_runs(client, ["feature_pipeline"])
+    read_runs(client, ["churn_feature_pipeline"])
     assert auth.token
     auth.token = admin_token_expired()  # the API answers 401: a new token is fetched
-    read_runs(client, ["feature_pipeline"])
+    read_runs(client, ["churn_feature_pipeline"])
     assert auth.token and auth.token != admin_token_expired()
     client.auth = PasswordAuth("http://testserver/auth/token", "admin", "not-the-password", 30)
     with pytest.raises(AirflowApiError) as refused:
-        read_runs(client, ["feature_pipeline"])
+        read_runs(client, ["churn_feature_pipeline"])
     message = str(refused.value)
     assert "refused the login of user 'admin'" in message and "FTI_AIRFLOW_API_PASSWORD" in message
     assert "not-the-password" not in message
@@ -292,7 +296,7 @@ def test_an_unreachable_api_says_which_url_and_what_to_set() -> None:
     port = free_port()  # nothing listens there
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
         with pytest.raises(AirflowApiError) as refused:
-            read_runs(client, ["feature_pipeline"])
+            read_runs(client, ["churn_feature_pipeline"])
     message = str(refused.value)
     assert f"cannot reach Airflow's REST API at http://127.0.0.1:{port}/api/v2/" in message
     assert "set FTI_AIRFLOW_API_URL to its URL" in message
@@ -304,7 +308,7 @@ def test_an_unreachable_api_says_which_url_and_what_to_set() -> None:
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         with httpx.Client(base_url=url, timeout=0.5) as client:
             with pytest.raises(AirflowApiError) as slow:
-                read_runs(client, ["feature_pipeline"])
+                read_runs(client, ["churn_feature_pipeline"])
     assert f"did not answer POST {url}/api/v2/dags/~/dagRuns/list in time" in str(slow.value)
     assert "FTI_AIRFLOW_API_URL" in str(slow.value)
 
@@ -359,7 +363,7 @@ def test_the_command_line_lists_the_runs_and_health_counts_a_failed_one(
     monkeypatch.setenv("FTI_PARAMS_FILE", str(PARAMS))
     night = DEMO_START - timedelta(days=1)  # before the project's start: the run fails
     failed = run_dag(
-        airflow.dags["feature_pipeline"],
+        airflow.dags["churn_feature_pipeline"],
         datetime.combine(night, datetime.min.time(), UTC),
         "failed",
     )
@@ -379,7 +383,7 @@ def test_the_command_line_lists_the_runs_and_health_counts_a_failed_one(
     assert code == 0, err
     listed = json.loads(out)
     assert listed["dags"] == [
-        "feature_pipeline",
+        "churn_feature_pipeline",
         "churn_training",
         "spend_training",
         "churn_inference",
@@ -388,17 +392,17 @@ def test_the_command_line_lists_the_runs_and_health_counts_a_failed_one(
     (run,) = [r for r in listed["runs"] if r["run_id"] == failed.run_id]
     assert run["night"] == night.isoformat() and run["state"] == "failed"
     assert run["failed_tasks"] == ["validate_raw_events"] and run["resolved"] is False
-    assert run["link"].startswith(f"{airflow.url}/dags/feature_pipeline/runs/")
+    assert run["link"].startswith(f"{airflow.url}/dags/churn_feature_pipeline/runs/")
     assert run["duration_seconds"] > 0
 
     code, out, err = cli("monitor", "runs", "--now", now, "--nights", "1")
-    assert code == 0 and "feature_pipeline" in out and "failed (unresolved)" in out
+    assert code == 0 and "churn_feature_pipeline" in out and "failed (unresolved)" in out
 
     code, out, err = cli("monitor", "health", "--now", now, "--nights", "1", "--json")
     report = json.loads(out)
     assert code == 1 and report["healthy"] is False and report["runs_error"] is None
     assert failed.run_id in {r["run_id"] for r in report["runs"]["runs"]}
-    assert f"failed: DAG run feature_pipeline {failed.run_id} of {night}" in err
+    assert f"failed: DAG run churn_feature_pipeline {failed.run_id} of {night}" in err
     # An API that cannot be reached is a problem of its own, said in one line.
     monkeypatch.setenv("FTI_AIRFLOW_API_URL", f"http://127.0.0.1:{free_port()}")
     code, out, err = cli("monitor", "health", "--now", now, "--nights", "1")

@@ -192,7 +192,7 @@ def check_shards_and_queues(d: Any) -> None:
     for dag_id, task_id, _, queue, host in ran:
         pipeline = (
             "features"
-            if dag_id == "feature_pipeline"
+            if dag_id == "churn_feature_pipeline"
             else "training"
             if dag_id.endswith("_training")
             else "inference"
@@ -336,7 +336,9 @@ def start_services(
     init = services.airflow_init(children, env, admin_password)
     with clock.phase("airflow-init (db migrate on PostgreSQL, pool, FAB admin user)"):
         children.finish(init, 300)
-    wait_for("fti init's manifest", lambda: (home / "manifest.json").exists(), 120, children)
+    wait_for(
+        "fti init's manifest", lambda: (home / "manifests" / "churn.json").exists(), 120, children
+    )
 
     with clock.phase(
         "Airflow components up (api-server, scheduler, dag-processor, triggerer, 2 workers)"
@@ -369,10 +371,10 @@ def start_services(
     api = Api(api_url, admin_password)
     import json
 
-    manifest = json.loads((home / "manifest.json").read_text())
+    manifest = json.loads((home / "manifests" / "churn.json").read_text())
     models = [model["name"] for model in manifest["models"]]
     dags = [
-        "feature_pipeline",
+        "churn_feature_pipeline",
         *(f"{model}_training" for model in models),
         *(f"{model}_inference" for model in models),
     ]
@@ -408,7 +410,7 @@ def run_scenario(d: Deployment, clock: Clock) -> None:
         for dag_id in d.dags:
             d.api.call("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
         scheduled = wait_for_run(
-            d, "the scheduled feature run", "feature_pipeline", "run_type = 'scheduled'"
+            d, "the scheduled feature run", "churn_feature_pipeline", "run_type = 'scheduled'"
         )
         assert scheduled["logical_date"].date() == y, scheduled
         for model in models:
@@ -457,7 +459,9 @@ def run_scenario(d: Deployment, clock: Clock) -> None:
     check_bucket_and_clone(d, groups, y, spine_rows, clock)
     check_fti_pages(d, y)
     started_by_the_night = set(
-        d.airflow.rows("SELECT dag_id, run_id FROM dag_run WHERE dag_id <> 'feature_pipeline'")
+        d.airflow.rows(
+            "SELECT dag_id, run_id FROM dag_run WHERE dag_id <> 'churn_feature_pipeline'"
+        )
     )
 
     # 2. Two dates at once (a backfill runs up to max_active_runs of them side by side).
@@ -470,7 +474,7 @@ def run_scenario(d: Deployment, clock: Clock) -> None:
     assert max(a_start, b_start) < min(a_end, b_end), f"the two runs did not overlap: {pair}"
     assert versions(d) == {group: [1, 2, 3, 4] for group in groups}, versions(d)
     # Each group's versions stay contiguous: the two runs published v3 and v4 of every group.
-    pair_runs = {f"feature_pipeline/{r['run_id']}" for r in pair}
+    pair_runs = {f"churn_feature_pipeline/{r['run_id']}" for r in pair}
     by_group: dict[str, list[tuple[int, str]]] = {}
     for group, version, run in d.fti.rows(
         "SELECT group_name, version, run_id FROM feature_versions ORDER BY version"
@@ -485,7 +489,7 @@ def run_scenario(d: Deployment, clock: Clock) -> None:
         "SELECT hostname, count(*) FROM task_instance WHERE state = 'success' GROUP BY hostname"
     )
     pair_hosts = d.airflow.rows(
-        "SELECT task_id, hostname FROM task_instance WHERE dag_id = 'feature_pipeline' "
+        "SELECT task_id, hostname FROM task_instance WHERE dag_id = 'churn_feature_pipeline' "
         "AND run_id = ANY(:runs) ORDER BY start_date",
         runs=[r["run_id"] for r in pair],
     )
@@ -549,7 +553,7 @@ def state(d: Deployment) -> dict[str, Any]:
             "GROUP BY a.name ORDER BY 1"
         ),
         "training and inference runs": d.airflow.rows(
-            "SELECT dag_id, count(*) FROM dag_run WHERE dag_id <> 'feature_pipeline' "
+            "SELECT dag_id, count(*) FROM dag_run WHERE dag_id <> 'churn_feature_pipeline' "
             "GROUP BY dag_id ORDER BY 1"
         ),
     }
@@ -636,7 +640,7 @@ def backfill(
         "POST",
         "/api/v2/backfills",
         json={
-            "dag_id": "feature_pipeline",
+            "dag_id": "churn_feature_pipeline",
             "from_date": f"{first.isoformat()}T00:00:00Z",
             "to_date": f"{last.isoformat()}T00:00:00Z",
             "max_active_runs": max_active_runs,
@@ -732,12 +736,14 @@ def check_monitor_runs(
     scheduled = {dag_id for (dag_id, _), night in nights_of.items() if night == str(nights[-1])}
     assert scheduled == set(d.dags), scheduled  # the feature, training and inference runs
     feature_nights = {
-        night for (dag_id, _), night in nights_of.items() if dag_id == "feature_pipeline"
+        night for (dag_id, _), night in nights_of.items() if dag_id == "churn_feature_pipeline"
     }
     assert feature_nights == {night.isoformat() for night in nights}, feature_nights
     # Every training and inference run so far, each in the night of the run that started it.
-    started = {key: night for key, night in nights_of.items() if key[0] != "feature_pipeline"}
-    every = d.airflow.rows("SELECT dag_id, run_id FROM dag_run WHERE dag_id <> 'feature_pipeline'")
+    started = {key: night for key, night in nights_of.items() if key[0] != "churn_feature_pipeline"}
+    every = d.airflow.rows(
+        "SELECT dag_id, run_id FROM dag_run WHERE dag_id <> 'churn_feature_pipeline'"
+    )
     assert set(started) == set(every), (started, every)
     for key, night in started.items():
         expected = (

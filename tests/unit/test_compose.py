@@ -870,7 +870,8 @@ def test_a_new_project_runs_from_the_mount(
         timeout=hang_guard,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    manifest = json.loads((home / "manifest.json").read_text())
+    (written,) = (home / "manifests").glob("*.json")  # the one project's
+    manifest = json.loads(written.read_text())
     assert manifest["reference"] == f"{name}.project:project", manifest["reference"]
 
     probe = (

@@ -19,6 +19,7 @@ from fti.db.engine import session_scope
 from fti.db.tables import RealizedMetric
 from fti.definitions import load_project
 from fti.errors import ConfigError
+from fti.manifest import project_dag_id
 from fti.monitoring import notify
 from fti.monitoring.realized._pool import LabelReader, pool_rows
 from fti.monitoring.realized._tables import realized_rows
@@ -29,7 +30,7 @@ from fti.training import metrics
 
 log = logging.getLogger(__name__)
 
-FEATURE_DAG = "feature_pipeline"  # the DAG whose publish of a label group judges them
+FEATURE_DAG = "feature_pipeline"  # the project's DAG whose publish of a label group judges them
 
 
 class RealizedRules(BaseModel):
@@ -235,9 +236,9 @@ def realized_alerts(
     rules = realized_rules(settings)
     if not rules.thresholds and rules.holdout_margin is None:
         return []  # nothing to judge against: no window is read
-    labels = LabelReader.from_project(
-        FeatureStore(settings.store_path), load_project(settings.project)
-    )
+    project = load_project(settings.project)
+    labels = LabelReader.from_project(FeatureStore(settings.store_path), project)
+    feature_dag = project_dag_id(project.name, FEATURE_DAG)
     with session_scope(settings.db_url) as session:
         found = [b for model in models for b in realized_breaches(session, model, rules, labels)]
     for breach in found:
@@ -245,12 +246,12 @@ def realized_alerts(
         payload = notify.alert(
             event="realized_below",
             project=settings.project,
-            dag_id=FEATURE_DAG,
+            dag_id=feature_dag,
             run_id=run_id or "",
             logical_date=None,
             what=f"model {breach.model_name} v{breach.model_version}",
             reason=breach.message,
-            link=notify.run_link(os.environ.get("AIRFLOW__API__BASE_URL"), FEATURE_DAG, run_id)
+            link=notify.run_link(os.environ.get("AIRFLOW__API__BASE_URL"), feature_dag, run_id)
             if run_id
             else "",
             breach=breach.as_dict(),

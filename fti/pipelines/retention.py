@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
+from fti import ownership
 from fti.db.engine import session_scope
+from fti.definitions import Project
 from fti.pipelines.runs import setup
 from fti.retention import models, staging
 from fti.retention import store as store_step
@@ -27,8 +30,28 @@ from fti.store.versions import FeatureStore
 log = logging.getLogger("fti.pipelines")
 
 
+@dataclass(frozen=True)
+class Theirs:
+    """What other projects own (``fti.ownership``): a project's gc leaves their models, group
+    versions and staged runs and builds to their own gc. What nobody has claimed yet (written
+    before ownership was recorded) is any gc's."""
+
+    models: frozenset[str]
+    groups: frozenset[str]
+
+
+def theirs(settings: Settings, project: Project) -> Theirs:
+    with session_scope(settings.db_url) as session:
+        owners = ownership.owners(session)
+    others = {(kind, name) for (kind, name), owner in owners.items() if owner != project.name}
+    return Theirs(
+        frozenset(name for kind, name in others if kind == ownership.MODEL),
+        frozenset(name for kind, name in others if kind in ownership.GROUP_KINDS),
+    )
+
+
 def _staging_plan(
-    settings: Settings, policy: Policy, next_dates: dict[str, Any]
+    settings: Settings, policy: Policy, next_dates: dict[str, Any], others: Theirs
 ) -> tuple[list[StagedFile], dict[str, str]]:
     """The staged files a gc removes now, and per source which days it keeps and why."""
     _, project = setup(settings)
@@ -38,8 +61,8 @@ def _staging_plan(
         return [], {}
     files = staging.settled(
         staging.validated_removals(root, cuts)
-        + staging.build_removals(root, next_dates, policy.rerun_days)
-        + staging.run_removals(root, policy.keep_model_versions),
+        + staging.build_removals(root, next_dates, policy.rerun_days, others.groups)
+        + staging.run_removals(root, policy.keep_model_versions, others.models),
         policy.staging_min_age_hours,
         time.time(),
     )
@@ -58,19 +81,22 @@ def plan_retention(settings: Settings | None = None) -> Plan:
     """
     settings, project = setup(settings)
     policy = read_policy(settings.params_file)
+    others = theirs(settings, project)
     store = FeatureStore(settings.store_path)
     with session_scope(settings.db_url) as session:
         model_plan = models.plan_models(
-            session, policy.keep_model_versions, settings.artifacts_path
+            session, policy.keep_model_versions, settings.artifacts_path, others.models
         )
-        files, cuts = _staging_plan(settings, policy, store_step.next_dates(session))
+        files, cuts = _staging_plan(settings, policy, store_step.next_dates(session), others)
         named = store_step.named_versions(
             session,
             settings.staging_path,
             pruned={(row.name, row.version) for row in model_plan.pruned},
             removed={f.path for f in files},
         )
-        groups = decide_groups(store.every_version(), named, policy.keep_group_versions)
+        groups = decide_groups(
+            store_step.own_tags(store, others.groups), named, policy.keep_group_versions
+        )
     return Plan(model_plan, groups, files, cuts, policy.remote)
 
 
@@ -88,8 +114,11 @@ def collect_garbage(settings: Settings | None = None) -> dict[str, Any]:
     """
     settings, project = setup(settings)
     policy = read_policy(settings.params_file)
+    others = theirs(settings, project)
     with session_scope(settings.db_url, write=True) as session:
-        model_plan = models.prune(session, policy.keep_model_versions, settings.artifacts_path)
+        model_plan = models.prune(
+            session, policy.keep_model_versions, settings.artifacts_path, others.models
+        )
     fault_point("gc.pruned")  # the kill tests stop a gc here: rows marked, files not removed
     with session_scope(settings.db_url, write=True) as session:
         artifact_bytes = models.remove_artifacts(session, model_plan.artifacts)
@@ -100,7 +129,7 @@ def collect_garbage(settings: Settings | None = None) -> dict[str, Any]:
         artifact_bytes,
     )
     with session_scope(settings.db_url) as session:
-        files, cuts = _staging_plan(settings, policy, store_step.next_dates(session))
+        files, cuts = _staging_plan(settings, policy, store_step.next_dates(session), others)
     staging_bytes = staging.remove(files)
     log.info("retention: %d staged file(s) removed (%d bytes)", len(files), staging_bytes)
     store = FeatureStore(settings.store_path)
@@ -110,6 +139,7 @@ def collect_garbage(settings: Settings | None = None) -> dict[str, Any]:
         settings.staging_path,
         policy.keep_group_versions,
         served_keys(project),
+        others.groups,
         policy.remote,
     )
     log.info("retention: %d group version(s) dropped: %s", len(groups.dropped), groups.dropped)

@@ -14,7 +14,7 @@ version is never shown as loadable without its file: the mark comes first.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +35,8 @@ from fti.registry.versions import lock_model
 from fti.retention.plan import ModelKey, ModelPlan, ModelRow, decide_models
 
 
-def model_rows(session: Session) -> list[ModelRow]:
+def model_rows(session: Session, theirs: Collection[str]) -> list[ModelRow]:
+    """The registry rows of every model but ``theirs`` (those other projects own: their gc's)."""
     query = select(
         ModelVersion.name,
         ModelVersion.version,
@@ -45,7 +46,10 @@ def model_rows(session: Session) -> list[ModelRow]:
         ModelVersion.label_group,
         ModelVersion.label_version,
         ModelVersion.pruned_at,
-    ).order_by(ModelVersion.name, ModelVersion.version)
+    )
+    query = query.where(ModelVersion.name.not_in(sorted(theirs))).order_by(
+        ModelVersion.name, ModelVersion.version
+    )
     return [
         ModelRow(name, version, uri, sha, dict(groups or {}), label, label_version, at is not None)
         for name, version, uri, sha, groups, label, label_version, at in session.execute(query)
@@ -97,19 +101,19 @@ def artifact_sizes(rows: list[ModelRow], root: Path) -> dict[str, int]:
     return sizes
 
 
-def plan_models(session: Session, keep: int, root: Path) -> ModelPlan:
-    rows = model_rows(session)
+def plan_models(session: Session, keep: int, root: Path, theirs: Collection[str]) -> ModelPlan:
+    rows = model_rows(session, theirs)
     return decide_models(
         rows, aliased_versions(session), scored_versions(session), keep, artifact_sizes(rows, root)
     )
 
 
-def prune(session: Session, keep: int, root: Path) -> ModelPlan:
+def prune(session: Session, keep: int, root: Path, theirs: Collection[str]) -> ModelPlan:
     """Mark the versions retention drops pruned, in ``session``'s write transaction, the plan
     decided again under each model's lock; returns that plan (its ``artifacts`` are for
     :func:`remove_artifacts` once the transaction is committed)."""
-    lock_models(session)
-    decided = plan_models(session, keep, root)
+    lock_models(session, {row.name for row in model_rows(session, theirs)})
+    decided = plan_models(session, keep, root, theirs)
     by_name: dict[str, list[int]] = {}
     for row in decided.pruned:
         by_name.setdefault(row.name, []).append(row.version)
@@ -123,9 +127,12 @@ def prune(session: Session, keep: int, root: Path) -> ModelPlan:
     return decided
 
 
-def lock_models(session: Session) -> None:
-    """Every model's lock, in one order (see ``fti.registry.versions.lock_model``)."""
-    for name in sorted(set(session.scalars(select(ModelVersion.name).distinct()))):
+def lock_models(session: Session, names: Collection[str] | None = None) -> None:
+    """The locks of the models ``names`` (None: every model), in one order (see
+    ``fti.registry.versions.lock_model``)."""
+    if names is None:
+        names = set(session.scalars(select(ModelVersion.name).distinct()))
+    for name in sorted(set(names)):
         lock_model(session, name)
 
 
@@ -133,7 +140,8 @@ def remove_artifacts(session: Session, artifacts: Mapping[str, int]) -> int:
     """Remove the artifact files that no unpruned version names, in ``session``'s write
     transaction under every model's lock (training stores and registers an artifact under its
     model's lock: ``fti.training.artifacts.store_artifact``); returns the bytes freed.
-    The hash folders a removal leaves empty go too."""
+    The hash folders a removal leaves empty go too. Every model's lock: an artifact may be
+    another project's model's too (the same bytes, the same file)."""
     lock_models(session)
     named = select(ModelVersion.artifact_uri, ModelVersion.artifact_sha256).where(
         ModelVersion.pruned_at.is_(None)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -73,10 +73,14 @@ def validated_removals(
 
 
 def build_removals(
-    staging: Path, next_dates: Mapping[str, date | None], rerun_days: int
+    staging: Path, next_dates: Mapping[str, date | None], rerun_days: int, theirs: Collection[str]
 ) -> list[StagedFile]:
+    """Staged builds that ended before their group's rerun window, but of groups other projects
+    own (``theirs``: their gc's)."""
     gone = []
     for folder in sorted((staging / "features").glob("*")):
+        if folder.name in theirs:
+            continue
         start = rerun_window_start(next_dates.get(folder.name), rerun_days)
         if start is None:
             continue
@@ -88,12 +92,14 @@ def build_removals(
     return gone
 
 
-def run_removals(staging: Path, keep: int) -> list[StagedFile]:
+def run_removals(staging: Path, keep: int, theirs: Collection[str]) -> list[StagedFile]:
     """Training sets and scoring spools of each model but the newest ``keep`` runs' (by the
-    time they were written)."""
+    time they were written), but of models other projects own (``theirs``: their gc's)."""
     gone = []
     for kind, folder in (("training set", "training"), ("scoring spool", "scores")):
         for model in sorted((staging / folder).glob("*")):
+            if model.name in theirs:
+                continue
             runs: dict[str, list[Path]] = {}
             for path in model.iterdir():
                 runs.setdefault(

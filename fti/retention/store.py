@@ -102,8 +102,17 @@ def named_versions(
     return named
 
 
-def plan_groups(session: Session, store: FeatureStore, staging: Path, keep: int) -> GroupPlan:
-    return decide_groups(store.every_version(), named_versions(session, staging), keep)
+def plan_groups(
+    session: Session, store: FeatureStore, staging: Path, keep: int, theirs: Collection[str]
+) -> GroupPlan:
+    """What happens to the versions of every group but ``theirs`` (those other projects own:
+    their gc's). Whatever any model reads is kept, whoever owns the model."""
+    return decide_groups(own_tags(store, theirs), named_versions(session, staging), keep)
+
+
+def own_tags(store: FeatureStore, theirs: Collection[str]) -> dict[str, list[int]]:
+    """The tagged versions of every group of the store but ``theirs``."""
+    return {g: list(v) for g, v in store.every_version().items() if g not in theirs}
 
 
 def next_dates(session: Session) -> dict[str, date | None]:
@@ -150,12 +159,15 @@ def drop_versions(
     staging: Path,
     keep: int,
     keys: Mapping[str, str],
+    theirs: Collection[str] = (),
     remote: bool = False,
 ) -> GroupPlan:
     """Drop the group versions retention does not keep (the plan is decided under the store's
     lock), in the order the module's docstring gives; returns the plan applied.
 
-    ``keys``: the entity key of each served feature group (``fti.store.tagged.served_keys``).
+    ``keys``: the entity key of each served feature group (``fti.store.tagged.served_keys``);
+    ``theirs``: the groups other projects own, whose versions their own gc decides. The DVC
+    objects no remaining tag of any group reads go from the whole store.
 
     Raises:
         StoreError: git or DVC failed; what was done stays done and the next gc goes on.
@@ -164,7 +176,7 @@ def drop_versions(
         store.recover()
         marker = store.path / GC_IN_PROGRESS
         with session_scope(db_url, write=True) as session:
-            plan = plan_groups(session, store, staging, keep)
+            plan = plan_groups(session, store, staging, keep, theirs)
             carry_statistics(session, plan.dropped)
             for group, version in plan.dropped:
                 session.execute(

@@ -16,12 +16,13 @@ from typing import Any
 import pyarrow as pa
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from typer.testing import CliRunner
 
+from fti import ownership
 from fti.cli import app
 from fti.db.engine import session_scope
-from fti.db.tables import FeatureVersion, ModelVersion, PredictionRun
+from fti.db.tables import FeatureVersion, ModelVersion, Owner, PredictionRun
 from fti.errors import RegistryError
 from fti.pipelines.retention import collect_garbage, plan_retention
 from fti.registry import aliases
@@ -130,6 +131,17 @@ def test_a_gc_killed_at_any_step_leaves_a_readable_store_and_the_next_gc_finishe
     # The store goes on: the next publish makes version 5 on top of what was kept.
     crashing_publisher.publish(store, db_url, {D3: partition(D3, 7)}, "after", GROUP)
     assert store.every_version()[GROUP] == [4, 5]
+
+
+def test_a_projects_gc_drops_versions_of_its_own_groups_only(
+    store: FeatureStore, db_url: str, tmp_path: Path
+) -> None:
+    """Two projects share the store: one's gc leaves the other's groups as they were."""
+    before = publish_history(store, db_url)
+    plan = drop_versions(store, db_url, tmp_path / "staging", keep=1, keys=KEYS, theirs=(OTHER,))
+    assert plan.dropped == [(GROUP, 1), (GROUP, 2), (GROUP, 3)]
+    assert store.every_version() == {GROUP: [4], OTHER: [1, 2]}
+    assert_readable(store.path, before, db_url)  # the other project's versions too
 
 
 def test_the_dvc_remote_is_pruned_only_when_asked(
@@ -244,6 +256,18 @@ def test_gc_keeps_what_it_must_and_frees_what_it_may(gc_settings: Settings) -> N
     assert plan.models.kept[("churn", 2)] == ["named by predictions"]
     assert store.every_version() == {GROUP: [1, 2, 3, 4], OTHER: [1, 2]}
     assert all(path.exists() for path in files.values())
+
+    # What another project owns is its own gc's: the model and the group it claimed stay whole.
+    with session_scope(s.db_url, write=True) as session:
+        ownership.claim(session, ownership.MODEL, "churn", "another_team", "test")
+        ownership.claim(session, ownership.FEATURES, OTHER, "another_team", "test")
+    theirs = plan_retention(s)
+    assert theirs.models.pruned == [] and theirs.models.artifacts == {}
+    # Its unpruned versions keep what they read (GROUP v2, v3); OTHER is another team's.
+    assert theirs.groups.dropped == []
+    assert set(theirs.groups.kept) == {(GROUP, 1), (GROUP, 2), (GROUP, 3), (GROUP, 4)}
+    with session_scope(s.db_url, write=True) as session:  # unclaimed again: any project's gc
+        session.execute(delete(Owner))
 
     done = collect_garbage(s)
     assert done["model_versions_pruned"] == 2 and done["group_versions_dropped"] == 3

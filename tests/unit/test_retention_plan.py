@@ -100,6 +100,14 @@ def test_staging_lists_old_days_old_builds_and_all_but_the_newest_runs(tmp_path:
     builds = tmp_path / "features" / "daily_weather"
     (builds / f"{DAY - timedelta(days=9)}_{DAY - timedelta(days=8)}_night").mkdir(parents=True)
     (builds / f"{DAY}_{DAY}_night.published.json").write_text("{}")
+    # Another project's build and training sets in the shared staging: its own gc's to remove.
+    (tmp_path / "features" / "theirs" / f"{DAY - timedelta(days=9)}_{DAY}_night").mkdir(
+        parents=True
+    )
+    theirs = tmp_path / "training" / "their_model"
+    theirs.mkdir(parents=True)
+    for n in range(3):
+        (theirs / f"run-{n}.parquet").write_text("t")
     training = tmp_path / "training" / "rain"
     training.mkdir(parents=True)
     for n in range(3):
@@ -112,11 +120,13 @@ def test_staging_lists_old_days_old_builds_and_all_but_the_newest_runs(tmp_path:
     assert sorted(f.path.name for f in gone) == sorted(
         f"{DAY - timedelta(days=d)}{s}" for d in (3, 4) for s in (".parquet", ".ids.npy")
     )
-    builds_gone = staging.build_removals(tmp_path, {"daily_weather": DAY}, rerun_days=3)
+    builds_gone = staging.build_removals(
+        tmp_path, {"daily_weather": DAY, "theirs": DAY}, rerun_days=3, theirs=["theirs"]
+    )
     assert [f.path.name for f in builds_gone] == [
         f"{DAY - timedelta(days=9)}_{DAY - timedelta(days=8)}_night"
     ]
-    runs = staging.run_removals(tmp_path, keep=2)
+    runs = staging.run_removals(tmp_path, keep=2, theirs=["their_model"])
     assert sorted(f.path.name for f in runs) == ["run-0.json", "run-0.parquet"]
     written = 1_000_000  # run-0's files' time: kept while younger than the minimum age
     assert staging.settled(runs, min_age_hours=1, now=written + 3_599) == []

@@ -50,7 +50,7 @@ def run_demo(
     customers: int,
     end: date,
     drift_after: date | None,
-    past_weeks: int = 8,
+    past_weeks: int = 6,
     console: Console | None = None,
 ) -> None:
     from churn_demo.generate import generate

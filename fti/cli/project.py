@@ -180,13 +180,13 @@ PastWeeks = Annotated[
 
 
 def demo(
-    days: Annotated[int, typer.Option(help="Nightly runs to simulate, one per day.")] = 3,
+    days: Annotated[int, typer.Option(help="Nightly runs to simulate, one per day.")] = 2,
     customers: Annotated[int, typer.Option(help="Customers in the generated business.")] = 2000,
     end: Annotated[
         str | None, typer.Option(help="Last simulated day (YYYY-MM-DD; default: yesterday, UTC).")
     ] = None,
     drift_after: Annotated[str | None, typer.Option(help="Shift the data after this date.")] = None,
-    past_weeks: PastWeeks = 8,
+    past_weeks: PastWeeks = 6,
 ) -> None:
     """Generate the churn demo's raw data and run the nightly DAGs through Airflow.
 

@@ -1,0 +1,132 @@
+"""Two teams on one platform, through Airflow: team ``weather`` builds and publishes a feature
+group and a label group; team ``forecasts`` builds nothing, declares those groups as read from
+``weather`` (``ReadGroup``, ``ReadLabelGroup``: tests/projects/weather_reader.py) and trains,
+promotes and scores its own model on them. Each project sits in a folder of its own outside the
+repository with its own params.yaml; both share one FTI home (database, store) and one DAG
+folder over one manifests folder, and every run is ``dag.test()`` in one interpreter.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tests.dags.conftest import run
+from tests.dags.test_projects import team_settings
+
+DAGS = REPO / "dags"
+WEATHER = "weather_team:project"
+FORECASTS = "forecasts_team:project"
+START, END = date(2025, 1, 1), date(2025, 3, 1)  # two months of one station: enough to train
+
+
+@pytest.fixture(scope="module")
+def teams(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Both teams' folders, raw files and manifests (as `fti check` writes them) in one home."""
+    from fti.definitions import load_project
+    from fti.deployment import publish_manifest
+    from tests.projects import weather
+
+    folder = tmp_path_factory.mktemp("two-teams")
+    home = folder / "home"
+    owner, reader = folder / "weather", folder / "forecasts"
+    owner.mkdir()
+    reader.mkdir()
+    shutil.copy(REPO / "tests" / "projects" / "weather.py", owner / "weather_team.py")
+    shutil.copy(REPO / "tests" / "projects" / "weather_reader.py", reader / "forecasts_team.py")
+    weather.generate(owner / "raw", START, END)
+    params = {
+        WEATHER: (owner, {"train": {"rain": {"C": 0.5}, "rain_class": {"C": 0.5}}}),
+        FORECASTS: (reader, {"train": {"rain_soon": {"C": 0.5}}}),
+    }
+    found = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("FTI_MANIFEST_PATH")  # the session's one-file manifest: not here
+        for reference, (place, values) in params.items():
+            patch.syspath_prepend(str(place))
+            found[reference] = team_settings(reference, home, place, owner / "raw", values)
+            publish_manifest(load_project(reference), found[reference])
+    return {"home": home, "settings": found}
+
+
+def test_a_team_trains_promotes_and_scores_on_another_teams_groups(
+    teams: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.dag_processing.dagbag import BundleDagBag
+    from airflow.utils import db
+    from sqlalchemy import func, select
+
+    from fti.db.engine import session_scope
+    from fti.db.tables import ModelAlias, ModelVersion, Prediction
+    from fti.ownership import owners
+    from fti.setup import initialise
+
+    home, settings = teams["home"], teams["settings"]
+    initialise(settings[WEATHER])
+    # The process's own settings name the churn demo, on raw files that do not exist: each task
+    # must run in its own project's environment.
+    monkeypatch.setenv("FTI_HOME", str(home))
+    monkeypatch.setenv("FTI_MANIFESTS", str(home / "manifests"))
+    monkeypatch.delenv("FTI_MANIFEST_PATH")
+    monkeypatch.setenv("FTI_PROJECT", "churn_demo.project:project")
+    monkeypatch.setenv("FTI_RAW_PATH", str(tmp_path / "no-raw-files"))
+    monkeypatch.setenv("FTI_PARAMS_FILE", str(REPO / "params.yaml"))
+    monkeypatch.delitem(sys.modules, "fti_common", raising=False)  # these manifests' (restored)
+    db.initdb()
+    bag = BundleDagBag(str(DAGS), bundle_path=DAGS)
+    assert bag.import_errors == {}
+    assert {"rain_soon_training", "rain_soon_inference", "weather_feature_pipeline"} <= set(
+        bag.dags
+    )
+    # The reader's training waits on the owner's assets: the very ones weather's runs emit.
+    training = bag.dags["rain_soon_training"]
+    waits_on = {asset.uri for asset in training.timetable.asset_condition.objects}
+    assert waits_on == {"fti://feature-store/daily_weather", "fti://feature-store/rain_tomorrow"}
+    for dag in bag.dags.values():
+        for task in dag.tasks:
+            task.retries = 0
+
+    conf = {"start_date": START.isoformat(), "end_date": END.isoformat()}
+    run(bag.dags["weather_feature_pipeline"], END, **conf)
+    run(training, END)
+    run(bag.dags["rain_soon_inference"], END)
+
+    with session_scope(settings[WEATHER].db_url) as session:
+        claimed = owners(session)
+        version = session.scalars(
+            select(ModelVersion).where(ModelVersion.name == "rain_soon")
+        ).one()
+        champion = session.scalars(
+            select(ModelAlias.version).where(ModelAlias.name == "rain_soon")
+        ).all()
+        scored = session.scalar(
+            select(func.count()).select_from(Prediction).where(Prediction.model_name == "rain_soon")
+        )
+    assert claimed[("features", "daily_weather")] == "weather"
+    assert claimed[("labels", "rain_tomorrow")] == "weather"
+    assert claimed[("model", "rain_soon")] == "forecasts"
+    assert version.feature_versions == {"daily_weather": 1}
+    assert (version.label_group, version.label_version) == ("rain_tomorrow", 1)
+    assert champion == [1]
+    assert scored == 1  # one station, scored on END
+
+
+def test_the_reading_teams_params_are_its_own(teams: dict[str, Any]) -> None:
+    """Each team's manifest names its own params.yaml and definition; the reader's raw path is
+    not consulted (it builds nothing)."""
+    import json
+
+    manifests = teams["home"] / "manifests"
+    forecasts = json.loads((manifests / "forecasts.json").read_text())
+    assert forecasts["reference"] == FORECASTS
+    assert yaml.safe_load(Path(forecasts["params_file"]).read_text())["train"] == {
+        "rain_soon": {"C": 0.5}
+    }
+    assert forecasts["feature_groups"] == [] and forecasts["labels"] == []

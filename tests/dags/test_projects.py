@@ -210,25 +210,15 @@ def test_two_projects_that_build_one_name_do_not_share_a_deployment(
         assert str(manifests / "kiosk.json") in error and str(manifests / "shop.json") in error
 
 
-def test_each_projects_feature_pipeline_runs_in_its_own_environment(
-    deployment: Deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """dag.test() runs both projects' feature DAGs in one interpreter: each validates its own
-    raw files, shards by its own params.yaml and publishes its own groups into the shared
-    store; the process's own environment (another project's) is back after each task."""
+def deployment_dags(home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """The DAG folder over ``home``'s manifests, in a process whose own settings name the churn
+    demo on raw files that do not exist: a task that ran outside its project's environment
+    fails. Airflow's metadata database is made first; no import error."""
     from airflow.dag_processing.dagbag import BundleDagBag
     from airflow.utils import db
-    from sqlalchemy import select
 
-    from fti.db.engine import session_scope
-    from fti.db.tables import FeatureVersion
-    from fti.monitoring.runs import project_dags
-    from fti.setup import initialise
-
-    initialise(deployment.teams[SHOP])
-    # The process's own settings name the churn demo, on raw files that do not exist.
-    monkeypatch.setenv("FTI_HOME", str(deployment.home))
-    monkeypatch.setenv("FTI_MANIFESTS", str(deployment.manifests))
+    monkeypatch.setenv("FTI_HOME", str(home))
+    monkeypatch.setenv("FTI_MANIFESTS", str(home / "manifests"))
     monkeypatch.delenv("FTI_MANIFEST_PATH")
     monkeypatch.setenv("FTI_PROJECT", "churn_demo.project:project")
     monkeypatch.setenv("FTI_RAW_PATH", str(tmp_path / "no-raw-files"))
@@ -237,6 +227,24 @@ def test_each_projects_feature_pipeline_runs_in_its_own_environment(
     db.initdb()
     bag = BundleDagBag(str(DAGS), bundle_path=DAGS)
     assert bag.import_errors == {}
+    return bag
+
+
+def test_each_projects_feature_pipeline_runs_in_its_own_environment(
+    deployment: Deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dag.test() runs both projects' feature DAGs in one interpreter: each validates its own
+    raw files, shards by its own params.yaml and publishes its own groups into the shared
+    store; the process's own environment (another project's) is back after each task."""
+    from sqlalchemy import select
+
+    from fti.db.engine import session_scope
+    from fti.db.tables import FeatureVersion
+    from fti.monitoring.runs import project_dags
+    from fti.setup import initialise
+
+    initialise(deployment.teams[SHOP])
+    bag = deployment_dags(deployment.home, monkeypatch, tmp_path)
     before = (fti_variables(), list(sys.path))
     conf = {"start_date": START.isoformat(), "end_date": END.isoformat()}
     runs = {}

@@ -9,7 +9,6 @@ folder over one manifests folder, and every run is ``dag.test()`` in one interpr
 from __future__ import annotations
 
 import shutil
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import yaml
 
 from tests.conftest import REPO
 from tests.dags.conftest import run
-from tests.dags.test_projects import team_settings
+from tests.dags.test_projects import deployment_dags, team_settings
 
 DAGS = REPO / "dags"
 WEATHER = "weather_team:project"
@@ -59,8 +58,6 @@ def teams(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_a_team_trains_promotes_and_scores_on_another_teams_groups(
     teams: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.dag_processing.dagbag import BundleDagBag
-    from airflow.utils import db
     from sqlalchemy import func, select
 
     from fti.db.engine import session_scope
@@ -70,18 +67,7 @@ def test_a_team_trains_promotes_and_scores_on_another_teams_groups(
 
     home, settings = teams["home"], teams["settings"]
     initialise(settings[WEATHER])
-    # The process's own settings name the churn demo, on raw files that do not exist: each task
-    # must run in its own project's environment.
-    monkeypatch.setenv("FTI_HOME", str(home))
-    monkeypatch.setenv("FTI_MANIFESTS", str(home / "manifests"))
-    monkeypatch.delenv("FTI_MANIFEST_PATH")
-    monkeypatch.setenv("FTI_PROJECT", "churn_demo.project:project")
-    monkeypatch.setenv("FTI_RAW_PATH", str(tmp_path / "no-raw-files"))
-    monkeypatch.setenv("FTI_PARAMS_FILE", str(REPO / "params.yaml"))
-    monkeypatch.delitem(sys.modules, "fti_common", raising=False)  # these manifests' (restored)
-    db.initdb()
-    bag = BundleDagBag(str(DAGS), bundle_path=DAGS)
-    assert bag.import_errors == {}
+    bag = deployment_dags(home, monkeypatch, tmp_path)
     assert {"rain_soon_training", "rain_soon_inference", "weather_feature_pipeline"} <= set(
         bag.dags
     )

@@ -17,6 +17,7 @@ import pytest
 
 from fti.runner import PUBLISH_POOL
 from tests.conftest import REPO
+from tests.user_shell import user_env
 
 HANG_GUARD = 1800  # seconds: a guard against a hang, not a speed limit
 PORT = 8793  # printed, never listened on: nothing is started
@@ -25,7 +26,7 @@ PORT = 8793  # printed, never listened on: nothing is started
 def user_shell(pythonpath: str | None) -> dict[str, str]:
     """A user's environment: fti's virtual environment on PATH, none of the test session's
     FTI_ or Airflow settings (fti reads the project's .env)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FTI_", "AIRFLOW"))}
+    env = user_env()
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("PYTHONPATH", None)
     if pythonpath is not None:

@@ -6,18 +6,16 @@ DAG run, for which date and why in one line, with the Airflow log's path, and no
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import REPO
 from tests.projects import weather
+from tests.user_shell import run_fti, user_env
 
 START, END = date(2025, 1, 1), date(2025, 6, 30)
 PAST_WEEKS = 2
@@ -37,22 +35,13 @@ def fti(home: Path, raw: Path, *args: str, **sections: dict) -> subprocess.Compl
     params = home.with_name(f"{home.name}-params.yaml")
     train = {"rain": {"C": 0.5}, "rain_class": {"C": 0.5}}
     params.write_text(yaml.safe_dump({"train": train, "promote": {"margin": 0.0}} | sections))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FTI_", "AIRFLOW"))}
-    env |= {
-        "FTI_HOME": str(home),
-        "FTI_RAW_PATH": str(raw),
-        "FTI_PARAMS_FILE": str(params),
-        "FTI_PROJECT": "tests.projects.weather:project",
-    }
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "fti"), *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
+    env = user_env(
+        FTI_HOME=home,
+        FTI_RAW_PATH=raw,
+        FTI_PARAMS_FILE=params,
+        FTI_PROJECT="tests.projects.weather:project",
     )
+    return run_fti(env, *args, timeout=900)
 
 
 def run_args(*extra: str) -> list[str]:

@@ -8,10 +8,7 @@ a night later without a run, health exits 1."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +18,7 @@ import pytest
 from fti.definitions import load_project
 from fti.demo import HISTORY_DAYS, demo_days
 from fti.errors import ConfigError
-from tests.conftest import REPO
+from tests.user_shell import run_fti, user_env
 
 PAST_WEEKS = 6
 NIGHTS = 2
@@ -41,15 +38,7 @@ def test_the_history_has_one_length_whatever_the_date() -> None:
 
 
 def fti(env: dict[str, str], *args: str, code: int = 0) -> str:
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "fti"), *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
+    done = run_fti(env, *args)
     output = done.stdout + done.stderr
     assert done.returncode == code, output[-5000:]
     assert "Traceback" not in output, output[-5000:]
@@ -60,8 +49,7 @@ def test_after_the_demo_everything_is_fresh_and_realized_performance_exists(
     tmp_path: Path,
 ) -> None:
     # A user's shell: none of the test session's fti or Airflow settings, a home of its own.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FTI_", "AIRFLOW"))}
-    env["FTI_HOME"] = str(tmp_path / "home")
+    env = user_env(FTI_HOME=tmp_path / "home")
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
     transcript = fti(
         env, "demo", "--customers", "200", "--days", str(NIGHTS), "--past-weeks", str(PAST_WEEKS)

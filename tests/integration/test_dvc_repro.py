@@ -19,6 +19,7 @@ import yaml
 
 from fti.scaffold import SAMPLE
 from tests.conftest import REPO
+from tests.user_shell import user_env
 
 END = date(2026, 4, 10)
 MODELS = {"churn": "roc_auc", "spend": "neg_root_mean_squared_error"}
@@ -28,7 +29,7 @@ HANG_GUARD = 1800  # seconds: a guard against a hang, not a speed limit
 def user_shell(project: Path) -> dict[str, str]:
     """A user's environment: fti's virtual environment on PATH, the project importable, none of
     the test session's FTI_ or Airflow settings (each command reads the project's .env)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FTI_", "AIRFLOW"))}
+    env = user_env()
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(project)  # as `export PYTHONPATH=$PWD` or `pip install -e .`
     return env

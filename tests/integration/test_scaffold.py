@@ -4,7 +4,6 @@ sample's last date; names that cannot be a project package are refused with thei
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from fti.scaffold import SAMPLE, TEMPLATE, create_project
 from fti.settings import Settings
 from fti.setup import initialise
 from tests.conftest import REPO
+from tests.user_shell import user_env
 
 NAME = "corner_shop"
 REFERENCE = f"{NAME}.project:project"
@@ -238,7 +238,7 @@ FTI = Path(sys.executable).with_name("fti")  # the console script of this enviro
 def user_shell() -> dict[str, str]:
     """A user's environment: none of the test session's FTI_ or Airflow settings, no
     PYTHONPATH (fti reads the project's .env)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FTI_", "AIRFLOW"))}
+    env = user_env()
     env.pop("PYTHONPATH", None)
     return env
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import REPO
+from tests.user_shell import user_env
 
 TUTORIAL = REPO / "docs" / "bring-your-own-data.md"
 MARKER = "<!-- tutorial: tests/integration/test_tutorial.py runs the commands of the next block"
@@ -30,7 +31,7 @@ def test_the_tutorial_runs_from_an_empty_folder_to_predictions(tmp_path: Path) -
     commands = tutorial_commands()
     assert commands[0].startswith("fti new") and any(c.startswith("fti run") for c in commands)
     # A user's shell: fti's virtual environment on PATH, none of the test session's settings.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FTI_", "AIRFLOW"))}
+    env = user_env()
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("PYTHONPATH", None)
     transcript = []

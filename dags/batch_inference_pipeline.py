@@ -35,6 +35,7 @@ from fti_common import (
     MANIFEST,
     START_DATE,
     TAGS,
+    access_control,
     deadlines,
     dry_run_param,
     fail_fast,
@@ -62,6 +63,7 @@ def inference_dag(spec: dict) -> None:
         max_active_runs=4,  # dates side by side: each slice is written under its own lock
         default_args=task_defaults("inference"),
         tags=[*TAGS, "inference", f"model:{name}"],
+        access_control=access_control(),
         doc_md=f"Batch inference of **{name}** ({spec['task']}).\n\n{__doc__}",
         params={
             "as_of_date": Param(

@@ -13,6 +13,7 @@ from fti_common import (
     PUBLISH_POOL,
     START_DATE,
     TAGS,
+    access_control,
     deadlines,
     dry_run_param,
     fail_fast,
@@ -36,6 +37,7 @@ GROUPS = [g["name"] for g in MANIFEST["feature_groups"] + MANIFEST["labels"]]
     max_active_runs=1,
     default_args=task_defaults("features"),
     tags=[*TAGS, "features"],
+    access_control=access_control(),
     doc_md=__doc__,
     params={
         "start_date": Param(

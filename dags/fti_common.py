@@ -31,6 +31,7 @@ from airflow.sdk import (
     SyncCallback,
 )
 
+from fti import access
 from fti.manifest import read_manifest
 
 # The project, as `fti check` last wrote it: no manifest, no DAGs (an import error says why).
@@ -318,6 +319,16 @@ def task_defaults(pipeline: str) -> dict[str, Any]:
     if not isinstance(queue, str) or not queue.strip() or "," in queue:
         raise ValueError(f"params.yaml queues.{pipeline}: {queue!r} is not a queue name")
     return DEFAULT_ARGS | {"queue": queue}
+
+
+def access_control() -> dict[str, dict[str, set[str]]] | None:
+    """Which auth manager roles operate the project's DAGs (read, edit, trigger), beside
+    Airflow's global roles: params.yaml's ``access.roles`` (fti.access; read at parse time, as
+    the schedules are). The FAB auth manager applies it when the dag-processor parses the
+    DAGs; a listed role that does not exist there is an import error naming it. No section:
+    None (the global roles decide alone).
+    """
+    return access.access_control(params_section("access") or None)
 
 
 def run_day(context: dict[str, Any], override: str | None = None) -> date:

@@ -11,6 +11,7 @@ from fti_common import (
     MANIFEST,
     START_DATE,
     TAGS,
+    access_control,
     deadlines,
     dry_run_param,
     fail_fast,
@@ -41,6 +42,7 @@ def training_dag(spec: dict) -> None:
         max_active_runs=1,
         default_args=task_defaults("training"),
         tags=[*TAGS, "training", f"model:{name}"],
+        access_control=access_control(),
         doc_md=f"Training of **{name}** ({spec['task']}, {spec['metric']}): label group "
         f"`{label}`, features from {', '.join(f'`{g}`' for g in groups)}.\n\n{__doc__}",
         params={

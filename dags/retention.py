@@ -14,6 +14,7 @@ from fti_common import (
     PUBLISH_POOL,
     START_DATE,
     TAGS,
+    access_control,
     dry_run_param,
     fail_fast,
     log,
@@ -30,6 +31,7 @@ from fti_common import (
     max_active_runs=1,
     default_args=task_defaults("features"),  # the workers that have the feature store
     tags=[*TAGS, "retention"],
+    access_control=access_control(),
     doc_md=__doc__,
     params={"dry_run": dry_run_param("removing anything (the plan is logged)")},
 )

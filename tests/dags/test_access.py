@@ -14,8 +14,6 @@ from tests.conftest import PARAMS, REPO
 
 DAGS = REPO / "dags"
 OPERATE = {"DAGs": {"can_read", "can_edit"}, "DAG Runs": {"can_read", "can_create"}}
-# Deployment-wide, not a project's: it cleans the store every project shares.
-NOT_A_PROJECTS = {"retention"}
 
 
 def parse(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, access: Any) -> Any:
@@ -42,10 +40,10 @@ def synced(dag: Any) -> Any:
 def test_the_listed_roles_operate_every_dag_of_the_project(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     bag = parse(monkeypatch, tmp_path, {"roles": ["churn_team", "ml_ops"]})
     assert bag.import_errors == {}
-    project = set(bag.dags) - NOT_A_PROJECTS
-    assert {"feature_pipeline", "churn_training", "churn_inference"} <= project
+    project = set(bag.dags)
+    assert {"feature_pipeline", "churn_training", "churn_inference", "retention"} <= project
     for dag_id, dag in bag.dags.items():
-        expected = None if dag_id in NOT_A_PROJECTS else {"churn_team": OPERATE, "ml_ops": OPERATE}
+        expected = {"churn_team": OPERATE, "ml_ops": OPERATE}
         assert dag.access_control == expected, dag_id
         assert synced(dag) == expected, dag_id
     # roles: [] is a grant to nobody, which Airflow syncs (revoking what teams held), not None.
@@ -64,6 +62,7 @@ def test_a_bad_section_is_an_import_error_naming_the_key(monkeypatch, tmp_path: 
         "feature_pipeline.py",
         "training_pipeline.py",
         "batch_inference_pipeline.py",
+        "retention.py",
     }
     for error in errors.values():
         assert "params.yaml access: unknown key(s) ['viewer']; known: ['roles']" in error

@@ -823,7 +823,9 @@ def check_bucket_and_clone(
 
 
 def team_grants(d: Deployment) -> set[tuple[str, str, str]]:
-    """(role, action, resource) of every FAB permission TEAM and OTHER_TEAM hold."""
+    """(role, action, resource) of every per-DAG FAB permission TEAM and OTHER_TEAM hold
+    (what access_control grants; FAB also gives every custom role "can read on Website", the
+    UI's home page)."""
     return set(
         d.airflow.rows(
             "SELECT r.name, a.name, v.name FROM ab_permission_view_role pr "
@@ -831,9 +833,11 @@ def team_grants(d: Deployment) -> set[tuple[str, str, str]]:
             "JOIN ab_permission_view pv ON pv.id = pr.permission_view_id "
             "JOIN ab_permission a ON a.id = pv.permission_id "
             "JOIN ab_view_menu v ON v.id = pv.view_menu_id "
-            "WHERE r.name IN (:team, :other)",
+            "WHERE r.name IN (:team, :other) AND (v.name LIKE :dag OR v.name LIKE :run)",
             team=TEAM,
             other=OTHER_TEAM,
+            dag="DAG:%",
+            run="DAG Run:%",
         )
     )
 

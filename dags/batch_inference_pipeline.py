@@ -34,6 +34,7 @@ from airflow.sdk import (
 from fti_common import (
     MANIFESTS,
     START_DATE,
+    access_control,
     deadlines,
     dry_run_param,
     group_asset,
@@ -65,6 +66,7 @@ def inference_dag(manifest: dict, spec: dict) -> None:
         max_active_runs=4,  # dates side by side: each slice is written under its own lock
         default_args=task_defaults(manifest, "inference"),
         tags=[*tags(manifest), "inference", f"model:{name}"],
+        access_control=access_control(manifest),
         doc_md=f"Batch inference of **{name}** ({spec['task']}).\n\n{__doc__}",
         params={
             "as_of_date": Param(

@@ -13,6 +13,7 @@ from fti_common import (
     MANIFESTS,
     PUBLISH_POOL,
     START_DATE,
+    access_control,
     dag_id,
     deadlines,
     dry_run_param,
@@ -41,6 +42,7 @@ def feature_dag(manifest: dict) -> None:
         max_active_runs=1,
         default_args=task_defaults(manifest, "features"),
         tags=[*tags(manifest), "features"],
+        access_control=access_control(manifest),
         doc_md=__doc__,
         params={
             "start_date": Param(

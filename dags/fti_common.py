@@ -32,6 +32,7 @@ from airflow.sdk import (
     SyncCallback,
 )
 
+from fti import access
 from fti.manifest import project_dag_id, read_manifests
 
 # Every project, as its `fti check` last wrote it, sorted by name: no manifest, no DAGs, and two
@@ -349,6 +350,16 @@ DEFAULT_ARGS: dict[str, Any] = {
 
 
 PIPELINES = ("features", "training", "inference")
+
+
+def access_control(manifest: Mapping[str, Any]) -> dict[str, dict[str, set[str]]] | None:
+    """Which auth manager roles operate the project's DAGs (read, edit, trigger), beside
+    Airflow's global roles: the project's params.yaml ``access.roles`` (fti.access; read at
+    parse time, as the schedules are). The FAB auth manager applies it when the dag-processor
+    parses the DAGs; a listed role that does not exist there is an import error naming it. No
+    section: None (the global roles decide alone).
+    """
+    return access.access_control(params_section(manifest, "access") or None)
 
 
 def task_defaults(manifest: Mapping[str, Any], pipeline: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from fti_common import (
     MANIFESTS,
     PUBLISH_POOL,
     START_DATE,
+    access_control,
     dag_id,
     dry_run_param,
     log,
@@ -36,6 +37,7 @@ def retention_dag(manifest: dict) -> None:
         # the workers that have the feature store
         default_args=task_defaults(manifest, "features"),
         tags=[*tags(manifest), "retention"],
+        access_control=access_control(manifest),
         doc_md=__doc__,
         params={"dry_run": dry_run_param("removing anything (the plan is logged)")},
     )

@@ -10,6 +10,7 @@ from fti_common import (
     JSON_TYPES,
     MANIFESTS,
     START_DATE,
+    access_control,
     deadlines,
     dry_run_param,
     group_asset,
@@ -42,6 +43,7 @@ def training_dag(manifest: dict, spec: dict) -> None:
         max_active_runs=1,
         default_args=task_defaults(manifest, "training"),
         tags=[*tags(manifest), "training", f"model:{name}"],
+        access_control=access_control(manifest),
         doc_md=f"Training of **{name}** ({spec['task']}, {spec['metric']}): label group "
         f"`{label}`, features from {', '.join(f'`{g}`' for g in groups)}.\n\n{__doc__}",
         params={

@@ -54,6 +54,7 @@ def check_files(project: Project, settings: Settings) -> Findings:
         problems=data_problems(project, settings.raw_path)
         + params_problems(project, settings.params_file)
         + retention_problems(settings.params_file)
+        + access_problems(settings.params_file)
     )
     _check_reads(project, settings, findings)
     for source in project.sources:
@@ -135,6 +136,20 @@ def retention_problems(path: Path) -> list[str]:
     try:
         read_policy(path)
     except ConfigError as exc:
+        return [str(exc)]
+    return []
+
+
+def access_problems(path: Path) -> list[str]:
+    """The problem of params.yaml's ``access`` section (fti.access: the roles that operate the
+    project's DAGs), if any; a file that cannot be read is ``params_problems``' to report."""
+    from fti.access import access_control
+
+    try:
+        access_control(read_params(path).get("access"), where=f"{path}:")
+    except ConfigError:
+        return []
+    except ValueError as exc:
         return [str(exc)]
     return []
 

@@ -66,8 +66,9 @@ class AirflowAuth:
         champion alias is what the model's inference DAG (``{name}_inference``) scores with, so
         changing it is editing that DAG's behaviour: ``is_authorized_dag(method="PUT")`` on that
         DAG. With the FAB auth manager that is "can edit on DAGs" (roles User, Op, Admin; not
-        Viewer) or "can edit" on that one DAG (per-DAG access control); with the simple auth
-        manager the roles user, op and admin, not viewer. Airflow's other checks fit worse:
+        Viewer) or "can edit" on that one DAG (per-DAG access control: params.yaml ``access``
+        grants it to a team's roles, ``fti.access``); with the simple auth manager the roles
+        user, op and admin, not viewer. Airflow's other checks fit worse:
         ``is_authorized_view`` (what viewing needs) is granted to every viewer, and
         ``is_authorized_custom_view`` is granted to every viewer by the simple auth manager
         whatever the method.

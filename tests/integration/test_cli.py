@@ -223,6 +223,12 @@ PARAMS_MISTAKES = [
         "keep_model_versions: 0",
         "retention.keep_model_versions = 0: must be a whole number >= 1",
     ),
+    (
+        "promote:",
+        "access: {roles: [shop_team, {shop_team: [can_read]}]}\npromote:",
+        "access.roles: {'shop_team': ['can_read']} is not a role name; write the name of a role "
+        "of Airflow's auth manager, e.g. churn_team",
+    ),
 ]
 
 

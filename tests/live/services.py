@@ -176,33 +176,45 @@ def wait_for(
 
 
 class Api:
-    """Airflow's REST API as the FAB admin (a JWT from /auth/token, renewed on 401)."""
+    """Airflow's REST API as a FAB user, the admin unless told (a JWT from /auth/token, renewed
+    on 401)."""
 
-    def __init__(self, url: str, password: str) -> None:
+    def __init__(self, url: str, password: str, username: str = ADMIN) -> None:
         self.url = url
         self.password = password
+        self.username = username
         self.token: str | None = None
 
     def _headers(self) -> dict[str, str]:
         if self.token is None:
             response = httpx.post(
                 f"{self.url}/auth/token",
-                json={"username": ADMIN, "password": self.password},
+                json={"username": self.username, "password": self.password},
                 timeout=30,
             )
             response.raise_for_status()
             self.token = response.json()["access_token"]
         return {"Authorization": f"Bearer {self.token}"}
 
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = httpx.request(
-            method, f"{self.url}{path}", headers=self._headers(), timeout=30, **kwargs
-        )
-        if response.status_code == 401:
-            self.token = None
+    def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """The response as it came (a refusal too), with the user's token."""
+        for _ in range(2):
             response = httpx.request(
-                method, f"{self.url}{path}", headers=self._headers(), timeout=30, **kwargs
+                method,
+                f"{self.url}{path}",
+                headers=self._headers() | (headers or {}),
+                timeout=30,
+                **kwargs,
             )
+            if response.status_code != 401:
+                break
+            self.token = None
+        return response
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
         if response.status_code >= 500:  # a busy server: a poll tries again
             response.raise_for_status()
         if response.is_error:
@@ -317,8 +329,13 @@ def airflow_environment(
     }
 
 
-def airflow_init(children: Children, env: dict[str, str], admin_password: str) -> Child:
-    """Compose's airflow-init: migrations, the feature-store pool, the FAB admin user."""
+def airflow_init(
+    children: Children, env: dict[str, str], admin_password: str, roles: tuple[str, ...] = ()
+) -> Child:
+    """Compose's airflow-init: migrations, the feature-store pool, the FAB admin user; and
+    ``roles``, empty FAB roles (teams' roles: params.yaml ``access`` grants them the project's
+    DAGs), made before any DAG is parsed: a DAG naming a role FAB lacks fails to import."""
+    teams = f"airflow roles create {' '.join(roles)}" if roles else ""
     return children.start(
         "airflow-init",
         [
@@ -330,10 +347,31 @@ def airflow_init(children: Children, env: dict[str, str], admin_password: str) -
             airflow pools set fti_feature_store 1 "one feature-store publisher at a time"
             airflow users create --role Admin --username {ADMIN} --password "$ADMIN_PASSWORD" \
               --firstname fti --lastname admin --email admin@example.com
+            {teams}
             echo "airflow-init: done ${{SECONDS}}s"
             """,
         ],
         env | {"ADMIN_PASSWORD": admin_password},
+        service=False,
+    )
+
+
+def start_users(
+    children: Children, env: dict[str, str], users: dict[str, tuple[str, ...]], password: str
+) -> Child:
+    """FAB users with the FAB command line, each with its roles (``users``: name -> roles, the
+    first given at ``users create``, the others added) and ``password``."""
+    lines = []
+    for name, (first, *others) in users.items():
+        lines.append(
+            f'airflow users create --role {first} --username {name} --password "$USER_PASSWORD"'
+            f" --firstname {name} --lastname team --email {name}@example.com"
+        )
+        lines += [f"airflow users add-role --username {name} --role {role}" for role in others]
+    return children.start(
+        "airflow-users",
+        ["bash", "-euc", "\n".join([*lines, 'echo "airflow-users: done ${SECONDS}s"'])],
+        env | {"USER_PASSWORD": password},
         service=False,
     )
 

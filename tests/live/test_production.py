@@ -24,7 +24,12 @@ refused is "not yet"):
    ``queues``; worker 1 listens on features and training, worker 2 on features and inference)
    and the sharded groups' builds (``SHARDS``) ran one mapped task per shard, on both workers;
 3. a backfill of the last two days, twice: no new feature version, no asset event, no
-   training or inference run, no model version, and the prediction slices stay as they were.
+   training or inference run, no model version, and the prediction slices stay as they were;
+4. access per team (params.yaml ``access.roles: [churn_team]``; airflow-init creates the
+   roles, the FAB command line two users, each Viewer plus a team role): once the
+   dag-processor has granted churn_team the project's DAGs, its member triggers
+   churn_inference through the REST API and promotes a churn version from the fti page's
+   form; a user of another team gets 403 on both and nothing changes.
 
 How the services are started and waited for lives in ``tests/live/services.py``, shared with
 ``benchmarks/bench_workers_kill.py``.
@@ -37,6 +42,7 @@ go to ``FTI_TEST_ARTIFACTS/live`` (default ``test-artifacts/live``). Quick local
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -81,6 +87,13 @@ WORKERS = ("fti-worker-1", "fti-worker-2")
 # has a worker service per queue; here two processes share the three queues).
 WORKER_QUEUES = {"fti-worker-1": "features,training", "fti-worker-2": "features,inference"}
 SHARDS = {"customer_activity": 2}  # params.yaml shards.groups of the test
+# Access per team: params.yaml access.roles of the test names TEAM, which may operate the
+# project's DAGs; FAB users (Viewer plus a team role, as a team's members would be), one in
+# TEAM, one in another team's role.
+TEAM, OTHER_TEAM = "churn_team", "other_team"
+USERS = {"churn_member": ("Viewer", TEAM), "outsider": ("Viewer", OTHER_TEAM)}
+# What params.yaml access grants each listed role on each DAG of the project, in FAB's terms.
+TEAM_GRANT = {"DAG:": {"can_read", "can_edit"}, "DAG Run:": {"can_read", "can_create"}}
 WORKER_CONCURRENCY = 2
 STARTUP_SECONDS = 240
 RUN_SECONDS = 240
@@ -157,6 +170,7 @@ class Deployment:
     env: dict[str, str]
     s3_env: dict[str, str]
     dags: list[str]
+    user_password: str  # of every user in USERS
     reads: dict[str, list[str]]  # model -> the groups it reads (its training's AssetAll)
     yesterday: date
 
@@ -171,11 +185,13 @@ def not_across_midnight(clock: Clock) -> None:
         time.sleep(wait)
 
 
-def sharded_params(folder: Path) -> Path:
-    """The repository's params.yaml with ``SHARDS`` set: the groups' builds run as mapped tasks
-    on both workers although the test's customer base would fit one shard."""
+def live_params(folder: Path) -> Path:
+    """The repository's params.yaml with ``SHARDS`` set (the groups' builds run as mapped tasks
+    on both workers although the test's customer base would fit one shard) and TEAM operating
+    the project's DAGs (``access``)."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["shards"] = (params.get("shards") or {}) | {"groups": SHARDS}
+    params["access"] = {"roles": [TEAM]}
     path = folder / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
@@ -301,6 +317,7 @@ def start_services(
     api_port = services.free_port()
     api_url = f"http://127.0.0.1:{api_port}"
     admin_password = secrets.token_hex(12)
+    user_password = secrets.token_hex(12)
     airflow_db = database_url(databases["airflow"], "postgresql+psycopg2")
     # Everything compose's Airflow services share, with this machine's hosts and ports.
     env = services.airflow_environment(
@@ -310,7 +327,7 @@ def start_services(
         "FTI_HOME": str(home),
         "FTI_DB_URL": database_url(databases["fti"], "postgresql+psycopg"),
         "FTI_DVC_REMOTE": REMOTE,
-        "FTI_PARAMS_FILE": str(sharded_params(tmp)),
+        "FTI_PARAMS_FILE": str(live_params(tmp)),
         "FTI_PROJECT": "churn_demo.project:project",  # compose's default (the image's project)
         "FTI_ALERT_WEBHOOK_URL": "",  # compose's default: no alerts
     }
@@ -333,8 +350,8 @@ def start_services(
         raw=f'python -m churn_demo.generate --out "$FTI_HOME/raw" --start {raw_start} '
         f"--end {today + timedelta(days=1)} --customers {CUSTOMERS} --seed 3",
     )
-    init = services.airflow_init(children, env, admin_password)
-    with clock.phase("airflow-init (db migrate on PostgreSQL, pool, FAB admin user)"):
+    init = services.airflow_init(children, env, admin_password, roles=(TEAM, OTHER_TEAM))
+    with clock.phase("airflow-init (db migrate on PostgreSQL, pool, FAB admin user, roles)"):
         children.finish(init, 300)
     wait_for(
         "fti init's manifest", lambda: (home / "manifests" / "churn.json").exists(), 120, children
@@ -344,6 +361,7 @@ def start_services(
         "Airflow components up (api-server, scheduler, dag-processor, triggerer, 2 workers)"
     ):
         services.start_components(children, env)
+        users = services.start_users(children, env, USERS, user_password)
         workers = []
         for number, hostname in enumerate(WORKERS, start=1):
             worker_env = services.worker_environment(env, hostname)
@@ -362,8 +380,9 @@ def start_services(
         for number, worker in enumerate(workers, start=1):
             services.wait_worker_ready(children, worker, f"Celery worker {number}", STARTUP_SECONDS)
 
-    with clock.phase("fti-setup (fti init, raw data, history, both models) done after that"):
+    with clock.phase("fti-setup (fti init, raw data, history, both models), FAB users: done"):
         children.finish(setup, 600)
+        children.finish(users, 300)
     for line in setup.log.read_text().splitlines():
         if line.startswith("fti-setup: "):
             clock.say(line)
@@ -391,6 +410,7 @@ def start_services(
         env=env,
         s3_env=s3_env,
         dags=dags,
+        user_password=user_password,
         reads={model["name"]: [*model["groups"], model["label"]] for model in manifest["models"]},
         yesterday=yesterday,
     )
@@ -517,6 +537,10 @@ def run_scenario(d: Deployment, clock: Clock) -> None:
     check_predictions(d, models, y)
     with clock.phase("fti monitor runs --json"):
         check_monitor_runs(d, [first, last, y], started_by_the_night)
+
+    # 4. Access per team: a member of TEAM triggers and promotes churn; an outsider cannot.
+    with clock.phase("access per team: trigger and promote as a member and as an outsider"):
+        check_team_access(d, y)
 
 
 def versions(d: Deployment) -> dict[str, list[int]]:
@@ -802,3 +826,113 @@ def check_bucket_and_clone(
     assert fetched.num_rows == spine_rows
     assert fetched.sort_by("customer_id").equals(original.sort_by("customer_id"))
     assert any((clone / ".dvc" / "cache").rglob("*")), "the clone read without fetching"
+
+
+def team_grants(d: Deployment) -> set[tuple[str, str, str]]:
+    """(role, action, resource) of every per-DAG FAB permission TEAM and OTHER_TEAM hold
+    (what access_control grants; FAB also gives every custom role "can read on Website", the
+    UI's home page)."""
+    return set(
+        d.airflow.rows(
+            "SELECT r.name, a.name, v.name FROM ab_permission_view_role pr "
+            "JOIN ab_role r ON r.id = pr.role_id "
+            "JOIN ab_permission_view pv ON pv.id = pr.permission_view_id "
+            "JOIN ab_permission a ON a.id = pv.permission_id "
+            "JOIN ab_view_menu v ON v.id = pv.view_menu_id "
+            "WHERE r.name IN (:team, :other) AND (v.name LIKE :dag OR v.name LIKE :run)",
+            team=TEAM,
+            other=OTHER_TEAM,
+            dag="DAG:%",
+            run="DAG Run:%",
+        )
+    )
+
+
+def champion(d: Deployment, model: str) -> tuple[int, int]:
+    """The version ``model``'s champion alias points at, and how many changes it has had."""
+    version = d.fti.value(
+        "SELECT version FROM model_aliases WHERE name = :m AND alias = 'champion'", m=model
+    )
+    changes = d.fti.value(
+        "SELECT count(*) FROM alias_events WHERE name = :m AND alias = 'champion'", m=model
+    )
+    return version, changes
+
+
+def check_team_access(d: Deployment, day: date) -> None:
+    """params.yaml ``access.roles: [TEAM]``, applied by Airflow's dag-processor through the FAB
+    auth manager: TEAM holds read and edit on every DAG of the project and read and create on
+    its runs, nothing else (OTHER_TEAM nothing). A member of TEAM triggers churn_inference
+    through the REST API and makes another churn version champion from the fti page's form
+    (303, recorded with the member's name); an outsider (Viewer and OTHER_TEAM) gets 403 on the
+    trigger, the promotion and the rollback, and nothing changes."""
+    expected = {
+        (TEAM, action, f"{prefix}{dag_id}")
+        for dag_id in [*d.dags, "churn_retention"]  # every DAG of the project
+        for prefix, actions in TEAM_GRANT.items()
+        for action in actions
+    }
+    wait_for(
+        f"the dag-processor to grant {TEAM} the project's DAGs",
+        lambda: team_grants(d) == expected,
+        RUN_SECONDS,
+        d.children,
+        lambda: f"{TEAM} and {OTHER_TEAM} hold {sorted(team_grants(d))}",
+    )
+    member, outsider = (Api(d.api.url, d.user_password, name) for name in USERS)
+    runs = "SELECT count(*) FROM dag_run WHERE dag_id = :dag"
+    trigger = {"logical_date": None, "conf": {"as_of_date": day.isoformat(), "dry_run": True}}
+
+    trigger_path = "/api/v2/dags/churn_inference/dagRuns"
+    before = d.airflow.value(runs, dag="churn_inference")
+    refused = outsider.request("POST", trigger_path, json=trigger)
+    assert refused.status_code == 403, (refused.status_code, refused.text)
+    assert d.airflow.value(runs, dag="churn_inference") == before
+
+    def member_triggers() -> dict[str, Any] | None:
+        """The member's new run; None on 403: FAB caches a user's permissions for [fab]
+        cache_ttl (30 s), so a refusal may be "not yet"."""
+        response = member.request("POST", trigger_path, json=trigger)
+        if response.status_code == 403:
+            return None
+        assert response.status_code == 200, (response.status_code, response.text)
+        return dict(response.json())
+
+    run_id = wait_for(
+        f"{member.username} to trigger churn_inference", member_triggers, 60, d.children
+    )["dag_run_id"]
+    done = wait_for_run(d, f"{member.username}'s dry run", "churn_inference", "run_type = 'manual'")
+    assert done["run_id"] == run_id, (done, run_id)
+
+    # The fti page's forms: an outsider sees none and is refused; the member promotes.
+    held, changes = champion(d, "churn")
+    versions = model_versions(d)["churn"]
+    target = max(v for v in versions if v != held)
+    page = f"/fti/models/churn/{target}"
+    origin = {"Origin": d.api.url}
+    seen = outsider.request("GET", page)
+    assert seen.status_code == 200 and "<form" not in seen.text, seen.text[:300]
+    # (Refused before the token is looked at: the permission is checked first.)
+    for path in (f"{page}/promote", f"/fti/models/churn/{held}/rollback"):
+        response = outsider.request(
+            "POST", path, data={"reason": "not mine", "token": "0" * 64}, headers=origin
+        )
+        assert response.status_code == 403 and "Forbidden" in response.text, response.text
+    assert champion(d, "churn") == (held, changes)
+
+    form = re.search(
+        r'<form method="post" action="[^"]*/promote".*?name="token" value="([0-9a-f]+)"',
+        member.request("GET", page).text,
+        re.S,
+    )
+    assert form, f"{member.username} sees no promote form on {page}"
+    token = form.group(1)
+    promoted = member.request(
+        "POST", f"{page}/promote", data={"reason": "team decision", "token": token}, headers=origin
+    )
+    assert promoted.status_code == 303, (promoted.status_code, promoted.text)
+    assert champion(d, "churn") == (target, changes + 1)
+    actor = d.fti.value(
+        "SELECT actor FROM alias_events WHERE name = 'churn' ORDER BY id DESC LIMIT 1"
+    )
+    assert actor == member.username, actor

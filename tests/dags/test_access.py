@@ -41,7 +41,12 @@ def test_the_listed_roles_operate_every_dag_of_the_project(monkeypatch, tmp_path
     bag = parse(monkeypatch, tmp_path, {"roles": ["churn_team", "ml_ops"]})
     assert bag.import_errors == {}
     project = set(bag.dags)
-    assert {"churn_feature_pipeline", "churn_training", "churn_inference", "churn_retention"} <= project
+    assert {
+        "churn_feature_pipeline",
+        "churn_training",
+        "churn_inference",
+        "churn_retention",
+    } <= project
     for dag_id, dag in bag.dags.items():
         expected = {"churn_team": OPERATE, "ml_ops": OPERATE}
         assert dag.access_control == expected, dag_id

@@ -26,9 +26,10 @@ FORECASTS = "forecasts_team:project"
 START, END = date(2025, 1, 1), date(2025, 3, 1)  # two months of one station: enough to train
 
 
-@pytest.fixture(scope="module")
-def teams(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Both teams' folders, raw files and manifests (as `fti check` writes them) in one home."""
+@pytest.fixture
+def teams(tmp_path_factory: pytest.TempPathFactory, db_url: str) -> dict[str, Any]:
+    """Both teams' folders, raw files and manifests (as `fti check` writes them) in one home,
+    on one database (each backend in turn)."""
     from fti.definitions import load_project
     from fti.deployment import publish_manifest
     from tests.projects import weather
@@ -51,6 +52,7 @@ def teams(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         for reference, (place, values) in params.items():
             patch.syspath_prepend(str(place))
             found[reference] = team_settings(reference, home, place, owner / "raw", values)
+            found[reference] = found[reference].model_copy(update={"db_url": db_url})
             publish_manifest(load_project(reference), found[reference])
     return {"home": home, "settings": found}
 
@@ -67,6 +69,7 @@ def test_a_team_trains_promotes_and_scores_on_another_teams_groups(
 
     home, settings = teams["home"], teams["settings"]
     initialise(settings[WEATHER])
+    monkeypatch.setenv("FTI_DB_URL", settings[WEATHER].db_url)  # the deployment's, shared
     bag = deployment_dags(home, monkeypatch, tmp_path)
     assert {"rain_soon_training", "rain_soon_inference", "weather_feature_pipeline"} <= set(
         bag.dags

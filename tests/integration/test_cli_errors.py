@@ -78,6 +78,7 @@ BAD_SETTINGS = [
     ("FTI_ARTIFACTS_PATH", a_file, "is a file, not a folder"),
     ("FTI_RAW_PATH", a_file, "is a file, not a folder"),
     ("FTI_STAGING_PATH", a_file, "is a file, not a folder"),
+    ("FTI_MANIFESTS", a_file, "is a file, not a folder"),
     ("FTI_DVC_REMOTE", a_file, "is a file, not a folder or remote URL"),
     ("FTI_MANIFEST_PATH", a_folder, "is a folder, not a file"),
     ("FTI_PARAMS_FILE", a_folder, "is a folder, not a file"),

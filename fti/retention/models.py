@@ -112,7 +112,7 @@ def prune(session: Session, keep: int, root: Path, theirs: Collection[str]) -> M
     """Mark the versions retention drops pruned, in ``session``'s write transaction, the plan
     decided again under each model's lock; returns that plan (its ``artifacts`` are for
     :func:`remove_artifacts` once the transaction is committed)."""
-    lock_models(session, {row.name for row in model_rows(session, theirs)})
+    lock_models(session, theirs)
     decided = plan_models(session, keep, root, theirs)
     by_name: dict[str, list[int]] = {}
     for row in decided.pruned:
@@ -127,12 +127,11 @@ def prune(session: Session, keep: int, root: Path, theirs: Collection[str]) -> M
     return decided
 
 
-def lock_models(session: Session, names: Collection[str] | None = None) -> None:
-    """The locks of the models ``names`` (None: every model), in one order (see
+def lock_models(session: Session, theirs: Collection[str] = ()) -> None:
+    """The locks of every model but ``theirs``, in one order (see
     ``fti.registry.versions.lock_model``)."""
-    if names is None:
-        names = set(session.scalars(select(ModelVersion.name).distinct()))
-    for name in sorted(set(names)):
+    names = select(ModelVersion.name).distinct().where(ModelVersion.name.not_in(sorted(theirs)))
+    for name in sorted(session.scalars(names)):
         lock_model(session, name)
 
 

@@ -151,26 +151,40 @@ def wait_for(
     children: Children,
     why: Callable[[], str] | None = None,
     every: float = 2.0,
+    progress: Callable[[], Any] | None = None,
 ) -> Any:
     """Poll ``check`` until it returns something truthy; fail saying what (and ``why()``).
 
     A busy machine answers slowly: a request that times out or is refused, or a database that
-    is not there yet, is "not yet". A service that exited fails at once.
+    is not there yet, is "not yet". With ``progress`` (a value that changes while the work moves,
+    such as task instances' states), ``seconds`` counts from the last change: a slow machine
+    that is still working is "not yet", only a stall fails. A service that exited fails at once.
     """
     from sqlalchemy.exc import DBAPIError
 
-    deadline = time.monotonic() + seconds
+    def observed(probe: Callable[[], Any]) -> Any:
+        try:
+            return probe()
+        except (httpx.HTTPError, DBAPIError, OSError):
+            return None
+
+    started = time.monotonic()
+    deadline = started + seconds
+    last = observed(progress) if progress else None
     while True:
         children.check()
-        try:
-            result = check()
-        except (httpx.HTTPError, DBAPIError, OSError):
-            result = None
+        result = observed(check)
         if result:
             return result
+        if progress is not None:
+            now = observed(progress)
+            if now is not None and now != last:
+                last, deadline = now, time.monotonic() + seconds
         if time.monotonic() > deadline:
+            stalled = f"nothing moved for {seconds:.0f}s, " if progress else ""
             children.fail(
-                f"timed out after {seconds:.0f}s waiting for {what}\n{why() if why else ''}"
+                f"timed out ({stalled}{time.monotonic() - started:.0f}s in all) waiting for "
+                f"{what}\n{why() if why else ''}"
             )
         time.sleep(every)
 

@@ -11,8 +11,9 @@ of compose's Airflow environment are checked against the test's). FTI_HOME is pr
 an operator would: ``fti init``, a small churn history loaded with ``fti features run --start
 --end`` and both models trained with ``fti train``.
 
-Then the DAGs are unpaused and, each within a bounded time (a poll that times out or is
-refused is "not yet"):
+Then the DAGs are unpaused and, each until it happens or Airflow stalls (a poll that times
+out or is refused is "not yet"; a wait fails when no task instance or run changed state for
+``RUN_SECONDS``, so a busy machine is slow, never failed):
 
 1. the scheduled feature run (``@daily``, catchup off: yesterday) publishes a version of every
    group; each model's training starts from the assets (every group it reads), and inference
@@ -632,13 +633,31 @@ def wait_for_run(d: Deployment, what: str, dag_id: str, where: str) -> dict[str,
 
 
 def until(d: Deployment, what: str, check: Callable[[], Any], every: float = 2.0) -> Any:
-    """``wait_for`` a DAG-run outcome: fails at once when a task fails or is retried."""
+    """``wait_for`` a DAG-run outcome: fails at once when a task fails or is retried, and when
+    no task instance or run changed state for RUN_SECONDS (a busy machine is slow, not stuck)."""
 
     def checked() -> Any:
         no_failures(d)
         return check()
 
-    return wait_for(what, checked, RUN_SECONDS, d.children, lambda: failed_runs(d), every)
+    return wait_for(
+        what, checked, RUN_SECONDS, d.children, lambda: failed_runs(d), every, airflow_moves(d)
+    )
+
+
+def airflow_moves(d: Deployment) -> Callable[[], Any]:
+    """What changes while Airflow works: how many task instances and runs are in each state."""
+
+    def states() -> tuple[Any, ...]:
+        return tuple(
+            d.airflow.rows(
+                "SELECT 'task', state, count(*) FROM task_instance GROUP BY state "
+                "UNION ALL SELECT 'run', state, count(*) FROM dag_run GROUP BY state "
+                "ORDER BY 1, 2"
+            )
+        )
+
+    return states
 
 
 def settle(d: Deployment) -> None:

@@ -2,7 +2,8 @@
 validated -> every feature group and label group of the project, each published as a new
 version (one asset per group).
 
-Generated from each project's manifest: a group added to the definition adds its tasks.
+Generated from each project's manifest: a group added to the definition adds its tasks. A
+project that builds no group (it only reads other projects' groups) has none.
 Label groups publish the labels whose horizon ended on the run's dates.
 """
 
@@ -143,4 +144,5 @@ def feature_dag(manifest: dict) -> None:
 
 
 for _manifest in MANIFESTS:
-    feature_dag(_manifest)
+    if _manifest["feature_groups"] or _manifest["labels"]:  # a project that only reads: none
+        feature_dag(_manifest)

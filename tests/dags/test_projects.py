@@ -223,7 +223,10 @@ def deployment_dags(home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     monkeypatch.setenv("FTI_PROJECT", "churn_demo.project:project")
     monkeypatch.setenv("FTI_RAW_PATH", str(tmp_path / "no-raw-files"))
     monkeypatch.setenv("FTI_PARAMS_FILE", str(REPO / "params.yaml"))
-    monkeypatch.delitem(sys.modules, "fti_common", raising=False)  # these manifests' (restored)
+    # fti_common reads the manifests at import: imported afresh here, and afterwards the one
+    # before (or none: a later DagBag of the same process must not get these manifests').
+    monkeypatch.setitem(sys.modules, "fti_common", sys.modules.get("fti_common"))
+    monkeypatch.delitem(sys.modules, "fti_common")
     db.initdb()
     bag = BundleDagBag(str(DAGS), bundle_path=DAGS)
     assert bag.import_errors == {}

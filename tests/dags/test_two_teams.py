@@ -1,7 +1,8 @@
 """Two teams on one platform, through Airflow: team ``weather`` builds and publishes a feature
-group and a label group; team ``forecasts`` builds nothing, declares those groups as read from
-``weather`` (``ReadGroup``, ``ReadLabelGroup``: tests/projects/weather_reader.py) and trains,
-promotes and scores its own model on them. Each project sits in a folder of its own outside the
+group and a label group; team ``forecasts`` declares those groups as read from ``weather``
+(``ReadGroup``, ``ReadLabelGroup``: tests/projects/weather_reader.py), builds a group of its own
+from its own source (``cloud_cover``) and trains, promotes and scores its own model on both
+teams' groups. Each project sits in a folder of its own outside the
 repository with its own params.yaml; both share one FTI home (database, store) and one DAG
 folder over one manifests folder, and every run is ``dag.test()`` in one interpreter.
 """
@@ -22,7 +23,7 @@ from tests.dags.test_projects import deployment_dags, team_settings
 
 DAGS = REPO / "dags"
 WEATHER = "weather_team:project"
-FORECASTS = "forecasts_team:project"
+FORECASTS = "forecasts_team:with_own_group"
 START, END = date(2025, 1, 1), date(2025, 3, 1)  # two months of one station: enough to train
 
 
@@ -32,7 +33,7 @@ def teams(tmp_path_factory: pytest.TempPathFactory, db_url: str) -> dict[str, An
     on one database (each backend in turn)."""
     from fti.definitions import load_project
     from fti.deployment import publish_manifest
-    from tests.projects import weather
+    from tests.projects import weather, weather_reader
 
     folder = tmp_path_factory.mktemp("two-teams")
     home = folder / "home"
@@ -42,6 +43,7 @@ def teams(tmp_path_factory: pytest.TempPathFactory, db_url: str) -> dict[str, An
     shutil.copy(REPO / "tests" / "projects" / "weather.py", owner / "weather_team.py")
     shutil.copy(REPO / "tests" / "projects" / "weather_reader.py", reader / "forecasts_team.py")
     weather.generate(owner / "raw", START, END)
+    weather_reader.generate(reader / "raw", START, END)
     params = {
         WEATHER: (owner, {"train": {"rain": {"C": 0.5}, "rain_class": {"C": 0.5}}}),
         FORECASTS: (reader, {"train": {"rain_soon": {"C": 0.5}}}),
@@ -51,7 +53,7 @@ def teams(tmp_path_factory: pytest.TempPathFactory, db_url: str) -> dict[str, An
         patch.delenv("FTI_MANIFEST_PATH")  # the session's one-file manifest: not here
         for reference, (place, values) in params.items():
             patch.syspath_prepend(str(place))
-            found[reference] = team_settings(reference, home, place, owner / "raw", values)
+            found[reference] = team_settings(reference, home, place, place / "raw", values)
             found[reference] = found[reference].model_copy(update={"db_url": db_url})
             publish_manifest(load_project(reference), found[reference])
     return {"home": home, "settings": found}
@@ -71,19 +73,28 @@ def test_a_team_trains_promotes_and_scores_on_another_teams_groups(
     initialise(settings[WEATHER])
     monkeypatch.setenv("FTI_DB_URL", settings[WEATHER].db_url)  # the deployment's, shared
     bag = deployment_dags(home, monkeypatch, tmp_path)
-    assert {"rain_soon_training", "rain_soon_inference", "weather_feature_pipeline"} <= set(
-        bag.dags
-    )
-    # The reader's training waits on the owner's assets: the very ones weather's runs emit.
+    assert {
+        "rain_soon_training",
+        "rain_soon_inference",
+        "weather_feature_pipeline",
+        "forecasts_feature_pipeline",
+    } <= set(bag.dags)
+    # The reader's training waits on the owner's assets (the very ones weather's runs emit) and
+    # on its own group's.
     training = bag.dags["rain_soon_training"]
     waits_on = {asset.uri for asset in training.timetable.asset_condition.objects}
-    assert waits_on == {"fti://feature-store/daily_weather", "fti://feature-store/rain_tomorrow"}
+    assert waits_on == {
+        "fti://feature-store/daily_weather",
+        "fti://feature-store/rain_tomorrow",
+        "fti://feature-store/cloud_cover",
+    }
     for dag in bag.dags.values():
         for task in dag.tasks:
             task.retries = 0
 
     conf = {"start_date": START.isoformat(), "end_date": END.isoformat()}
     run(bag.dags["weather_feature_pipeline"], END, **conf)
+    run(bag.dags["forecasts_feature_pipeline"], END, **conf)
     run(training, END)
     run(bag.dags["rain_soon_inference"], END)
 
@@ -100,16 +111,16 @@ def test_a_team_trains_promotes_and_scores_on_another_teams_groups(
         )
     assert claimed[("features", "daily_weather")] == "weather"
     assert claimed[("labels", "rain_tomorrow")] == "weather"
+    assert claimed[("features", "cloud_cover")] == "forecasts"
     assert claimed[("model", "rain_soon")] == "forecasts"
-    assert version.feature_versions == {"daily_weather": 1}
+    assert version.feature_versions == {"daily_weather": 1, "cloud_cover": 1}
     assert (version.label_group, version.label_version) == ("rain_tomorrow", 1)
     assert champion == [1]
     assert scored == 1  # one station, scored on END
 
 
 def test_the_reading_teams_params_are_its_own(teams: dict[str, Any]) -> None:
-    """Each team's manifest names its own params.yaml and definition; the reader's raw path is
-    not consulted (it builds nothing)."""
+    """Each team's manifest names its own params.yaml, definition and groups."""
     import json
 
     manifests = teams["home"] / "manifests"
@@ -118,4 +129,5 @@ def test_the_reading_teams_params_are_its_own(teams: dict[str, Any]) -> None:
     assert yaml.safe_load(Path(forecasts["params_file"]).read_text())["train"] == {
         "rain_soon": {"C": 0.5}
     }
-    assert forecasts["feature_groups"] == [] and forecasts["labels"] == []
+    assert [group["name"] for group in forecasts["feature_groups"]] == ["cloud_cover"]
+    assert forecasts["labels"] == []

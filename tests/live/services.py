@@ -475,11 +475,16 @@ def wait_parsed(children: Children, api: Api, dags: list[str], seconds: float) -
 
 
 def start_fti_setup(
-    children: Children, env: dict[str, str], start: object, end: object, raw: str = ""
+    children: Children,
+    env: dict[str, str],
+    start: object,
+    end: object,
+    raw: str = "",
+    then: str = "",
 ) -> Child:
     """compose's ``fti-setup``: ``fti init``, then ``raw`` (a shell command that writes the raw
-    files, if any), the feature runs of ``start``..``end`` and both demo models; each step
-    echoes its seconds into the log."""
+    files, if any), the feature runs of ``start``..``end``, both demo models, then ``then``
+    (more shell, if any); each step echoes its seconds into the log."""
     script = f"""
         fti init
         echo "fti-setup: init ${{SECONDS}}s"
@@ -490,5 +495,6 @@ def start_fti_setup(
         fti train --model churn
         fti train --model spend
         echo "fti-setup: models ${{SECONDS}}s"
+        {then}
         """
     return children.start("fti-setup", ["bash", "-euc", script], env, service=False)

@@ -32,6 +32,15 @@ out or is refused is "not yet"; a wait fails when no task instance or run change
    churn_inference through the REST API and promotes a churn version from the fti page's
    form; a user of another team gets 403 on both and nothing changes.
 
+A second team's project shares the deployment from the start: ``winback``
+(tests/projects/churn_reader.py, in a folder of its own with its own params.yaml, operated by
+other_team) builds nothing and reads churn's ``customer_activity`` and ``churned_30d``. Its
+``fti check`` writes its manifest beside churn's and it has no feature pipeline; in phase 1
+churn's scheduled run starts winback's training (an event of both groups it reads), which
+registers a version owned by winback on the versions churn just published, and winback's
+inference scores yesterday; in phase 4 a member of churn_team gets 403 promoting a winback
+version, which other_team's user promotes.
+
 How the services are started and waited for lives in ``tests/live/services.py``, shared with
 ``benchmarks/bench_workers_kill.py``.
 
@@ -78,6 +87,8 @@ ARTIFACTS = Path(os.environ.get("FTI_TEST_ARTIFACTS", REPO / "test-artifacts")) 
 BUCKET = "fti-dvc"
 REMOTE = f"s3://{BUCKET}/feature-store"
 CUSTOMERS = 300
+# The second team's project: a copy of this module in a folder of its own (module READER_MODULE).
+READER, READER_MODULE = "winback", "winback_team"
 # The history: enough days before yesterday for a model's training window (labels mature 30
 # days after their date; the spine's first 30 days warm up; two label dates a week apart).
 HISTORY_DAYS = 80
@@ -170,7 +181,8 @@ class Deployment:
     airflow_home: Path
     env: dict[str, str]
     s3_env: dict[str, str]
-    dags: list[str]
+    dags: list[str]  # churn's
+    reader_dags: list[str]  # winback's (it has no feature pipeline)
     user_password: str  # of every user in USERS
     reads: dict[str, list[str]]  # model -> the groups it reads (its training's AssetAll)
     yesterday: date
@@ -196,6 +208,17 @@ def live_params(folder: Path) -> Path:
     path = folder / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
+
+
+def reader_folder(tmp: Path) -> Path:
+    """The second team's folder, outside the repository: its definition and params.yaml (its
+    model's hyper-parameters; OTHER_TEAM operates its DAGs)."""
+    folder = tmp / READER
+    folder.mkdir()
+    shutil.copy(REPO / "tests" / "projects" / "churn_reader.py", folder / f"{READER_MODULE}.py")
+    params = {"train": {READER: {"C": 0.5}}, "access": {"roles": [OTHER_TEAM]}}
+    (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return folder
 
 
 def check_shards_and_queues(d: Any) -> None:
@@ -343,6 +366,7 @@ def start_services(
     # Raw files from 30 days before the history (the label group's first dates need them) to
     # tomorrow (a run for today, should the test cross midnight after all, finds its files).
     raw_start = max(history_start - timedelta(days=30), PROJECT_START)
+    reader = reader_folder(tmp)
     setup = services.start_fti_setup(
         children,
         env,
@@ -350,6 +374,15 @@ def start_services(
         history_end,
         raw=f'python -m churn_demo.generate --out "$FTI_HOME/raw" --start {raw_start} '
         f"--end {today + timedelta(days=1)} --customers {CUSTOMERS} --seed 3",
+        # The second team, from its folder: its manifest beside churn's, its first model.
+        then=f"""
+        cd "{reader}"
+        export FTI_PROJECT={READER_MODULE}:project FTI_PARAMS_FILE="{reader}/params.yaml"
+        export PYTHONPATH="{reader}"
+        fti check
+        fti train --model {READER}
+        echo "fti-setup: project {READER} (check, model) ${{SECONDS}}s"
+        """,
     )
     init = services.airflow_init(children, env, admin_password, roles=(TEAM, OTHER_TEAM))
     with clock.phase("airflow-init (db migrate on PostgreSQL, pool, FAB admin user, roles)"):
@@ -398,9 +431,15 @@ def start_services(
         *(f"{model}_training" for model in models),
         *(f"{model}_inference" for model in models),
     ]
+    read = json.loads((home / "manifests" / f"{READER}.json").read_text())
+    reader_dags = [f"{READER}_training", f"{READER}_inference"]
 
     with clock.phase("DAGs parsed"):
-        services.wait_parsed(children, api, dags, 120)
+        services.wait_parsed(children, api, [*dags, *reader_dags, f"{READER}_retention"], 120)
+    listed = {
+        dag["dag_id"] for dag in api.call("GET", "/api/v2/dags", params={"limit": 100})["dags"]
+    }
+    assert f"{READER}_feature_pipeline" not in listed, listed  # it builds nothing
     return Deployment(
         children=children,
         api=api,
@@ -411,8 +450,12 @@ def start_services(
         env=env,
         s3_env=s3_env,
         dags=dags,
+        reader_dags=reader_dags,
         user_password=user_password,
-        reads={model["name"]: [*model["groups"], model["label"]] for model in manifest["models"]},
+        reads={
+            model["name"]: [*model["groups"], model["label"]]
+            for model in [*manifest["models"], *read["models"]]
+        },
         yesterday=yesterday,
     )
 
@@ -423,18 +466,19 @@ def run_scenario(d: Deployment, clock: Clock) -> None:
     models = [dag.removesuffix("_training") for dag in d.dags if dag.endswith("_training")]
     assert len(groups) == 4 and models == ["churn", "spend"], (groups, models)
     assert versions(d) == {group: [1] for group in groups}
-    assert model_versions(d) == {model: [1] for model in models}
+    assert model_versions(d) == {model: [1] for model in [*models, READER]}
     y = d.yesterday
 
-    # 1. The scheduled run of yesterday, the training it starts, the scoring of yesterday.
-    with clock.phase(f"scheduled feature run {y} -> training of both models -> inference"):
-        for dag_id in d.dags:
+    # 1. The scheduled run of yesterday, the training it starts (churn's models and the second
+    # team's), the scoring of yesterday.
+    with clock.phase(f"scheduled feature run {y} -> training of three models -> inference"):
+        for dag_id in [*d.dags, *d.reader_dags]:
             d.api.call("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
         scheduled = wait_for_run(
             d, "the scheduled feature run", "churn_feature_pipeline", "run_type = 'scheduled'"
         )
         assert scheduled["logical_date"].date() == y, scheduled
-        for model in models:
+        for model in [*models, READER]:
             training = wait_for_run(
                 d,
                 f"{model}'s asset-triggered training",
@@ -454,7 +498,7 @@ def run_scenario(d: Deployment, clock: Clock) -> None:
                 )
             }
             assert consumed == {f"fti_group_{g}" for g in d.reads[model]}, (model, consumed)
-        for model in models:
+        for model in [*models, READER]:
             until(
                 d,
                 f"{model}'s predictions for {y}",
@@ -468,7 +512,7 @@ def run_scenario(d: Deployment, clock: Clock) -> None:
         settle(d)
     assert versions(d) == {group: [1, 2] for group in groups}
     # Training read the versions the run published (the asset events name them).
-    for model in models:
+    for model in [*models, READER]:
         newest = d.fti.rows(
             "SELECT version, feature_versions, label_version FROM model_versions "
             "WHERE name = :m ORDER BY version DESC LIMIT 1",
@@ -476,6 +520,10 @@ def run_scenario(d: Deployment, clock: Clock) -> None:
         )[0]
         assert newest[0] >= 2 and newest[2] == 2, (model, newest)
         assert set(newest[1].values()) == {2}, (model, newest)
+    # The second team's version is its own, on churn's versions (the ones churn's run published).
+    assert d.fti.value(
+        "SELECT project FROM owners WHERE kind = 'model' AND name = :m", m=READER
+    ) == (READER)
     spine_rows = check_predictions(d, models, y)
     check_bucket_and_clone(d, groups, y, spine_rows, clock)
     check_fti_pages(d, y)
@@ -784,8 +832,10 @@ def check_monitor_runs(
     assert feature_nights == {night.isoformat() for night in nights}, feature_nights
     # Every training and inference run so far, each in the night of the run that started it.
     started = {key: night for key, night in nights_of.items() if key[0] != "churn_feature_pipeline"}
-    every = d.airflow.rows(
-        "SELECT dag_id, run_id FROM dag_run WHERE dag_id <> 'churn_feature_pipeline'"
+    every = d.airflow.rows(  # churn's (the second team's are not this project's)
+        "SELECT dag_id, run_id FROM dag_run "
+        "WHERE dag_id = ANY(:dags) AND dag_id <> 'churn_feature_pipeline'",
+        dags=d.dags,
     )
     assert set(started) == set(every), (started, every)
     for key, night in started.items():
@@ -881,18 +931,24 @@ def champion(d: Deployment, model: str) -> tuple[int, int]:
 def check_team_access(d: Deployment, day: date) -> None:
     """params.yaml ``access.roles: [TEAM]``, applied by Airflow's dag-processor through the FAB
     auth manager: TEAM holds read and edit on every DAG of the project and read and create on
-    its runs, nothing else (OTHER_TEAM nothing). A member of TEAM triggers churn_inference
-    through the REST API and makes another churn version champion from the fti page's form
-    (303, recorded with the member's name); an outsider (Viewer and OTHER_TEAM) gets 403 on the
-    trigger, the promotion and the rollback, and nothing changes."""
+    its runs, nothing else; OTHER_TEAM the same on the second team's DAGs (its params.yaml). A
+    member of TEAM triggers churn_inference through the REST API and makes another churn
+    version champion from the fti page's form (303, recorded with the member's name); an
+    outsider (Viewer and OTHER_TEAM) gets 403 on the trigger, the promotion and the rollback,
+    and nothing changes. The other way round on the second team's model: the member gets 403,
+    the outsider, its team's, promotes."""
     expected = {
-        (TEAM, action, f"{prefix}{dag_id}")
-        for dag_id in [*d.dags, "churn_retention"]  # every DAG of the project
+        (role, action, f"{prefix}{dag_id}")
+        for role, dag_ids in (
+            (TEAM, [*d.dags, "churn_retention"]),  # every DAG of each project
+            (OTHER_TEAM, [*d.reader_dags, f"{READER}_retention"]),
+        )
+        for dag_id in dag_ids
         for prefix, actions in TEAM_GRANT.items()
         for action in actions
     }
     wait_for(
-        f"the dag-processor to grant {TEAM} the project's DAGs",
+        f"the dag-processor to grant {TEAM} and {OTHER_TEAM} their projects' DAGs",
         lambda: team_grants(d) == expected,
         RUN_SECONDS,
         d.children,
@@ -923,35 +979,44 @@ def check_team_access(d: Deployment, day: date) -> None:
     done = wait_for_run(d, f"{member.username}'s dry run", "churn_inference", "run_type = 'manual'")
     assert done["run_id"] == run_id, (done, run_id)
 
-    # The fti page's forms: an outsider sees none and is refused; the member promotes.
-    held, changes = champion(d, "churn")
-    versions = model_versions(d)["churn"]
+    # The fti page's forms: a user of the other team sees none and is refused; the model's
+    # team promotes. Churn's model, then the second team's.
+    promote_as(d, "churn", refused=outsider, allowed=member)
+    promote_as(d, READER, refused=member, allowed=outsider)
+
+
+def promote_as(d: Deployment, model: str, refused: Api, allowed: Api) -> None:
+    """On the fti page of a version of ``model`` that is not champion: ``refused`` sees no form
+    and gets 403 on promote and rollback, nothing changes; ``allowed`` promotes it (303), and
+    the alias event names that user."""
+    held, changes = champion(d, model)
+    versions = model_versions(d)[model]
     target = max(v for v in versions if v != held)
-    page = f"/fti/models/churn/{target}"
+    page = f"/fti/models/{model}/{target}"
     origin = {"Origin": d.api.url}
-    seen = outsider.request("GET", page)
+    seen = refused.request("GET", page)
     assert seen.status_code == 200 and "<form" not in seen.text, seen.text[:300]
     # (Refused before the token is looked at: the permission is checked first.)
-    for path in (f"{page}/promote", f"/fti/models/churn/{held}/rollback"):
-        response = outsider.request(
+    for path in (f"{page}/promote", f"/fti/models/{model}/{held}/rollback"):
+        response = refused.request(
             "POST", path, data={"reason": "not mine", "token": "0" * 64}, headers=origin
         )
         assert response.status_code == 403 and "Forbidden" in response.text, response.text
-    assert champion(d, "churn") == (held, changes)
+    assert champion(d, model) == (held, changes)
 
     form = re.search(
         r'<form method="post" action="[^"]*/promote".*?name="token" value="([0-9a-f]+)"',
-        member.request("GET", page).text,
+        allowed.request("GET", page).text,
         re.S,
     )
-    assert form, f"{member.username} sees no promote form on {page}"
+    assert form, f"{allowed.username} sees no promote form on {page}"
     token = form.group(1)
-    promoted = member.request(
+    promoted = allowed.request(
         "POST", f"{page}/promote", data={"reason": "team decision", "token": token}, headers=origin
     )
     assert promoted.status_code == 303, (promoted.status_code, promoted.text)
-    assert champion(d, "churn") == (target, changes + 1)
+    assert champion(d, model) == (target, changes + 1)
     actor = d.fti.value(
-        "SELECT actor FROM alias_events WHERE name = 'churn' ORDER BY id DESC LIMIT 1"
+        "SELECT actor FROM alias_events WHERE name = :m ORDER BY id DESC LIMIT 1", m=model
     )
-    assert actor == member.username, actor
+    assert actor == allowed.username, actor

@@ -44,7 +44,8 @@ version, which other_team's user promotes.
 How the services are started and waited for lives in ``tests/live/services.py``, shared with
 ``benchmarks/bench_workers_kill.py``.
 
-Budget: about 6 minutes on a 2-core machine; each phase prints its time. Logs of every process
+Budget: about 15 minutes of one worker in the whole suite on a 2-core machine (the
+other worker's tests beside it); each phase prints its time. Logs of every process
 go to ``FTI_TEST_ARTIFACTS/live`` (default ``test-artifacts/live``). Quick local loop without it:
 ``pytest -m 'not live'``.
 """

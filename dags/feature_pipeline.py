@@ -29,6 +29,8 @@ from fti_common import (
     task_defaults,
 )
 
+from fti.manifest import builds_groups
+
 
 def feature_dag(manifest: dict) -> None:
     groups = [g["name"] for g in manifest["feature_groups"] + manifest["labels"]]
@@ -144,5 +146,5 @@ def feature_dag(manifest: dict) -> None:
 
 
 for _manifest in MANIFESTS:
-    if _manifest["feature_groups"] or _manifest["labels"]:  # a project that only reads: none
+    if builds_groups(_manifest):  # a project that only reads others' groups has none
         feature_dag(_manifest)

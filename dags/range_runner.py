@@ -142,6 +142,8 @@ def main(plan: dict, out: IO[str]) -> int:
 
     from fti_common import MANIFESTS, dag_id
 
+    from fti.manifest import builds_groups
+
     manifest = next((m for m in MANIFESTS if m["project"] == plan["project"]), None)
     if manifest is None:
         report(stop=f"no manifest of project {plan['project']!r} among the DAG folder's")
@@ -152,7 +154,11 @@ def main(plan: dict, out: IO[str]) -> int:
         versions start and the scoring of the step's date."""
         day, phase = step["date"], step["phase"]
         features = dag_id(manifest, "feature_pipeline")
-        landed = landed_versions(run(features, day, step.get("feature_conf", {}), phase))
+        landed = (  # a project that builds no group has no feature pipeline: nothing lands
+            landed_versions(run(features, day, step.get("feature_conf", {}), phase))
+            if builds_groups(manifest)
+            else {}
+        )
         for model in manifest["models"]:
             for past in step.get("past_dates", []):  # with the champion trained before them
                 score(model["name"], past, "backtest")

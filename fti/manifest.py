@@ -53,6 +53,12 @@ def project_dag_id(project: str, dag: str) -> str:
     return f"{project}_{dag}"
 
 
+def builds_groups(manifest: Mapping[str, Any]) -> bool:
+    """Whether the project builds a feature or label group: one that only reads other projects'
+    groups has no feature pipeline DAG."""
+    return bool(manifest["feature_groups"] or manifest["labels"])
+
+
 def fingerprint(reference: str) -> str:
     """sha256 of the source of the module that defines the project (stale-manifest check)."""
     module = sys.modules.get(reference.partition(":")[0])

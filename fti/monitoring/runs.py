@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from fti.errors import ConfigError
-from fti.manifest import project_dag_id
+from fti.manifest import builds_groups, project_dag_id
 from fti.monitoring.airflow_api import (  # PasswordAuth: for its users, who import it from here
     API,
     CREDENTIALS,
@@ -62,11 +62,12 @@ DRIFT_TASK = "check_drift"
 _CHAIN = 5  # asset-started runs followed back to a run with a logical date, at most
 
 
-def pipeline_dags(project: str, models: Sequence[str]) -> list[str]:
-    """The DAG ids of ``project``'s pipelines for its ``models``: its feature pipeline, then
-    each model's training and inference DAG (the names the DAG files give them)."""
+def pipeline_dags(project: str, models: Sequence[str], features: bool = True) -> list[str]:
+    """The DAG ids of ``project``'s pipelines for its ``models``: its feature pipeline (when it
+    has one: ``features``), then each model's training and inference DAG (the names the DAG
+    files give them)."""
     return [
-        project_dag_id(project, FEATURE_DAG),
+        *([project_dag_id(project, FEATURE_DAG)] if features else []),
         *(f"{model}_training" for model in models),
         *(f"{model}_inference" for model in models),
     ]
@@ -75,7 +76,9 @@ def pipeline_dags(project: str, models: Sequence[str]) -> list[str]:
 def manifest_dags(manifest: dict[str, Any]) -> list[str]:
     """The DAG ids the DAG files make from ``manifest`` (fti.manifest)."""
     return pipeline_dags(
-        str(manifest["project"]), [str(model["name"]) for model in manifest["models"]]
+        str(manifest["project"]),
+        [str(model["name"]) for model in manifest["models"]],
+        features=builds_groups(manifest),
     )
 
 

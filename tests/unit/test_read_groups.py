@@ -9,7 +9,8 @@ import dataclasses
 import pytest
 
 from fti.definitions import Entity, ReadGroup, ReadLabelGroup, check_project
-from fti.manifest import manifest_of
+from fti.manifest import builds_groups, manifest_of
+from fti.monitoring.runs import manifest_dags
 from fti.read_groups import read_problems
 from tests.projects import weather, weather_reader
 
@@ -38,6 +39,11 @@ def test_the_manifest_lists_read_groups_as_the_models_groups_only() -> None:
     (model,) = manifest["models"]
     # The training DAG's assets come from these: it waits on the owner's publishes.
     assert (model["groups"], model["label"]) == (["daily_weather"], "rain_tomorrow")
+    # It builds nothing: no feature pipeline DAG (dags/feature_pipeline.py) to list or run.
+    assert not builds_groups(manifest)
+    assert manifest_dags(manifest) == ["rain_soon_training", "rain_soon_inference"]
+    own = manifest_of(weather_reader.with_own_group, "tests.projects.weather_reader:x")
+    assert builds_groups(own) and manifest_dags(own)[0] == "forecasts_feature_pipeline"
 
 
 @pytest.mark.parametrize(

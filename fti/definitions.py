@@ -146,6 +146,10 @@ class FeatureGroup:
     day at a time agree, and refuses to publish when they do not (the build peeked ahead).
     A build may be handed a shard of the entities: it must not assume it sees every one.
     ``fresh_by``: when the version holding a date is due (``Freshness``; default end of D+1).
+    ``partition``: how the store files the group, ``"day"`` (a Parquet file a date) or
+    ``"month"`` (a file a month, for a group whose days hold few rows: a one-row-a-day
+    series keeps 12 files a year, not 365). Readers see dates either way; a group keeps the
+    partitioning of its first version.
     """
 
     name: str
@@ -156,6 +160,7 @@ class FeatureGroup:
     lookback_days: int = 1
     description: str = ""
     fresh_by: Freshness = DEFAULT_FRESHNESS
+    partition: str = "day"
 
     kind = "features"  # the catalog's word for it (feature_versions.kind)
     noun = "feature group"  # how messages name it
@@ -172,6 +177,7 @@ class LabelGroup:
     labels of T - horizon_days, handing the build events of
     [D - lookback_days + 1, D + horizon_days] and no later. ``fresh_by`` is when the labels
     the night of D publishes (those of D - horizon_days) are due (``Freshness``).
+    ``partition``: ``"day"`` or ``"month"``, as for a ``FeatureGroup``.
     """
 
     name: str
@@ -182,6 +188,7 @@ class LabelGroup:
     lookback_days: int = 1
     description: str = ""
     fresh_by: Freshness = DEFAULT_FRESHNESS
+    partition: str = "day"
 
     kind = "labels"
     noun = "label group"
@@ -438,6 +445,7 @@ def resolve_features(project: Project, model: Model, refs: Sequence[str]) -> lis
 # ---- checks -------------------------------------------------------------------------------------
 def check_project(project: Project) -> list[str]:
     """Every problem of the definition, one line each naming the object; empty when sound."""
+    from fti.store.layout import PERIODS
     from fti.training.metrics import metric_problem
 
     problems: list[str] = []
@@ -495,6 +503,10 @@ def check_project(project: Project) -> list[str]:
             problems.append(f"{kind} {group.name!r}: build is not a function")
         if group.lookback_days < 1:
             problems.append(f"{kind} {group.name!r}: lookback_days must be at least 1")
+        if group.partition not in PERIODS:
+            problems.append(
+                f"{kind} {group.name!r}: partition {group.partition!r} is not one of {PERIODS}"
+            )
         if isinstance(group, LabelGroup) and group.horizon_days < 1:
             problems.append(f"label group {group.name!r}: horizon_days must be at least 1")
         if isinstance(group, FeatureGroup):

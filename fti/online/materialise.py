@@ -43,7 +43,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -57,7 +56,7 @@ from fti.store.versions import (
     FeatureStore,
     PublishedVersion,
     fault_point,
-    partition_dir,
+    read_work_tree,
     schema_to_json,
 )
 
@@ -114,11 +113,9 @@ class VersionSource:
 def work_tree_source(store: FeatureStore, published: PublishedVersion) -> VersionSource:
     """The version a publish is making, from the store's work tree (under the publish lock,
     between its commit and the publish's end, the work tree holds it)."""
-    folder = store.group_dir(published.group)
 
     def read(dates: Sequence[date], where: pc.Expression | None) -> pa.Table:
-        files = [str(partition_dir(folder, day) / "part-0.parquet") for day in dates]
-        return ds.dataset(files, schema=published.schema, format="parquet").to_table(filter=where)
+        return read_work_tree(store, published.group, dates, published.schema, where)
 
     return VersionSource(
         published.group, published.version, published.schema, list(published.dates), read

@@ -306,6 +306,7 @@ def publish_group(
         kind=kind,
         keys=served_keys(project),
         project=project.name,
+        period=group.partition,
     )
     result = {
         "group": group.name,

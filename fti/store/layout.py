@@ -1,13 +1,21 @@
 """A feature group in the registry: its name (a folder and the prefix of its version tags), its
-date partitions ``data/<group>/feature_date=YYYY-MM-DD/``, its schema file
-``data/<group>.schema.json``, and how that schema may change from one version to the next."""
+partitions, its schema file ``data/<group>.schema.json``, and how that schema may change from
+one version to the next.
+
+A group is stored by day or by month (``FeatureGroup.partition``): a file a date,
+``data/<group>/feature_date=YYYY-MM-DD/part-0.parquet``, or a file a month,
+``data/<group>/feature_month=YYYY-MM/part-0.parquet``, for a group whose days hold few rows (a
+one-row-a-day station's four years are 48 files instead of 1,460). A month file holds the
+rows of its dates sorted by date, and names the dates it holds (an empty day included) in its
+Parquet key-value metadata (``HELD_DATES``). Either way a version holds dates, and readers ask
+for dates."""
 
 from __future__ import annotations
 
 import base64
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -19,7 +27,11 @@ from fti.errors import StoreError
 NAME = r"[a-z][a-z0-9_]{0,62}"
 GROUP_NAME = re.compile(rf"^{NAME}$")
 PARTITION = re.compile(r"^feature_date=(\d{4}-\d{2}-\d{2})$")
+MONTH_PARTITION = re.compile(r"^feature_month=(\d{4}-\d{2})$")
 DATE_COLUMN = "feature_date"
+PERIODS = ("day", "month")  # what one partition file of a group holds
+PARTITION_FILE = "part-0.parquet"
+HELD_DATES = b"fti.dates"  # a month file's metadata: the dates it holds, a JSON list
 
 
 def check_group_name(group: str) -> str:
@@ -36,8 +48,52 @@ def version_tag(group: str, version: int) -> str:
     return f"{check_group_name(group)}/v{version}"
 
 
-def partition_dir(group_dir: Path, day: date) -> Path:
+def partition_dir(group_dir: Path, day: date, period: str = "day") -> Path:
+    """The folder of the partition that holds ``day``: its own, or its month's."""
+    if period == "month":
+        return group_dir / f"feature_month={day:%Y-%m}"
     return group_dir / f"{DATE_COLUMN}={day.isoformat()}"
+
+
+def partition_of(folder_name: str) -> tuple[str, date] | None:
+    """``("day", D)`` or ``("month", its first day)`` from a partition folder's name; None
+    for another name."""
+    if match := PARTITION.match(folder_name):
+        return "day", date.fromisoformat(match.group(1))
+    if match := MONTH_PARTITION.match(folder_name):
+        return "month", date.fromisoformat(f"{match.group(1)}-01")
+    return None
+
+
+def stored_period(group_dir: Path) -> str | None:
+    """How the group's work tree is partitioned (``day`` or ``month``); None when empty."""
+    if not group_dir.is_dir():
+        return None
+    for path in group_dir.iterdir():
+        if (found := partition_of(path.name)) is not None:
+            return found[0]
+    return None
+
+
+def check_period(group: str, period: str, stored: str | None) -> None:
+    """A group keeps the partitioning of its first version: its versions share one layout."""
+    if period not in PERIODS:
+        raise StoreError(f"feature group {group!r}: partition {period!r} is not one of {PERIODS}")
+    if stored is not None and stored != period:
+        raise StoreError(
+            f"feature group {group!r} is stored by {stored} and its definition now says "
+            f"partition={period!r}: a group's partitioning cannot change. Set it back to "
+            f"{stored!r}, or publish the rows under a new group name."
+        )
+
+
+def held_dates(metadata: Mapping[bytes, bytes] | None) -> list[date]:
+    """The dates a month file holds, from its Parquet key-value metadata."""
+    return [date.fromisoformat(d) for d in json.loads((metadata or {})[HELD_DATES])]
+
+
+def month_metadata(dates: Collection[date]) -> dict[bytes, bytes]:
+    return {HELD_DATES: json.dumps(sorted(d.isoformat() for d in dates)).encode()}
 
 
 def evolve_schema(

@@ -93,6 +93,7 @@ def publish_cataloged(
     kind: str = "features",
     keys: Mapping[str, str] | None = None,
     project: str | None = None,
+    period: str = "day",
 ) -> PublishedVersion:
     """Publish ``partitions`` of ``group`` as ``FeatureStore.publish`` does, with its SQL steps
     in the database at ``db_url``: first :func:`reconcile` (every group), then the version's
@@ -103,6 +104,7 @@ def publish_cataloged(
     the group goes online when it is one of them and ``kind`` is ``features``.
     ``project``: the publishing project's name; the group is claimed for it (``claim``) before
     anything is written. None: no claim (a caller outside any project, e.g. a benchmark).
+    ``period``: the group's partitioning, ``day`` or ``month`` (``FeatureGroup.partition``).
 
     Raises:
         OwnershipError: another project owns ``group``; nothing was written.
@@ -142,4 +144,5 @@ def publish_cataloged(
         reconcile=reconcile_tags,
         on_written=statistics.add,
         on_tagged=on_tagged,
+        period=period,
     )

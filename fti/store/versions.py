@@ -1,7 +1,8 @@
 """Publish and read immutable feature-group versions.
 
-A group lives at ``data/<group>/feature_date=YYYY-MM-DD/part-0.parquet`` in the registry; the
-whole ``data/<group>`` folder is one DVC output. Publishing a version writes the changed
+A group lives at ``data/<group>/feature_date=YYYY-MM-DD/part-0.parquet`` in the registry (or
+``feature_month=YYYY-MM/part-0.parquet``, a file a month, see ``fti.store.layout``); the whole
+``data/<group>`` folder is one DVC output. Publishing a version writes the changed
 partitions to a staging folder, swaps them in, ``dvc add``s the folder, commits, tags
 ``<group>/v<N>`` and pushes to the DVC remote, all under one lock. Reading a version goes
 through DVC at that tag, so version 1 reads the same bytes after version 5 exists.
@@ -33,12 +34,18 @@ from filelock import FileLock
 from fti.errors import StoreError, VersionNotFoundError
 from fti.store.layout import (
     DATE_COLUMN,
-    PARTITION,
+    PARTITION,  # noqa: F401 - for the store's users, who import it from here
+    PARTITION_FILE,
     check_group_name,
+    check_period,
     evolve_schema,
+    held_dates,
+    month_metadata,
     partition_dir,
+    partition_of,
     schema_from_json,
     schema_to_json,
+    stored_period,
     version_tag,
 )
 from fti.store.recovery import (  # the first two only for their users, who import them from here
@@ -81,14 +88,61 @@ def _md5_of(dvc_file_text: str) -> str:
     return str(yaml.safe_load(dvc_file_text)["outs"][0]["md5"])
 
 
+def _write_file(table: pa.Table, folder: Path) -> None:
+    folder.mkdir(parents=True)
+    pq.write_table(
+        table, folder / PARTITION_FILE, compression="zstd", row_group_size=ROW_GROUP_ROWS
+    )
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns, typed: a column it lacks is all null."""
+    columns = [
+        table.column(field.name).cast(field.type)
+        if field.name in table.column_names
+        else pa.nulls(table.num_rows, field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema.remove_metadata())
+
+
+def read_work_tree(
+    store: FeatureStore,
+    group: str,
+    dates: Sequence[date],
+    schema: pa.Schema | None = None,
+    where: pc.Expression | None = None,
+) -> pa.Table:
+    """Rows of ``dates`` as the publish in progress wrote them (the version is not tagged yet),
+    typed with ``schema`` when given; ``where`` filters them further."""
+    folder = store.group_dir(group)
+    files = list(dict.fromkeys(str(_work_tree_file(folder, day)) for day in dates))
+    flt = pc.field(DATE_COLUMN).isin(pa.array(sorted(dates), pa.date32()))
+    dataset = ds.dataset(files, schema=schema, format="parquet")
+    return dataset.to_table(filter=flt if where is None else flt & where)
+
+
 def read_partition_in_work_tree(store: FeatureStore, group: str, day: date) -> pa.Table:
     """A partition as the publish in progress sees it (the version is not tagged yet)."""
-    return pq.read_table(partition_dir(store.group_dir(group), day) / "part-0.parquet")
+    return read_work_tree(store, group, [day])
+
+
+def _work_tree_file(group_dir: Path, day: date) -> Path:
+    """The work tree's file holding ``day``: its month's when the group is stored by month."""
+    month = partition_dir(group_dir, day, "month") / PARTITION_FILE
+    return month if month.exists() else partition_dir(group_dir, day) / PARTITION_FILE
 
 
 def _partition_dates_in(group_dir: Path) -> list[date]:
-    found = (PARTITION.match(p.name) for p in group_dir.iterdir())
-    return sorted(date.fromisoformat(m.group(1)) for m in found if m)
+    """The dates the work tree holds: day folders' names, month files' metadata."""
+    dates: list[date] = []
+    for path in group_dir.iterdir():
+        match partition_of(path.name):
+            case ("day", day):
+                dates.append(day)
+            case ("month", _):
+                dates += held_dates(pq.read_schema(path / PARTITION_FILE).metadata)
+    return sorted(dates)
 
 
 class FeatureStore(PublishRecovery):
@@ -97,6 +151,7 @@ class FeatureStore(PublishRecovery):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._datasets: dict[tuple[str, int, tuple[date, ...] | None], ds.Dataset] = {}
+        self._month_dates: dict[str, list[date]] = {}
         if not (path / ".dvc").exists():
             raise StoreError(f"{path} is not an fti feature store; run `fti init` first")
         # Where DVC keeps objects, from its config files (no DVC Repo, ~1 ms). When an object
@@ -153,8 +208,12 @@ class FeatureStore(PublishRecovery):
         reconcile: Callable[[dict[str, list[int]]], None] | None = None,
         on_written: Callable[[date, pa.Table], None] | None = None,
         on_tagged: Callable[[PublishedVersion], None] | None = None,
+        period: str = "day",
     ) -> PublishedVersion:
         """Write ``partitions`` (replacing those dates) and publish the group as a new version.
+
+        ``period``: a file a date (``day``) or a file a month (``month``, see
+        ``fti.store.layout``); a group keeps the one its first version was published with.
 
         One publisher at a time per store (a file lock); each step is safe to be killed in:
 
@@ -181,14 +240,16 @@ class FeatureStore(PublishRecovery):
            it (a kill before it is completed by the next publish's ``reconcile``).
 
         Raises:
-            StoreError: the new partitions drop or retype a column of the group, or DVC/git
-                failed; the store is left at its previous version.
+            StoreError: the new partitions drop or retype a column of the group, ``period``
+                is not the group's, or DVC/git failed; the store is left at its previous
+                version.
         """
         if not partitions:
             raise StoreError(f"nothing to publish for feature group {group!r}: no partitions")
         group_dir = self.group_dir(group)
         with FileLock(str(self.path / ".publish.lock"), timeout=LOCK_TIMEOUT_S):
             self._recover()
+            check_period(group, period, stored_period(group_dir))
             tags = self.every_version()
             if reconcile is not None:
                 reconcile(tags)
@@ -200,10 +261,10 @@ class FeatureStore(PublishRecovery):
             tag = version_tag(group, version)
             self._write_marker(tag)
             try:
-                self._write_partitions(group_dir, partitions, schema, on_written)
+                folders = self._write_partitions(group_dir, partitions, schema, on_written, period)
                 self._write_schema(group, schema)
                 with open_dvc(self.path) as repo:  # one DVC Repo for add and push
-                    self._dvc_add(repo, group_dir, sorted(partitions))
+                    self._dvc_add(repo, group_dir, folders)
                     if known and self._same_as(group, known[-1]):
                         self._recover()  # nothing changed: no new version (a rerun/re-backfill)
                         return self._published(group, known[-1])
@@ -265,44 +326,81 @@ class FeatureStore(PublishRecovery):
         partitions: Mapping[date, pa.Table],
         schema: pa.Schema,
         on_written: Callable[[date, pa.Table], None] | None = None,
-    ) -> None:
-        """Write to a staging folder, then swap the partition folders into the work tree.
+        period: str = "day",
+    ) -> list[Path]:
+        """Write to a staging folder, then swap the partition folders into the work tree;
+        returns the folders swapped in.
 
-        One partition is in memory at a time (``partitions`` may read each when asked), and
-        each is asked for once: ``on_written`` sees the table that was asked for.
+        One partition is in memory at a time (``partitions`` may read each when asked; by
+        month, one month with its kept rows), and each is asked for once: ``on_written`` sees
+        the table that was asked for.
         """
         staging = self.path / ".staging" / uuid.uuid4().hex
-        for day in sorted(partitions):
-            table = partitions[day]
-            target = partition_dir(staging, day)
-            target.mkdir(parents=True)
-            columns = [name for name in schema.names if name in table.column_names]
-            typed = pa.schema([schema.field(name) for name in columns])
-            pq.write_table(
+        if period == "month":
+            names = self._write_months(group_dir, staging, partitions, schema, on_written)
+        else:
+            names = []
+            for day in sorted(partitions):
+                table = partitions[day]
+                target = partition_dir(staging, day)
+                columns = [name for name in schema.names if name in table.column_names]
+                typed = pa.schema([schema.field(name) for name in columns])
                 # All-null columns take the version's type; an empty day is written typed.
-                table.select(columns).cast(typed) if table.num_rows else typed.empty_table(),
-                target / "part-0.parquet",
-                compression="zstd",
-                row_group_size=ROW_GROUP_ROWS,
-            )
-            if on_written is not None:
-                on_written(day, table)
-            fault_point("publish.partition")
+                _write_file(
+                    table.select(columns).cast(typed) if table.num_rows else typed.empty_table(),
+                    target,
+                )
+                names.append(target.name)
+                if on_written is not None:
+                    on_written(day, table)
+                fault_point("publish.partition")
         group_dir.mkdir(parents=True, exist_ok=True)
         trash = self.path / ".trash" / staging.name
         trash.mkdir(parents=True)
-        for day in partitions:
-            live = partition_dir(group_dir, day)
+        for name in names:
+            live = group_dir / name
             if live.exists():
-                live.rename(trash / live.name)
-            partition_dir(staging, day).rename(live)
+                live.rename(trash / name)
+            (staging / name).rename(live)
         shutil.rmtree(staging.parent, ignore_errors=True)
         shutil.rmtree(trash.parent, ignore_errors=True)
+        return [group_dir / name for name in names]
+
+    @staticmethod
+    def _write_months(
+        group_dir: Path,
+        staging: Path,
+        partitions: Mapping[date, pa.Table],
+        schema: pa.Schema,
+        on_written: Callable[[date, pa.Table], None] | None,
+    ) -> list[str]:
+        """Stage one file a month: the month's rows the work tree holds of other dates, and
+        the new dates' rows, sorted by date (a stable sort: a rerun writes the same bytes)."""
+        months: dict[Path, list[date]] = {}
+        for day in sorted(partitions):
+            months.setdefault(partition_dir(group_dir, day, "month"), []).append(day)
+        for live, days in months.items():
+            held: set[date] = set(days)
+            tables = []
+            if (live / PARTITION_FILE).exists():
+                kept = pq.read_table(live / PARTITION_FILE)
+                held.update(held_dates(kept.schema.metadata))
+                replaced = pc.field(DATE_COLUMN).isin(pa.array(days, pa.date32()))
+                tables.append(_conform(kept.filter(~replaced), schema))
+            for day in days:
+                table = partitions[day]
+                tables.append(_conform(table, schema))
+                if on_written is not None:
+                    on_written(day, table)
+                fault_point("publish.partition")
+            rows = pa.concat_tables(tables).sort_by(DATE_COLUMN)
+            _write_file(rows.replace_schema_metadata(month_metadata(held)), staging / live.name)
+        return [live.name for live in months]
 
     def _write_schema(self, group: str, schema: pa.Schema) -> None:
         self.schema_file(group).write_text(schema_to_json(schema))
 
-    def _dvc_add(self, repo: Repo, group_dir: Path, days: Sequence[date]) -> None:
+    def _dvc_add(self, repo: Repo, group_dir: Path, folders: Sequence[Path]) -> None:
         """``dvc add`` what changed: the new partition folders into the group's directory.
 
         Once the group is tracked, DVC's granular add builds just those folders and puts
@@ -312,8 +410,8 @@ class FeatureStore(PublishRecovery):
         ``GRANULAR_ADD_MAX`` partitions (a backfill, where one walk is cheaper than updating
         the tree once per folder), add the whole folder.
         """
-        if group_dir.with_suffix(".dvc").exists() and len(days) <= GRANULAR_ADD_MAX:
-            repo.add([str(partition_dir(group_dir, day)) for day in days])
+        if group_dir.with_suffix(".dvc").exists() and len(folders) <= GRANULAR_ADD_MAX:
+            repo.add([str(folder) for folder in folders])
         else:
             repo.add([str(group_dir)])
 
@@ -397,6 +495,7 @@ class FeatureStore(PublishRecovery):
         if not objects:
             what = f"dates {sorted(wanted)}" if wanted is not None else "any partition"
             raise VersionNotFoundError(f"{group} v{version} has no data for {what}")
+        objects = list(dict.fromkeys(objects))  # a month file holds many of the dates
         if not all(self._object(md5).exists() for md5 in objects):
             self._fetch(group, version)
         files = [str(self._object(md5)) for md5 in objects]
@@ -419,10 +518,21 @@ class FeatureStore(PublishRecovery):
         found = []
         for relpath, md5 in self._dir_entries(dir_md5):
             folder, _, name = relpath.partition("/")
-            match = PARTITION.match(folder)
-            if match and name.endswith(".parquet"):
-                found.append((date.fromisoformat(match.group(1)), md5))
+            match partition_of(folder) if name.endswith(".parquet") else None:
+                case ("day", day):
+                    found.append((day, md5))
+                case ("month", _):
+                    if not self._object(md5).exists():
+                        self._fetch(group, version)
+                    found += [(day, md5) for day in self._held_dates(md5)]
         return sorted(found)
+
+    def _held_dates(self, md5: str) -> list[date]:
+        """The dates a month file in the cache holds (its footer; objects are immutable)."""
+        if md5 not in self._month_dates:
+            metadata = pq.read_schema(self._object(md5)).metadata
+            self._month_dates[md5] = held_dates(metadata)
+        return self._month_dates[md5]
 
     def objects(self, group: str, version: int | None = None) -> set[str]:
         """The md5 of every DVC object a version of ``group`` reads: its ``.dir`` manifest and

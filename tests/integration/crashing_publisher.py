@@ -1,8 +1,9 @@
 """Publish a version and die at one step.
 
-``python -m tests.integration.crashing_publisher STORE DB_URL STEP [GROUP]`` publishes two new
-days of ``activity`` (or GROUP; value 2) into STORE as fti does (``publish_cataloged``): its catalog row and its
-online rows in the database at DB_URL.
+``python -m tests.integration.crashing_publisher STORE DB_URL STEP [GROUP [PERIOD]]`` publishes
+two new days of ``activity`` (or GROUP; value 2; stored by PERIOD, ``day`` or ``month``) into
+STORE as fti does (``publish_cataloged``): its catalog row and its online rows in the database
+at DB_URL.
 
 The process SIGKILLs its whole process group (itself and any git/DVC child) at STEP, the way a
 worker dies when its machine or container goes away:
@@ -140,11 +141,15 @@ def run_module_killed(module: str, *args: str) -> None:
     assert killed.returncode == -signal.SIGKILL, killed.stderr
 
 
-def run_killed(store: FeatureStore, catalog: str, step: str, group: str = GROUP) -> None:
+def run_killed(
+    store: FeatureStore, catalog: str, step: str, group: str = GROUP, period: str = "day"
+) -> None:
     """Run a publish of the new days of ``group`` in another process, SIGKILLed at ``step``;
     then remove the test's own git hooks (what the kill left is the next publisher's to
     recover)."""
-    run_module_killed("tests.integration.crashing_publisher", str(store.path), catalog, step, group)
+    run_module_killed(
+        "tests.integration.crashing_publisher", str(store.path), catalog, step, group, period
+    )
     remove_hooks(store.path)
 
 
@@ -192,7 +197,8 @@ def arm(store: FeatureStore, step: str) -> None:
 
         def rename_then_die(self: Path, target: Any) -> Any:
             result = real_rename(self, target)
-            if "feature_date=" in str(target) and ".staging" not in str(target):
+            is_partition = "feature_date=" in str(target) or "feature_month=" in str(target)
+            if is_partition and ".staging" not in str(target):
                 moved.append(Path(target))
                 if len(moved) == 1:
                     die()
@@ -241,10 +247,11 @@ def publish(
     partitions: dict[date, pa.Table],
     run_id: str,
     group: str = GROUP,
+    period: str = "day",
 ) -> int:
     """Publish as ``publish_group`` does: catalog row, tag, then marked and online."""
     return tagged.publish_cataloged(
-        store, db_url, group, partitions, run_id, run_id, keys=KEYS
+        store, db_url, group, partitions, run_id, run_id, keys=KEYS, period=period
     ).version
 
 
@@ -253,5 +260,7 @@ if __name__ == "__main__":
     store = FeatureStore(Path(sys.argv[1]))
     arm(store, sys.argv[3])
     group = sys.argv[4] if len(sys.argv) > 4 else GROUP
-    publish(store, sys.argv[2], {day: partition(day, 2) for day in NEW_DAYS}, "killed", group)
+    period = sys.argv[5] if len(sys.argv) > 5 else "day"
+    new = {day: partition(day, 2) for day in NEW_DAYS}
+    publish(store, sys.argv[2], new, "killed", group, period)
     raise SystemExit("the publish finished although it should have been killed")

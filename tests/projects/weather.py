@@ -3,6 +3,7 @@
 One entity value (a single series), a Parquet source written in local Zurich time without an
 id column, days without readings (missing_day="empty"), labels one day ahead that are null when
 the next day has no readings, a binary and a multiclass model. `generate` writes the raw files.
+Its groups hold a row a day, so the store files them a month a file (``partition="month"``).
 """
 
 from __future__ import annotations
@@ -150,9 +151,15 @@ daily_weather = FeatureGroup(
     features=FEATURES,
     build=build_daily_weather,
     lookback_days=7,
+    partition="month",
 )
 rain_label = LabelGroup(
-    "rain_tomorrow", entity=station, sources=[readings], horizon_days=1, build=rain_tomorrow
+    "rain_tomorrow",
+    entity=station,
+    sources=[readings],
+    horizon_days=1,
+    build=rain_tomorrow,
+    partition="month",
 )
 rain_class_label = LabelGroup(
     "rain_class_tomorrow",
@@ -160,6 +167,7 @@ rain_class_label = LabelGroup(
     sources=[readings],
     horizon_days=1,
     build=rain_class_tomorrow,
+    partition="month",
 )
 COMMON = {
     "training_days": 240,

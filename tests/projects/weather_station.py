@@ -51,7 +51,12 @@ def make_boosted_regressor(params: dict[str, Any], features: list[str]) -> Any:
 
 
 rain_mm_label = LabelGroup(
-    "rain_mm_tomorrow", entity=station, sources=[readings], horizon_days=1, build=rain_mm_tomorrow
+    "rain_mm_tomorrow",
+    entity=station,
+    sources=[readings],
+    horizon_days=1,
+    build=rain_mm_tomorrow,
+    partition="month",  # one row a day: a file a month (see tests.projects.weather)
 )
 MODELS = {
     "rain": ("binary", "roc_auc", rain_label, make_boosted),

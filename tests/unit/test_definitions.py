@@ -148,6 +148,13 @@ def test_the_demo_project_is_sound_and_resolves_features_across_groups() -> None
             ),
             "source 'crm': unique_within_days needs an id_column",
         ),
+        (
+            dataclasses.replace(
+                PROJECT,
+                feature_groups=[demo.activity, dataclasses.replace(demo.profile, partition="week")],
+            ),
+            "feature group 'customer_profile': partition 'week' is not one of ('day', 'month')",
+        ),
     ],
 )
 def test_each_mistake_is_one_line_naming_the_object(project, message: str) -> None:  # type: ignore[no-untyped-def]

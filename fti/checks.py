@@ -15,6 +15,8 @@
   (``fti.validation``), and the keys of the project's entities in it as the run stages them
   (an ``int64`` entity whose key column holds ``SEA`` fails there).
 
+- **partitioning**: each group the store already holds is stored as its definition's
+  ``partition`` says (``day`` or ``month``): a group's partitioning cannot change.
 - **ownership**: when fti's database can be read, each source, group or model of the project
   that another project owns (fti.ownership): its validation, publish or registration would be
   refused.
@@ -56,6 +58,7 @@ def check_files(project: Project, settings: Settings) -> Findings:
         + retention_problems(settings.params_file)
         + access_problems(settings.params_file)
     )
+    findings.problems += partition_problems(project, settings.store_path)
     _check_reads(project, settings, findings)
     for source in project.sources:
         _check_first_file(project, source, settings, findings)
@@ -84,6 +87,22 @@ def _check_reads(project: Project, settings: Settings, findings: Findings) -> No
         return
     findings.problems += found.problems
     findings.notes += found.notes
+
+
+def partition_problems(project: Project, store_path: Path) -> list[str]:
+    """Each group the store holds by another partitioning than its definition's: its next
+    publish would be refused (``fti.store.layout.check_period``)."""
+    from fti.errors import StoreError
+    from fti.store.layout import check_period, stored_period
+
+    problems = []
+    for group in project.groups:
+        folder = store_path / "data" / group.name
+        try:
+            check_period(group.name, group.partition, stored_period(folder))
+        except StoreError as exc:
+            problems.append(f"{folder}: {exc}")
+    return problems
 
 
 # ---- params.yaml ------------------------------------------------------------------------------

@@ -106,15 +106,17 @@ def check(
             f"id {source.id_column or '-'}{within}, missing day: {source.missing_day}; "
             f"{found.files[source.name]}"
         )
+    by_month = {"month": ", stored a file a month", "day": ""}
     for group in project.feature_groups:
         say(
             f"feature group {group.name}: {len(group.features)} features from "
             f"{', '.join(x.name for x in group.sources)}, look-back {group.lookback_days} day(s)"
+            + by_month.get(group.partition, "")
         )
     for label in project.labels:
         say(
             f"label group {label.name}: from {', '.join(x.name for x in label.sources)}, "
-            f"horizon {label.horizon_days} day(s)"
+            f"horizon {label.horizon_days} day(s)" + by_month.get(label.partition, "")
         )
     for read in project.reads:
         typed = len(read.declared)

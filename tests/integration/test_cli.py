@@ -262,6 +262,23 @@ def test_check_names_a_feature_declared_twice(shop: Path) -> None:
     ]
 
 
+def test_check_names_a_group_whose_partitioning_changed_since_it_was_published(
+    shop: Path,
+) -> None:
+    edit(shop / SHOP / "project.py", 'partition="day"', 'partition="month"')
+    assert "look-back 28 day(s), stored a file a month" in words(fti("check"))
+    fti("init")
+    fti("features", "run", "--date", "2025-01-01", "--group", "store_sales")
+    folder = shop / ".fti" / "store" / "data" / "store_sales"
+    assert [p.name for p in folder.iterdir()] == ["feature_month=2025-01"]
+    edit(shop / SHOP / "project.py", 'partition="month"', 'partition="day"')
+    assert check_errors() == [
+        f"{folder}: feature group 'store_sales' is stored by month and its definition now says "
+        "partition='day': a group's partitioning cannot change. Set it back to 'month', or "
+        "publish the rows under a new group name."
+    ]
+
+
 # The loop on PostgreSQL, the production database; the same commands run on SQLite, the
 # embedded default, in the tutorial (tests/integration/test_tutorial.py: fti run, models list,
 # promote, history, sql) and in `fti demo` (test_demo.py), and the registry's queries on both

@@ -271,10 +271,12 @@ def _range_step(first: date, last: date) -> dict[str, Any]:
     }
 
 
-def planned_runs(steps: list[dict[str, Any]], models: int) -> int:
-    """How many DAG runs ``steps`` make: per step a feature run, and per model a training and
-    an inference run and a backtest run per past date (a training the runner skips counts)."""
-    return sum(1 + models * (2 + len(step.get("past_dates", []))) for step in steps)
+def planned_runs(steps: list[dict[str, Any]], models: int, feature_runs: bool = True) -> int:
+    """How many DAG runs ``steps`` make: per step a feature run (``feature_runs`` False: the
+    project builds no group, so it has none), and per model a training and an inference run
+    and a backtest run per past date (a training the runner skips counts)."""
+    per_step = 1 if feature_runs else 0
+    return sum(per_step + models * (2 + len(step.get("past_dates", []))) for step in steps)
 
 
 def check_range(project: Project, start: date, end: date, nights: int) -> None:
@@ -317,7 +319,7 @@ def run_nights(
         with contextlib.redirect_stdout(airflow_log):  # DVC's "Initialized" note
             initialise(settings)
         publish_manifest(project, settings)
-        total = planned_runs(planned["steps"], len(project.models))
+        total = planned_runs(planned["steps"], len(project.models), bool(project.groups))
         say(
             console,
             f"running {total} DAG runs through Airflow (AIRFLOW_HOME={settings.airflow_home}); "

@@ -52,6 +52,8 @@ def test_the_plan_counts_every_run_of_a_backtest() -> None:
     steps = plan(date(2026, 1, 1), date(2026, 6, 30), nights=2, past_weeks=3)["steps"]
     assert [s["phase"] for s in steps] == ["history", "history", "night", "night"]
     assert planned_runs(steps, models=2) == 4 * 5 + 3 * 2
+    # A project that only reads other projects' groups has no feature run to count.
+    assert planned_runs(steps, models=2, feature_runs=False) == 4 * 4 + 3 * 2
 
 
 def test_the_runner_stopping_is_one_line_naming_the_log(tmp_path: Path) -> None:

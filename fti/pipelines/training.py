@@ -27,6 +27,7 @@ from fti.errors import FtiError
 from fti.inference.score import predict
 from fti.lineage import code_version, library_versions
 from fti.monitoring import drift
+from fti.ownership import MODEL, claim
 from fti.params import load_params, model_params
 from fti.pipelines.runs import setup
 from fti.registry import aliases
@@ -235,6 +236,7 @@ def train_model(
     holdout_outputs = predict(model.task, estimator, training.holdout[names])
     with session_scope(settings.db_url, write=True) as session:
         lock_model(session, model.name)  # retention removes artifacts under it (see store_artifact)
+        claim(session, MODEL, model.name, project.name, run_id)  # refused: no artifact stored
         path, digest = store_artifact(artifact, settings.artifacts_path)
         row = register_version(
             session,

@@ -13,13 +13,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from fti.checks import check_files
 from fti.cli import app
 from fti.db.engine import session_scope
+from fti.db.tables import Owner
 from fti.definitions import Project, check_project
-from fti.errors import FtiError
+from fti.errors import FtiError, OwnershipError
 from fti.monitoring.gaps import missing_dates
 from fti.pipelines.features import run_features
 from fti.pipelines.inference import score_batch
@@ -208,3 +210,11 @@ def test_a_reader_checks_against_the_catalog_and_trains_on_the_owners_groups(
     assert unknown.exit_code == 1
     assert "the catalog has no published version of group 'wind'" in unknown.output
     assert not (tmp_path / "other").exists()
+
+    # The model is another project's now: a training is refused before it stores an artifact.
+    with session_scope(s.db_url, write=True) as session:
+        session.execute(update(Owner).where(Owner.name == "rain_soon").values(project="radar"))
+    stored = sorted(s.artifacts_path.rglob("*"))
+    with pytest.raises(OwnershipError, match="model 'rain_soon' belongs to project 'radar'"):
+        train_model(path, "t-radar", {"C": 0.25}, settings=s)
+    assert sorted(s.artifacts_path.rglob("*")) == stored

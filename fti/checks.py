@@ -6,7 +6,8 @@
   never reads (a misspelt ``alpah``) is named with its path in the file; scikit-learn's own
   check of its parameters (what ``fit`` runs first) judges the estimator it returns. A
   ``features`` list there must name features of the model. Its ``retention`` section
-  (fti.retention.policy) holds only known keys with values of their kind.
+  (fti.retention.policy) holds only known keys with values of their kind. A top-level section
+  fti does not read (``retension:``) is a note: a DVC stage of the team's may read it.
 - **groups it reads** (``fti.read_groups``): each declared column and type against the newest
   published version of the other project's group in the catalog; a group not published yet is
   a note (awaited from its owner).
@@ -36,7 +37,7 @@ import numpy as np
 
 from fti.definitions import Model, Project, Source, data_problems, raw_files
 from fti.errors import ConfigError, DefinitionError, InputFileError
-from fti.params import read_params
+from fti.params import read_params, unread_sections
 from fti.settings import Settings
 
 
@@ -59,6 +60,7 @@ def check_files(project: Project, settings: Settings) -> Findings:
         + access_problems(settings.params_file)
     )
     findings.problems += partition_problems(project, settings.store_path)
+    findings.notes += unread_sections(settings.params_file)
     _check_reads(project, settings, findings)
     for source in project.sources:
         _check_first_file(project, source, settings, findings)

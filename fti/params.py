@@ -9,6 +9,36 @@ import yaml
 
 from fti.errors import ConfigError
 
+# The sections fti reads (a DVC stage of the team's own may read others from the same file).
+SECTIONS = {
+    "train": "each model's hyper-parameters",
+    "promote": "the promotion gate",
+    "monitor": "drift, realized performance and the judging clock",
+    "shards": "sharded builds and scoring",
+    "queues": "the Celery queue of each pipeline",
+    "schedule": "the DAGs' schedules",
+    "deadlines": "the DAGs' deadline alerts",
+    "retention": "fti gc",
+    "access": "the Airflow roles that may run the project",
+    "data": "dvc.yaml's raw folder and range",
+    "project": "dvc.yaml's package folder",
+}
+
+
+def unread_sections(path: Path) -> list[str]:
+    """A note per top-level section of ``path`` that fti does not read (a misspelt
+    ``retension:`` is silently ignored by every run); none when the file cannot be read."""
+    try:
+        found = read_params(path)
+    except ConfigError:
+        return []  # params_problems names it
+    return [
+        f"{path}: section {name!r} is not one fti reads ({', '.join(SECTIONS)}); fti ignores "
+        "it: fix its name if it is meant for fti"
+        for name in found
+        if name not in SECTIONS
+    ]
+
 
 def read_params(path: Path) -> dict[str, Any]:
     """The whole of ``path``: a mapping of sections (an empty file is no sections).

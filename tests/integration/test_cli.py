@@ -240,6 +240,17 @@ def test_check_reads_params_yaml_a_section_per_model_and_its_hyper_parameters(
     assert f"{shop / 'params.yaml'}: {expected}" in check_errors()
 
 
+def test_check_notes_a_params_section_fti_does_not_read(shop: Path) -> None:
+    edit(shop / "params.yaml", "retention:", "retension:")
+    result = runner.invoke(app, ["check"])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"note: {shop / 'params.yaml'}: section 'retension' is not one fti reads (train, "
+        "promote, monitor, shards, queues, schedule, deadlines, retention, access, data, "
+        "project); fti ignores it: fix its name if it is meant for fti"
+    ) in words(result.stderr)
+
+
 def test_check_wants_the_start_date_at_the_first_raw_file(shop: Path) -> None:
     project = shop / SHOP / "project.py"
     edit(project, 'start_date="2025-01-01"', 'start_date="2024-12-30"')

@@ -57,11 +57,13 @@ def partition(day: date, value: int) -> pa.Table:
     return crashing_publisher.partition(day, value, rows=50)
 
 
-def publish_history(store: FeatureStore, db_url: str) -> dict[tuple[str, int], pa.Table]:
-    """Publish ``HISTORY``; every version as a reader reads it."""
+def publish_history(
+    store: FeatureStore, db_url: str, period: str = "day"
+) -> dict[tuple[str, int], pa.Table]:
+    """Publish ``HISTORY`` (stored by ``period``); every version as a reader reads it."""
     for n, (group, days) in enumerate(HISTORY):
         parts = {day: partition(day, value) for day, value in days.items()}
-        crashing_publisher.publish(store, db_url, parts, f"run-{n}", group)
+        crashing_publisher.publish(store, db_url, parts, f"run-{n}", group, period)
     return {
         (group, version): store.read(group, version)
         for group, versions in store.every_version().items()
@@ -142,6 +144,19 @@ def test_a_projects_gc_drops_versions_of_its_own_groups_only(
     assert plan.dropped == [(GROUP, 1), (GROUP, 2), (GROUP, 3)]
     assert store.every_version() == {GROUP: [4], OTHER: [1, 2]}
     assert_readable(store.path, before, db_url)  # the other project's versions too
+
+
+def test_a_gc_of_groups_stored_by_month_leaves_the_kept_versions_objects_only(
+    store: FeatureStore, db_url: str, tmp_path: Path
+) -> None:
+    """Each version of a month-stored group rewrites its month's file: the dropped versions'
+    files leave the cache, the kept ones' stay and read as before."""
+    before = publish_history(store, db_url, "month")
+    drop_versions(store, db_url, tmp_path / "staging", keep=1, keys=KEYS)
+    assert store.every_version() == {GROUP: [4], OTHER: [2]}
+    kept = store.objects(GROUP, 4) | store.objects(OTHER, 2)
+    assert cache_objects(store) == kept and len(kept) == 4  # a .dir and a month file each
+    assert_readable(store.path, before, db_url)
 
 
 def test_the_dvc_remote_is_pruned_only_when_asked(

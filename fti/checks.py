@@ -16,8 +16,8 @@
   (``fti.validation``), and the keys of the project's entities in it as the run stages them
   (an ``int64`` entity whose key column holds ``SEA`` fails there).
 
-- **partitioning**: each group the store already holds is stored as its definition's
-  ``partition`` says (``day`` or ``month``): a group's partitioning cannot change.
+- **partitioning**: a group the store holds by another ``partition`` (``day`` or ``month``)
+  than its definition's is a note: its next publish rewrites every date the new way.
 - **ownership**: when fti's database can be read, each source, group or model of the project
   that another project owns (fti.ownership): its validation, publish or registration would be
   refused.
@@ -59,7 +59,7 @@ def check_files(project: Project, settings: Settings) -> Findings:
         + retention_problems(settings.params_file)
         + access_problems(settings.params_file)
     )
-    findings.problems += partition_problems(project, settings.store_path)
+    findings.notes += relayout_notes(project, settings.store_path)
     findings.notes += unread_sections(settings.params_file)
     _check_reads(project, settings, findings)
     for source in project.sources:
@@ -91,20 +91,18 @@ def _check_reads(project: Project, settings: Settings, findings: Findings) -> No
     findings.notes += found.notes
 
 
-def partition_problems(project: Project, store_path: Path) -> list[str]:
-    """Each group the store holds by another partitioning than its definition's: its next
-    publish would be refused (``fti.store.layout.check_period``)."""
-    from fti.errors import StoreError
-    from fti.store.layout import check_period, stored_period
+def relayout_notes(project: Project, store_path: Path) -> list[str]:
+    """A note per group the store holds by another partitioning than its definition's: its
+    next publish rewrites every date (``fti.store.layout.relayout_note``)."""
+    from fti.store.layout import relayout_note, stored_period
 
-    problems = []
+    notes = []
     for group in project.groups:
         folder = store_path / "data" / group.name
-        try:
-            check_period(group.name, group.partition, stored_period(folder))
-        except StoreError as exc:
-            problems.append(f"{folder}: {exc}")
-    return problems
+        note = relayout_note(group.name, group.partition, stored_period(folder))
+        if note is not None:
+            notes.append(f"{group.noun} {note}")
+    return notes
 
 
 # ---- params.yaml ------------------------------------------------------------------------------

@@ -148,8 +148,8 @@ class FeatureGroup:
     ``fresh_by``: when the version holding a date is due (``Freshness``; default end of D+1).
     ``partition``: how the store files the group, ``"day"`` (a Parquet file a date) or
     ``"month"`` (a file a month, for a group whose days hold few rows: a one-row-a-day
-    series keeps 12 files a year, not 365). Readers see dates either way; a group keeps the
-    partitioning of its first version.
+    series keeps 12 files a year, not 365). Readers see dates either way. Changed on a group
+    already published, its next publish rewrites every date the new way.
     """
 
     name: str

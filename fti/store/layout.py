@@ -8,7 +8,8 @@ A group is stored by day or by month (``FeatureGroup.partition``): a file a date
 one-row-a-day station's four years are 48 files instead of 1,460). A month file holds the
 rows of its dates sorted by date, and names the dates it holds (an empty day included) in its
 Parquet key-value metadata (``HELD_DATES``). Either way a version holds dates, and readers ask
-for dates."""
+for dates; each version's manifest says how it is stored, so a publish may change the layout
+(it then rewrites every date the new way) and earlier versions still read theirs."""
 
 from __future__ import annotations
 
@@ -75,16 +76,22 @@ def stored_period(group_dir: Path) -> str | None:
     return None
 
 
-def check_period(group: str, period: str, stored: str | None) -> None:
-    """A group keeps the partitioning of its first version: its versions share one layout."""
+def check_period(group: str, period: str) -> str:
     if period not in PERIODS:
         raise StoreError(f"feature group {group!r}: partition {period!r} is not one of {PERIODS}")
-    if stored is not None and stored != period:
-        raise StoreError(
-            f"feature group {group!r} is stored by {stored} and its definition now says "
-            f"partition={period!r}: a group's partitioning cannot change. Set it back to "
-            f"{stored!r}, or publish the rows under a new group name."
-        )
+    return period
+
+
+def relayout_note(group: str, period: str, stored: str | None) -> str | None:
+    """What the next publish of a group stored by ``stored`` does when its definition says
+    ``period``: None when they agree (or nothing is stored yet)."""
+    if stored is None or stored == period:
+        return None
+    return (
+        f"{group!r} is stored a file a {stored} and its definition says partition={period!r}: "
+        f"its next publish rewrites every date a file a {period} (one new version; earlier "
+        "versions keep their files)"
+    )
 
 
 def held_dates(metadata: Mapping[bytes, bytes] | None) -> list[date]:

@@ -18,7 +18,7 @@ import json
 import logging
 import shutil
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -115,11 +115,46 @@ def read_work_tree(
 ) -> pa.Table:
     """Rows of ``dates`` as the publish in progress wrote them (the version is not tagged yet),
     typed with ``schema`` when given; ``where`` filters them further."""
-    folder = store.group_dir(group)
-    files = list(dict.fromkeys(str(_work_tree_file(folder, day)) for day in dates))
+    return _read_days(store.group_dir(group), dates, schema, where)
+
+
+def _read_days(
+    group_dir: Path,
+    dates: Sequence[date],
+    schema: pa.Schema | None = None,
+    where: pc.Expression | None = None,
+) -> pa.Table:
+    files = list(dict.fromkeys(str(_work_tree_file(group_dir, day)) for day in dates))
     flt = pc.field(DATE_COLUMN).isin(pa.array(sorted(dates), pa.date32()))
     dataset = ds.dataset(files, schema=schema, format="parquet")
     return dataset.to_table(filter=flt if where is None else flt & where)
+
+
+class _Relaid(Mapping[date, pa.Table]):
+    """A publish's new partitions plus every other date the work tree holds, each read from
+    its old file when asked: what a publish that changes the group's layout writes."""
+
+    def __init__(self, group_dir: Path, new: Mapping[date, pa.Table]) -> None:
+        self.group_dir, self.new = group_dir, new
+        self.dates = sorted({*_partition_dates_in(group_dir), *new})
+
+    def __getitem__(self, day: date) -> pa.Table:
+        return self.new[day] if day in self.new else _read_days(self.group_dir, [day])
+
+    def __iter__(self) -> Iterator[date]:
+        return iter(self.dates)
+
+    def __len__(self) -> int:
+        return len(self.dates)
+
+    def only_new(
+        self, on_written: Callable[[date, pa.Table], None] | None
+    ) -> Callable[[date, pa.Table], None] | None:
+        """``on_written`` for the new partitions only (the others' statistics are kept)."""
+        if on_written is None:
+            return None
+        callback = on_written
+        return lambda day, table: callback(day, table) if day in self.new else None
 
 
 def read_partition_in_work_tree(store: FeatureStore, group: str, day: date) -> pa.Table:
@@ -213,7 +248,8 @@ class FeatureStore(PublishRecovery):
         """Write ``partitions`` (replacing those dates) and publish the group as a new version.
 
         ``period``: a file a date (``day``) or a file a month (``month``, see
-        ``fti.store.layout``); a group keeps the one its first version was published with.
+        ``fti.store.layout``). When it is not how the group is stored now, this version
+        rewrites every date of the group the new way (earlier versions keep their files).
 
         One publisher at a time per store (a file lock); each step is safe to be killed in:
 
@@ -241,15 +277,15 @@ class FeatureStore(PublishRecovery):
 
         Raises:
             StoreError: the new partitions drop or retype a column of the group, ``period``
-                is not the group's, or DVC/git failed; the store is left at its previous
-                version.
+                is neither ``day`` nor ``month``, or DVC/git failed; the store is left at its
+                previous version.
         """
         if not partitions:
             raise StoreError(f"nothing to publish for feature group {group!r}: no partitions")
         group_dir = self.group_dir(group)
         with FileLock(str(self.path / ".publish.lock"), timeout=LOCK_TIMEOUT_S):
             self._recover()
-            check_period(group, period, stored_period(group_dir))
+            check_period(group, period)
             tags = self.every_version()
             if reconcile is not None:
                 reconcile(tags)
@@ -327,15 +363,22 @@ class FeatureStore(PublishRecovery):
         schema: pa.Schema,
         on_written: Callable[[date, pa.Table], None] | None = None,
         period: str = "day",
-    ) -> list[Path]:
+    ) -> list[Path] | None:
         """Write to a staging folder, then swap the partition folders into the work tree;
-        returns the folders swapped in.
+        returns the folders swapped in, or None when the group changes its layout (``period``
+        is not how the work tree is stored): then every date it holds is written again the
+        new way and every folder is new.
 
         One partition is in memory at a time (``partitions`` may read each when asked; by
         month, one month with its kept rows), and each is asked for once: ``on_written`` sees
-        the table that was asked for.
+        the table that was asked for (only ``partitions``', not the dates written again).
         """
         staging = self.path / ".staging" / uuid.uuid4().hex
+        stored = stored_period(group_dir)
+        relayout = stored is not None and stored != period
+        if relayout:
+            partitions = _Relaid(group_dir, partitions)
+            on_written = partitions.only_new(on_written)
         if period == "month":
             names = self._write_months(group_dir, staging, partitions, schema, on_written)
         else:
@@ -357,6 +400,9 @@ class FeatureStore(PublishRecovery):
         group_dir.mkdir(parents=True, exist_ok=True)
         trash = self.path / ".trash" / staging.name
         trash.mkdir(parents=True)
+        if relayout:  # the old layout's folders go: the new one holds every date
+            for old in [p for p in group_dir.iterdir() if partition_of(p.name)]:
+                old.rename(trash / old.name)
         for name in names:
             live = group_dir / name
             if live.exists():
@@ -364,7 +410,7 @@ class FeatureStore(PublishRecovery):
             (staging / name).rename(live)
         shutil.rmtree(staging.parent, ignore_errors=True)
         shutil.rmtree(trash.parent, ignore_errors=True)
-        return [group_dir / name for name in names]
+        return None if relayout else [group_dir / name for name in names]
 
     @staticmethod
     def _write_months(
@@ -400,8 +446,9 @@ class FeatureStore(PublishRecovery):
     def _write_schema(self, group: str, schema: pa.Schema) -> None:
         self.schema_file(group).write_text(schema_to_json(schema))
 
-    def _dvc_add(self, repo: Repo, group_dir: Path, folders: Sequence[Path]) -> None:
-        """``dvc add`` what changed: the new partition folders into the group's directory.
+    def _dvc_add(self, repo: Repo, group_dir: Path, folders: Sequence[Path] | None) -> None:
+        """``dvc add`` what changed: the new partition folders into the group's directory
+        (``folders`` None: every folder is new, the group changed its layout).
 
         Once the group is tracked, DVC's granular add builds just those folders and puts
         them into the version's tree in place of the old ones (``Output.apply``), so the cost
@@ -410,7 +457,8 @@ class FeatureStore(PublishRecovery):
         ``GRANULAR_ADD_MAX`` partitions (a backfill, where one walk is cheaper than updating
         the tree once per folder), add the whole folder.
         """
-        if group_dir.with_suffix(".dvc").exists() and len(folders) <= GRANULAR_ADD_MAX:
+        tracked = group_dir.with_suffix(".dvc").exists()
+        if tracked and folders is not None and len(folders) <= GRANULAR_ADD_MAX:
             repo.add([str(folder) for folder in folders])
         else:
             repo.add([str(group_dir)])

@@ -273,9 +273,7 @@ def test_check_names_a_feature_declared_twice(shop: Path) -> None:
     ]
 
 
-def test_check_names_a_group_whose_partitioning_changed_since_it_was_published(
-    shop: Path,
-) -> None:
+def test_check_notes_a_group_whose_next_publish_changes_its_layout(shop: Path) -> None:
     edit(shop / SHOP / "project.py", 'partition="day"', 'partition="month"')
     assert "look-back 28 day(s), stored a file a month" in words(fti("check"))
     fti("init")
@@ -283,11 +281,19 @@ def test_check_names_a_group_whose_partitioning_changed_since_it_was_published(
     folder = shop / ".fti" / "store" / "data" / "store_sales"
     assert [p.name for p in folder.iterdir()] == ["feature_month=2025-01"]
     edit(shop / SHOP / "project.py", 'partition="month"', 'partition="day"')
-    assert check_errors() == [
-        f"{folder}: feature group 'store_sales' is stored by month and its definition now says "
-        "partition='day': a group's partitioning cannot change. Set it back to 'month', or "
-        "publish the rows under a new group name."
+    result = runner.invoke(app, ["check"])
+    assert result.exit_code == 0, result.output
+    assert words(result.stderr) == (
+        "note: feature group 'store_sales' is stored a file a month and its definition says "
+        "partition='day': its next publish rewrites every date a file a day (one new version; "
+        "earlier versions keep their files)"
+    )
+    fti("features", "run", "--date", "2025-01-02", "--group", "store_sales")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "feature_date=2025-01-01",
+        "feature_date=2025-01-02",
     ]
+    assert runner.invoke(app, ["check"]).stderr == ""
 
 
 # The loop on PostgreSQL, the production database; the same commands run on SQLite, the

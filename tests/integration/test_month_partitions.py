@@ -1,9 +1,10 @@
 """A group stored a file a month reads as the same group stored a file a day.
 
-Two real DVC stores, each with its SQLite catalog and online store, get the same publishes:
+Three real DVC stores, each with its SQLite catalog and online store, get the same publishes:
 a history across a month's end with an empty day, a night that adds a column, a rerun, and a
-late rewrite of a day of the month before. Every version then reads the same rows, dates,
-catalog figures and online rows from both; the month store holds a file a month; an empty
+late rewrite of a day of the month before; one store by day, one by month, and one that
+changes its layout (day, month, month, day). Every version then reads the same rows, dates,
+catalog figures and online rows from all three; the month store holds a file a month; an empty
 cache reads it back from the remote; a kill mid-publish leaves the previous version whole.
 """
 
@@ -20,7 +21,6 @@ from sqlalchemy import select
 from fti.db.engine import session_scope
 from fti.db.migrate import upgrade
 from fti.db.tables import OnlineRow
-from fti.errors import StoreError
 from fti.store.catalog import list_versions
 from fti.store.registry_repo import init_store
 from fti.store.versions import FeatureStore
@@ -102,46 +102,59 @@ def online_of(url: str) -> list[tuple[object, ...]]:
         return [tuple(row) for row in found.all()]
 
 
+LAYOUTS = {  # each store's partitioning at each of PUBLISHES
+    "day": ["day"] * 4,
+    "month": ["month"] * 4,
+    "switching": ["day", "month", "month", "day"],
+}
+
+
 @pytest.fixture
 def stores(tmp_path: Path) -> dict[str, tuple[FeatureStore, str]]:
-    """The same publishes into a day store and a month store."""
-    made = {period: make(tmp_path, period) for period in ("day", "month")}
-    for message, partitions, version in PUBLISHES:  # a rerun returns the existing version
-        for period, (store, url) in made.items():
+    """The same publishes into each store of LAYOUTS."""
+    made = {name: make(tmp_path, name) for name in LAYOUTS}
+    for n, (message, partitions, version) in enumerate(PUBLISHES):  # a rerun: no new version
+        for name, (store, url) in made.items():
+            period = LAYOUTS[name][n]
             published = crashing_publisher.publish(store, url, partitions, message, period=period)
-            assert published == version, (period, message)
+            assert published == version, (name, message)
     return made
 
 
-def test_a_month_store_reads_what_a_day_store_reads(
-    stores: dict[str, tuple[FeatureStore, str]], tmp_path: Path
+@pytest.mark.parametrize("name", ["month", "switching"])
+def test_a_store_by_month_or_changing_its_layout_reads_what_a_day_store_reads(
+    stores: dict[str, tuple[FeatureStore, str]], name: str
 ) -> None:
-    (day_store, day_url), (month_store, month_url) = stores["day"], stores["month"]
-    assert day_store.versions(GROUP) == month_store.versions(GROUP) == [1, 2, 3]
+    (day_store, day_url), (store, url) = stores["day"], stores[name]
+    assert day_store.versions(GROUP) == store.versions(GROUP) == [1, 2, 3]
     for version in (1, 2, 3):
         dates = day_store.partition_dates(GROUP, version)
-        assert month_store.partition_dates(GROUP, version) == dates
+        assert store.partition_dates(GROUP, version) == dates
         assert EMPTY in dates
-        assert in_order(month_store.read(GROUP, version)).equals(
-            in_order(day_store.read(GROUP, version))
-        )
+        assert in_order(store.read(GROUP, version)).equals(in_order(day_store.read(GROUP, version)))
         some = [date(2026, 1, 29), date(2026, 2, 1)]  # one date of each month
-        assert in_order(month_store.read(GROUP, version, ["entity", "x"], some)).equals(
+        assert in_order(store.read(GROUP, version, ["entity", "x"], some)).equals(
             in_order(day_store.read(GROUP, version, ["entity", "x"], some))
         )
+    # The catalog (changed dates: the publish's own, also when it rewrote every file) and
+    # the online rows are the day store's.
+    assert catalog_of(url) == catalog_of(day_url)
+    assert online_of(url) == online_of(day_url) != []
+
+
+def test_a_month_store_holds_a_file_a_month_and_a_clone_reads_it_from_the_remote(
+    stores: dict[str, tuple[FeatureStore, str]], tmp_path: Path
+) -> None:
+    month_store = stores["month"][0]
     assert month_store.read(GROUP, 1, dates=[EMPTY]).num_rows == 0
     assert month_store.read(GROUP, 1).column("x").to_pylist()[:2] == [10.0, 11.0]  # v1's own
     assert month_store.read(GROUP, 3, dates=[date(2026, 1, 29)]).column("x").to_pylist()[0] == 30
     assert month_store.read(GROUP, 3, dates=[date(2026, 1, 28)]).column("y").null_count == 3
-
-    assert catalog_of(month_url) == catalog_of(day_url)
-    assert online_of(month_url) == online_of(day_url) != []
-    folder = month_store.group_dir(GROUP)
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "feature_month=2026-01",
-        "feature_month=2026-02",
-    ]
-    assert len(list(day_store.group_dir(GROUP).iterdir())) == 9
+    months = ["feature_month=2026-01", "feature_month=2026-02"]
+    assert sorted(p.name for p in month_store.group_dir(GROUP).iterdir()) == months
+    assert len(list(stores["day"][0].group_dir(GROUP).iterdir())) == 9
+    # The store that went by month and back holds a file a day again.
+    assert len(list(stores["switching"][0].group_dir(GROUP).iterdir())) == 9
 
     # A second machine: a clone with an empty cache fetches a version's month files.
     clone = tmp_path / "clone"
@@ -149,24 +162,19 @@ def test_a_month_store_reads_what_a_day_store_reads(
     assert FeatureStore(clone).read(GROUP, 2).equals(month_store.read(GROUP, 2))
 
 
-def test_a_group_keeps_the_partitioning_of_its_first_version(
-    stores: dict[str, tuple[FeatureStore, str]],
-) -> None:
-    store, url = stores["month"]
-    later = {date(2026, 2, 6): rows(date(2026, 2, 6), 4, extra=True)}
-    with pytest.raises(StoreError, match=r"'activity' is stored by month .* partition='day'"):
-        crashing_publisher.publish(store, url, later, "by day", period="day")
-    assert store.versions(GROUP) == [1, 2, 3]
-    assert crashing_publisher.publish(store, url, later, "by month", period="month") == 4
-
-
-@pytest.mark.parametrize("step", ["parquet", "swap", "dvc_add", "tag"])
+# (step, v1's layout): the killed publish and the next one are by month; after a v1 by day
+# they change the layout.
+@pytest.mark.parametrize(
+    ("step", "first"),
+    [("parquet", "month"), ("swap", "month"), ("dvc_add", "month"), ("tag", "month")]
+    + [("swap", "day"), ("tag", "day")],
+)
 def test_a_month_publish_killed_leaves_the_previous_version_and_the_next_one_works(
-    tmp_path: Path, step: str
+    tmp_path: Path, step: str, first: str
 ) -> None:
     store, url = make(tmp_path, "month")
-    first = {crashing_publisher.FIRST: crashing_publisher.partition(crashing_publisher.FIRST, 1)}
-    assert crashing_publisher.publish(store, url, first, "v1", period="month") == 1
+    v1 = {crashing_publisher.FIRST: crashing_publisher.partition(crashing_publisher.FIRST, 1)}
+    assert crashing_publisher.publish(store, url, v1, "v1", period=first) == 1
     before = store.read(GROUP, 1)
 
     crashing_publisher.run_killed(store, url, step, period="month")

@@ -136,10 +136,16 @@ class _Relaid(Mapping[date, pa.Table]):
 
     def __init__(self, group_dir: Path, new: Mapping[date, pa.Table]) -> None:
         self.group_dir, self.new = group_dir, new
-        self.dates = sorted({*_partition_dates_in(group_dir), *new})
+        self.new_dates = set(new)  # its keys (``in`` a Mapping would read the table)
+        self.dates = sorted({*_partition_dates_in(group_dir), *self.new_dates})
 
     def __getitem__(self, day: date) -> pa.Table:
-        return self.new[day] if day in self.new else _read_days(self.group_dir, [day])
+        if day in self.new_dates:
+            return self.new[day]
+        return _read_days(self.group_dir, [day])
+
+    def __contains__(self, day: object) -> bool:
+        return day in self.dates
 
     def __iter__(self) -> Iterator[date]:
         return iter(self.dates)
@@ -154,7 +160,7 @@ class _Relaid(Mapping[date, pa.Table]):
         if on_written is None:
             return None
         callback = on_written
-        return lambda day, table: callback(day, table) if day in self.new else None
+        return lambda day, table: callback(day, table) if day in self.new_dates else None
 
 
 def read_partition_in_work_tree(store: FeatureStore, group: str, day: date) -> pa.Table:

@@ -192,3 +192,34 @@ def test_a_month_publish_killed_leaves_the_previous_version_and_the_next_one_wor
             (1, 2_000),
             (2, 6_000),
         ]
+
+
+class Counted(dict[date, pa.Table]):
+    """Partitions that count how often each is asked for (a staged build reads it each time)."""
+
+    def __init__(self, tables: dict[date, pa.Table]) -> None:
+        super().__init__(tables)
+        self.asked: dict[date, int] = {}
+
+    def __getitem__(self, day: date) -> pa.Table:
+        self.asked[day] = self.asked.get(day, 0) + 1
+        return super().__getitem__(day)
+
+    def __contains__(self, day: object) -> bool:
+        if isinstance(day, date):
+            self[day]  # as ``Mapping.__contains__`` does: it reads the table
+        return super().__contains__(day)
+
+
+@pytest.mark.parametrize("first", ["day", "month"])
+def test_each_new_partition_is_asked_for_once_also_when_the_layout_changes(
+    tmp_path: Path, first: str
+) -> None:
+    store, url = make(tmp_path, "store")
+    crashing_publisher.publish(
+        store, url, {day: rows(day, 1) for day in HISTORY}, "v1", period=first
+    )
+    new = Counted({date(2026, 2, 4): rows(date(2026, 2, 4), 2), START: rows(START, 2)})
+    assert crashing_publisher.publish(store, url, new, "v2", period="month") == 2
+    assert new.asked == {date(2026, 2, 4): 1, START: 1}
+    assert store.partition_dates(GROUP, 2) == [*HISTORY, date(2026, 2, 4)]

@@ -18,6 +18,9 @@
 
 - **partitioning**: a group the store holds by another ``partition`` (``day`` or ``month``)
   than its definition's is a note: its next publish rewrites every date the new way.
+- **small partitions**: a group stored a file a day whose newest version holds fewer than
+  ``SMALL_PARTITION_ROWS`` rows a date over ``SMALL_PARTITION_DATES`` dates or more is a note
+  suggesting ``partition="month"``.
 - **ownership**: when fti's database can be read, each source, group or model of the project
   that another project owns (fti.ownership): its validation, publish or registration would be
   refused.
@@ -29,9 +32,10 @@ Rows a run would quarantine without failing are notes, not problems.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -39,6 +43,13 @@ from fti.definitions import Model, Project, Source, data_problems, raw_files
 from fti.errors import ConfigError, DefinitionError, InputFileError
 from fti.params import read_params, unread_sections
 from fti.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+SMALL_PARTITION_ROWS = 1_000  # fewer rows a date than this, on average, ...
+SMALL_PARTITION_DATES = 28  # ... over at least this many dates: a note suggests month files
 
 
 @dataclass
@@ -65,6 +76,7 @@ def check_files(project: Project, settings: Settings) -> Findings:
     for source in project.sources:
         _check_first_file(project, source, settings, findings)
     findings.problems += ownership_problems(project, settings.db_url)
+    findings.notes += small_partition_notes(project, settings.db_url)
     return findings
 
 
@@ -404,21 +416,57 @@ def _first_non_integer(values: np.ndarray) -> tuple[Any] | None:
 # ---- ownership --------------------------------------------------------------------------------
 def ownership_problems(project: Project, db_url: str) -> list[str]:
     """One line per source, group or model of ``project`` that another project owns; none
-    when the database cannot be read (not created, not migrated, not reachable)."""
+    when the database cannot be read."""
+    from fti.ownership import MODEL, SOURCE, owned_elsewhere, refusal
+
+    names = [(SOURCE, s.name) for s in project.sources]
+    names += [(g.kind, g.name) for g in project.groups] + [(MODEL, m.name) for m in project.models]
+    found = _from_database(db_url, lambda session: owned_elsewhere(session, project.name, names))
+    return [refusal(kind, name, owner, project.name) for kind, name, owner in found or []]
+
+
+def small_partition_notes(project: Project, db_url: str) -> list[str]:
+    """A note per group stored a file a day whose newest version holds few rows a date over
+    many dates (``SMALL_PARTITION_ROWS``, ``SMALL_PARTITION_DATES``): a file a month would
+    keep a thirtieth of the files (each a folder, a cache file and a manifest entry)."""
+    from fti.store.catalog import list_versions
+
+    daily = [group for group in project.groups if group.partition == "day"]
+    names = [group.name for group in daily]
+    newest = _from_database(
+        db_url, lambda session: {r.group_name: r for r in list_versions(session, groups=names)}
+    )
+    notes = []
+    for group in daily:
+        row = (newest or {}).get(group.name)
+        if row is None or row.partitions < SMALL_PARTITION_DATES or row.min_date is None:
+            continue
+        per_date = row.row_count / row.partitions
+        if per_date >= SMALL_PARTITION_ROWS:
+            continue
+        first, last = row.min_date, row.max_date or row.min_date
+        months = (last.year - first.year) * 12 + last.month - first.month + 1
+        notes.append(
+            f"{group.noun} {group.name!r} holds {per_date:,.1f} rows a date over "
+            f'{row.partitions:,} dates, a file each (v{row.version}): partition="month" would '
+            f"keep them in {months:,} month file(s) (its next publish rewrites them so)"
+        )
+    return notes
+
+
+def _from_database(db_url: str, read: Callable[[Session], T]) -> T | None:
+    """``read(session)`` on fti's database; None when it cannot be read (not created, not
+    migrated, not reachable)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     from fti.db.engine import session_scope
-    from fti.ownership import MODEL, SOURCE, owned_elsewhere, refusal
 
     url = make_url(db_url)
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
-        return []  # no database yet: nothing is owned (and reading would create the file)
-    names = [(SOURCE, s.name) for s in project.sources]
-    names += [(g.kind, g.name) for g in project.groups] + [(MODEL, m.name) for m in project.models]
+        return None  # no database yet (and reading would create the file)
     try:
         with session_scope(db_url) as session:
-            found = owned_elsewhere(session, project.name, names)
+            return read(session)
     except SQLAlchemyError:
-        return []
-    return [refusal(kind, name, owner, project.name) for kind, name, owner in found]
+        return None

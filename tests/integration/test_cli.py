@@ -273,27 +273,35 @@ def test_check_names_a_feature_declared_twice(shop: Path) -> None:
     ]
 
 
-def test_check_notes_a_group_whose_next_publish_changes_its_layout(shop: Path) -> None:
-    edit(shop / SHOP / "project.py", 'partition="day"', 'partition="month"')
-    assert "look-back 28 day(s), stored a file a month" in words(fti("check"))
+def test_check_suggests_month_files_for_a_small_group_and_notes_the_layout_change(
+    shop: Path,
+) -> None:
     fti("init")
-    fti("features", "run", "--date", "2025-01-01", "--group", "store_sales")
-    folder = shop / ".fti" / "store" / "data" / "store_sales"
-    assert [p.name for p in folder.iterdir()] == ["feature_month=2025-01"]
-    edit(shop / SHOP / "project.py", 'partition="month"', 'partition="day"')
+    fti("features", "run", "--start", "2025-01-01", "--end", "2025-01-31", "--group", "store_sales")
     result = runner.invoke(app, ["check"])
     assert result.exit_code == 0, result.output
     assert words(result.stderr) == (
-        "note: feature group 'store_sales' is stored a file a month and its definition says "
-        "partition='day': its next publish rewrites every date a file a day (one new version; "
-        "earlier versions keep their files)"
+        "note: feature group 'store_sales' holds 5.0 rows a date over 31 dates, a file each "
+        '(v1): partition="month" would keep them in 1 month file(s) (its next publish '
+        "rewrites them so)"
     )
-    fti("features", "run", "--date", "2025-01-02", "--group", "store_sales")
+    edit(shop / SHOP / "project.py", 'partition="day"', 'partition="month"')
+    result = runner.invoke(app, ["check"])
+    assert "look-back 28 day(s), stored a file a month" in words(result.stdout)
+    assert words(result.stderr) == (
+        "note: feature group 'store_sales' is stored a file a day and its definition says "
+        "partition='month': its next publish rewrites every date a file a month (one new "
+        "version; earlier versions keep their files)"
+    )
+    fti("features", "run", "--date", "2025-02-01", "--group", "store_sales")
+    folder = shop / ".fti" / "store" / "data" / "store_sales"
     assert sorted(p.name for p in folder.iterdir()) == [
-        "feature_date=2025-01-01",
-        "feature_date=2025-01-02",
+        "feature_month=2025-01",
+        "feature_month=2025-02",
     ]
     assert runner.invoke(app, ["check"]).stderr == ""
+    versions = json.loads(fti("features", "versions", "store_sales", "--json"))
+    assert [(v["version"], v["partitions"]) for v in versions] == [(1, 31), (2, 32)]
 
 
 # The loop on PostgreSQL, the production database; the same commands run on SQLite, the

@@ -76,10 +76,10 @@ def stored_period(group_dir: Path) -> str | None:
     return None
 
 
-def check_period(group: str, period: str) -> str:
+def check_period(group: str, period: str) -> None:
+    """Refuse a partitioning fti does not know (``PERIODS``)."""
     if period not in PERIODS:
         raise StoreError(f"feature group {group!r}: partition {period!r} is not one of {PERIODS}")
-    return period
 
 
 def relayout_note(group: str, period: str, stored: str | None) -> str | None:
